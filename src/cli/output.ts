@@ -1,0 +1,54 @@
+/**
+ * Human output helpers: colours (when stdout/stderr is a TTY and NO_COLOR is unset), issue printing with the
+ * offending source line and a caret, and JSON output.
+ */
+import { readFileSync } from 'node:fs';
+import { styleText } from 'node:util';
+import type { Issue } from '../api/issues.js';
+
+type Style = Parameters<typeof styleText>[0];
+
+export function useColor(stream: NodeJS.WriteStream = process.stderr): boolean {
+  return stream.isTTY && !process.env['NO_COLOR'] && process.env['TERM'] !== 'dumb';
+}
+
+export function paint(style: Style, text: string, stream: NodeJS.WriteStream = process.stderr): string {
+  return useColor(stream) ? styleText(style, text) : text;
+}
+
+const sourceCache = new Map<string, string[] | null>();
+function sourceLine(file: string, line: number): string | undefined {
+  if (!sourceCache.has(file)) {
+    try {
+      sourceCache.set(file, readFileSync(file, 'utf8').split(/\r?\n/));
+    } catch {
+      sourceCache.set(file, null);
+    }
+  }
+  return sourceCache.get(file)?.[line - 1];
+}
+
+/** `file:line:col: error[code] path: message`, then the source line and a caret under the column. */
+export function formatIssue(issue: Issue): string {
+  const where = issue.pos ? `${issue.pos.file}:${issue.pos.line}:${issue.pos.col}: ` : '';
+  const sev = issue.severity === 'error' ? paint('red', 'error') : paint('yellow', 'warning');
+  const path = issue.path ? `${paint('bold', issue.path)}: ` : '';
+  let out = `${where}${sev}[${issue.code}] ${path}${issue.message}`;
+  if (issue.hint) out += `\n  ${paint('cyan', 'hint:')} ${issue.hint}`;
+  if (issue.pos) {
+    const text = sourceLine(issue.pos.file, issue.pos.line);
+    if (text !== undefined) {
+      const gutter = String(issue.pos.line).padStart(4);
+      out += `\n${gutter} | ${text}\n${' '.repeat(4)} | ${' '.repeat(Math.max(0, issue.pos.col - 1))}${paint('red', '^')}`;
+    }
+  }
+  return out;
+}
+
+export function printIssues(issues: readonly Issue[]): void {
+  for (const issue of issues) process.stderr.write(`${formatIssue(issue)}\n`);
+}
+
+export function printJson(value: unknown): void {
+  process.stdout.write(`${JSON.stringify(value, null, 2)}\n`);
+}
