@@ -164,3 +164,12 @@ export interface InfeasibleReason {
   /** One line per node that did not qualify (`node-3: lacks GPU model NVIDIA L4`). */
   readonly nodes: readonly string[];
 }
+
+/** Outcome of planning: a plan, or located issues (bad input) and reasons (no placement fits). */
+export type PlanResult =
+  | { readonly ok: true; readonly plan: Plan; readonly warnings: readonly import('./issues.js').Issue[] }
+  | {
+      readonly ok: false;
+      readonly issues: readonly import('./issues.js').Issue[];
+      readonly reasons: readonly InfeasibleReason[];
+    };
