@@ -4,7 +4,8 @@
 //   root: test/root/**/*.test.ts, one file at a time (they share the kernel's namespaces and nftables)
 // Usage: node scripts/run-tests.mjs [unit|root|all] [name-filter]
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const which = process.argv[2] ?? 'all';
@@ -31,6 +32,8 @@ const suites = {
 };
 const selected = which === 'all' ? ['unit', 'root'] : [which];
 let status = 0;
+const totals = { passed: 0, failed: 0, skipped: 0 };
+const countDir = mkdtempSync(join(tmpdir(), 'multinode-counts-'));
 for (const name of selected) {
   const suite = suites[name];
   if (!suite) throw new Error(`unknown suite ${name}`);
@@ -45,10 +48,22 @@ for (const name of selected) {
       '--test',
       `--test-concurrency=${suite.concurrency}`,
       '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      '--test-reporter=./scripts/count-reporter.mjs',
+      `--test-reporter-destination=${join(countDir, name)}`,
       ...files,
     ],
     { stdio: 'inherit' },
   );
   if (r.status !== 0) status = r.status ?? 1;
+  try {
+    const c = JSON.parse(readFileSync(join(countDir, name), 'utf8'));
+    for (const k of Object.keys(totals)) totals[k] += c[k];
+  } catch {
+    totals.failed++; // the runner died before reporting
+  }
 }
+rmSync(countDir, { recursive: true, force: true });
+// The plain closing line CI reads.
+console.log(`${totals.passed} passed, ${totals.failed} failed, ${totals.skipped} skipped`);
 process.exit(status);
