@@ -1,0 +1,418 @@
+/**
+ * Emulated clusters: each node is a network namespace plus a persistent UTS namespace (its own host name),
+ * with an underlay veth `under0` on a bridge that lives in a separate "switch" namespace, optional fabric NICs
+ * `fabric0…` (veth ends on per-rail fabric bridges in the same switch namespace), and its own hosts/resolver
+ * files. The root namespace gets exactly one veth into the switch (for endpoints), guarded by an nft table of
+ * ours so the host reaches nothing in the cluster except through endpoint DNAT.
+ *
+ * Addresses: cluster index k (0–31) owns underlay 198.18.k.0/24 (node i = .i, the host side = .254) and fabric
+ * subnets 198.19.(8k+K).0/24 for rail K. Creation is batched (`ip -batch`, one call per namespace), so
+ * 64 nodes come up in about a second. Metadata lives in `<state>/clusters/<name>/cluster.json`.
+ */
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Inventory, InventoryNode, PlacedService } from '../../api/inventory.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import { STATE } from '../../api/names.js';
+import type { RuntimePorts } from '../ports.js';
+import { defaultPorts } from '../ports.js';
+import { NETNS_DIR, etcDirFor, netnsExecArgv, nodeNetnsName, nodeUtsPath } from './node-exec.js';
+import { clusterDir, clusterNames, stateRoot, withLock } from './paths.js';
+import { listServiceStates } from './service-state.js';
+
+export interface CreateClusterOptions {
+  readonly name: string;
+  readonly nodes: number;
+  readonly gpusPerNode?: number;
+  readonly gpuModel?: string;
+  readonly cores?: number;
+  readonly memoryBytes?: number;
+  readonly fabricNics?: number;
+  readonly blocks?: number;
+}
+
+export interface ClusterNodeMeta {
+  readonly name: string;
+  readonly index: number;
+  readonly address: string;
+  readonly netns: string;
+  readonly uts: string;
+  readonly etcDir: string;
+  readonly block?: string;
+  readonly fabric: readonly { readonly name: string; readonly address: string }[];
+}
+
+export interface ClusterMeta {
+  readonly name: string;
+  readonly index: number;
+  readonly createdAt: string;
+  readonly underlaySubnet: string;
+  readonly hostAddress: string;
+  readonly rootLink: string;
+  readonly switchNs: string;
+  readonly guardTable: string;
+  readonly gpusPerNode: number;
+  readonly gpuModel: string;
+  readonly cores: number;
+  readonly memoryBytes: number;
+  readonly fabricNics: number;
+  readonly blocks: number;
+  readonly nodes: readonly ClusterNodeMeta[];
+  /** Milliseconds the creation took. */
+  readonly createMs?: number;
+}
+
+export const MAX_NODES = 250;
+export const MAX_CLUSTERS = 32;
+export const MAX_FABRIC_NICS = 8;
+
+const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$/;
+
+export function clusterMetaPath(name: string): string {
+  return join(clusterDir(name), 'cluster.json');
+}
+
+export async function readClusterMeta(
+  name: string,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<ClusterMeta | undefined> {
+  return ports.store.read<ClusterMeta>(clusterMetaPath(name));
+}
+
+export async function listClusters(ports: RuntimePorts = defaultPorts()): Promise<ClusterMeta[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(stateRoot(), STATE.clustersDir));
+  } catch {
+    return [];
+  }
+  const metas: ClusterMeta[] = [];
+  for (const n of names.sort()) {
+    const m = await readClusterMeta(n, ports);
+    if (m) metas.push(m);
+  }
+  return metas;
+}
+
+function badInput(message: string): MultinodeError {
+  return new MultinodeError('cluster.bad-input', message, { exitCode: EXIT.badInput });
+}
+
+function hostsFile(meta: { nodes: readonly ClusterNodeMeta[] }, extra: readonly string[] = []): string {
+  const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
+  for (const n of meta.nodes) lines.push(`${n.address}\t${n.name}`);
+  return `${[...lines, ...extra].join('\n')}\n`;
+}
+
+const RESOLV = '# multinode emulated node: names resolve through /etc/hosts only\noptions ndots:0\n';
+
+/** Writes the hosts/resolv.conf/hostname files for a network namespace. */
+export async function writeEtcFiles(netnsName: string, hostname: string, hosts: string): Promise<void> {
+  const dir = etcDirFor(netnsName);
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'hosts'), hosts);
+  await writeFile(join(dir, 'resolv.conf'), RESOLV);
+  await writeFile(join(dir, 'hostname'), `${hostname}\n`);
+}
+
+export function nodeHostsFile(
+  meta: { nodes: readonly ClusterNodeMeta[] },
+  extra: readonly string[] = [],
+): string {
+  return hostsFile(meta, extra);
+}
+
+async function runBatched<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const item = items[next++] as T;
+      await fn(item);
+    }
+  });
+  await Promise.all(workers);
+}
+
+/** Creates an emulated cluster; on any failure everything created so far is removed again. */
+export async function createCluster(
+  options: CreateClusterOptions,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<ClusterMeta> {
+  const started = ports.clock.now();
+  const { name } = options;
+  if (!NAME_RE.test(name))
+    throw badInput(`cluster name "${name}" must be lower-case letters, digits and '-' (≤ 32)`);
+  if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > MAX_NODES)
+    throw badInput(`--nodes must be 1…${MAX_NODES}, got ${options.nodes}`);
+  const fabricNics = options.fabricNics ?? 0;
+  if (fabricNics < 0 || fabricNics > MAX_FABRIC_NICS)
+    throw badInput(`--fabric-nics must be 0…${MAX_FABRIC_NICS}`);
+  const blocks = Math.max(1, Math.min(options.blocks ?? 1, options.nodes));
+  const names = clusterNames(name);
+
+  const meta = await withLock(join(stateRoot(), STATE.clustersDir), async () => {
+    const existing = await listClusters(ports);
+    if (existing.some((c) => c.name === name)) throw badInput(`cluster "${name}" already exists`);
+    const used = new Set(existing.map((c) => c.index));
+    let index = 0;
+    while (used.has(index)) index++;
+    if (index >= MAX_CLUSTERS) throw badInput(`at most ${MAX_CLUSTERS} clusters at a time`);
+    const nodes: ClusterNodeMeta[] = [];
+    const perBlock = Math.ceil(options.nodes / blocks);
+    for (let i = 1; i <= options.nodes; i++) {
+      const nodeName = `node-${i}`;
+      const netns = nodeNetnsName(name, nodeName);
+      nodes.push({
+        name: nodeName,
+        index: i,
+        address: `198.18.${index}.${i}`,
+        netns,
+        uts: nodeUtsPath(name, nodeName),
+        etcDir: etcDirFor(netns),
+        ...(blocks > 1 ? { block: `b${Math.floor((i - 1) / perBlock)}` } : {}),
+        fabric: Array.from({ length: fabricNics }, (_, k) => ({
+          name: `fabric${k}`,
+          address: `198.19.${index * MAX_FABRIC_NICS + k}.${i}/24`,
+        })),
+      });
+    }
+    const m: ClusterMeta = {
+      name,
+      index,
+      createdAt: new Date(ports.clock.now()).toISOString(),
+      underlaySubnet: `198.18.${index}.0/24`,
+      hostAddress: `198.18.${index}.254`,
+      rootLink: names.rootLink,
+      switchNs: names.switchNs,
+      guardTable: names.guardTable,
+      gpusPerNode: options.gpusPerNode ?? 0,
+      gpuModel: options.gpuModel ?? 'NVIDIA H100 80GB HBM3',
+      cores: options.cores ?? 2,
+      memoryBytes: options.memoryBytes ?? 16 * 1024 ** 3,
+      fabricNics,
+      blocks,
+      nodes,
+    };
+    // Claim the name and index first, so a concurrent create picks another index.
+    await ports.store.write(clusterMetaPath(name), m);
+    return m;
+  });
+
+  try {
+    await buildCluster(meta, ports);
+  } catch (e) {
+    await deleteCluster(name, { force: true }, ports).catch(() => undefined);
+    throw e;
+  }
+  const done: ClusterMeta = { ...meta, createMs: ports.clock.now() - started };
+  await ports.store.write(clusterMetaPath(name), done);
+  return done;
+}
+
+async function buildCluster(meta: ClusterMeta, ports: RuntimePorts): Promise<void> {
+  const run = ports.spawner;
+  const dir = clusterDir(meta.name);
+  const utsDir = join(dir, 'uts');
+  await mkdir(utsDir, { recursive: true });
+  // A private bind mount of its own, so the nsfs bind mounts below don't propagate (what `ip netns` does).
+  await run.run(['/bin/mount', '--bind', utsDir, utsDir]);
+  await run.run(['/bin/mount', '--make-private', utsDir]);
+
+  await run.run(['ip', '-batch', '-'], {
+    input: [meta.switchNs, ...meta.nodes.map((n) => n.netns)].map((n) => `netns add ${n}\n`).join(''),
+  });
+  const sw: string[] = ['link set lo up', `link add ubr0 type bridge`, 'link set ubr0 up'];
+  for (let k = 0; k < meta.fabricNics; k++) sw.push(`link add fbr${k} type bridge`, `link set fbr${k} up`);
+  for (const n of meta.nodes) {
+    sw.push(
+      `link add u${n.index} type veth peer name under0 netns ${n.netns}`,
+      `link set u${n.index} master ubr0 up`,
+    );
+    for (let k = 0; k < meta.fabricNics; k++)
+      sw.push(
+        `link add f${n.index}k${k} type veth peer name fabric${k} netns ${n.netns}`,
+        `link set f${n.index}k${k} master fbr${k} up`,
+      );
+  }
+  await run.run(['ip', '-n', meta.switchNs, '-batch', '-'], { input: sw.map((l) => `${l}\n`).join('') });
+
+  await runBatched(meta.nodes, 8, async (n) => {
+    const lines = ['link set lo up', `addr add ${n.address}/24 dev under0`, 'link set under0 up'];
+    for (const f of n.fabric) lines.push(`addr add ${f.address} dev ${f.name}`, `link set ${f.name} up`);
+    await run.run(['ip', '-n', n.netns, '-batch', '-'], { input: lines.map((l) => `${l}\n`).join('') });
+  });
+
+  // Persistent UTS namespaces, one host name each: one shell for all nodes (a fork per node is the cost).
+  await run.run([
+    '/bin/sh',
+    '-c',
+    'set -e; d="$1"; shift; for n in "$@"; do : > "$d/$n"; /usr/bin/unshare --uts="$d/$n" /bin/hostname "$n"; done',
+    'multinode-uts',
+    utsDir,
+    ...meta.nodes.map((n) => n.name),
+  ]);
+
+  const hosts = hostsFile(meta);
+  await Promise.all(meta.nodes.map((n) => writeEtcFiles(n.netns, n.name, hosts)));
+
+  // The one root-namespace link, for endpoints: host side 198.18.k.254, route_localnet only on it.
+  await run.run([
+    'ip',
+    'link',
+    'add',
+    meta.rootLink,
+    'type',
+    'veth',
+    'peer',
+    'name',
+    'uhost',
+    'netns',
+    meta.switchNs,
+  ]);
+  await run.run(['ip', '-n', meta.switchNs, 'link', 'set', 'uhost', 'master', 'ubr0', 'up']);
+  await run.run(['ip', 'addr', 'add', `${meta.hostAddress}/24`, 'dev', meta.rootLink]);
+  await run.run(['ip', 'link', 'set', meta.rootLink, 'up']);
+  await run.run(['sysctl', '-q', '-w', `net.ipv4.conf.${meta.rootLink}.route_localnet=1`]);
+  // The guard: from the host, only endpoint (DNAT-ed) traffic may enter the cluster.
+  await run.run(['nft', '-f', '-'], {
+    input: `table ip ${meta.guardTable} {
+  chain output {
+    type filter hook output priority 0; policy accept;
+    oifname "${meta.rootLink}" ct status dnat accept
+    oifname "${meta.rootLink}" drop
+  }
+}
+`,
+  });
+}
+
+async function readMountPoints(): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p !== '');
+}
+
+async function netnsWithPrefix(prefix: string): Promise<string[]> {
+  try {
+    return (await readdir(NETNS_DIR)).filter((n) => n.startsWith(prefix));
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * Deletes a cluster: every namespace and link carrying its prefix, its root link and guard table, its UTS
+ * mounts and state. Idempotent: what is already gone is skipped. Refuses while services run on it unless
+ * `force`.
+ */
+export async function deleteCluster(
+  name: string,
+  options: { force?: boolean } = {},
+  ports: RuntimePorts = defaultPorts(),
+): Promise<{ existed: boolean }> {
+  const run = ports.spawner;
+  const names = clusterNames(name);
+  const meta = await readClusterMeta(name, ports);
+  if (!options.force) {
+    const services = (await listServiceStates(ports)).filter((s) => s.cluster === name);
+    if (services.length > 0)
+      throw new MultinodeError(
+        'cluster.busy',
+        `cluster "${name}" still runs ${services.map((s) => s.name).join(', ')}; run \`multinode down\` first`,
+      );
+  }
+  const prefix = `mn-${names.hash}-`;
+  const nsList = await netnsWithPrefix(prefix);
+  const existed = meta !== undefined || nsList.length > 0;
+  await run.run(['nft', 'delete', 'table', 'ip', names.guardTable], { check: false });
+  await run.run(['ip', 'link', 'del', names.rootLink], { check: false });
+  if (nsList.length > 0)
+    await run.run(['ip', '-force', '-batch', '-'], {
+      input: nsList.map((n) => `netns del ${n}\n`).join(''),
+      check: false,
+    });
+  const dir = clusterDir(name);
+  const mounts = (await readMountPoints()).filter(
+    (p) => p === join(dir, 'uts') || p.startsWith(`${join(dir, 'uts')}/`),
+  );
+  for (const m of mounts.sort().reverse()) await run.run(['/bin/umount', '-l', m], { check: false });
+  for (const ns of nsList) await rm(etcDirFor(ns), { recursive: true, force: true });
+  if (meta) for (const n of meta.nodes) await rm(n.etcDir, { recursive: true, force: true });
+  await rm(dir, { recursive: true, force: true });
+  return { existed };
+}
+
+/** The listening TCP/UDP ports in a network namespace (via `ss`). */
+export async function readListeningPorts(
+  netnsName: string,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<number[]> {
+  const r = await ports.spawner.run([...netnsExecArgv(netnsName), 'ss', '-Htuln'], { check: false });
+  return parseSsPorts(r.stdout);
+}
+
+export function parseSsPorts(text: string): number[] {
+  const found = new Set<number>();
+  for (const line of text.split('\n')) {
+    const cols = line.trim().split(/\s+/);
+    const local = cols[4];
+    if (!local) continue;
+    const m = /:(\d+)$/.exec(local);
+    if (m?.[1]) found.add(Number(m[1]));
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
+/** The inventory the planner sees, read from the live cluster: capacity, what services hold, real listeners. */
+export async function readInventory(name: string, ports: RuntimePorts = defaultPorts()): Promise<Inventory> {
+  const meta = await readClusterMeta(name, ports);
+  if (!meta)
+    throw new MultinodeError('cluster.not-found', `no cluster named "${name}"`, { exitCode: EXIT.badInput });
+  const services = (await listServiceStates(ports)).filter((s) => s.cluster === name);
+  const listening = new Map<string, number[]>();
+  await runBatched(meta.nodes, 8, async (n) => {
+    listening.set(n.name, await readListeningPorts(n.netns, ports));
+  });
+  const placed: PlacedService[] = services.map((s) => ({
+    name: s.name,
+    ...(s.plan.network.mode === 'overlay' ? { subnet: s.plan.network.subnet } : {}),
+    ...(s.plan.network.vni !== undefined ? { vni: s.plan.network.vni } : {}),
+  }));
+  const nodes: InventoryNode[] = meta.nodes.map((n) => {
+    const cpus: number[] = [];
+    let mem = 0;
+    const gpus: number[] = [];
+    const fabric: string[] = [];
+    const hostPorts: number[] = [];
+    const svc: string[] = [];
+    for (const s of services)
+      for (const r of s.plan.ranks) {
+        if (r.node !== n.name) continue;
+        cpus.push(...r.cpus);
+        mem += r.memoryBytes;
+        gpus.push(...r.gpus);
+        fabric.push(...r.fabricNics.map((f) => f.device));
+        if (s.plan.network.mode === 'host') hostPorts.push(...r.ports.map((p) => p.hostPort), r.sshPort);
+        if (!svc.includes(s.name)) svc.push(s.name);
+      }
+    const owned = new Set(hostPorts);
+    return {
+      name: n.name,
+      address: n.address,
+      numa: [{ id: 0, cpus: Array.from({ length: meta.cores }, (_, i) => i) }],
+      memoryBytes: meta.memoryBytes,
+      gpus: Array.from({ length: meta.gpusPerNode }, (_, i) => ({ index: i, model: meta.gpuModel, numa: 0 })),
+      fabricNics: n.fabric.map((f) => ({ name: f.name, address: f.address, numa: 0 })),
+      labels: { ...(n.block !== undefined ? { block: n.block } : {}), node: n.name },
+      taken: { cpus, memoryBytes: mem, gpus, fabricNics: fabric, ports: hostPorts, services: svc },
+      listening: (listening.get(n.name) ?? []).filter((p) => !owned.has(p)),
+    };
+  });
+  return { name, nodes, services: placed };
+}

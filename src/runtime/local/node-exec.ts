@@ -1,0 +1,88 @@
+/**
+ * The one primitive for running anything "on a node" of an emulated cluster (or in one rank's network
+ * namespace): enter the node's network namespace (or the rank's) and the node's persistent UTS namespace,
+ * then a private mount namespace with a fresh sysfs (so /sys/class/net shows this namespace's interfaces —
+ * UCX and friends read it) with the host's /sys/fs/cgroup carried over (slurmd and others need it), and the
+ * node's own /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted over the real ones (which are never
+ * edited). The argv is a prefix: append the command.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ProcessSpawner, RunOptions, RunResult } from '../ports.js';
+import { realSpawner } from '../ports.js';
+import { clusterDir, clusterNames, stateRoot } from './paths.js';
+
+export interface NodeTarget {
+  readonly clusterName: string;
+  readonly node: string;
+  /** Run in this rank network namespace (a name under /run/netns) instead of the node's, with the node's UTS. */
+  readonly rankNetns?: string;
+}
+
+export const NETNS_DIR = '/run/netns';
+
+/** Network namespace name of a node (a file under /run/netns). */
+export function nodeNetnsName(clusterName: string, node: string): string {
+  return `mn-${clusterNames(clusterName).hash}-${node}`;
+}
+
+export function nodeUtsPath(clusterName: string, node: string): string {
+  return join(clusterDir(clusterName), 'uts', node);
+}
+
+/** Directory holding the hosts/resolv.conf/hostname files seen inside a network namespace. */
+export function etcDirFor(netnsName: string): string {
+  return join(stateRoot(), 'etc', netnsName);
+}
+
+const MOUNT_SCRIPT = [
+  'set -e',
+  'd=/run/multinode-cg.$$',
+  '/bin/mkdir -p "$d"',
+  '/bin/mount --rbind /sys/fs/cgroup "$d"',
+  '/bin/mount -t sysfs sysfs /sys',
+  '/bin/mount --move "$d" /sys/fs/cgroup',
+  '/bin/rmdir "$d"',
+  'e="$1"; shift',
+  'for f in hosts resolv.conf hostname; do',
+  '  if [ -f "$e/$f" ] && [ -e "/etc/$f" ]; then /bin/mount --bind "$e/$f" "/etc/$f"; fi',
+  'done',
+  'exec "$@"',
+].join('\n');
+
+/** argv prefix that runs a command on a node (or in a rank's netns on that node). */
+export function nodeExecArgv(target: NodeTarget): string[] {
+  const nodeNs = nodeNetnsName(target.clusterName, target.node);
+  const netns = target.rankNetns ?? nodeNs;
+  let etc = etcDirFor(netns);
+  if (target.rankNetns !== undefined && !existsSync(etc)) etc = etcDirFor(nodeNs);
+  return [
+    '/usr/bin/nsenter',
+    `--uts=${nodeUtsPath(target.clusterName, target.node)}`,
+    `--net=${join(NETNS_DIR, netns)}`,
+    '/usr/bin/unshare',
+    '--mount',
+    '--propagation',
+    'slave',
+    '/bin/sh',
+    '-c',
+    MOUNT_SCRIPT,
+    'multinode-nodexec',
+    etc,
+  ];
+}
+
+/** Just the network namespace (cheap: no mount namespace), for iproute2/nft/CNI calls. */
+export function netnsExecArgv(netnsName: string): string[] {
+  return ['/usr/bin/nsenter', `--net=${join(NETNS_DIR, netnsName)}`];
+}
+
+/** Runs a command on a node and waits for it. */
+export function runOnNode(
+  target: NodeTarget,
+  argv: readonly string[],
+  options: RunOptions = {},
+  spawner: ProcessSpawner = realSpawner,
+): Promise<RunResult> {
+  return spawner.run([...nodeExecArgv(target), ...argv], options);
+}

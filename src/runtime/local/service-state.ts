@@ -1,0 +1,163 @@
+/**
+ * The on-disk record of one running service (`<state>/services/<name>/state.json`): its plan, every kernel
+ * object and process acquired (in acquisition order, so teardown runs in reverse), rank status, probe and
+ * endpoint status and phase timings. Always read and written under the service lock, atomically.
+ */
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { ServicePlan } from '../../api/plan.js';
+import { STATE } from '../../api/names.js';
+import type { RuntimePorts } from '../ports.js';
+import { defaultPorts } from '../ports.js';
+import { serviceDir, stateRoot, withLock } from './paths.js';
+
+/** One thing to undo on teardown. */
+export type Resource =
+  | { readonly kind: 'netns'; readonly name: string }
+  | { readonly kind: 'link'; readonly netns: string; readonly name: string }
+  | {
+      readonly kind: 'cni';
+      readonly plugin: string;
+      readonly config: Readonly<Record<string, unknown>>;
+      readonly containerId: string;
+      readonly netns: string;
+      readonly ifname: string;
+      readonly hostNetns: string;
+      readonly args?: string;
+      readonly result?: unknown;
+      /** host-device: address and state to restore on the node once the NIC is given back. */
+      readonly restore?: { readonly device: string; readonly address?: string };
+    }
+  | { readonly kind: 'nft'; readonly netns?: string; readonly table: string }
+  | { readonly kind: 'dir'; readonly path: string }
+  | { readonly kind: 'process'; readonly rank: number; readonly pid: number; readonly startTime: string };
+
+export type RankStatus = 'pending' | 'running' | 'exited' | 'failed' | 'stopped';
+
+export interface RankState {
+  readonly rank: number;
+  readonly node: string;
+  readonly hostname: string;
+  readonly address: string;
+  readonly netns: string;
+  readonly logFile: string;
+  pid?: number;
+  startTime?: string;
+  status: RankStatus;
+  exitCode?: number;
+  signal?: string;
+  startedAt?: string;
+  endedAt?: string;
+}
+
+export interface EndpointState {
+  readonly name: string;
+  readonly protocol: string;
+  readonly hostAddress: string;
+  readonly hostPort: number;
+  /** Where the host-side DNAT points (the node address and port). */
+  readonly viaAddress: string;
+  readonly viaPort: number;
+  readonly targetAddress: string;
+  readonly targetPort: number;
+  published: boolean;
+}
+
+export interface ProbeState {
+  status: 'none' | 'waiting' | 'ready' | 'not-ready';
+  successes: number;
+  failures: number;
+  last?: string;
+  lastAt?: string;
+}
+
+export type ServiceStatus = 'starting' | 'running' | 'ready' | 'completed' | 'failed' | 'stopping';
+
+export interface ServiceState {
+  readonly name: string;
+  readonly cluster: string;
+  readonly file: string;
+  readonly planHash: string;
+  readonly plan: ServicePlan;
+  readonly createdAt: string;
+  status: ServiceStatus;
+  message?: string;
+  supervisorPid?: number;
+  supervisorStartTime?: string;
+  /** Degraded mode (no root): loopback addresses and host networking. */
+  degraded?: boolean;
+  resources: Resource[];
+  ranks: RankState[];
+  endpoints: EndpointState[];
+  probe: ProbeState;
+  /** Milliseconds per phase: place, network, spawn, ready. */
+  timings: Record<string, number>;
+}
+
+export function serviceStatePath(name: string): string {
+  return join(serviceDir(name), STATE.stateFile);
+}
+
+export async function readServiceState(
+  name: string,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<ServiceState | undefined> {
+  return ports.store.read<ServiceState>(serviceStatePath(name));
+}
+
+export async function listServiceStates(ports: RuntimePorts = defaultPorts()): Promise<ServiceState[]> {
+  let names: string[];
+  try {
+    names = await readdir(join(stateRoot(), STATE.servicesDir));
+  } catch {
+    return [];
+  }
+  const out: ServiceState[] = [];
+  for (const n of names.sort()) {
+    const s = await readServiceState(n, ports);
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+/** Read–modify–write of a service's state under its lock. Returns the state written. */
+export async function updateServiceState(
+  name: string,
+  mutate: (s: ServiceState) => void,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<ServiceState | undefined> {
+  return withLock(serviceDir(name), async () => {
+    const s = await readServiceState(name, ports);
+    if (!s) return undefined;
+    mutate(s);
+    await ports.store.write(serviceStatePath(name), s);
+    return s;
+  });
+}
+
+export async function writeServiceState(
+  state: ServiceState,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<void> {
+  await withLock(serviceDir(state.name), () => ports.store.write(serviceStatePath(state.name), state));
+}
+
+/** `starttime` field of /proc/PID/stat: identifies a process beyond its (reusable) pid. */
+export async function readProcStartTime(pid: number): Promise<string | undefined> {
+  try {
+    const { readFile } = await import('node:fs/promises');
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+    const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return rest[19];
+  } catch {
+    return undefined;
+  }
+}
+
+export async function isSameProcess(
+  pid: number | undefined,
+  startTime: string | undefined,
+): Promise<boolean> {
+  if (pid === undefined || startTime === undefined) return false;
+  return (await readProcStartTime(pid)) === startTime;
+}

@@ -1,0 +1,175 @@
+/**
+ * Per-rank sshd: the config text (Debian's OpenSSH with a config of our own, never the system service),
+ * the argv that runs it in the foreground so a supervisor owns its PID, the privilege-separation directory
+ * it needs, and a readiness check that waits for the `SSH-2.0-` banner. sshd must run inside the rank's
+ * namespaces (the caller prefixes the argv with its namespace exec); sessions then inherit the rank's
+ * network and UTS namespaces.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir } from 'node:fs/promises';
+import { connect } from 'node:net';
+
+export const SSHD = '/usr/sbin/sshd';
+/** Debian's sshd chroots its unprivileged child here; absent when the system service never ran. */
+export const SSHD_PRIVSEP_DIR = '/run/sshd';
+
+export interface SshdConfigOptions {
+  readonly listenAddress: string;
+  readonly port: number;
+  readonly hostKey: string;
+  readonly authorizedKeysFile: string;
+  readonly pidFile: string;
+  /**
+   * HOME for the login shell sshd starts. Pointing it at an empty directory keeps root's `~/.bashrc`
+   * (pyenv init, ~100 ms per command) out of every session; the remote runner restores the rank's HOME.
+   */
+  readonly sessionHome?: string;
+  /** Extra `SetEnv` variables for every session. */
+  readonly setEnv?: Readonly<Record<string, string>>;
+  readonly comment?: string;
+}
+
+function sshdQuote(value: string): string {
+  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
+  if (value.includes('"') || /[\n\r]/.test(value))
+    throw new Error(`cannot put ${JSON.stringify(value)} in sshd_config`);
+  return `"${value}"`;
+}
+
+/** The sshd_config text for one rank. Pure. */
+export function buildSshdConfig(o: SshdConfigOptions): string {
+  const env: Record<string, string> = {
+    ...(o.sessionHome === undefined ? {} : { HOME: o.sessionHome }),
+    ...o.setEnv,
+  };
+  const setEnv = Object.keys(env)
+    .sort()
+    .map((k) => sshdQuote(`${k}=${env[k] ?? ''}`));
+  const lines = [
+    `# ${o.comment ?? 'multinode sshd'} (generated; do not edit)`,
+    `Port ${o.port}`,
+    `ListenAddress ${o.listenAddress.includes(':') ? `[${o.listenAddress}]` : o.listenAddress}`,
+    `HostKey ${sshdQuote(o.hostKey)}`,
+    `PidFile ${sshdQuote(o.pidFile)}`,
+    `AuthorizedKeysFile ${sshdQuote(o.authorizedKeysFile)}`,
+    'PubkeyAuthentication yes',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'HostbasedAuthentication no',
+    'UsePAM no',
+    'StrictModes no',
+    'UseDNS no',
+    'PermitRootLogin prohibit-password',
+    'PermitUserEnvironment no',
+    'MaxStartups 100:30:200',
+    'MaxSessions 100',
+    'KexAlgorithms curve25519-sha256,curve25519-sha256@libssh.org',
+    'HostKeyAlgorithms ssh-ed25519',
+    'PrintMotd no',
+    'PrintLastLog no',
+    'X11Forwarding no',
+    'AllowAgentForwarding no',
+    'ClientAliveInterval 15',
+    'ClientAliveCountMax 4',
+    'LoginGraceTime 30',
+    'LogLevel INFO',
+    'Subsystem sftp internal-sftp',
+    ...(setEnv.length > 0 ? [`SetEnv ${setEnv.join(' ')}`] : []),
+  ];
+  return `${lines.join('\n')}\n`;
+}
+
+/** argv running sshd in the foreground, logging to stderr, so the caller owns its PID and log. */
+export function sshdArgv(configPath: string): string[] {
+  return [SSHD, '-D', '-e', '-f', configPath];
+}
+
+/** Creates sshd's privilege-separation directory if missing (root-owned, 0755, as Debian expects). */
+export async function ensureSshdPrivsepDir(dir: string = SSHD_PRIVSEP_DIR): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+}
+
+/** Runs `sshd -t` on a config (syntax and key check) and resolves with its error text, '' when fine. */
+export function checkSshdConfig(configPath: string): Promise<string> {
+  return new Promise((resolve) => {
+    execFile(SSHD, ['-t', '-f', configPath], { timeout: 10_000 }, (err, _out, stderr) => {
+      resolve(err === null ? '' : stderr.trim() || err.message);
+    });
+  });
+}
+
+export interface WaitForSshdOptions {
+  readonly timeoutMs?: number;
+  readonly intervalMs?: number;
+  /**
+   * argv prefix that runs a command inside the namespace the address lives in. Without it the check
+   * connects from this process (the address must then be reachable from here).
+   */
+  readonly execPrefix?: readonly string[];
+}
+
+function bannerDirect(address: string, port: number, timeoutMs: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = connect({ host: address, port });
+    let buf = '';
+    const done = (ok: boolean): void => {
+      sock.destroy();
+      resolve(ok);
+    };
+    sock.setTimeout(timeoutMs, () => done(false));
+    sock.on('error', () => done(false));
+    sock.on('data', (d: Buffer) => {
+      buf += d.toString('latin1');
+      if (buf.includes('\n')) done(buf.startsWith('SSH-'));
+    });
+    sock.on('end', () => done(false));
+  });
+}
+
+// Inside a namespace: bash's /dev/tcp, so no extra tool is needed; prints the banner's first 4 bytes.
+const BANNER_SCRIPT =
+  'exec 3<>"/dev/tcp/$0/$1" || exit 1; IFS= read -r -t "$2" line <&3; printf %s "${line%%-*}"';
+
+function bannerInNamespace(
+  prefix: readonly string[],
+  address: string,
+  port: number,
+  timeoutMs: number,
+): Promise<boolean> {
+  const [cmd, ...rest] = [
+    ...prefix,
+    '/bin/bash',
+    '-c',
+    BANNER_SCRIPT,
+    address,
+    String(port),
+    String(Math.max(1, Math.ceil(timeoutMs / 1000))),
+  ];
+  if (cmd === undefined) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    execFile(cmd, rest, { timeout: timeoutMs + 2000 }, (err, stdout) =>
+      resolve(err === null && stdout === 'SSH'),
+    );
+  });
+}
+
+/** Resolves once an sshd on address:port answers with an SSH banner; rejects after `timeoutMs` (default 10 s). */
+export async function waitForSshd(
+  address: string,
+  port: number,
+  options: WaitForSshdOptions = {},
+): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 10_000;
+  const intervalMs = options.intervalMs ?? 50;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const left = Math.max(200, Math.min(2000, deadline - Date.now()));
+    const ok =
+      options.execPrefix === undefined
+        ? await bannerDirect(address, port, left)
+        : await bannerInNamespace(options.execPrefix, address, port, left);
+    if (ok) return;
+    if (Date.now() >= deadline) throw new Error(`sshd on ${address}:${port} not ready after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
