@@ -1,0 +1,113 @@
+/**
+ * The spec layer's entry: `parseSpec(text, file)` runs read → parse (YAML with positions) → schema (zod) →
+ * normalize (all defaults) → semantic rules, collecting every problem. Pure: the caller reads the file.
+ *
+ * When the schema rejects part of the file, services that pass the schema on their own are still
+ * normalized and checked, so one run reports schema and semantic problems together.
+ */
+import type { Issue, Result } from '../api/issues.js';
+import type { Spec } from '../api/spec.js';
+import { CODES } from './codes.js';
+import { parseYamlWithPositions } from './yaml-source.js';
+import { ServiceSchema, SpecSchema, VolumeSchema, specJsonSchema } from './schema.js';
+import type { RawService } from './schema.js';
+import { zodIssuesToIssues } from './zod-issues.js';
+import { fileOrder, normalizeService, normalizeSpec } from './normalize.js';
+import { checkService, checkVolumes } from './rules.js';
+import type { RuleContext } from './rules.js';
+import type { VolumeSpec } from '../api/spec.js';
+
+export { SpecSchema, ServiceSchema, specJsonSchema };
+export { CODES, CODE_DOCS } from './codes.js';
+export type { SpecCode, CodeDoc } from './codes.js';
+export { parseMemorySize, formatBytes, MEMORY_UNITS } from './units.js';
+export { SPEC_DEFAULTS } from './normalize.js';
+export { parseYamlWithPositions } from './yaml-source.js';
+export { isDnsLabel } from './rules.js';
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function byPosition(a: Issue, b: Issue): number {
+  return (a.pos?.line ?? 0) - (b.pos?.line ?? 0) || (a.pos?.col ?? 0) - (b.pos?.col ?? 0);
+}
+
+function finish(issues: Issue[], spec: Spec | undefined): Result<Spec> {
+  issues.sort(byPosition);
+  if (spec && !issues.some((i) => i.severity === 'error')) return { ok: true, value: spec, warnings: issues };
+  return { ok: false, issues };
+}
+
+export function parseSpec(text: string, file: string): Result<Spec> {
+  const src = parseYamlWithPositions(text, file);
+  const issues: Issue[] = [...src.issues];
+  if (issues.some((i) => i.severity === 'error')) return finish(issues, undefined);
+  const ctx: RuleContext = { file, positions: src.positions, keyPositions: src.keyPositions };
+
+  if (!isRecord(src.data)) {
+    issues.push({
+      code: CODES.notAMapping,
+      severity: 'error',
+      path: '',
+      pos: src.positions[''] ?? { file, line: 1, col: 1 },
+      message:
+        src.data === undefined || src.data === null
+          ? 'the file is empty; a spec is a mapping with `services` (and optionally `version`, `volumes`)'
+          : 'the top level must be a mapping with `services` (and optionally `version`, `volumes`)',
+    });
+    return finish(issues, undefined);
+  }
+
+  const parsed = SpecSchema.safeParse(src.data, { reportInput: true });
+  if (parsed.success) {
+    const spec = normalizeSpec(parsed.data, file, src.positions);
+    if (spec.services.length === 0) {
+      issues.push({
+        code: CODES.noServices,
+        severity: 'error',
+        path: 'services',
+        pos: src.positions['services'] ?? { file, line: 1, col: 1 },
+        message: 'services is empty; declare at least one service',
+      });
+    }
+    const mounted = new Set(spec.services.flatMap((s) => s.mounts.map((m) => m.volume)));
+    issues.push(...checkVolumes(spec.volumes, mounted, ctx));
+    const declared = Object.keys(spec.volumes);
+    for (const svc of spec.services) {
+      const raw = parsed.data.services[svc.name];
+      if (raw) issues.push(...checkService(svc, raw, declared, ctx));
+    }
+    return finish(issues, spec);
+  }
+
+  issues.push(...zodIssuesToIssues(SpecSchema, parsed.error.issues, ctx));
+  // Keep going on the parts that are well-formed, so one run reports as much as possible.
+  const volumes: Record<string, VolumeSpec> = {};
+  if (isRecord(src.data['volumes'])) {
+    for (const [name, v] of Object.entries(src.data['volumes'])) {
+      const ok = VolumeSchema.safeParse(v);
+      if (ok.success) volumes[name] = { reference: ok.data.reference };
+    }
+  }
+  const declared = isRecord(src.data['volumes']) ? Object.keys(src.data['volumes']) : [];
+  const services = src.data['services'];
+  const mounted = new Set<string>();
+  if (isRecord(services)) {
+    for (const name of fileOrder(services, 'services', src.positions)) {
+      const ok = ServiceSchema.safeParse(services[name]);
+      if (!ok.success) {
+        if (isRecord(services[name]) && isRecord(services[name]['mounts'])) {
+          for (const m of Object.keys(services[name]['mounts'])) mounted.add(m);
+        }
+        continue;
+      }
+      const raw: RawService = ok.data;
+      const svc = normalizeService(name, raw, src.positions);
+      for (const m of svc.mounts) mounted.add(m.volume);
+      issues.push(...checkService(svc, raw, declared, ctx));
+    }
+  }
+  issues.push(...checkVolumes(volumes, mounted, ctx));
+  return finish(issues, undefined);
+}

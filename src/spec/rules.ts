@@ -1,0 +1,332 @@
+/**
+ * Semantic rules: what the schema's shape cannot say. They run on the normalized spec (defaults applied) and
+ * see the schema-checked raw service where the written form matters (was a field given at all?). Every rule
+ * adds to one list; none stops the others.
+ */
+import type { Issue, Severity, SourcePos } from '../api/issues.js';
+import type { ServiceSpec, VolumeSpec } from '../api/spec.js';
+import type { RawService } from './schema.js';
+import { CODES } from './codes.js';
+import type { SpecCode } from './codes.js';
+import { joinPath } from './paths.js';
+import { locate } from './locate.js';
+import { closest } from './suggest.js';
+import { FABRIC_DEVICE_RE } from './normalize.js';
+
+/** RFC 1123 label, as Kubernetes uses it for names. */
+export const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+export const BUILTIN_VOLUME = 'data';
+const URI_RE = /^[a-z][a-z0-9+.-]*:\/\/\S+$/;
+
+export function isDnsLabel(name: string): boolean {
+  return name.length <= 63 && DNS_LABEL_RE.test(name);
+}
+
+export interface RuleContext {
+  readonly file: string;
+  readonly positions: Readonly<Record<string, SourcePos>>;
+  readonly keyPositions: Readonly<Record<string, SourcePos>>;
+}
+
+class Collector {
+  readonly issues: Issue[] = [];
+  constructor(private readonly ctx: RuleContext) {}
+  add(
+    severity: Severity,
+    code: SpecCode,
+    path: string,
+    message: string,
+    extra: { hint?: string; atKey?: boolean } = {},
+  ): void {
+    const pos =
+      (extra.atKey ? this.ctx.keyPositions[path] : undefined) ??
+      locate(this.ctx.positions, path, this.ctx.file);
+    this.issues.push({ code, severity, path, message, pos, ...(extra.hint ? { hint: extra.hint } : {}) });
+  }
+  error(code: SpecCode, path: string, message: string, extra: { hint?: string; atKey?: boolean } = {}): void {
+    this.add('error', code, path, message, extra);
+  }
+  warn(code: SpecCode, path: string, message: string, extra: { hint?: string; atKey?: boolean } = {}): void {
+    this.add('warning', code, path, message, extra);
+  }
+}
+
+function checkLabel(c: Collector, kind: string, name: string, path: string, atKey: boolean): void {
+  if (isDnsLabel(name)) return;
+  const suggestion = name
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63);
+  c.error(
+    CODES.dnsLabel,
+    path,
+    `${kind} name ${JSON.stringify(name)} is not a DNS-1123 label; allowed: 1–63 characters of a-z, 0-9 and '-', starting and ending with a letter or digit`,
+    { atKey, ...(suggestion && isDnsLabel(suggestion) ? { hint: `try ${JSON.stringify(suggestion)}` } : {}) },
+  );
+}
+
+/** Rules about top-level volumes; `mountedVolumes` are every volume name any service mounts. */
+export function checkVolumes(
+  volumes: Readonly<Record<string, VolumeSpec>>,
+  mountedVolumes: ReadonlySet<string>,
+  ctx: RuleContext,
+): Issue[] {
+  const c = new Collector(ctx);
+  for (const [name, v] of Object.entries(volumes)) {
+    const path = joinPath('volumes', name);
+    checkLabel(c, 'volume', name, path, true);
+    if (name === BUILTIN_VOLUME) {
+      c.error(
+        CODES.reservedVolume,
+        path,
+        `"${BUILTIN_VOLUME}" is every service's built-in persistent volume and cannot be declared; pick another name`,
+        { atKey: true },
+      );
+    }
+    if (!URI_RE.test(v.reference)) {
+      c.error(
+        CODES.volumeReference,
+        joinPath(path, 'reference'),
+        `found ${JSON.stringify(v.reference)}; allowed: a URI such as volume://user/persistent/<name>`,
+      );
+    }
+    if (!mountedVolumes.has(name)) {
+      c.warn(CODES.unusedVolume, path, `volume "${name}" is declared but no service mounts it`, {
+        atKey: true,
+      });
+    }
+  }
+  return c.issues;
+}
+
+/** Rules for one service. `declaredVolumes` are the names under top-level `volumes`. */
+export function checkService(
+  svc: ServiceSpec,
+  raw: RawService,
+  declaredVolumes: readonly string[],
+  ctx: RuleContext,
+): Issue[] {
+  const c = new Collector(ctx);
+  const base = joinPath('services', svc.name);
+  const p = (...segs: (string | number)[]): string => segs.reduce<string>((acc, s) => joinPath(acc, s), base);
+
+  checkLabel(c, 'service', svc.name, base, true);
+
+  // Command
+  if (svc.script.trim() === '' && !svc.backend) {
+    c.error(
+      CODES.noCommand,
+      base,
+      `service "${svc.name}" has nothing to run; set script or backend.command`,
+      {
+        atKey: true,
+      },
+    );
+  }
+
+  // Env
+  const seenEnv = new Map<string, number>();
+  svc.env.forEach((e, i) => {
+    const prev = seenEnv.get(e.key);
+    if (prev !== undefined) {
+      c.warn(CODES.duplicateEnv, p('env', i), `${e.key} is also set by env[${prev}]; this later entry wins`);
+    }
+    seenEnv.set(e.key, i);
+  });
+
+  // Ports
+  const portNames = new Map<string, number>();
+  const portNumbers = new Map<string, number>();
+  const hostPorts = new Map<number, number>();
+  svc.ports.forEach((port, i) => {
+    checkLabel(c, 'port', port.name, p('ports', i, 'name'), false);
+    const dupName = portNames.get(port.name);
+    if (dupName !== undefined) {
+      c.error(
+        CODES.duplicatePortName,
+        p('ports', i, 'name'),
+        `port name "${port.name}" is already used by ports[${dupName}]; names must be unique within a service`,
+      );
+    } else portNames.set(port.name, i);
+    const numKey = `${port.port}/${port.protocol}`;
+    const dupNum = portNumbers.get(numKey);
+    if (dupNum !== undefined) {
+      c.error(
+        CODES.duplicatePortNumber,
+        p('ports', i, 'port'),
+        `port ${numKey} is already declared by ports[${dupNum}]; each number may appear once per protocol`,
+      );
+    } else portNumbers.set(numKey, i);
+    if (port.hostPort !== undefined) {
+      if (!svc.hostNetwork) {
+        c.error(
+          CODES.hostPortNeedsHostNetwork,
+          p('ports', i, 'host-port'),
+          'host-port only applies with host networking; set network.host: true or remove host-port (without host networking, ports are reached through endpoints)',
+        );
+      }
+      if (typeof port.hostPort === 'number') {
+        const dupHost = hostPorts.get(port.hostPort);
+        if (dupHost !== undefined) {
+          c.error(
+            CODES.duplicateHostPort,
+            p('ports', i, 'host-port'),
+            `host port ${port.hostPort} is already pinned by ports[${dupHost}]`,
+          );
+        } else hostPorts.set(port.hostPort, i);
+      }
+    }
+  });
+
+  // Endpoints
+  const endpointNames = new Map<string, number>();
+  const declaredPortNames = svc.ports.map((x) => x.name);
+  svc.endpoints.forEach((ep, i) => {
+    checkLabel(c, 'endpoint', ep.name, p('endpoints', i, 'name'), false);
+    const dup = endpointNames.get(ep.name);
+    if (dup !== undefined) {
+      c.error(
+        CODES.duplicateEndpointName,
+        p('endpoints', i, 'name'),
+        `endpoint name "${ep.name}" is already used by endpoints[${dup}]`,
+      );
+    } else endpointNames.set(ep.name, i);
+    const port = svc.ports.find((x) => x.name === ep.portName);
+    if (!port) {
+      const guess = closest(ep.portName, declaredPortNames);
+      c.error(
+        CODES.unknownPortName,
+        p('endpoints', i, 'port-name'),
+        `no port named "${ep.portName}"; allowed: ${declaredPortNames.length > 0 ? declaredPortNames.map((n) => JSON.stringify(n)).join(', ') : 'none declared (add one under ports)'}`,
+        guess ? { hint: `did you mean "${guess}"?` } : {},
+      );
+    } else if (port.protocol !== 'tcp') {
+      c.error(
+        CODES.endpointProtocol,
+        p('endpoints', i, 'protocol'),
+        `a ${ep.protocol} endpoint needs a tcp port, but port "${port.name}" is ${port.protocol}`,
+      );
+    }
+  });
+
+  // Readiness probe
+  const probe = raw['readiness-probe'];
+  if (probe) {
+    const hasTcp = probe['tcp-socket'] !== undefined;
+    const hasHttp = probe['http-get'] !== undefined;
+    if (hasTcp === hasHttp) {
+      c.error(
+        CODES.probeAction,
+        p('readiness-probe'),
+        hasTcp
+          ? 'give either tcp-socket or http-get, not both'
+          : 'a readiness probe needs tcp-socket.port or http-get.port',
+        { atKey: true },
+      );
+    }
+    const tcpPorts = svc.ports.filter((x) => x.protocol === 'tcp').map((x) => x.port);
+    const checkProbePort = (port: number, path: string): void => {
+      if (!tcpPorts.includes(port)) {
+        c.error(
+          CODES.probePort,
+          path,
+          `probe port ${port} is not a declared tcp port; allowed: ${tcpPorts.length > 0 ? tcpPorts.join(', ') : 'none declared (add it under ports)'}`,
+        );
+      }
+    };
+    const tcp = probe['tcp-socket'];
+    const http = probe['http-get'];
+    if (tcp) checkProbePort(tcp.port, p('readiness-probe', 'tcp-socket', 'port'));
+    if (http) checkProbePort(http.port, p('readiness-probe', 'http-get', 'port'));
+  }
+
+  // Mounts
+  const locations = new Map<string, string>();
+  for (const m of svc.mounts) {
+    const mp = p('mounts', m.volume);
+    if (m.volume !== BUILTIN_VOLUME && !declaredVolumes.includes(m.volume)) {
+      const allowed = [BUILTIN_VOLUME, ...declaredVolumes];
+      const guess = closest(m.volume, allowed);
+      c.error(
+        CODES.mountVolume,
+        mp,
+        `volume "${m.volume}" is not declared; allowed: ${allowed.map((n) => JSON.stringify(n)).join(', ')} (declare it under top-level volumes)`,
+        { atKey: true, ...(guess ? { hint: `did you mean "${guess}"?` } : {}) },
+      );
+    }
+    if (!m.location.startsWith('/')) {
+      c.error(
+        CODES.mountLocation,
+        joinPath(mp, 'location'),
+        `found ${JSON.stringify(m.location)}; allowed: an absolute path such as /data`,
+      );
+    }
+    const prev = locations.get(m.location);
+    if (prev !== undefined) {
+      c.error(
+        CODES.duplicateMountLocation,
+        joinPath(mp, 'location'),
+        `location ${m.location} is already used by mount "${prev}"`,
+      );
+    } else locations.set(m.location, m.volume);
+    if (m.volume === BUILTIN_VOLUME && !svc.persist) {
+      c.warn(
+        CODES.dataNotPersisted,
+        mp,
+        `the built-in "data" volume is discarded when the service goes down; set persist: true to keep it`,
+        { atKey: true },
+      );
+    }
+  }
+
+  // Devices and fabric
+  const devices = raw.resource?.devices ?? {};
+  const fabricKeys = Object.keys(devices).filter((k) => FABRIC_DEVICE_RE.test(k));
+  for (const k of fabricKeys) {
+    const n = devices[k] ?? 0;
+    if (n > 1) {
+      c.error(
+        CODES.fabricCount,
+        p('resource', 'devices', k),
+        `found ${n}; allowed: 0 or 1 (each fabric NIC is moved into one rank)`,
+      );
+    }
+  }
+  if (fabricKeys.length > 0 && raw.network?.['fabric-nics'] !== undefined) {
+    c.error(
+      CODES.fabricConflict,
+      p('network', 'fabric-nics'),
+      `give fabric NICs either as network.fabric-nics or as rdma/fabricN devices (${fabricKeys.join(', ')}), not both`,
+    );
+  }
+  if (svc.resource.gpuModel !== undefined && svc.resource.gpus === 0) {
+    c.warn(
+      CODES.gpuModelWithoutGpu,
+      p('resource', 'annotations'),
+      `a GPU model (${svc.resource.gpuModel}) is given but no GPUs are requested; add nvidia.com/gpu under resource.devices`,
+    );
+  }
+
+  // Restart
+  if (svc.restart.backoffMaxSeconds < svc.restart.backoffSeconds) {
+    c.error(
+      CODES.backoffRange,
+      p(
+        'restart',
+        raw.restart?.['backoff-max-seconds'] !== undefined ? 'backoff-max-seconds' : 'backoff-seconds',
+      ),
+      `backoff-max-seconds (${svc.restart.backoffMaxSeconds}) must be ≥ backoff-seconds (${svc.restart.backoffSeconds})`,
+    );
+  }
+
+  // Warnings
+  if (svc.hostNetwork) {
+    c.warn(
+      CODES.hostNetwork,
+      p('network', 'host'),
+      "host networking shares the node's network namespace: the service sees and is reachable on all of the node's interfaces, and its ports must be free on every node",
+    );
+  }
+  return c.issues;
+}
