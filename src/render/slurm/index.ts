@@ -1,0 +1,431 @@
+/**
+ * Slurm target: a Plan → one sbatch script per service. Pure (no I/O, clock or environment).
+ *
+ *   renderSlurm(plan: Plan, opts: SlurmRenderOptions = {}): string
+ *     The script for `opts.service`, or for the plan's only service; with several services and no choice,
+ *     every script in plan order, separated by a `SLURM_SCRIPT_SEPARATOR` line (submit each on its own).
+ *   renderSlurmJobs(plan, opts): SlurmJobScript[]   one `{ service, script, ranks, launch }` per service.
+ *   slurmEndpoints(service): SlurmEndpoint[]       where rank 0 serves each endpoint (Slurm has no ingress).
+ *
+ * What the script does. `#SBATCH` asks for `--nodes=N --ntasks-per-node=1 --cpus-per-task --mem`
+ * (`--gres=gpu:G`, the GPU model as a `--constraint` feature, `--exclusive`, partition/time/account when
+ * given). At run time it reads Slurm's own view — `scontrol show hostnames $SLURM_JOB_NODELIST` for the
+ * hosts (batch host first) and `scontrol show node` NodeAddr for their IPv4 addresses — and computes the same
+ * rank environment the local runtime gives (`MULTINODE_*`, `MASTER_ADDR`/`MASTER_PORT`, `TF_CONFIG`, hostfile,
+ * cluster file): planned host name of rank r → r-th Slurm node name, planned address → that node's
+ * NodeAddr, planned file paths → `$MN_JOB_DIR/files/…` (default `${TMPDIR:-/tmp}/multinode-$SLURM_JOB_ID`,
+ * written on every node). The rank is the index of `$SLURMD_NODENAME` in that host list.
+ *
+ * Launch: `launch: all` → one `srun` step, one task per node (`--mpi=pmix` for ompi, `--mpi=pmi2` for
+ * mpich). `launch: leader` with waiting workers → rank 0 runs in the batch step on the first node and
+ * `MULTINODE_SSH_WRAPPER HOST CMD…` is a generated script running `srun --nodes=1 --ntasks=1 --overlap -w
+ * NODE` (no sshd). Leader launch with active workers (backend presets) → workers in one background `srun`
+ * step, rank 0 in the batch step; the first to end ends the group.
+ */
+import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
+import { DIST_ENV, ENV } from '../../api/names.js';
+import { compileTokens, escapeDq, featureName, jobName, shellQuote, templateValue } from './template.js';
+
+export { featureName } from './template.js';
+
+export interface SlurmRenderOptions {
+  readonly partition?: string;
+  readonly exclusive?: boolean;
+  /** `--time` as Slurm takes it (`1:00:00`, `30`, `2-0`). */
+  readonly time?: string;
+  readonly account?: string;
+  /** Render only this service. */
+  readonly service?: string;
+}
+
+export interface SlurmJobScript {
+  readonly service: string;
+  readonly script: string;
+  readonly nodes: number;
+  /** How the ranks start: `srun` all, rank 0 in the batch step, or rank 0 plus a worker step. */
+  readonly launch: 'srun-all' | 'leader' | 'leader-and-workers';
+}
+
+export interface SlurmEndpoint {
+  readonly name: string;
+  readonly protocol: string;
+  readonly port: number;
+}
+
+/** Separates scripts when a plan with several services is rendered as one text. */
+export const SLURM_SCRIPT_SEPARATOR =
+  '# ---- multinode: next job script (submit each with its own sbatch) ----';
+
+/** Variables the script must not take from the plan: Slurm sets its own, and they win. */
+const SLURM_OWNED = (key: string): boolean => key === ENV.cudaVisibleDevices || key.startsWith('SLURM_');
+
+/** Directory variable inside the script; the wrapper and files live under it. */
+const DIR_REF = '${MN_DIR}';
+const WRAPPER_REL = 'bin/multinode-ssh';
+
+export function renderSlurm(plan: Plan, opts: SlurmRenderOptions = {}): string {
+  const jobs = renderSlurmJobs(plan, opts);
+  return jobs.map((j) => j.script).join(`\n${SLURM_SCRIPT_SEPARATOR}\n`);
+}
+
+export function renderSlurmJobs(plan: Plan, opts: SlurmRenderOptions = {}): SlurmJobScript[] {
+  const services =
+    opts.service === undefined ? plan.services : plan.services.filter((s) => s.name === opts.service);
+  return services.map((svc) => renderService(plan, svc, opts));
+}
+
+/** Where rank 0 serves each endpoint: `<first node>:<port>` (the port rank 0 binds). */
+export function slurmEndpoints(svc: ServicePlan): SlurmEndpoint[] {
+  const leader = svc.ranks[0];
+  return svc.endpoints.map((e) => {
+    const bound = leader?.ports.find((p) => p.name === e.portName);
+    return { name: e.name, protocol: e.protocol, port: bound?.hostPort ?? e.targetPort };
+  });
+}
+
+function launchKind(svc: ServicePlan): SlurmJobScript['launch'] {
+  if (svc.launch === 'all') return 'srun-all';
+  const workers = svc.ranks.slice(1);
+  return workers.every((r) => r.command.kind === 'wait') ? 'leader' : 'leader-and-workers';
+}
+
+function commonDir(paths: readonly string[]): string | undefined {
+  if (paths.length === 0) return undefined;
+  const split = paths.map((p) => p.split('/').slice(0, -1));
+  const first = split[0] ?? [];
+  let n = first.length;
+  for (const parts of split) {
+    let i = 0;
+    while (i < n && parts[i] === first[i]) i++;
+    n = i;
+  }
+  const dir = first.slice(0, n).join('/');
+  return dir.length > 0 ? dir : undefined;
+}
+
+/** Planned names, addresses and paths → run-time shell references. */
+function buildTokens(svc: ServicePlan): Map<string, string> {
+  const tokens = new Map<string, string>();
+  const files = svc.files.map((f) => f.path);
+  const dir = commonDir(files);
+  for (const f of svc.files) {
+    const rel = dir !== undefined ? f.path.slice(dir.length + 1) : f.path.replace(/^\/+/, '');
+    tokens.set(f.path, `${DIR_REF}/files/${rel}`);
+  }
+  if (dir !== undefined) tokens.set(dir, `${DIR_REF}/files`);
+  const wrapper = svc.ranks[0]?.env[ENV.sshWrapper];
+  if (wrapper) tokens.set(wrapper, `${DIR_REF}/${WRAPPER_REL}`);
+  const add = (key: string, ref: string): void => {
+    if (key.length > 0 && !tokens.has(key)) tokens.set(key, ref);
+  };
+  svc.ranks.forEach((r, i) => {
+    add(r.hostname, `\${MN_H[${i}]}`);
+    add(r.address, `\${MN_A[${i}]}`);
+  });
+  // Second priority: inventory node names and underlay addresses, when they do not collide.
+  svc.ranks.forEach((r, i) => {
+    add(r.nodeAddress, `\${MN_A[${i}]}`);
+    add(r.node, `\${MN_H[${i}]}`);
+  });
+  return tokens;
+}
+
+/** Keys whose planned value names the planned network itself (subnet), meaningless on Slurm nodes. */
+function namesPlannedNetwork(value: string, svc: ServicePlan): boolean {
+  return svc.network.mode === 'overlay' && value.includes(svc.network.subnet);
+}
+
+function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): SlurmJobScript {
+  const launch = launchKind(svc);
+  const tokens = buildTokens(svc);
+  const matcher = compileTokens(tokens);
+  const tmpl = (v: string): string => templateValue(v, tokens, matcher);
+  const n = svc.ranks.length;
+  const leader: RankPlan | undefined = svc.ranks[0];
+  const cpus = Math.max(1, leader?.cpus.length ?? 1);
+  const memMiB = Math.max(1, Math.ceil((leader?.memoryBytes ?? 0) / (1024 * 1024)));
+
+  const head: string[] = ['#!/bin/bash'];
+  const sb = (line: string): void => {
+    head.push(`#SBATCH ${line}`);
+  };
+  sb(`--job-name=${jobName(svc.name)}`);
+  sb(`--nodes=${n}`);
+  sb('--ntasks-per-node=1');
+  sb(`--cpus-per-task=${cpus}`);
+  sb(`--mem=${memMiB}M`);
+  if (svc.gpusPerNode > 0) sb(`--gres=gpu:${svc.gpusPerNode}`);
+  if (svc.gpuModel !== undefined && svc.gpusPerNode > 0) sb(`--constraint=${featureName(svc.gpuModel)}`);
+  if (opts.exclusive) sb('--exclusive');
+  if (opts.partition) sb(`--partition=${opts.partition}`);
+  if (opts.time) sb(`--time=${opts.time}`);
+  if (opts.account) sb(`--account=${opts.account}`);
+  head.push(
+    '#',
+    `# multinode: service ${svc.name}, plan ${plan.hash}, ${n} rank(s), implementation ${svc.implementation}, launch ${svc.launch}.`,
+    '# Generated by `multinode render --target slurm`. The rank environment is computed at run time from',
+    "# Slurm's node list; see docs/slurm.md for the mapping.",
+  );
+  if (svc.imageUri !== undefined)
+    head.push(`# note: image ${svc.imageUri} is not used; ranks run on the Slurm nodes' own software.`);
+  if (svc.mounts.length > 0)
+    head.push('# note: mounts are not applied under Slurm; use the cluster file systems.');
+
+  const program = rankProgram(svc, tmpl);
+  let delim = 'MULTINODE_RANK_PROGRAM';
+  while (program.split('\n').includes(delim)) delim += '_';
+
+  const body: string[] = [];
+  body.push(
+    '',
+    `MN_NODES=${n}`,
+    'export MN_JOB_ID="${SLURM_JOB_ID:?this script runs under Slurm: submit it with sbatch}"',
+    'export MN_JOB_DIR="${MULTINODE_JOB_DIR:-${TMPDIR:-/tmp}/multinode-$SLURM_JOB_ID}"',
+    '# Hosts in rank order (batch host first), and their IPv4 addresses from Slurm (NodeAddr).',
+    'if [ -z "${MN_JOB_HOSTS:-}" ]; then',
+    '  mn_all=$(scontrol show hostnames "$SLURM_JOB_NODELIST") || { echo "multinode: scontrol show hostnames failed" >&2; exit 1; }',
+    '  mn_first=${SLURMD_NODENAME:-$(hostname -s)}',
+    '  MN_JOB_HOSTS=$mn_first',
+    '  for mn_h in $mn_all; do [ "$mn_h" = "$mn_first" ] || MN_JOB_HOSTS="$MN_JOB_HOSTS $mn_h"; done',
+    'fi',
+    'if [ -z "${MN_JOB_ADDRS:-}" ]; then',
+    '  declare -A mn_addr=()',
+    '  while IFS= read -r mn_line; do',
+    '    mn_name=; mn_a=',
+    '    for mn_kv in $mn_line; do',
+    '      case $mn_kv in NodeName=*) mn_name=${mn_kv#NodeName=} ;; NodeAddr=*) mn_a=${mn_kv#NodeAddr=} ;; esac',
+    '    done',
+    '    [ -n "$mn_name" ] && mn_addr[$mn_name]=$mn_a',
+    '  done < <(scontrol -o show node "$SLURM_JOB_NODELIST" 2>/dev/null)',
+    '  MN_JOB_ADDRS=',
+    '  for mn_h in $MN_JOB_HOSTS; do',
+    '    mn_a=${mn_addr[$mn_h]:-$mn_h}',
+    '    if ! [[ $mn_a =~ ^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$ ]]; then',
+    '      mn_a=$(getent ahostsv4 "$mn_a" | awk \'NR == 1 { print $1 }\')',
+    '    fi',
+    '    MN_JOB_ADDRS="$MN_JOB_ADDRS ${mn_a:-$mn_h}"',
+    '  done',
+    '  MN_JOB_ADDRS=${MN_JOB_ADDRS# }',
+    'fi',
+    'export MN_JOB_HOSTS MN_JOB_ADDRS',
+    'read -r -a MN_H <<< "$MN_JOB_HOSTS"',
+    'read -r -a MN_A <<< "$MN_JOB_ADDRS"',
+    'if [ "${#MN_H[@]}" -ne "$MN_NODES" ]; then',
+    '  echo "multinode: the plan has $MN_NODES ranks but Slurm gave ${#MN_H[@]} node(s): $MN_JOB_HOSTS" >&2',
+    '  exit 1',
+    'fi',
+    'echo "multinode: job $MN_JOB_ID service ' + escapeDq(svc.name) + ': ranks on ${MN_H[*]}"',
+  );
+  for (const ep of slurmEndpoints(svc)) {
+    body.push(
+      `echo "multinode: endpoint ${escapeDq(ep.name)}: ${escapeDq(ep.protocol)}://\${MN_H[0]}:${ep.port} (rank 0 on \${MN_H[0]}, \${MN_A[0]}:${ep.port})"`,
+    );
+  }
+  body.push(
+    '',
+    '# The rank program: run by every rank (and by the SSH wrapper for remote commands), from the environment.',
+    'export MN_RANK_PROGRAM',
+    `IFS= read -r -d '' MN_RANK_PROGRAM <<'${delim}'`,
+    program,
+    delim,
+    '',
+  );
+  const mpi =
+    svc.implementation === 'ompi' ? ' --mpi=pmix' : svc.implementation === 'mpich' ? ' --mpi=pmi2' : '';
+  const rankCmd = '/bin/bash -c "$MN_RANK_PROGRAM" multinode-rank rank';
+  if (launch === 'srun-all') {
+    body.push(
+      `srun --label --kill-on-bad-exit=1 --nodes=${n} --ntasks=${n} --ntasks-per-node=1 --nodelist="\${MN_JOB_HOSTS// /,}"${mpi} ${rankCmd}`,
+      'mn_rc=$?',
+    );
+  } else if (launch === 'leader') {
+    body.push(
+      '# Rank 0 runs here, on the first node; the other nodes are held by the allocation.',
+      rankCmd,
+      'mn_rc=$?',
+    );
+  } else {
+    body.push(
+      `srun --kill-on-bad-exit=1 --nodes=${n - 1} --ntasks=${n - 1} --ntasks-per-node=1 --exclude="\${MN_H[0]}" ${rankCmd} &`,
+      'mn_workers=$!',
+      `${rankCmd} &`,
+      'mn_leader=$!',
+      'wait -n "$mn_leader" "$mn_workers"',
+      'mn_rc=$?',
+      '# The first to end ends the group.',
+      'kill "$mn_leader" "$mn_workers" 2>/dev/null',
+      'wait',
+    );
+  }
+  body.push(
+    'rm -rf "$MN_JOB_DIR"',
+    'if [ "$mn_rc" -ne 0 ]; then echo "multinode: service ' +
+      escapeDq(svc.name) +
+      ' failed (exit $mn_rc)" >&2; fi',
+    'exit "$mn_rc"',
+    '',
+  );
+  return { service: svc.name, script: [...head, ...body].join('\n'), nodes: n, launch };
+}
+
+/** The bash program each rank runs: `multinode-rank rank|exec CMD|env`. */
+function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
+  const n = svc.ranks.length;
+  const lines: string[] = [
+    'mn_mode=${1:-rank}',
+    'shift',
+    'read -r -a MN_H <<< "$MN_JOB_HOSTS"',
+    'read -r -a MN_A <<< "$MN_JOB_ADDRS"',
+    'MN_DIR=$MN_JOB_DIR',
+    'mn_self=${SLURMD_NODENAME:-$(hostname -s)}',
+    'MN_RANK=',
+    'for mn_i in "${!MN_H[@]}"; do',
+    '  if [ "${MN_H[$mn_i]}" = "$mn_self" ]; then MN_RANK=$mn_i; break; fi',
+    'done',
+    'if [ -z "$MN_RANK" ]; then',
+    '  echo "multinode: this node ($mn_self) is not one of the job\'s nodes ($MN_JOB_HOSTS)" >&2',
+    '  exit 1',
+    'fi',
+    `if [ "\${#MN_H[@]}" -ne ${n} ]; then echo "multinode: expected ${n} nodes, got \${#MN_H[@]}" >&2; exit 1; fi`,
+    'mkdir -p "$MN_DIR/files" "$MN_DIR/bin" || exit 1',
+    'mn_put() { local t="$1.tmp.$$"; printf \'%s\' "$3" > "$t" && chmod "$2" "$t" && mv -f "$t" "$1"; }',
+    '# Job facts for the SSH wrapper, and this program itself (the wrapper runs it on the target node).',
+    'mn_put "$MN_DIR/job.env" 644 "$(printf \'MN_JOB_ID=%q\\nMN_JOB_HOSTS=%q\\nMN_JOB_ADDRS=%q\\nMN_JOB_DIR=%q\\n\' "$MN_JOB_ID" "$MN_JOB_HOSTS" "$MN_JOB_ADDRS" "$MN_JOB_DIR")"',
+    'mn_put "$MN_DIR/rank-program" 644 "$MN_RANK_PROGRAM"',
+    `mn_put "$MN_DIR/${WRAPPER_REL}" 755 ${shellQuote(WRAPPER_SCRIPT)}`,
+  ];
+  if (svc.files.length > 0) lines.push('# Files every rank sees (hostfile, cluster file).');
+  for (const f of svc.files) {
+    lines.push(`mn_put ${tmpl(f.path)} ${f.mode.toString(8)} ${tmpl(f.content)}`);
+  }
+
+  // Environment: identical templates once, rank-specific ones in a case.
+  const keys = new Set<string>();
+  for (const r of svc.ranks) for (const k of Object.keys(r.env)) keys.add(k);
+  const common: string[] = [];
+  const perRank: string[][] = svc.ranks.map(() => []);
+  const dropped: string[] = [];
+  for (const key of [...keys].sort()) {
+    if (SLURM_OWNED(key) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) continue;
+    const values = svc.ranks.map((r) => r.env[key]);
+    if (values.some((v) => v !== undefined && namesPlannedNetwork(v, svc))) {
+      dropped.push(key);
+      continue;
+    }
+    const t = values.map((v) => (v === undefined ? undefined : tmpl(v)));
+    const first = t[0];
+    if (first !== undefined && t.every((x) => x === first)) common.push(`export ${key}=${first}`);
+    else
+      t.forEach((x, i) => {
+        if (x !== undefined) perRank[i]?.push(`export ${key}=${x}`);
+      });
+  }
+  if (dropped.length > 0)
+    lines.push(`# Not exported (they name the planned overlay network): ${dropped.join(' ')}`);
+  lines.push('# The rank environment (same template for every rank).', ...common);
+  if (perRank.some((l) => l.length > 0)) {
+    lines.push('case $MN_RANK in');
+    perRank.forEach((l, i) => {
+      if (l.length > 0) lines.push(`${i})`, ...l.map((x) => `  ${x}`), '  ;;');
+    });
+    lines.push('esac');
+  }
+  if (svc.implementation === 'ompi') {
+    lines.push(
+      'if [ "$(id -u)" = 0 ]; then',
+      '  export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}',
+      'fi',
+    );
+  }
+
+  lines.push('case $mn_mode in', 'rank)');
+  if (svc.cwd !== undefined) {
+    const cwd = tmpl(svc.cwd);
+    lines.push(
+      `  cd ${cwd} 2>/dev/null || echo "multinode: cwd ${escapeDq(svc.cwd)} does not exist on $mn_self; running in $PWD" >&2`,
+    );
+  }
+  lines.push('  case $MN_RANK in');
+  svc.ranks.forEach((r, i) => {
+    if (r.command.kind === 'wait' || r.command.argv.length === 0) {
+      lines.push(`  ${i}) exec sleep infinity ;;`);
+    } else {
+      lines.push(`  ${i}) exec ${r.command.argv.map(tmpl).join(' ')} ;;`);
+    }
+  });
+  lines.push(
+    '  esac',
+    '  ;;',
+    'exec) exec /bin/sh -c "$1" ;;',
+    'env) exec env -0 ;;',
+    '*) echo "multinode: unknown mode $mn_mode" >&2; exit 2 ;;',
+    'esac',
+  );
+  return lines.join('\n');
+}
+
+/**
+ * The SSH wrapper under Slurm: `multinode-ssh [ssh options] HOST CMD…` runs CMD (joined like ssh does) on
+ * HOST (a node name or address of this job) as a one-task job step that overlaps the running ones.
+ */
+const WRAPPER_SCRIPT = `#!/bin/bash
+# multinode-ssh for Slurm: \`multinode-ssh [ssh options] HOST CMD...\` runs CMD on HOST with that rank's
+# environment as a Slurm job step (srun --nodes=1 --ntasks=1 --overlap -w NODE). No sshd is involved.
+mn_here=$(cd "$(dirname "$0")/.." && pwd)
+. "$mn_here/job.env" || exit 255
+while [ $# -gt 0 ]; do
+  case $1 in
+    -[bcDEeFIiJLlmOopQRSWw]) shift 2 ;;
+    --) shift; break ;;
+    -*) shift ;;
+    *) break ;;
+  esac
+done
+if [ $# -lt 1 ]; then echo "usage: multinode-ssh HOST CMD..." >&2; exit 255; fi
+mn_host=\${1#*@}
+shift
+read -r -a mn_h <<< "$MN_JOB_HOSTS"
+read -r -a mn_a <<< "$MN_JOB_ADDRS"
+mn_node=
+for mn_i in "\${!mn_h[@]}"; do
+  if [ "$mn_host" = "\${mn_h[$mn_i]}" ] || [ "$mn_host" = "\${mn_a[$mn_i]}" ] || [ "\${mn_host%%.*}" = "\${mn_h[$mn_i]}" ]; then
+    mn_node=\${mn_h[$mn_i]}
+    break
+  fi
+done
+if [ -z "$mn_node" ]; then
+  echo "multinode-ssh: $mn_host is not a node of job $MN_JOB_ID ($MN_JOB_HOSTS)" >&2
+  exit 255
+fi
+export MN_JOB_ID MN_JOB_HOSTS MN_JOB_ADDRS MN_JOB_DIR
+MN_RANK_PROGRAM=$(cat "$mn_here/rank-program") || exit 255
+export MN_RANK_PROGRAM
+exec srun --jobid="$MN_JOB_ID" --nodes=1 --ntasks=1 --overlap --nodelist="$mn_node" --kill-on-bad-exit=1 --quiet \\
+  /bin/bash -c "$MN_RANK_PROGRAM" multinode-rank exec "$*"
+`;
+
+/** The run-time shell reference lists a test can preset (instead of asking `scontrol`). */
+export const SLURM_SCRIPT_VARS = {
+  hosts: 'MN_JOB_HOSTS',
+  addresses: 'MN_JOB_ADDRS',
+  jobDir: 'MULTINODE_JOB_DIR',
+  rankProgram: 'MN_RANK_PROGRAM',
+} as const;
+
+/** Variables the Slurm script leaves to Slurm (documented). */
+export const SLURM_ENV_LEFT_TO_SLURM = [ENV.cudaVisibleDevices, 'SLURM_*'] as const;
+export const SLURM_ENV_MAPPED = [
+  ENV.nodeRank,
+  ENV.nodeIp,
+  ENV.nodeHostname,
+  ENV.leaderHost,
+  ENV.leaderIp,
+  ENV.hostlist,
+  ENV.hostlistNoSlots,
+  ENV.hostfile,
+  ENV.sshWrapper,
+  ENV.clusterFile,
+  DIST_ENV.masterAddr,
+  DIST_ENV.masterPort,
+  DIST_ENV.tfConfig,
+] as const;
