@@ -80,7 +80,8 @@ export function buildWrapperScript(o: WrapperScriptOptions): string {
   const cases = o.ranks.map((r) => {
     const names = [...new Set([r.hostname, r.address, ...(r.aliases ?? [])])].filter((n) => n !== '');
     for (const n of names) {
-      if (!/^[A-Za-z0-9_.:-]+$/.test(n)) throw new Error(`host name ${JSON.stringify(n)} is not a plain name or address`);
+      if (!/^[A-Za-z0-9_.:-]+$/.test(n))
+        throw new Error(`host name ${JSON.stringify(n)} is not a plain name or address`);
     }
     return `  ${names.map((n) => `'${n}'`).join('|')}) rank=${r.rank} addr=${r.address} port=${r.sshPort} ;;`;
   });
@@ -125,27 +126,29 @@ else
   mux="-o ControlMaster=auto -o ControlPath=${o.controlDir}/%C -o ControlPersist=${persist}"
 fi
 # shellcheck disable=SC2086
-exec ${SSH_CLIENT} ${opts} $mux -p "$port" $tty -- "$addr" "exec /bin/sh ${shQuote(o.remoteExec)} $rank $fwd '$cmd'"
+exec ${SSH_CLIENT} ${opts} $mux -p "$port" $tty -- "$addr" "exec /usr/bin/env -i MULTINODE_SSH_FWD=$fwd /bin/bash --noprofile --norc ${shQuote(o.remoteExec)} $rank '$cmd'"
 `;
 }
 
-/** The remote half, run by sshd's shell on the target rank. Pure. */
+/**
+ * The remote half, a bash script the wrapper's remote command line runs as
+ * `env -i MULTINODE_SSH_FWD=0|1 /bin/bash --noprofile --norc remote-exec RANK 'CMD'`, so the sshd session's
+ * environment is dropped and replaced by the rank's. Pure.
+ */
 export function buildRemoteExecScript(ranksDir: string): string {
-  return `#!/bin/sh
-# Remote side of multinode-ssh (generated; do not edit). $1 rank, $2 forward streams (0|1),
-# $3 the command line ('' = interactive shell). Replaces the sshd session's environment with the rank's.
+  return `# Remote side of multinode-ssh (generated; do not edit). Run by bash with an empty environment:
+# $1 rank, $2 the command line ('' = interactive shell); MULTINODE_SSH_FWD=1 keeps stdout/stderr on the
+# connection, otherwise they are appended to the rank's log.
 case $1 in ''|*[!0-9]*) echo "multinode-ssh: bad rank '$1'" >&2; exit 255 ;; esac
 f=${shQuote(ranksDir)}/$1.sh
 [ -r "$f" ] || { echo "multinode-ssh: no environment for rank $1" >&2; exit 255; }
-exec /usr/bin/env -i MULTINODE_SSH_FWD="$2" /bin/bash --noprofile --norc -c '
-. "$0" || exit 255
+. "$f" || exit 255
 cd -- "$mn_cwd" || exit 1
 fwd=$MULTINODE_SSH_FWD
 unset MULTINODE_SSH_FWD
-[ -z "$1" ] && exec /bin/bash -i
-[ "$fwd" = 1 ] && exec /bin/bash -c "$1"
-exec /bin/bash -c "$1" >>"$mn_log" 2>&1
-' "$f" "$3"
+[ -z "$2" ] && exec /bin/bash -i
+[ "$fwd" = 1 ] && exec /bin/bash -c "$2"
+exec /bin/bash -c "$2" >>"$mn_log" 2>&1
 `;
 }
 

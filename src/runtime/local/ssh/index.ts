@@ -1,0 +1,257 @@
+/**
+ * SSH and MPI launch layer of the local runtime: everything a service needs so that rank 0 can start work
+ * on the other ranks with `$MULTINODE_SSH_WRAPPER HOST CMD…`, `mpirun`, `mpiexec` or GASNet's ssh spawner.
+ *
+ * The supervisor calls `prepareServiceSsh` (from a plan) or `prepareSsh` (from plain rank facts) once per
+ * service before starting ranks. It writes, under `<serviceDir>/ssh` (0700): the service's keys and pinned
+ * known_hosts (`keys.ts`), one sshd_config per rank (`sshd.ts`), one environment file per rank (0600), the
+ * remote runner, and the wrapper at `<serviceDir>/bin/multinode-ssh` (`wrapper.ts`). It starts nothing:
+ * the supervisor spawns `sshdArgv(rank)` as one of the rank's processes (foreground, logs on stderr; it
+ * owns the PID), a leader-launch worker is "up" once `waitReady(rank)` resolves, and `cleanup()` on `down`
+ * closes shared connections and deletes the material.
+ *
+ * ```ts
+ * const ssh = await prepareServiceSsh(plan, {
+ *   serviceDir,
+ *   rankExec: (r) => nodeExecArgv({ clusterName, node: r.node, rankNetns: netnsOf(r) }),
+ *   logFile: (r) => join(serviceDir, 'logs', `rank-${r.rank}.log`),
+ * });
+ * for (const r of plan.ranks) spawnRankProcess(r, ssh.sshdArgv(r.rank));   // supervisor owns the PID
+ * await Promise.all(plan.ranks.map((r) => ssh.waitReady(r.rank)));
+ * // rank env already carries MULTINODE_SSH_WRAPPER = ssh.wrapperPath (plan option sshWrapperPath)
+ * // on a rank restart: await ssh.closeConnections();   on down: await ssh.cleanup();
+ * ```
+ */
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, readdir, rm, writeFile, rename } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { RankPlan, ServicePlan } from '../../../api/plan.js';
+import { DEFAULTS, PRODUCT } from '../../../api/names.js';
+import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
+import { buildSshdConfig, ensureSshdPrivsepDir, sshdArgv as sshdArgvFor, waitForSshd } from './sshd.js';
+import { buildRankFile, buildRemoteExecScript, buildWrapperScript, SSH_CLIENT } from './wrapper.js';
+
+export { removeSshMaterial } from './keys.js';
+export { waitForSshd } from './sshd.js';
+export { buildDispatchWrapper, shQuote } from './wrapper.js';
+
+/** What the SSH layer needs to know about one rank. */
+export interface SshRank {
+  readonly rank: number;
+  readonly hostname: string;
+  /** The rank's address on the cluster network; sshd listens here. */
+  readonly address: string;
+  readonly sshPort: number;
+  /** Further names the wrapper and known_hosts accept for this rank. */
+  readonly aliases?: readonly string[];
+  /** argv prefix that runs a command inside the rank's namespaces (node-exec). */
+  readonly exec: readonly string[];
+  /** The environment the rank's processes get; wrapper commands run with exactly this (plus defaults). */
+  readonly env: Readonly<Record<string, string>>;
+  readonly cwd: string;
+  /** Where wrapper commands' output goes when streams are not forwarded. */
+  readonly logFile: string;
+}
+
+export interface PrepareSshOptions {
+  readonly serviceName: string;
+  readonly serviceDir: string;
+  readonly ranks: readonly SshRank[];
+  /** Where the wrapper is written. Default `<serviceDir>/bin/multinode-ssh`. */
+  readonly wrapperPath?: string;
+  /** ControlMaster socket directory. Default `<serviceDir>/ssh/cm`, or a short `/tmp` path if that is too long. */
+  readonly controlDir?: string;
+}
+
+export interface ServiceSsh {
+  /** `<serviceDir>/ssh`: keys, configs, rank files (0700). */
+  readonly dir: string;
+  readonly wrapperPath: string;
+  readonly material: SshMaterial;
+  readonly controlDir: string;
+  /** Full argv (rank exec prefix + `sshd -D -e -f <config>`) for the supervisor to spawn. */
+  sshdArgv(rank: number): string[];
+  sshdConfigPath(rank: number): string;
+  /** Resolves when the rank's sshd answers (checked from inside the rank's namespaces). */
+  waitReady(rank: number, options?: { timeoutMs?: number }): Promise<void>;
+  /** Closes every shared (ControlMaster) connection; call when a rank restarts or moves. */
+  closeConnections(): Promise<void>;
+  /** closeConnections + delete keys, configs, rank files, sockets and the wrapper. Idempotent. */
+  cleanup(): Promise<void>;
+}
+
+const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+/** Unix sockets are limited to 108 bytes; ssh adds a 17-byte temporary suffix to `<dir>/<40 hex>`. */
+const MAX_CONTROL_DIR = 108 - 1 - 40 - 17 - 4;
+
+async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, content, { mode });
+  await chmod(tmp, mode);
+  await rename(tmp, path);
+}
+
+function defaultControlDir(sshDir: string): string {
+  const dir = join(sshDir, 'cm');
+  if (dir.length <= MAX_CONTROL_DIR) return dir;
+  return join('/tmp', `${PRODUCT}-ssh-${createHash('sha256').update(sshDir).digest('hex').slice(0, 12)}`);
+}
+
+function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    execFile(cmd, [...args], { timeout: timeoutMs }, () => resolve());
+  });
+}
+
+/** Writes the service's SSH material, sshd configs, rank files and wrapper. Starts nothing. */
+export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
+  const dir = join(o.serviceDir, 'ssh');
+  const wrapperPath = o.wrapperPath ?? join(o.serviceDir, 'bin', 'multinode-ssh');
+  const controlDir = o.controlDir ?? defaultControlDir(dir);
+  const ranksDir = join(dir, 'ranks');
+  const home = join(dir, 'home');
+  const remoteExec = join(dir, 'remote-exec');
+  const byRank = new Map(o.ranks.map((r) => [r.rank, r]));
+  const get = (rank: number): SshRank => {
+    const r = byRank.get(rank);
+    if (r === undefined) throw new Error(`service ${o.serviceName} has no rank ${rank}`);
+    return r;
+  };
+  const configPath = (rank: number): string => join(dir, `sshd_config.${rank}`);
+
+  const material = await ensureSshMaterial(dir, {
+    comment: `${PRODUCT}:${o.serviceName}`,
+    hosts: o.ranks.map((r) => ({
+      hostname: r.hostname,
+      address: r.address,
+      port: r.sshPort,
+      ...(r.aliases === undefined ? {} : { aliases: r.aliases }),
+    })),
+  });
+  await Promise.all([
+    mkdir(ranksDir, { recursive: true, mode: 0o700 }),
+    mkdir(home, { recursive: true, mode: 0o700 }),
+    mkdir(controlDir, { recursive: true, mode: 0o700 }),
+    mkdir(dirname(wrapperPath), { recursive: true, mode: 0o755 }),
+    ensureSshdPrivsepDir(),
+    ...o.ranks.map((r) => mkdir(dirname(r.logFile), { recursive: true })),
+  ]);
+  const user = userInfo();
+  const defaults = {
+    HOME: user.homedir,
+    LOGNAME: user.username,
+    PATH: DEFAULT_PATH,
+    SHELL: user.shell ?? '/bin/sh',
+    USER: user.username,
+  };
+  for (const r of o.ranks) {
+    await writeAtomic(
+      join(ranksDir, `${r.rank}.sh`),
+      buildRankFile({ rank: r.rank, env: r.env, cwd: r.cwd, logFile: r.logFile, defaults }),
+      0o600,
+    );
+    await writeAtomic(
+      configPath(r.rank),
+      buildSshdConfig({
+        listenAddress: r.address,
+        port: r.sshPort,
+        hostKey: material.hostKey,
+        authorizedKeysFile: material.authorizedKeys,
+        pidFile: join(dir, `sshd.${r.rank}.pid`),
+        sessionHome: home,
+        comment: `multinode sshd for service ${o.serviceName} rank ${r.rank}`,
+      }),
+      0o600,
+    );
+  }
+  await writeAtomic(remoteExec, buildRemoteExecScript(ranksDir), 0o644);
+  await writeAtomic(
+    wrapperPath,
+    buildWrapperScript({
+      serviceName: o.serviceName,
+      ranks: o.ranks,
+      userKey: material.userKey,
+      knownHosts: material.knownHosts,
+      controlDir,
+      remoteExec,
+    }),
+    0o755,
+  );
+
+  const closeConnections = async (): Promise<void> => {
+    let sockets: string[];
+    try {
+      sockets = await readdir(controlDir);
+    } catch {
+      return;
+    }
+    await Promise.all(
+      sockets.map((s) =>
+        run(
+          SSH_CLIENT,
+          ['-F', '/dev/null', '-o', `ControlPath=${join(controlDir, s)}`, '-O', 'exit', 'multinode'],
+          5000,
+        ),
+      ),
+    );
+    await Promise.all(sockets.map((s) => rm(join(controlDir, s), { force: true })));
+  };
+
+  return {
+    dir,
+    wrapperPath,
+    material,
+    controlDir,
+    sshdArgv: (rank) => [...get(rank).exec, ...sshdArgvFor(configPath(rank))],
+    sshdConfigPath: (rank) => (get(rank), configPath(rank)),
+    waitReady: async (rank, options = {}) => {
+      const r = get(rank);
+      await waitForSshd(r.address, r.sshPort, {
+        execPrefix: r.exec,
+        ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
+      });
+    },
+    closeConnections,
+    cleanup: async () => {
+      await closeConnections();
+      await rm(controlDir, { recursive: true, force: true });
+      await rm(wrapperPath, { force: true });
+      await removeSshMaterial(dir);
+    },
+  };
+}
+
+export interface PrepareServiceSshOptions {
+  readonly serviceDir: string;
+  /** argv prefix that runs a command inside this rank's namespaces (`nodeExecArgv(...)`). */
+  readonly rankExec: (rank: RankPlan) => readonly string[];
+  readonly logFile: (rank: RankPlan) => string;
+  /** Default: the service's `cwd`, else `/`. */
+  readonly cwd?: (rank: RankPlan) => string;
+  /** Default: the planned `rank.env`. */
+  readonly env?: (rank: RankPlan) => Readonly<Record<string, string>>;
+  readonly wrapperPath?: string;
+  readonly controlDir?: string;
+}
+
+/** `prepareSsh` fed from a service plan. */
+export function prepareServiceSsh(plan: ServicePlan, o: PrepareServiceSshOptions): Promise<ServiceSsh> {
+  return prepareSsh({
+    serviceName: plan.name,
+    serviceDir: o.serviceDir,
+    ...(o.wrapperPath === undefined ? {} : { wrapperPath: o.wrapperPath }),
+    ...(o.controlDir === undefined ? {} : { controlDir: o.controlDir }),
+    ranks: plan.ranks.map((r) => ({
+      rank: r.rank,
+      hostname: r.hostname,
+      address: r.address,
+      sshPort: r.sshPort > 0 ? r.sshPort : DEFAULTS.sshPort,
+      exec: o.rankExec(r),
+      env: o.env?.(r) ?? r.env,
+      cwd: o.cwd?.(r) ?? plan.cwd ?? '/',
+      logFile: o.logFile(r),
+    })),
+  });
+}
