@@ -34,6 +34,8 @@ export interface TakenResources {
   readonly ports: readonly number[];
   /** Services with a rank on this node (for exclusive placement). */
   readonly services: readonly string[];
+  /** The services in `services` hold the node exclusively: nothing else may be placed on it. */
+  readonly exclusive?: boolean;
 }
 
 export interface InventoryNode {

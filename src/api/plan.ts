@@ -14,6 +14,7 @@ import type {
   MountSpec,
   EnvCompatFamily,
 } from './spec.js';
+import type { Issue } from './issues.js';
 
 export type Target = 'local' | 'kubernetes' | 'slurm';
 
@@ -90,6 +91,8 @@ export interface RankPlan {
   readonly command: RankCommand;
   /** Readiness probe for this rank, if any (the leader's from the spec; backend rules for workers). */
   readonly probe?: ProbeSpec;
+  /** This rank's `TF_CONFIG` worker port (base + rank in overlay, allocated in host mode); more than one rank only. */
+  readonly tfPort?: number;
 }
 
 export interface NetworkPlan {
@@ -144,6 +147,8 @@ export interface ServicePlan {
   readonly masterPort?: number;
   readonly restart: RestartSpec;
   readonly probe?: ProbeSpec;
+  /** The ranks hold their nodes exclusively (`placement.exclusive`). */
+  readonly exclusive?: boolean;
 }
 
 export interface Plan {
@@ -167,9 +172,9 @@ export interface InfeasibleReason {
 
 /** Outcome of planning: a plan, or located issues (bad input) and reasons (no placement fits). */
 export type PlanResult =
-  | { readonly ok: true; readonly plan: Plan; readonly warnings: readonly import('./issues.js').Issue[] }
+  | { readonly ok: true; readonly plan: Plan; readonly warnings: readonly Issue[] }
   | {
       readonly ok: false;
-      readonly issues: readonly import('./issues.js').Issue[];
+      readonly issues: readonly Issue[];
       readonly reasons: readonly InfeasibleReason[];
     };

@@ -1,0 +1,227 @@
+/**
+ * The rank environment: every variable a rank sees, computed from the placed service. Families, in the
+ * order they are applied (a later family never overrides an earlier one except user `env`, which wins over
+ * everything): ours (`MULTINODE_*`, `CUDA_VISIBLE_DEVICES`), distributed (`MASTER_ADDR`, `MASTER_PORT`,
+ * `TF_CONFIG`; more than one rank only), the implementation's launcher variables, the backend's, the
+ * compatibility families the spec asks for, then the user's `env` (later duplicates win). Never set:
+ * `WORLD_SIZE`, `RANK`, `LOCAL_RANK`. Every name comes from `api/names.ts`.
+ */
+import type { Implementation, EnvCompatFamily, EnvEntry, BackendKind } from '../api/spec.js';
+import { COMPAT_ENV, DIST_ENV, ENV, IMPL_ENV } from '../api/names.js';
+import { compressCounts, compressHostlist } from './hostlist.js';
+
+export interface EnvRank {
+  readonly rank: number;
+  readonly hostname: string;
+  readonly address: string;
+  readonly cpus: readonly number[];
+  readonly gpus: readonly number[];
+  /** Port name → the port the rank binds. */
+  readonly boundPorts: readonly { readonly name: string; readonly port: number }[];
+  readonly tfPort?: number;
+}
+
+export interface EnvContext {
+  readonly service: string;
+  readonly ranks: readonly EnvRank[];
+  readonly gpusPerNode: number;
+  readonly implementation: Implementation;
+  readonly backend?: BackendKind;
+  readonly envCompat: readonly EnvCompatFamily[];
+  readonly userEnv: readonly EnvEntry[];
+  readonly subnet: string;
+  readonly hostfilePath: string;
+  readonly clusterFilePath: string;
+  readonly sshWrapperPath: string;
+  readonly masterPort?: number;
+  readonly runAsRoot: boolean;
+}
+
+/** `MULTINODE_PORT_<NAME>` for a port name: upper-cased, anything but A–Z 0–9 → `_`. */
+export function portEnvName(name: string): string {
+  return `${ENV.portPrefix}${envToken(name)}`;
+}
+
+function envToken(name: string): string {
+  return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
+}
+
+/** Slots per host in host lists and hostfiles: GPUs per node, at least 1. */
+export function slotsPerHost(gpusPerNode: number): number {
+  return Math.max(1, gpusPerNode);
+}
+
+/** The hostfile in the implementation's format, one line per rank. */
+export function buildHostfile(
+  implementation: Implementation,
+  hosts: readonly string[],
+  slots: number,
+): string {
+  const line =
+    implementation === 'ompi'
+      ? (h: string) => `${h} slots=${slots}`
+      : implementation === 'mpich'
+        ? (h: string) => `${h}:${slots}`
+        : (h: string) => h;
+  return hosts.map((h) => `${line(h)}\n`).join('');
+}
+
+/** `{"cluster":{"worker":[…]},"task":{"type":"worker","index":r}}` in the order TensorFlow documents. */
+export function buildTfConfig(workers: readonly string[], index: number): string {
+  return JSON.stringify({ cluster: { worker: workers }, task: { type: 'worker', index } });
+}
+
+/** Shared values computed once per service. */
+interface Shared {
+  readonly hosts: readonly string[];
+  readonly leader: EnvRank;
+  readonly hostlist: string;
+  readonly noSlots: string;
+  readonly tfWorkers: readonly string[] | undefined;
+  readonly nodelist: string;
+  readonly userEnv: ReadonlyMap<string, string>;
+}
+
+export function buildServiceEnvs(ctx: EnvContext): Record<string, string>[] {
+  const leader = ctx.ranks[0];
+  if (leader === undefined) return [];
+  const hosts = ctx.ranks.map((r) => r.hostname);
+  const slots = slotsPerHost(ctx.gpusPerNode);
+  const multi = ctx.ranks.length > 1;
+  const shared: Shared = {
+    hosts,
+    leader,
+    hostlist: hosts.map((h) => `${h}:${slots}`).join(','),
+    noSlots: hosts.join(','),
+    tfWorkers: multi ? ctx.ranks.map((r) => `${r.hostname}:${r.tfPort ?? 0}`) : undefined,
+    nodelist: ctx.envCompat.includes('slurm') ? compressHostlist(hosts) : '',
+    userEnv: new Map(ctx.userEnv.map((e) => [e.key, e.value])),
+  };
+  return ctx.ranks.map((r) => buildRankEnv(ctx, shared, r));
+}
+
+function buildRankEnv(ctx: EnvContext, s: Shared, r: EnvRank): Record<string, string> {
+  const env: Record<string, string> = {};
+  const n = ctx.ranks.length;
+  env[ENV.service] = ctx.service;
+  env[ENV.nodeRank] = String(r.rank);
+  env[ENV.numNodes] = String(n);
+  env[ENV.nodeIp] = r.address;
+  env[ENV.nodeHostname] = r.hostname;
+  env[ENV.leaderHost] = s.leader.hostname;
+  env[ENV.leaderIp] = s.leader.address;
+  env[ENV.gpusPerNode] = String(ctx.gpusPerNode);
+  env[ENV.hostlist] = s.hostlist;
+  env[ENV.hostlistNoSlots] = s.noSlots;
+  env[ENV.hostfile] = ctx.hostfilePath;
+  env[ENV.sshWrapper] = ctx.sshWrapperPath;
+  env[ENV.clusterFile] = ctx.clusterFilePath;
+  for (const p of r.boundPorts) env[portEnvName(p.name)] = String(p.port);
+  if (ctx.gpusPerNode > 0) env[ENV.cudaVisibleDevices] = r.gpus.join(',');
+
+  if (n > 1) {
+    env[DIST_ENV.masterAddr] = s.leader.hostname;
+    if (ctx.masterPort !== undefined) env[DIST_ENV.masterPort] = String(ctx.masterPort);
+    if (s.tfWorkers) env[DIST_ENV.tfConfig] = buildTfConfig(s.tfWorkers, r.rank);
+  }
+
+  switch (ctx.implementation) {
+    case 'ompi':
+      env[IMPL_ENV.ompiRshAgent] = ctx.sshWrapperPath;
+      env[IMPL_ENV.ompiHostfile] = ctx.hostfilePath;
+      env[IMPL_ENV.ompiBtlTcpIfInclude] = ctx.subnet;
+      env[IMPL_ENV.ompiOobTcpIfInclude] = ctx.subnet;
+      env[IMPL_ENV.ompiKeepFqdn] = '1';
+      if (ctx.runAsRoot) {
+        env[IMPL_ENV.ompiAllowRoot] = '1';
+        env[IMPL_ENV.ompiAllowRootConfirm] = '1';
+      }
+      break;
+    case 'mpich':
+      env[IMPL_ENV.hydraHostFile] = ctx.hostfilePath;
+      env[IMPL_ENV.hydraLauncher] = 'ssh';
+      env[IMPL_ENV.hydraLauncherExec] = ctx.sshWrapperPath;
+      break;
+    case 'gasnet':
+      env[IMPL_ENV.gasnetSpawnFn] = 'S';
+      env[IMPL_ENV.gasnetSshServers] = s.hosts.join(' ');
+      env[IMPL_ENV.gasnetSshCmd] = ctx.sshWrapperPath;
+      env[IMPL_ENV.gasnetSshOptions] = '';
+      break;
+    case 'generic':
+      break;
+  }
+  if (ctx.backend === 'trtllm') env[IMPL_ENV.ompiKeepFqdn] = '1';
+
+  for (const family of ctx.envCompat) addCompat(env, family, ctx, s, r);
+
+  for (const [k, v] of s.userEnv) env[k] = v;
+  return sortKeys(env);
+}
+
+function addCompat(
+  env: Record<string, string>,
+  family: EnvCompatFamily,
+  ctx: EnvContext,
+  s: Shared,
+  r: EnvRank,
+): void {
+  const n = ctx.ranks.length;
+  switch (family) {
+    case 'slurm':
+      env[COMPAT_ENV.slurmJobNodelist] = s.nodelist;
+      env[COMPAT_ENV.slurmNodelist] = s.nodelist;
+      env[COMPAT_ENV.slurmStepNodelist] = s.nodelist;
+      env[COMPAT_ENV.slurmNnodes] = String(n);
+      env[COMPAT_ENV.slurmJobNumNodes] = String(n);
+      env[COMPAT_ENV.slurmNtasks] = String(n);
+      env[COMPAT_ENV.slurmNprocs] = String(n);
+      env[COMPAT_ENV.slurmNodeId] = String(r.rank);
+      env[COMPAT_ENV.slurmProcId] = String(r.rank);
+      env[COMPAT_ENV.slurmLocalId] = '0';
+      env[COMPAT_ENV.slurmTasksPerNode] = compressCounts(ctx.ranks.map(() => 1));
+      env[COMPAT_ENV.slurmCpusOnNode] = String(r.cpus.length);
+      if (ctx.gpusPerNode > 0) {
+        env[COMPAT_ENV.slurmGpusOnNode] = String(r.gpus.length);
+        env[COMPAT_ENV.slurmStepGpus] = r.gpus.join(',');
+      }
+      env[COMPAT_ENV.slurmLaunchNodeIpaddr] = s.leader.address;
+      env[COMPAT_ENV.slurmJobName] = ctx.service;
+      env[COMPAT_ENV.slurmdNodename] = r.hostname;
+      break;
+    case 'skypilot':
+      env[COMPAT_ENV.skypilotNodeRank] = String(r.rank);
+      env[COMPAT_ENV.skypilotNodeIps] = ctx.ranks.map((x) => x.address).join('\n');
+      env[COMPAT_ENV.skypilotNumNodes] = String(n);
+      env[COMPAT_ENV.skypilotNumGpusPerNode] = String(ctx.gpusPerNode);
+      break;
+    case 'lws':
+      env[COMPAT_ENV.lwsLeaderAddress] = s.leader.hostname;
+      env[COMPAT_ENV.lwsGroupSize] = String(n);
+      env[COMPAT_ENV.lwsWorkerIndex] = String(r.rank);
+      break;
+    case 'volcano': {
+      const task = envToken(ctx.service);
+      env[COMPAT_ENV.vcTaskIndex] = String(r.rank);
+      env[COMPAT_ENV.vkTaskIndex] = String(r.rank);
+      env[`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcHostsSuffix}`] = s.noSlots;
+      env[`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcNumSuffix}`] = String(n);
+      break;
+    }
+    case 'backendai':
+      env[COMPAT_ENV.backendaiClusterSize] = String(n);
+      env[COMPAT_ENV.backendaiClusterHosts] = s.noSlots;
+      env[COMPAT_ENV.backendaiClusterReplicas] = n > 1 ? `main:1,sub:${n - 1}` : 'main:1';
+      env[COMPAT_ENV.backendaiClusterHost] = r.hostname;
+      env[COMPAT_ENV.backendaiClusterIdx] = String(r.rank === 0 ? 1 : r.rank);
+      env[COMPAT_ENV.backendaiClusterRole] = r.rank === 0 ? 'main' : 'sub';
+      env[COMPAT_ENV.backendaiClusterLocalRank] = String(r.rank);
+      break;
+  }
+}
+
+export function sortKeys(env: Record<string, string>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const k of Object.keys(env).sort()) out[k] = env[k] ?? '';
+  return out;
+}

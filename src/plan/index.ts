@@ -1,0 +1,539 @@
+/**
+ * The planner: `planSpec(spec, inventory, options)` → a Plan every executor runs unchanged, or the located
+ * issues and the placement reasons why not. Pure: no I/O, clock, environment or `Math.random`; the only
+ * source of variation is `options.seed`. Same input → byte-identical canonical JSON and the same `hash`.
+ *
+ * Services are planned in file order against one working copy of the inventory, so each sees what the
+ * previous took. Per service: check the spec against the planner's rules (parallelism, overlay size), place
+ * the gang (`placement.ts`), allocate cores/GPUs/NICs (`allocate.ts`), address it (`network.ts`), bind host
+ * ports, then build files, the rank environment (`env.ts`), commands and probes (`backend.ts`).
+ */
+import type { Inventory } from '../api/inventory.js';
+import type { Issue } from '../api/issues.js';
+import { DEFAULTS, DIST_ENV, COMPAT_ENV, PLAN_FILES, SERVICE_PLACEHOLDER, STATE } from '../api/names.js';
+import type {
+  EndpointPlan,
+  InfeasibleReason,
+  NetworkPlan,
+  Plan,
+  PlanFile,
+  PlanOptions,
+  PlanResult,
+  PortAssignment,
+  RankCommand,
+  RankPlan,
+  ServicePlan,
+} from '../api/plan.js';
+import type { ProbeSpec, ServiceSpec, Spec } from '../api/spec.js';
+import { allocateRank, isPortFree, pickFreePort } from './allocate.js';
+import type { PortPicker, RankResources } from './allocate.js';
+import { backendCommand, rankProbe } from './backend.js';
+import { canonicalJson, contentHash } from './canonical.js';
+import { ClusterState } from './cluster-state.js';
+import type { RankNeed } from './cluster-state.js';
+import { buildHostfile, buildServiceEnvs, slotsPerHost } from './env.js';
+import type { EnvRank } from './env.js';
+import { formatCidr, parseIpv4 } from './ipv4.js';
+import { AddressBook, MAX_OVERLAY_RANKS, hostSubnet, overlayAddress, overlayGateway } from './network.js';
+import { checkParallelism } from './parallelism.js';
+import { placeGang } from './placement.js';
+
+export { canonicalJson } from './canonical.js';
+export { generateInventory } from './inventory-gen.js';
+export type { GenerateInventoryOptions } from './inventory-gen.js';
+export { compressHostlist } from './hostlist.js';
+export { portEnvName } from './env.js';
+export { applyPlanToInventory } from './apply.js';
+
+/** Stable issue codes of the planner. */
+export const PLAN_CODES = {
+  parallelism: 'plan-parallelism',
+  overlayTooLarge: 'plan-overlay-too-large',
+  unknownPortName: 'plan-unknown-port-name',
+  duplicateHostPort: 'plan-duplicate-host-port',
+  poolExhausted: 'plan-pool-exhausted',
+  badOptions: 'plan-bad-options',
+  topologySpread: 'plan-topology-spread',
+  noFreePort: 'plan-no-free-port',
+} as const;
+
+export function defaultPlanOptions(partial: Partial<PlanOptions> = {}): PlanOptions {
+  const base: PlanOptions = {
+    seed: 0,
+    target: 'local',
+    hostPortRange: { ...DEFAULTS.hostPortRange },
+    overlayPool: DEFAULTS.overlayPool,
+    vniRange: { ...DEFAULTS.vniRange },
+    filesDir: `${STATE.defaultRootDir}/${STATE.servicesDir}/${SERVICE_PLACEHOLDER}/files`,
+    sshWrapperPath: `${STATE.defaultRootDir}/bin/multinode-ssh`,
+    runAsRoot: false,
+  };
+  const out: Record<string, unknown> = { ...base };
+  for (const [k, v] of Object.entries(partial)) if (v !== undefined) out[k] = v;
+  return out as unknown as PlanOptions;
+}
+
+export function planSpec(spec: Spec, inventory: Inventory, options: PlanOptions): PlanResult {
+  const issues: Issue[] = [];
+  const warnings: Issue[] = [];
+  const reasons: InfeasibleReason[] = [];
+  const optionIssue = checkOptions(options);
+  if (optionIssue) return { ok: false, issues: [optionIssue], reasons: [] };
+
+  const cluster = new ClusterState(inventory);
+  const book = new AddressBook(inventory, options.overlayPool, options.vniRange);
+  const picker: PortPicker = {
+    seed: options.seed,
+    range: options.hostPortRange,
+    cooling: options.coolingPorts ?? {},
+  };
+  const services: ServicePlan[] = [];
+  for (const svc of spec.services) {
+    const r = planService(spec, svc, cluster, book, picker, options);
+    issues.push(...r.issues);
+    warnings.push(...r.warnings);
+    if (r.reason) reasons.push(r.reason);
+    if (r.plan) services.push(r.plan);
+  }
+  if (issues.some((i) => i.severity === 'error') || reasons.length > 0) {
+    return { ok: false, issues: [...issues, ...warnings], reasons };
+  }
+  const unhashed: Omit<Plan, 'hash'> = {
+    apiVersion: 'multinode.dev/v1',
+    kind: 'Plan',
+    seed: options.seed,
+    target: options.target,
+    inventory: inventory.name,
+    services,
+  };
+  return { ok: true, plan: { ...unhashed, hash: contentHash(unhashed) }, warnings: [...issues, ...warnings] };
+}
+
+/** The hash a plan should carry (for checking a plan read back from disk). */
+export function computePlanHash(plan: Plan): string {
+  const { hash: _hash, ...rest } = plan;
+  return contentHash(rest);
+}
+
+/** The canonical JSON of a plan followed by a newline: what `--output json` prints and state files hold. */
+export function serializePlan(plan: Plan): string {
+  return `${canonicalJson(plan)}\n`;
+}
+
+function checkOptions(o: PlanOptions): Issue | undefined {
+  const bad = (message: string): Issue => ({
+    code: PLAN_CODES.badOptions,
+    severity: 'error',
+    path: '',
+    message,
+  });
+  if (!Number.isInteger(o.seed)) return bad(`seed must be an integer, got ${o.seed}`);
+  const r = o.hostPortRange;
+  if (!(Number.isInteger(r.from) && Number.isInteger(r.to) && r.from >= 1 && r.to <= 65535 && r.from <= r.to))
+    return bad(`hostPortRange must be 1 ≤ from ≤ to ≤ 65535, got ${r.from}–${r.to}`);
+  const v = o.vniRange;
+  if (!(
+    Number.isInteger(v.from) &&
+    Number.isInteger(v.to) &&
+    v.from >= 1 &&
+    v.to <= 16_777_215 &&
+    v.from <= v.to
+  ))
+    return bad(`vniRange must be 1 ≤ from ≤ to ≤ 16777215, got ${v.from}–${v.to}`);
+  const m = /^(.+)\/(\d+)$/.exec(o.overlayPool);
+  if (!m || parseIpv4(m[1] ?? '') === undefined || Number(m[2]) > 24)
+    return bad(`overlayPool must be an IPv4 CIDR of /24 or larger, got ${o.overlayPool}`);
+  return undefined;
+}
+
+interface ServiceOutcome {
+  readonly plan?: ServicePlan;
+  readonly reason?: InfeasibleReason;
+  readonly issues: Issue[];
+  readonly warnings: Issue[];
+}
+
+function planService(
+  spec: Spec,
+  svc: ServiceSpec,
+  cluster: ClusterState,
+  book: AddressBook,
+  picker: PortPicker,
+  options: PlanOptions,
+): ServiceOutcome {
+  const issues: Issue[] = [];
+  const warnings: Issue[] = [];
+  const base = `services.${svc.name}`;
+  const at = (path: string): Pick<Issue, 'pos'> => {
+    const pos = spec.positions[path] ?? spec.positions[base];
+    return pos ? { pos } : {};
+  };
+  const error = (code: string, path: string, message: string, hint?: string): void => {
+    issues.push({ code, severity: 'error', path, message, ...at(path), ...(hint ? { hint } : {}) });
+  };
+
+  // --- rules the spec layer cannot know -------------------------------------------------------------
+  if (!svc.hostNetwork && svc.nodes > MAX_OVERLAY_RANKS)
+    error(
+      PLAN_CODES.overlayTooLarge,
+      `${base}.multinode.nodes`,
+      `${svc.nodes} ranks do not fit in one overlay /24 (at most ${MAX_OVERLAY_RANKS})`,
+      'use fewer nodes or network.host: true',
+    );
+  const portNames = new Set(svc.ports.map((p) => p.name));
+  svc.endpoints.forEach((e, k) => {
+    if (!portNames.has(e.portName))
+      error(
+        PLAN_CODES.unknownPortName,
+        `${base}.endpoints[${k}].port-name`,
+        `endpoint ${e.name} refers to port ${e.portName}, which is not declared; declared: ${[...portNames].join(', ') || 'none'}`,
+      );
+  });
+  const fixedPorts: number[] = [];
+  if (svc.hostNetwork) {
+    svc.ports.forEach((p, k) => {
+      if (p.hostPort === 'auto') return;
+      const hp = p.hostPort ?? p.port;
+      if (fixedPorts.includes(hp))
+        error(
+          PLAN_CODES.duplicateHostPort,
+          `${base}.ports[${k}]`,
+          `host port ${hp} is declared twice; each port binds once per node`,
+        );
+      else fixedPorts.push(hp);
+    });
+  }
+  const parallelText = svc.backend ? svc.backend.command : svc.script;
+  const parallelPath = svc.backend ? `${base}.backend.command` : `${base}.script`;
+  const verdict = checkParallelism(parallelText, svc.backend?.kind, svc.nodes, svc.resource.gpus);
+  if (verdict && !verdict.ok) {
+    const pos = spec.positions[parallelPath];
+    const multiLine = parallelText.includes('\n');
+    issues.push({
+      code: PLAN_CODES.parallelism,
+      severity: 'error',
+      path: parallelPath,
+      message: `parallelism does not match the GPUs: ${verdict.message}`,
+      hint: 'make tensor × pipeline × data parallel sizes equal multinode.nodes × GPUs per node',
+      ...(pos ? { pos: multiLine ? { ...pos, line: pos.line + 1 + verdict.line } : pos } : {}),
+    });
+  }
+  if (issues.length > 0) return { issues, warnings };
+
+  // --- placement ------------------------------------------------------------------------------------
+  const need: RankNeed = {
+    service: svc.name,
+    cores: svc.resource.cpuCores,
+    memoryBytes: svc.resource.memoryBytes,
+    gpus: svc.resource.gpus,
+    ...(svc.resource.gpuModel === undefined
+      ? {}
+      : { gpuModel: svc.resource.gpuModel.trim().toLowerCase(), gpuModelText: svc.resource.gpuModel }),
+    nics: svc.resource.fabricNics,
+    fixedPorts,
+    exclusive: svc.placement.exclusive,
+  };
+  const fmt = bytesFormatter(svc.resource.memoryBytes, svc.resource.memoryText);
+  const placed = placeGang(cluster, {
+    need,
+    ranks: svc.nodes,
+    strategy: svc.placement.strategy,
+    ...(svc.placement.topologyKey === undefined ? {} : { topologyKey: svc.placement.topologyKey }),
+    topologyMode: svc.placement.topologyMode,
+    formatBytes: fmt,
+  });
+  if (!placed.ok) return { reason: placed.reason, issues, warnings };
+  for (const w of placed.warnings)
+    warnings.push({
+      code: PLAN_CODES.topologySpread,
+      severity: 'warning',
+      path: `${base}.placement`,
+      message: w,
+      ...at(`${base}.placement`),
+    });
+
+  const resources: RankResources[] = [];
+  placed.nodes.forEach((i) => {
+    const res = allocateRank(cluster, i, need, svc.resource.cpuAffinity === 'NUMA');
+    cluster.take(i, svc.name, res.cpus, need.memoryBytes, res.gpus, res.nics, need.exclusive);
+    resources.push(res);
+  });
+
+  // --- network ------------------------------------------------------------------------------------------
+  const n = svc.nodes;
+  const hostnames = placed.nodes.map((_, r) => `${svc.name}-${r}`);
+  let network: NetworkPlan;
+  let addresses: string[];
+  if (svc.hostNetwork) {
+    addresses = placed.nodes.map((i) => cluster.node(i).address);
+    network = { mode: 'host', subnet: hostSubnet(addresses, undefined), mtu: 1500 };
+  } else {
+    const subnet = book.takeSubnet(options.seed, svc.name);
+    const vni = book.takeVni(options.seed, svc.name);
+    if (!subnet || vni === undefined) {
+      error(
+        PLAN_CODES.poolExhausted,
+        base,
+        subnet
+          ? `no free VXLAN id left in ${options.vniRange.from}–${options.vniRange.to}`
+          : `no free /24 left in the overlay pool ${options.overlayPool}`,
+        'remove stopped services or widen the pool',
+      );
+      return { issues, warnings };
+    }
+    addresses = placed.nodes.map((_, r) => overlayAddress(subnet, r));
+    network = {
+      mode: 'overlay',
+      subnet: formatCidr(subnet),
+      gateway: overlayGateway(subnet),
+      vni,
+      mtu: DEFAULTS.overlayMtu,
+    };
+  }
+
+  // --- ports --------------------------------------------------------------------------------------------
+  const noPort = (i: number, what: string): ServiceOutcome => ({
+    issues,
+    warnings,
+    reason: {
+      service: svc.name,
+      summary: `no free host port for ${what} on ${cluster.node(i).name} in ${picker.range.from}–${picker.range.to}`,
+      nodes: [
+        `${cluster.node(i).name}: every port in ${picker.range.from}–${picker.range.to} is in use or cooling down`,
+      ],
+    },
+  });
+  const rankPorts: PortAssignment[][] = [];
+  for (let r = 0; r < n; r++) {
+    const i = placed.nodes[r] ?? 0;
+    const list: PortAssignment[] = [];
+    for (const p of svc.ports) {
+      if (!svc.hostNetwork) {
+        list.push({ name: p.name, port: p.port, hostPort: p.port, protocol: p.protocol, auto: false });
+        continue;
+      }
+      let hostPort: number;
+      if (p.hostPort === 'auto') {
+        const picked = pickFreePort(cluster, i, picker, `${svc.name}/${r}/port/${p.name}`);
+        if (picked === undefined) return noPort(i, `port ${p.name}`);
+        hostPort = picked;
+      } else hostPort = p.hostPort ?? p.port;
+      cluster.takePort(i, hostPort);
+      list.push({ name: p.name, port: p.port, hostPort, protocol: p.protocol, auto: p.hostPort === 'auto' });
+    }
+    rankPorts.push(list);
+  }
+
+  const userEnv = new Map(svc.env.map((e) => [e.key, e.value]));
+  let masterPort: number | undefined;
+  if (n > 1) {
+    const userMaster =
+      userEnv.get(DIST_ENV.masterPort) ??
+      (svc.envCompat.includes('backendai') ? userEnv.get(COMPAT_ENV.backendaiDistMasterPort) : undefined);
+    const leaderNode = placed.nodes[0] ?? 0;
+    if (userMaster !== undefined) {
+      masterPort = /^\d{1,5}$/.test(userMaster) ? Number(userMaster) : undefined;
+    } else {
+      masterPort = DEFAULTS.masterPort;
+      if (svc.hostNetwork && !isPortFree(cluster, leaderNode, picker, masterPort)) {
+        const picked = pickFreePort(cluster, leaderNode, picker, `${svc.name}/0/master`);
+        if (picked === undefined) return noPort(leaderNode, 'MASTER_PORT');
+        masterPort = picked;
+      }
+    }
+    if (svc.hostNetwork && masterPort !== undefined) cluster.takePort(leaderNode, masterPort);
+  }
+
+  const sshPorts: number[] = [];
+  const tfPorts: number[] = [];
+  for (let r = 0; r < n; r++) {
+    const i = placed.nodes[r] ?? 0;
+    let ssh: number = DEFAULTS.sshPort;
+    if (svc.hostNetwork) {
+      if (!isPortFree(cluster, i, picker, ssh)) {
+        const picked = pickFreePort(cluster, i, picker, `${svc.name}/${r}/ssh`);
+        if (picked === undefined) return noPort(i, 'sshd');
+        ssh = picked;
+      }
+      cluster.takePort(i, ssh);
+    }
+    sshPorts.push(ssh);
+    if (n > 1) {
+      if (svc.hostNetwork) {
+        const picked = pickFreePort(cluster, i, picker, `${svc.name}/${r}/tf`);
+        if (picked === undefined) return noPort(i, 'TF_CONFIG');
+        cluster.takePort(i, picked);
+        tfPorts.push(picked);
+      } else tfPorts.push((masterPort ?? DEFAULTS.masterPort) + r);
+    }
+  }
+
+  // --- files, env, commands -----------------------------------------------------------------------------
+  const filesDir = options.filesDir.split(SERVICE_PLACEHOLDER).join(svc.name).replace(/\/+$/, '');
+  const hostfilePath = `${filesDir}/${PLAN_FILES.hostfile}`;
+  const clusterFilePath = `${filesDir}/${PLAN_FILES.clusterFile}`;
+  const scriptPath = `${filesDir}/${PLAN_FILES.script}`;
+  const slots = slotsPerHost(svc.resource.gpus);
+  const clusterView = {
+    version: 1,
+    service: svc.name,
+    network: { mode: network.mode, subnet: network.subnet },
+    leader: hostnames[0] ?? '',
+    ...(masterPort === undefined ? {} : { masterPort }),
+    ranks: hostnames.map((host, r) => ({
+      rank: r,
+      host,
+      address: addresses[r] ?? '',
+      sshPort: sshPorts[r] ?? DEFAULTS.sshPort,
+      ports: Object.fromEntries((rankPorts[r] ?? []).map((p) => [p.name, p.hostPort])),
+      ...(n > 1 ? { tfPort: tfPorts[r] ?? 0 } : {}),
+    })),
+  };
+  const files: PlanFile[] = [
+    { path: hostfilePath, content: buildHostfile(svc.implementation, hostnames, slots), mode: 0o644 },
+    { path: clusterFilePath, content: `${canonicalJson(clusterView)}\n`, mode: 0o644 },
+  ];
+  if (svc.script.length > 0) files.push({ path: scriptPath, content: svc.script, mode: 0o755 });
+
+  const envRanks: EnvRank[] = hostnames.map((hostname, r) => ({
+    rank: r,
+    hostname,
+    address: addresses[r] ?? '',
+    cpus: resources[r]?.cpus ?? [],
+    gpus: resources[r]?.gpus ?? [],
+    boundPorts: (rankPorts[r] ?? []).map((p) => ({ name: p.name, port: p.hostPort })),
+    ...(n > 1 ? { tfPort: tfPorts[r] ?? 0 } : {}),
+  }));
+  const envs = buildServiceEnvs({
+    service: svc.name,
+    ranks: envRanks,
+    gpusPerNode: svc.resource.gpus,
+    implementation: svc.implementation,
+    ...(svc.backend ? { backend: svc.backend.kind } : {}),
+    envCompat: svc.envCompat,
+    userEnv: svc.env,
+    subnet: network.subnet,
+    hostfilePath,
+    clusterFilePath,
+    sshWrapperPath: options.sshWrapperPath,
+    ...(masterPort === undefined ? {} : { masterPort }),
+    runAsRoot: options.runAsRoot,
+  });
+
+  const command = (r: number): RankCommand => {
+    if (svc.backend)
+      return backendCommand(
+        {
+          kind: svc.backend.kind,
+          command: svc.backend.command,
+          leaderHost: hostnames[0] ?? '',
+          hosts: hostnames,
+          slots,
+          gpusPerNode: svc.resource.gpus,
+          subnet: network.subnet,
+          sshWrapperPath: options.sshWrapperPath,
+          userEnvKeys: [...userEnv.keys()],
+          runAsRoot: options.runAsRoot,
+        },
+        r,
+      );
+    if (svc.script.length > 0 && (svc.launch === 'all' || r === 0))
+      return { kind: 'script', argv: [scriptPath] };
+    return { kind: 'wait', argv: [] };
+  };
+
+  const leaderProbe = svc.readinessProbe ? bindProbe(svc.readinessProbe, rankPorts[0] ?? []) : undefined;
+  const ranks: RankPlan[] = hostnames.map((hostname, r) => {
+    const i = placed.nodes[r] ?? 0;
+    const node = cluster.node(i);
+    const res = resources[r];
+    const probe = rankProbe(svc.backend?.kind, r, leaderProbe, sshPorts[r] ?? DEFAULTS.sshPort);
+    return {
+      rank: r,
+      role: r === 0 ? 'leader' : 'worker',
+      node: node.name,
+      nodeAddress: node.address,
+      hostname,
+      address: addresses[r] ?? '',
+      cpus: res?.cpus ?? [],
+      ...(res?.numaNode === undefined ? {} : { numaNode: res.numaNode }),
+      memoryBytes: svc.resource.memoryBytes,
+      gpus: res?.gpus ?? [],
+      fabricNics: (res?.nics ?? []).map((nic) => {
+        const addr = node.fabricNics.find((f) => f.name === nic)?.address;
+        return addr === undefined
+          ? { device: nic, ifname: nic }
+          : { device: nic, ifname: nic, address: addr };
+      }),
+      ports: rankPorts[r] ?? [],
+      sshPort: sshPorts[r] ?? DEFAULTS.sshPort,
+      env: envs[r] ?? {},
+      command: command(r),
+      ...(probe ? { probe } : {}),
+      ...(n > 1 ? { tfPort: tfPorts[r] ?? 0 } : {}),
+    };
+  });
+
+  const leader = ranks[0];
+  const endpoints: EndpointPlan[] = svc.endpoints.map((e) => {
+    const p = (rankPorts[0] ?? []).find((x) => x.name === e.portName);
+    return {
+      name: e.name,
+      portName: e.portName,
+      protocol: e.protocol,
+      ...(e.type === undefined ? {} : { type: e.type }),
+      ...(e.scope === undefined ? {} : { scope: e.scope }),
+      rank: 0,
+      targetAddress: leader?.address ?? '',
+      targetPort: p?.hostPort ?? 0,
+      port: p?.port ?? 0,
+    };
+  });
+
+  const plan: ServicePlan = {
+    name: svc.name,
+    nodes: n,
+    implementation: svc.implementation,
+    launch: svc.launch,
+    ...(svc.backend ? { backend: svc.backend.kind } : {}),
+    ...(svc.imageUri === undefined ? {} : { imageUri: svc.imageUri }),
+    ...(svc.cwd === undefined ? {} : { cwd: svc.cwd }),
+    mounts: svc.mounts,
+    persist: svc.persist,
+    envCompat: svc.envCompat,
+    gpusPerNode: svc.resource.gpus,
+    ...(svc.resource.gpuModel === undefined ? {} : { gpuModel: svc.resource.gpuModel }),
+    network,
+    ranks,
+    endpoints,
+    files,
+    ...(masterPort === undefined ? {} : { masterPort }),
+    restart: svc.restart,
+    ...(leaderProbe ? { probe: leaderProbe } : {}),
+    ...(svc.placement.exclusive ? { exclusive: true } : {}),
+  };
+  return { plan, issues, warnings };
+}
+
+/** In host mode a probe on a declared port must hit the port actually bound. */
+function bindProbe(probe: ProbeSpec, ports: readonly PortAssignment[]): ProbeSpec {
+  const p = ports.find((x) => x.port === probe.action.port);
+  if (!p || p.hostPort === p.port) return probe;
+  return { ...probe, action: { ...probe.action, port: p.hostPort } };
+}
+
+/** Formats bytes in the unit the spec used (`120GB` → `64GB`), falling back to GiB. */
+function bytesFormatter(bytes: number, text: string): (b: number) => string {
+  const m = /^\s*([0-9.]+)\s*([A-Za-z]*)\s*$/.exec(text);
+  const num = m ? Number(m[1]) : NaN;
+  const unit = m?.[2] ?? '';
+  if (m && num > 0 && unit !== '') {
+    const factor = bytes / num;
+    if (factor > 1) return (b) => `${trimNum(b / factor)}${unit}`;
+  }
+  return (b) => `${trimNum(b / 2 ** 30)}GiB`;
+}
+
+function trimNum(x: number): string {
+  return String(Math.round(x * 10) / 10);
+}
