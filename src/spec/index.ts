@@ -16,6 +16,8 @@ import { fileOrder, normalizeService, normalizeSpec } from './normalize.js';
 import { checkService, checkVolumes } from './rules.js';
 import type { RuleContext } from './rules.js';
 import type { VolumeSpec } from '../api/spec.js';
+import { keepTrustworthy, salvageService } from './salvage.js';
+import { joinPath } from './paths.js';
 
 export { SpecSchema, ServiceSchema, specJsonSchema };
 export { CODES, CODE_DOCS } from './codes.js';
@@ -95,17 +97,16 @@ export function parseSpec(text: string, file: string): Result<Spec> {
   const mounted = new Set<string>();
   if (isRecord(services)) {
     for (const name of fileOrder(services, 'services', src.positions)) {
-      const ok = ServiceSchema.safeParse(services[name]);
-      if (!ok.success) {
-        if (isRecord(services[name]) && isRecord(services[name]['mounts'])) {
-          for (const m of Object.keys(services[name]['mounts'])) mounted.add(m);
-        }
-        continue;
+      const value = services[name];
+      if (isRecord(value) && isRecord(value['mounts'])) {
+        for (const m of Object.keys(value['mounts'])) mounted.add(m);
       }
-      const raw: RawService = ok.data;
+      const salvaged = salvageService(value);
+      if (!salvaged) continue;
+      const raw: RawService = salvaged.raw;
       const svc = normalizeService(name, raw, src.positions);
-      for (const m of svc.mounts) mounted.add(m.volume);
-      issues.push(...checkService(svc, raw, declared, ctx));
+      const found = checkService(svc, raw, declared, ctx);
+      issues.push(...keepTrustworthy(found, salvaged.pruned, joinPath('services', name)));
     }
   }
   issues.push(...checkVolumes(volumes, mounted, ctx));

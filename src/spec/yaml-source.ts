@@ -10,7 +10,7 @@
  * always holds the key's position (used for unknown-key errors).
  */
 import { LineCounter, isAlias, isMap, isPair, isScalar, isSeq, parseDocument } from 'yaml';
-import type { Document, Node as YamlNode } from 'yaml';
+import type { Alias, Document, Node as YamlNode } from 'yaml';
 import type { Issue, SourcePos } from '../api/issues.js';
 import { joinPath } from './paths.js';
 import { CODES } from './codes.js';
@@ -35,7 +35,14 @@ export interface ParseYamlOptions {
   readonly maxChars?: number;
 }
 
-class BudgetExceeded extends Error {}
+class BudgetExceeded extends Error {
+  constructor(
+    readonly kind: 'depth' | 'nodes',
+    readonly at: SourcePos | undefined,
+  ) {
+    super(kind);
+  }
+}
 
 export function parseYamlWithPositions(
   text: string,
@@ -110,13 +117,21 @@ export function parseYamlWithPositions(
   const nodePos = (node: YamlNode | null | undefined): SourcePos | undefined =>
     node?.range ? posAt(node.range[0]) : undefined;
 
-  const convert = (node: unknown, path: string, depth: number): unknown => {
-    if (++count > maxNodes) throw new BudgetExceeded('nodes');
-    if (depth > maxDepth) throw new BudgetExceeded('depth');
+  // `Alias.resolve` searches the document; resolve each alias node once.
+  const aliasTargets = new Map<unknown, unknown>();
+  const resolveAlias = (alias: Alias): unknown => {
+    if (!aliasTargets.has(alias)) aliasTargets.set(alias, alias.resolve(doc));
+    return aliasTargets.get(alias);
+  };
+
+  /** `via`: the outermost alias being expanded, where a blow-up is reported. */
+  const convert = (node: unknown, path: string, depth: number, via?: SourcePos): unknown => {
+    if (++count > maxNodes) throw new BudgetExceeded('nodes', via ?? nodePos(node as YamlNode));
+    if (depth > maxDepth) throw new BudgetExceeded('depth', via ?? nodePos(node as YamlNode));
     if (isAlias(node)) {
-      const target = node.resolve(doc);
+      const target = resolveAlias(node);
       if (target === undefined) return null;
-      return convert(target, path, depth + 1);
+      return convert(target, path, depth + 1, via ?? nodePos(node));
     }
     if (isScalar(node)) {
       const v: unknown = node.value;
@@ -148,9 +163,9 @@ export function parseYamlWithPositions(
         const kp = nodePos(isScalar(k) ? k : null) ?? nodePos(node) ?? start;
         keyPositions[childPath] = kp;
         const v = item.value as YamlNode | null;
-        const target = isAlias(v) ? v.resolve(doc) : v;
+        const target = isAlias(v) ? resolveAlias(v) : v;
         positions[childPath] = isMap(target) || isSeq(target) ? kp : (nodePos(v) ?? kp);
-        const value = v === null ? null : convert(v, childPath, depth + 1);
+        const value = v === null ? null : convert(v, childPath, depth + 1, via);
         Object.defineProperty(out, key, { value, enumerable: true, writable: true, configurable: true });
       }
       return out;
@@ -160,7 +175,7 @@ export function parseYamlWithPositions(
       node.items.forEach((item, i) => {
         const childPath = joinPath(path, i);
         positions[childPath] = nodePos(item as YamlNode) ?? nodePos(node) ?? start;
-        out.push(item === null ? null : convert(item, childPath, depth + 1));
+        out.push(item === null ? null : convert(item, childPath, depth + 1, via));
       });
       return out;
     }
@@ -173,12 +188,12 @@ export function parseYamlWithPositions(
     positions[''] = nodePos(doc.contents) ?? start;
   } catch (err) {
     if (!(err instanceof BudgetExceeded)) throw err;
-    const deep = err.message === 'depth';
+    const deep = err.kind === 'depth';
     issues.push({
       code: deep ? CODES.yamlTooDeep : CODES.yamlTooLarge,
       severity: 'error',
       path: '',
-      pos: start,
+      pos: err.at ?? start,
       message: deep
         ? `the document nests deeper than ${maxDepth} levels; a spec needs far fewer`
         : `the document expands to more than ${maxNodes} nodes (counting alias expansions); a spec needs far fewer`,

@@ -1,12 +1,13 @@
+/** `multinode schema`: print the spec's JSON Schema (draft 2020-12), generated from the zod schema. */
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import { printJson } from '../output.js';
 
 export function registerSchema(program: Command): void {
   program
     .command('schema')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode schema` is not implemented yet');
+    .description("Print the spec's JSON Schema (draft 2020-12), e.g. for editor completion.")
+    .action(async () => {
+      const { specJsonSchema } = await import('../../spec/schema.js');
+      printJson(specJsonSchema());
     });
 }

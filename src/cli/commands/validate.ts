@@ -1,12 +1,82 @@
+/** `multinode validate FILE…`: parse and check spec files; exit 0 when valid (warnings allowed), 2 when not. */
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import { readFileSync } from 'node:fs';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import type { Issue } from '../../api/issues.js';
+import { paint, printIssues, printJson } from '../output.js';
+
+interface ValidateOptions {
+  output: 'human' | 'json';
+}
+
+interface FileReport {
+  file: string;
+  valid: boolean;
+  issues: readonly Issue[];
+}
+
+function readSpecText(file: string): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
+    throw new MultinodeError('spec.unreadable', `cannot read ${file}: ${reason}`, {
+      cause: err,
+      exitCode: EXIT.badInput,
+    });
+  }
+}
 
 export function registerValidate(program: Command): void {
   program
     .command('validate')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode validate` is not implemented yet');
+    .description('Check spec files: YAML, schema, and semantic rules. Exit 0 when valid, 2 when not.')
+    .argument('<files...>', 'spec files (`-` reads standard input)')
+    .option('-o, --output <format>', 'human or json', 'human')
+    .action(async (files: string[], opts: ValidateOptions) => {
+      if (opts.output !== 'human' && opts.output !== 'json') {
+        throw new MultinodeError(
+          'cli.bad-option',
+          `--output must be human or json, got "${String(opts.output)}"`,
+          {
+            exitCode: EXIT.badInput,
+          },
+        );
+      }
+      // Loaded on demand so that other commands (and --help) do not pay for the spec layer.
+      const { parseSpec } = await import('../../spec/index.js');
+      const reports: FileReport[] = files.map((file) => {
+        const result = parseSpec(readSpecText(file), file === '-' ? '<stdin>' : file);
+        return result.ok
+          ? { file, valid: true, issues: result.warnings }
+          : { file, valid: false, issues: result.issues };
+      });
+      const invalid = reports.filter((r) => !r.valid);
+      if (opts.output === 'json') {
+        printJson({ valid: invalid.length === 0, files: reports });
+      } else {
+        for (const r of reports) {
+          printIssues(r.issues);
+          const warnings = r.issues.filter((i) => i.severity === 'warning').length;
+          const errors = r.issues.length - warnings;
+          const counts = [
+            errors > 0 ? `${errors} error${errors === 1 ? '' : 's'}` : '',
+            warnings > 0 ? `${warnings} warning${warnings === 1 ? '' : 's'}` : '',
+          ]
+            .filter(Boolean)
+            .join(', ');
+          const line = r.valid
+            ? `${paint('green', 'valid', process.stdout)}: ${r.file}${counts ? ` (${counts})` : ''}`
+            : `${paint('red', 'invalid', process.stdout)}: ${r.file} (${counts})`;
+          process.stdout.write(`${line}\n`);
+        }
+      }
+      if (invalid.length > 0) {
+        throw new MultinodeError(
+          'spec.invalid',
+          `${invalid.length} of ${reports.length} file${reports.length === 1 ? '' : 's'} invalid`,
+          { exitCode: EXIT.badInput },
+        );
+      }
     });
 }
