@@ -11,6 +11,7 @@ import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync } from 'nod
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { prepareSsh, type ServiceSsh } from '../../src/runtime/local/ssh/index.js';
 
 export interface RunResult {
   readonly code: number | null;
@@ -244,4 +245,48 @@ export async function createCluster(o: ClusterOptions): Promise<NetnsCluster> {
     },
     teardown,
   };
+}
+
+export interface FixtureService {
+  readonly ssh: ServiceSsh;
+  readonly serviceDir: string;
+  logFile(i: number): string;
+}
+
+/**
+ * Prepares the SSH layer for a service with one rank per fixture node and starts each rank's sshd the way
+ * the supervisor will (its argv through the node's exec prefix, foreground, log to a file), then waits
+ * until every sshd answers. The sshds die with the cluster's teardown; call `ssh.cleanup()` first.
+ */
+export async function startSshService(
+  c: NetnsCluster,
+  o: {
+    readonly serviceName: string;
+    readonly env: (n: FixtureNode) => Readonly<Record<string, string>>;
+    readonly cwd: string;
+  },
+): Promise<FixtureService> {
+  const serviceDir = join(c.dir, 'services', o.serviceName);
+  const logFile = (i: number): string => join(serviceDir, 'logs', `rank-${i}.log`);
+  const ssh = await prepareSsh({
+    serviceName: o.serviceName,
+    serviceDir,
+    ranks: c.nodes.map((n) => ({
+      rank: n.index,
+      hostname: n.hostname,
+      address: n.address,
+      sshPort: 2222,
+      exec: n.exec,
+      env: o.env(n),
+      cwd: o.cwd,
+      logFile: logFile(n.index),
+    })),
+  });
+  for (const n of c.nodes) {
+    const argv = ssh.sshdArgv(n.index);
+    // sshdArgv carries the exec prefix; the fixture's start() adds it again, so strip it here.
+    c.start(n.index, argv.slice(n.exec.length), join(serviceDir, `sshd-${n.index}.log`));
+  }
+  await Promise.all(c.nodes.map((n) => ssh.waitReady(n.index, { timeoutMs: 15_000 })));
+  return { ssh, serviceDir, logFile };
 }

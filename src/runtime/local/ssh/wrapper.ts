@@ -48,6 +48,8 @@ export interface WrapperScriptOptions {
   readonly remoteExec: string;
   /** Seconds an idle shared connection stays open. */
   readonly controlPersistSeconds?: number;
+  /** The ssh client to exec (default `/usr/bin/ssh`; tests substitute a recorder). */
+  readonly sshClient?: string;
 }
 
 /** ssh options every wrapper call uses; exported for the benchmark and docs. */
@@ -126,7 +128,7 @@ else
   mux="-o ControlMaster=auto -o ControlPath=${o.controlDir}/%C -o ControlPersist=${persist}"
 fi
 # shellcheck disable=SC2086
-exec ${SSH_CLIENT} ${opts} $mux -p "$port" $tty -- "$addr" "exec /usr/bin/env -i MULTINODE_SSH_FWD=$fwd /bin/bash --noprofile --norc ${shQuote(o.remoteExec)} $rank '$cmd'"
+exec ${shQuote(o.sshClient ?? SSH_CLIENT)} ${opts} $mux -p "$port" $tty -- "$addr" "exec /usr/bin/env -i MULTINODE_SSH_FWD=$fwd /bin/bash --noprofile --norc ${shQuote(o.remoteExec)} $rank '$cmd'"
 `;
 }
 
@@ -147,8 +149,8 @@ cd -- "$mn_cwd" || exit 1
 fwd=$MULTINODE_SSH_FWD
 unset MULTINODE_SSH_FWD
 [ -z "$2" ] && exec /bin/bash -i
-[ "$fwd" = 1 ] && exec /bin/bash -c "$2"
-exec /bin/bash -c "$2" >>"$mn_log" 2>&1
+[ "$fwd" = 1 ] && exec /bin/bash --norc --noprofile -c "$2"
+exec /bin/bash --norc --noprofile -c "$2" >>"$mn_log" 2>&1
 `;
 }
 
