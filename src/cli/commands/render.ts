@@ -1,12 +1,287 @@
+/**
+ * `multinode render FILE --target kubernetes|slurm`: parse → plan (for the target) → render, printing the
+ * rendered text on stdout. Every problem (spec, plan, render, and with `--check` the schema validation) is
+ * reported, located, before anything is printed.
+ */
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import { Option } from 'commander';
+import type { Inventory } from '../../api/inventory.js';
+import type { Issue } from '../../api/issues.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import type { Plan, Target } from '../../api/plan.js';
+import type { Spec } from '../../api/spec.js';
+import { parseSpec } from '../../spec/index.js';
+import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
+import type { GangScheduler, Orchestrator, SshKeyMaterial } from '../../render/kubernetes/index.js';
+import { paint, printIssues } from '../output.js';
+
+/** Where a pod finds the plan's files and the SSH wrapper on Kubernetes. */
+export const K8S_FILES_DIR = '/etc/multinode';
+export const K8S_SSH_WRAPPER = '/etc/multinode/bin/multinode-ssh';
+
+interface RenderFlags {
+  target: string;
+  namespace?: string;
+  orchestrator?: Orchestrator;
+  gang?: GangScheduler;
+  kaiQueue?: string;
+  volcanoQueue?: string;
+  inventory?: string;
+  check?: boolean;
+  sshKeyDir?: string;
+  seed: string;
+}
 
 export function registerRender(program: Command): void {
   program
     .command('render')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode render` is not implemented yet');
+    .description('Render a spec for another executor: Kubernetes manifests or a Slurm batch script (stdout).')
+    .argument('<file>', 'the service spec (YAML)')
+    .addOption(
+      new Option('-t, --target <target>', 'what to render for')
+        .choices(['kubernetes', 'slurm'])
+        .makeOptionMandatory(),
+    )
+    .option('-n, --namespace <ns>', 'Kubernetes namespace written on every object')
+    .addOption(
+      new Option('--orchestrator <kind>', 'Kubernetes group controller (default lws)').choices([
+        'lws',
+        'grove',
+      ]),
+    )
+    .addOption(
+      new Option('--gang <scheduler>', 'gang scheduler (default: volcano with lws, kai with grove)').choices([
+        'volcano',
+        'kai',
+        'none',
+      ]),
+    )
+    .option('--kai-queue <queue>', 'KAI queue when the service names none (default dynamo)')
+    .option('--volcano-queue <queue>', 'Volcano queue (default "default")')
+    .option('--inventory <file>', 'nodes to plan against (default: generated from the spec, no fabric NICs)')
+    .option('--ssh-key-dir <dir>', 'reuse (or create) the SSH keypair and host key in this directory')
+    .option('--seed <n>', 'planner seed', '0')
+    .option('--check', 'validate the output against the Kubernetes and CRD schemas before printing it')
+    .action(async (file: string, flags: RenderFlags) => {
+      process.stdout.write(await runRender(file, flags));
     });
+}
+
+async function readText(file: string): Promise<string> {
+  try {
+    return await readFile(file, 'utf8');
+  } catch (err) {
+    throw new MultinodeError('read-failed', `cannot read ${file}: ${(err as Error).message}`, {
+      cause: err,
+      exitCode: EXIT.badInput,
+    });
+  }
+}
+
+function fail(issues: readonly Issue[], message: string): never {
+  throw new MultinodeError('render-failed', message, { issues, exitCode: EXIT.badInput });
+}
+
+/** An inventory big enough for the spec: one node per rank, the largest per-node request, no fabric NICs. */
+export function inventoryForSpec(spec: Spec): Inventory {
+  const services = spec.services;
+  const nodes = services.reduce((n, s) => n + s.nodes, 0);
+  const max = (f: (s: Spec['services'][number]) => number): number => Math.max(0, ...services.map(f));
+  const model = services.find((s) => s.resource.gpuModel !== undefined)?.resource.gpuModel;
+  return generateInventory({
+    nodes: Math.max(1, nodes),
+    gpusPerNode: max((s) => s.resource.gpus),
+    ...(model !== undefined ? { gpuModel: model } : {}),
+    cores: Math.max(
+      1,
+      max((s) => s.resource.cpuCores),
+    ),
+    memoryBytes: Math.max(
+      2 ** 30,
+      max((s) => s.resource.memoryBytes),
+    ),
+    numaDomains: 1,
+    fabricNics: 0,
+    name: 'generated-for-render',
+  });
+}
+
+async function loadInventory(file: string): Promise<Inventory> {
+  const text = await readText(file);
+  // The inventory parser lives in spec/inventory.ts; loaded by name so this command builds before it lands.
+  const specifier = '../../spec/inventory.js';
+  const mod = (await import(specifier)) as {
+    parseInventory: (
+      t: string,
+      f: string,
+    ) => { ok: true; value: Inventory } | { ok: false; issues: readonly Issue[] };
+  };
+  const r = mod.parseInventory(text, file);
+  if (!r.ok) fail(r.issues, `${file}: invalid inventory`);
+  return r.value;
+}
+
+export async function planForTarget(
+  file: string,
+  target: Target,
+  flags: Pick<RenderFlags, 'inventory' | 'seed'>,
+): Promise<{ spec: Spec; plan: Plan; warnings: readonly Issue[] }> {
+  const parsed = parseSpec(await readText(file), file);
+  if (!parsed.ok) fail(parsed.issues, `${file}: invalid spec`);
+  const spec = parsed.value;
+  const inventory =
+    flags.inventory !== undefined ? await loadInventory(flags.inventory) : inventoryForSpec(spec);
+  const seed = Number(flags.seed);
+  if (!Number.isInteger(seed) || seed < 0) {
+    throw new MultinodeError('bad-seed', `--seed must be a non-negative integer, got ${flags.seed}`, {
+      exitCode: EXIT.badInput,
+    });
+  }
+  const options = defaultPlanOptions({
+    target,
+    seed,
+    ...(target === 'kubernetes'
+      ? { filesDir: K8S_FILES_DIR, sshWrapperPath: K8S_SSH_WRAPPER, runAsRoot: true }
+      : {}),
+  });
+  const result = planSpec(spec, inventory, options);
+  if (!result.ok) {
+    const reasons: Issue[] = result.reasons.map((r) => ({
+      code: 'plan-infeasible',
+      severity: 'error',
+      path: `services.${r.service}`,
+      message: [r.summary, ...r.nodes.map((n) => `  ${n}`)].join('\n'),
+      ...(flags.inventory === undefined
+        ? { hint: 'without --inventory, nodes are generated from the spec with no fabric NICs' }
+        : {}),
+    }));
+    fail([...result.issues, ...reasons], `${file}: cannot plan for ${target}`);
+  }
+  return { spec, plan: result.plan, warnings: [...parsed.warnings, ...result.warnings] };
+}
+
+// ---- SSH key material (OpenSSH format, ed25519, generated with node:crypto)
+
+function sshString(buf: Buffer): Buffer {
+  const len = Buffer.alloc(4);
+  len.writeUInt32BE(buf.length);
+  return Buffer.concat([len, buf]);
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n >>> 0);
+  return b;
+}
+
+/** A fresh ed25519 keypair as OpenSSH private key text and public key line. */
+export function generateOpenSshEd25519(comment: string): { privateKey: string; publicKey: string } {
+  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
+  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
+  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d ?? '', 'base64url');
+  const type = Buffer.from('ssh-ed25519');
+  const blob = Buffer.concat([sshString(type), sshString(pub)]);
+  const check = randomBytes(4).readUInt32BE();
+  let priv = Buffer.concat([
+    u32(check),
+    u32(check),
+    sshString(type),
+    sshString(pub),
+    sshString(Buffer.concat([seed, pub])),
+    sshString(Buffer.from(comment)),
+  ]);
+  const pad: number[] = [];
+  for (let i = 1; (priv.length + pad.length) % 8 !== 0; i++) pad.push(i);
+  priv = Buffer.concat([priv, Buffer.from(pad)]);
+  const none = Buffer.from('none');
+  const body = Buffer.concat([
+    Buffer.from('openssh-key-v1\0'),
+    sshString(none),
+    sshString(none),
+    sshString(Buffer.alloc(0)),
+    u32(1),
+    sshString(blob),
+    sshString(priv),
+  ]);
+  const b64 = body.toString('base64').replace(/(.{70})/g, '$1\n');
+  return {
+    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64.replace(/\n$/, '')}\n-----END OPENSSH PRIVATE KEY-----\n`,
+    publicKey: `ssh-ed25519 ${blob.toString('base64')} ${comment}\n`,
+  };
+}
+
+async function readOrCreate(
+  dir: string,
+  name: string,
+  comment: string,
+): Promise<{ privateKey: string; publicKey: string }> {
+  try {
+    return {
+      privateKey: await readFile(join(dir, name), 'utf8'),
+      publicKey: await readFile(join(dir, `${name}.pub`), 'utf8'),
+    };
+  } catch {
+    const k = generateOpenSshEd25519(comment);
+    await mkdir(dir, { recursive: true, mode: 0o700 });
+    await writeFile(join(dir, name), k.privateKey, { mode: 0o600 });
+    await writeFile(join(dir, `${name}.pub`), k.publicKey, { mode: 0o644 });
+    return k;
+  }
+}
+
+export async function sshKeysFor(name: string, dir: string | undefined): Promise<SshKeyMaterial> {
+  if (dir !== undefined) {
+    const user = await readOrCreate(dir, 'id_ed25519', `multinode:${name}:user`);
+    const host = await readOrCreate(dir, 'ssh_host_ed25519_key', `multinode:${name}:host`);
+    return {
+      privateKey: user.privateKey,
+      publicKey: user.publicKey,
+      hostPrivateKey: host.privateKey,
+      hostPublicKey: host.publicKey,
+    };
+  }
+  const user = generateOpenSshEd25519(`multinode:${name}:user`);
+  const host = generateOpenSshEd25519(`multinode:${name}:host`);
+  return {
+    privateKey: user.privateKey,
+    publicKey: user.publicKey,
+    hostPrivateKey: host.privateKey,
+    hostPublicKey: host.publicKey,
+  };
+}
+
+async function runRender(file: string, flags: RenderFlags): Promise<string> {
+  if (flags.target === 'slurm') return renderSlurmTarget(file, flags);
+  const { spec, plan, warnings } = await planForTarget(file, 'kubernetes', flags);
+  const { buildKubernetes, validateManifests } = await import('../../render/kubernetes/index.js');
+  const sshKeys = await sshKeysFor(plan.services.map((s) => s.name).join('-'), flags.sshKeyDir);
+  const r = buildKubernetes(plan, {
+    spec,
+    sshKeys,
+    ...(flags.namespace !== undefined ? { namespace: flags.namespace } : {}),
+    ...(flags.orchestrator !== undefined ? { orchestrator: flags.orchestrator } : {}),
+    ...(flags.gang !== undefined ? { gang: flags.gang } : {}),
+    ...(flags.kaiQueue !== undefined ? { kaiQueue: flags.kaiQueue } : {}),
+    ...(flags.volcanoQueue !== undefined ? { volcanoQueue: flags.volcanoQueue } : {}),
+  });
+  if (!r.ok) fail(r.issues, `${file}: cannot render for Kubernetes`);
+  printIssues([...warnings, ...r.value.warnings]);
+  if (flags.check === true) {
+    const issues = await validateManifests(r.value.objects);
+    if (issues.length > 0) fail(issues, `${file}: rendered manifests fail schema validation`);
+    process.stderr.write(
+      `${paint('green', 'ok')}: ${r.value.objects.length} objects valid against the Kubernetes and CRD schemas\n`,
+    );
+  }
+  return r.value.yaml;
+}
+
+async function renderSlurmTarget(file: string, flags: RenderFlags): Promise<string> {
+  const { plan, warnings } = await planForTarget(file, 'slurm', flags);
+  const { renderSlurm } = await import('../../render/slurm/index.js');
+  printIssues(warnings);
+  return renderSlurm(plan, {});
 }

@@ -1,0 +1,957 @@
+/**
+ * Kubernetes target: renders a Plan (the same one the local runtime runs) into apply-ready manifests. Pure and
+ * canonical: same plan and options, same bytes (sorted keys, no wrapping, fixed kind order, trailing newline),
+ * every object annotated with the plan hash.
+ *
+ * Per service:
+ * - the group: a LeaderWorkerSet (size = nodes, leader = rank 0, one worker template) or a Grove PodCliqueSet
+ *   (one clique per rank, so each rank's template can differ: ports, env);
+ * - gang scheduling: Volcano (schedulerName + PodGroup with minMember = all ranks) or KAI (schedulerName +
+ *   queue label; KAI's pod-grouper builds the group), or none;
+ * - one headless Service per rank named as the plan names the rank (`<service>-<rank>`), selecting exactly that
+ *   pod and publishing not-ready addresses, so every rank host name in the plan's env resolves in the pod;
+ * - a ClusterIP Service on rank 0 only (endpoints' ports; in host mode the fixed port maps to the host port);
+ * - Multus NetworkAttachmentDefinitions (host-device) for fabric NICs, plus the pod annotation and
+ *   `rdma/<nic>` requests/limits;
+ * - a ConfigMap with the plan's files, the per-rank environment and the entrypoint shim (see scripts.ts);
+ * - a Secret `mpirun-ssh-key-<service>` with the SSH keypair when a rank waits for the leader (leader launch,
+ *   MPI, TRT-LLM), mounted read-only with mode 0600.
+ *
+ * Algorithm for the environment: for each pod template (LWS: leader = {0}, workers = {1..N-1}; Grove: one per
+ * rank), a variable whose value is the same for every rank of the template and holds no rank address is written
+ * literally into the container's `env`; every other variable goes into `rank-<r>.sh`, where each rank address
+ * is replaced by a run-time lookup. Invariant: for every rank, static env ∪ rank script (after substituting
+ * addresses) = the plan's env for that rank.
+ */
+import type {
+  EndpointPlan,
+  FabricAttachment,
+  Plan,
+  PlanFile,
+  PortAssignment,
+  RankPlan,
+  ServicePlan,
+} from '../../api/plan.js';
+import type { MountSpec, ProbeSpec, RestartPolicy, Spec, ServiceSpec } from '../../api/spec.js';
+import type { Issue, Result } from '../../api/issues.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import { ENV, K8S, K8S_WELL_KNOWN as W, PRODUCT } from '../../api/names.js';
+import { canonicalYaml } from './yaml.js';
+import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
+import type { ManifestObject } from './validate.js';
+import {
+  ADDR_VAR,
+  HELPER_ENV,
+  SHIM_DIR,
+  SSH_DIR,
+  entrypointScript,
+  hostnameScript,
+  rankScript,
+  remoteScript,
+  sshWrapperScript,
+  sshdScript,
+} from './scripts.js';
+import type { ValuePart } from './scripts.js';
+
+export type { ManifestObject } from './validate.js';
+export { SHIM_DIR, SSH_DIR, ADDR_VAR, HELPER_ENV } from './scripts.js';
+
+export type Orchestrator = 'lws' | 'grove';
+export type GangScheduler = 'volcano' | 'kai' | 'none';
+export type StartupPolicy = 'LeaderCreated' | 'LeaderReady';
+
+/** SSH key material (OpenSSH format) for ranks that the leader reaches over SSH. The CLI generates it. */
+export interface SshKeyMaterial {
+  /** Client key the leader uses (`id_ed25519`). */
+  readonly privateKey: string;
+  readonly publicKey: string;
+  /** Host key every sshd presents; pinned in `known_hosts`. */
+  readonly hostPrivateKey: string;
+  readonly hostPublicKey: string;
+}
+
+export interface KubernetesRenderOptions {
+  /** Namespace written on every object; omitted when absent (kubectl's context decides). */
+  readonly namespace?: string;
+  /** Default `lws`; a service annotation `nvidia.com/enable-grove` decides when this is unset, and `"false"` always forces LWS. */
+  readonly orchestrator?: Orchestrator;
+  /** Default: `volcano` with LWS, `kai` with Grove (seed 003's pairing). */
+  readonly gang?: GangScheduler;
+  /** KAI queue when the service has no `nvidia.com/kai-scheduler-queue` annotation. Default `dynamo`. */
+  readonly kaiQueue?: string;
+  /** Volcano queue. Default `default`. */
+  readonly volcanoQueue?: string;
+  /** LWS startup policy. Default: `LeaderReady` unless the leader has a readiness probe (then `LeaderCreated`). */
+  readonly startupPolicy?: StartupPolicy;
+  readonly sshKeys?: SshKeyMaterial;
+  /** The spec the plan came from: volume references (PVC names), annotations, device requests, positions. */
+  readonly spec?: Spec;
+  /** Seconds a pod waits for a peer's DNS name before failing. Default 600. */
+  readonly resolveTimeoutSeconds?: number;
+}
+
+export interface KubernetesRender {
+  readonly objects: ManifestObject[];
+  readonly yaml: string;
+  readonly warnings: readonly Issue[];
+}
+
+const KIND_ORDER = [
+  'NetworkAttachmentDefinition',
+  'Secret',
+  'ConfigMap',
+  'Service',
+  'PodGroup',
+  'LeaderWorkerSet',
+  'PodCliqueSet',
+];
+
+/** Env a pod sees that the plan does not set: Kubernetes-only additions, documented in docs/kubernetes.md. */
+export const K8S_ONLY_ENV = ['PATH', 'HOSTNAME', W.vllmCacheRoot] as const;
+
+/** Renders, or throws a `MultinodeError` (exit code 2) carrying located issues. */
+export function renderKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}): KubernetesRender {
+  const r = buildKubernetes(plan, opts);
+  if (!r.ok) {
+    throw new MultinodeError('k8s-render', 'the plan cannot be rendered for Kubernetes', {
+      issues: r.issues,
+      exitCode: EXIT.badInput,
+    });
+  }
+  return r.value;
+}
+
+/** Like `renderKubernetes`, as a value: the rendering, or every issue found. */
+export function buildKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}): Result<KubernetesRender> {
+  const issues: Issue[] = [];
+  const objects: ManifestObject[] = [];
+  for (const svc of plan.services) {
+    const ctx = new ServiceRender(plan, svc, opts, issues);
+    objects.push(...ctx.render());
+  }
+  if (issues.some((i) => i.severity === 'error')) return { ok: false, issues };
+  const unique = dedupe(objects);
+  unique.sort(
+    (a, b) =>
+      KIND_ORDER.indexOf(a.kind) - KIND_ORDER.indexOf(b.kind) ||
+      (a.metadata.name < b.metadata.name ? -1 : a.metadata.name > b.metadata.name ? 1 : 0),
+  );
+  return {
+    ok: true,
+    value: { objects: unique, yaml: canonicalYaml(unique), warnings: issues },
+    warnings: issues,
+  };
+}
+
+/** Identical objects (a NetworkAttachmentDefinition two services share) are emitted once. */
+function dedupe(objects: readonly ManifestObject[]): ManifestObject[] {
+  const seen = new Set<string>();
+  const out: ManifestObject[] = [];
+  for (const o of objects) {
+    const key = `${o.kind}/${o.metadata.name}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(o);
+  }
+  return out;
+}
+
+type Json = Record<string, unknown>;
+
+interface PodGroupTemplate {
+  /** Clique name (Grove) or `leader`/`worker` (LWS). */
+  readonly name: string;
+  readonly ranks: readonly RankPlan[];
+}
+
+/** `docker://registry/image:tag` → `registry/image:tag`. */
+function imageRef(uri: string): string {
+  return uri.replace(/^docker:\/\//, '');
+}
+
+/** Kubernetes expands `$(VAR)` in env values, command and args; `$$` is a literal `$`. */
+export function escapeK8sExpansion(value: string): string {
+  return /\$[($]/.test(value) ? value.replace(/\$/g, '$$$$') : value;
+}
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** Memory quantity: exact binary or decimal unit where one fits, else bytes. */
+export function memoryQuantity(bytes: number): string {
+  const units: [number, string][] = [
+    [2 ** 40, 'Ti'],
+    [2 ** 30, 'Gi'],
+    [1e12, 'T'],
+    [1e9, 'G'],
+    [2 ** 20, 'Mi'],
+    [1e6, 'M'],
+  ];
+  for (const [size, suffix] of units) {
+    if (bytes >= size && bytes % size === 0) return `${bytes / size}${suffix}`;
+  }
+  return String(bytes);
+}
+
+function probeToK8s(p: ProbeSpec, portMap: (port: number) => number): Json {
+  const action: Json =
+    p.action.kind === 'tcp'
+      ? { tcpSocket: { port: portMap(p.action.port) } }
+      : {
+          httpGet: {
+            path: p.action.path,
+            port: portMap(p.action.port),
+            scheme: p.action.scheme === 'https' ? 'HTTPS' : 'HTTP',
+          },
+        };
+  return {
+    ...action,
+    failureThreshold: p.failureThreshold,
+    initialDelaySeconds: p.initialDelaySeconds,
+    periodSeconds: p.periodSeconds,
+    successThreshold: p.successThreshold,
+    timeoutSeconds: p.timeoutSeconds,
+  };
+}
+
+function lwsRestartPolicy(policy: RestartPolicy): string {
+  // Pods of a LeaderWorkerSet always restart in place (StatefulSet pods); only group recreation is a choice.
+  return policy === 'recreate-group' ? 'RecreateGroupOnPodRestart' : 'None';
+}
+
+function sameJson(a: unknown, b: unknown): boolean {
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+class ServiceRender {
+  private readonly spec: ServiceSpec | undefined;
+  private readonly name: string;
+  private readonly orchestrator: Orchestrator;
+  private readonly gang: GangScheduler;
+  private readonly labels: Record<string, string>;
+  private readonly annotations: Record<string, string>;
+  private readonly addressRe: RegExp | undefined;
+  private readonly addressRank = new Map<string, number>();
+  private readonly needsSsh: boolean;
+  private readonly filesRoot: string;
+  private readonly wrapperPath: string;
+  private configMapKeys: string[] = [];
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly svc: ServicePlan,
+    private readonly opts: KubernetesRenderOptions,
+    private readonly issues: Issue[],
+  ) {
+    this.spec = opts.spec?.services.find((s) => s.name === svc.name);
+    this.name = dnsName([svc.name]);
+    const enableGrove = this.spec?.resource.annotations[W.enableGrove];
+    this.orchestrator =
+      enableGrove === 'false' ? 'lws' : (opts.orchestrator ?? (enableGrove === 'true' ? 'grove' : 'lws'));
+    this.gang = opts.gang ?? (this.orchestrator === 'grove' ? 'kai' : 'volcano');
+    this.labels = {
+      [K8S.labelName]: this.name,
+      [K8S.labelManagedBy]: PRODUCT,
+      [K8S.labelService]: labelValue(svc.name),
+    };
+    this.annotations = { [K8S.annotationPlanHash]: plan.hash };
+    for (const r of svc.ranks) {
+      if (!this.addressRank.has(r.address)) this.addressRank.set(r.address, r.rank);
+    }
+    const addrs = [...this.addressRank.keys()].filter((a) => a !== '').sort((a, b) => b.length - a.length);
+    this.addressRe =
+      addrs.length > 0
+        ? new RegExp(`(?<![0-9.])(${addrs.map(escapeRegExp).join('|')})(?![0-9])`, 'g')
+        : undefined;
+    this.needsSsh =
+      svc.ranks.length > 1 && svc.ranks.some((r) => r.command.kind === 'wait' || svc.backend === 'trtllm');
+    const leader = svc.ranks[0];
+    this.wrapperPath = leader?.env[ENV.sshWrapper] ?? '/etc/multinode/bin/multinode-ssh';
+    this.filesRoot = commonDir([...svc.files.map((f) => f.path), this.wrapperPath]);
+  }
+
+  private issue(
+    code: string,
+    path: string,
+    message: string,
+    severity: 'error' | 'warning' = 'error',
+    hint?: string,
+  ): void {
+    const pos = this.opts.spec?.positions[path];
+    this.issues.push({
+      code,
+      severity,
+      path,
+      message,
+      ...(pos ? { pos } : {}),
+      ...(hint !== undefined ? { hint } : {}),
+    });
+  }
+
+  private meta(
+    name: string,
+    extraLabels: Record<string, string> = {},
+    extraAnn: Record<string, string> = {},
+  ): Json {
+    return {
+      name,
+      ...(this.opts.namespace !== undefined ? { namespace: this.opts.namespace } : {}),
+      labels: { ...this.labels, ...extraLabels },
+      annotations: { ...this.annotations, ...extraAnn },
+    };
+  }
+
+  render(): ManifestObject[] {
+    const svc = this.svc;
+    const base = `services.${svc.name}`;
+    if (svc.ranks.length === 0) return [];
+    if (svc.imageUri === undefined) {
+      this.issue('k8s-no-image', `${base}.image.uri`, 'Kubernetes needs a container image; set `image.uri`');
+    }
+    if (this.filesRoot === '/') {
+      this.issue(
+        'k8s-files-dir',
+        base,
+        'the plan files and SSH wrapper share no directory below `/`; plan with filesDir `/etc/multinode`',
+      );
+    }
+    for (const r of svc.ranks) {
+      if (!isDnsLabel(r.hostname)) {
+        this.issue(
+          'k8s-hostname',
+          base,
+          `rank ${r.rank} host name \`${r.hostname}\` is not a DNS-1123 label, so no Service can carry it`,
+        );
+      }
+    }
+    if (this.needsSsh && this.opts.sshKeys === undefined) {
+      this.issue('k8s-ssh-keys', base, 'ranks wait for the leader over SSH but no key material was given');
+    }
+    if (this.orchestrator === 'grove' && this.gang === 'volcano') {
+      this.issue(
+        'k8s-gang',
+        base,
+        'Grove gang-schedules through its PodGang (KAI); Volcano is supported with LWS only',
+        'error',
+        'use --gang kai, or --orchestrator lws',
+      );
+    }
+    const groups = this.groups();
+    const objects: ManifestObject[] = [];
+    objects.push(...this.nads());
+    const secret = this.secret();
+    if (secret) objects.push(secret);
+    objects.push(this.configMap(groups));
+    objects.push(...this.rankServices());
+    const ep = this.endpointService();
+    if (ep) objects.push(ep);
+    if (this.gang === 'volcano') objects.push(this.podGroup());
+    objects.push(this.orchestrator === 'grove' ? this.podCliqueSet(groups) : this.leaderWorkerSet(groups));
+    return objects;
+  }
+
+  private groups(): PodGroupTemplate[] {
+    const ranks = this.svc.ranks;
+    if (this.orchestrator === 'grove') return ranks.map((r) => ({ name: `r${r.rank}`, ranks: [r] }));
+    const leader = ranks.slice(0, 1);
+    const workers = ranks.slice(1);
+    return workers.length > 0
+      ? [
+          { name: 'leader', ranks: leader },
+          { name: 'worker', ranks: workers },
+        ]
+      : [{ name: 'leader', ranks: leader }];
+  }
+
+  // ---- names
+
+  private configMapName(): string {
+    return dnsName([this.svc.name, 'multinode']);
+  }
+  private secretName(): string {
+    return dnsName(['mpirun-ssh-key', this.svc.name]);
+  }
+  private podGroupName(): string {
+    return dnsName([this.svc.name, 'gang']);
+  }
+  private nadName(device: string): string {
+    return dnsName(['roce-net', device]);
+  }
+
+  // ---- values with addresses
+
+  private split(value: string): ValuePart[] {
+    if (!this.addressRe) return [{ text: value }];
+    const parts: ValuePart[] = [];
+    let last = 0;
+    for (const m of value.matchAll(this.addressRe)) {
+      const at = m.index;
+      if (at > last) parts.push({ text: value.slice(last, at) });
+      parts.push({ addrOf: this.addressRank.get(m[0]) ?? 0 });
+      last = at + m[0].length;
+    }
+    if (last < value.length) parts.push({ text: value.slice(last) });
+    return parts;
+  }
+
+  private hasAddress(value: string): boolean {
+    return this.split(value).some((p) => p.addrOf !== undefined);
+  }
+
+  // ---- env
+
+  /** Static env for a template: same value on every rank of it, no address. */
+  private staticEnv(group: PodGroupTemplate): Record<string, string> {
+    const first = group.ranks[0];
+    if (!first) return {};
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(first.env)) {
+      if (this.hasAddress(v)) continue;
+      if (group.ranks.every((r) => r.env[k] === v)) out[k] = v;
+    }
+    return out;
+  }
+
+  private fileTemplates(): { key: string; file: PlanFile; content: string }[] {
+    return this.svc.files.map((f) => ({
+      key: configMapKey(
+        f.path.startsWith(`${this.filesRoot}/`) ? f.path.slice(this.filesRoot.length + 1) : f.path,
+      ),
+      file: f,
+      content: this.split(f.content)
+        .map((p) => (p.addrOf !== undefined ? `@@MULTINODE_ADDR_${p.addrOf}@@` : (p.text ?? '')))
+        .join(''),
+    }));
+  }
+
+  private rankScriptFor(group: PodGroupTemplate, rank: RankPlan, fileRanks: ReadonlySet<number>): string {
+    const stat = this.staticEnv(group);
+    const exports = Object.entries(rank.env)
+      .filter(([k]) => !(k in stat))
+      .map(([name, v]) => ({ name, parts: this.split(v) }));
+    if (this.svc.backend === 'vllm' && !(W.vllmCacheRoot in rank.env)) {
+      const cache = this.compilationCacheMount();
+      if (cache) exports.push({ name: W.vllmCacheRoot, parts: [{ text: cache.location }] });
+    }
+    const needed = new Set<number>(fileRanks);
+    for (const e of exports) for (const p of e.parts) if (p.addrOf !== undefined) needed.add(p.addrOf);
+    const resolve = [...needed]
+      .sort((a, b) => a - b)
+      .map((r) => ({ rank: r, hostname: this.svc.ranks[r]?.hostname ?? `${this.svc.name}-${r}` }));
+    return rankScript({ service: this.svc.name, rank: rank.rank, resolve, exports });
+  }
+
+  private compilationCacheMount(): MountSpec | undefined {
+    return this.svc.mounts.find((m) => {
+      const x = m as MountSpec & {
+        readonly compilationCache?: boolean;
+        readonly useAsCompilationCache?: boolean;
+      };
+      return x.compilationCache === true || x.useAsCompilationCache === true;
+    });
+  }
+
+  // ---- objects
+
+  private configMap(groups: readonly PodGroupTemplate[]): ManifestObject {
+    const files = this.fileTemplates();
+    const fileRanks = new Set<number>();
+    for (const f of this.svc.files)
+      for (const p of this.split(f.content)) if (p.addrOf !== undefined) fileRanks.add(p.addrOf);
+    const data: Record<string, string> = {};
+    for (const f of files) data[`files.${f.key}`] = f.content;
+    const wrapperKey = 'multinode-ssh';
+    data[`files.${wrapperKey}`] = sshWrapperScript(this.sshPort());
+    const installs = [
+      ...files.map((f) => ({ key: f.key, path: f.file.path, mode: f.file.mode })),
+      { key: wrapperKey, path: this.wrapperPath, mode: 0o755 },
+    ];
+    data['entrypoint.sh'] = entrypointScript({
+      service: this.svc.name,
+      filesRoot: this.filesRoot,
+      files: installs,
+      ...(this.svc.cwd !== undefined ? { cwd: this.svc.cwd } : {}),
+      resolveTimeoutSeconds: this.opts.resolveTimeoutSeconds ?? 600,
+    });
+    data['remote.sh'] = remoteScript(this.filesRoot, this.svc.cwd);
+    data['hostname'] = hostnameScript();
+    if (this.needsSsh) data['sshd.sh'] = sshdScript(this.sshPort());
+    for (const g of groups)
+      for (const r of g.ranks) data[`rank-${r.rank}.sh`] = this.rankScriptFor(g, r, fileRanks);
+    this.configMapKeys = Object.keys(data).sort();
+    return {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: this.meta(this.configMapName()) as ManifestObject['metadata'],
+      data,
+    };
+  }
+
+  /** The ConfigMap volume at SHIM_DIR: plan files under `files/`, `hostname` under `bin/`, scripts at the top. */
+  private configMapVolume(): Json {
+    const items = this.configMapKeys.map((key) => ({
+      key,
+      path: key.startsWith('files.')
+        ? `files/${key.slice('files.'.length)}`
+        : key === 'hostname'
+          ? 'bin/hostname'
+          : key,
+    }));
+    return {
+      name: 'multinode',
+      configMap: { name: this.configMapName(), defaultMode: 0o755, items },
+    };
+  }
+
+  private sshPort(): number {
+    const w = this.svc.ranks[1] ?? this.svc.ranks[0];
+    return w?.sshPort ?? 2222;
+  }
+
+  private secret(): ManifestObject | undefined {
+    if (!this.needsSsh || !this.opts.sshKeys) return undefined;
+    const k = this.opts.sshKeys;
+    const port = this.sshPort();
+    const hostKey = k.hostPublicKey.trim().split(/\s+/).slice(0, 2).join(' ');
+    const knownHosts = this.svc.ranks
+      .map((r) => `[${r.hostname}]:${r.sshPort || port} ${hostKey}\n`)
+      .join('');
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: this.meta(this.secretName()) as ManifestObject['metadata'],
+      type: 'Opaque',
+      stringData: {
+        authorized_keys: `${k.publicKey.trim()}\n`,
+        id_ed25519: `${k.privateKey.trim()}\n`,
+        'id_ed25519.pub': `${k.publicKey.trim()}\n`,
+        known_hosts: knownHosts,
+        ssh_host_ed25519_key: `${k.hostPrivateKey.trim()}\n`,
+        'ssh_host_ed25519_key.pub': `${k.hostPublicKey.trim()}\n`,
+      },
+    };
+  }
+
+  private rankSelector(rank: number): Record<string, string> {
+    if (this.orchestrator === 'grove') {
+      return { [W.grovePodClique]: dnsName([this.name, '0', `r${rank}`]) };
+    }
+    return {
+      [W.lwsName]: this.name,
+      [W.lwsGroupIndex]: '0',
+      [W.lwsWorkerIndex]: String(rank),
+    };
+  }
+
+  private rankServices(): ManifestObject[] {
+    return this.svc.ranks
+      .filter((r) => isDnsLabel(r.hostname))
+      .map((r) => ({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: this.meta(r.hostname, { [K8S.labelRank]: String(r.rank) }) as ManifestObject['metadata'],
+        spec: {
+          clusterIP: 'None',
+          publishNotReadyAddresses: true,
+          selector: this.rankSelector(r.rank),
+        },
+      }));
+  }
+
+  private endpointService(): ManifestObject | undefined {
+    const leader = this.svc.ranks[0];
+    if (!leader) return undefined;
+    const host = this.svc.network.mode === 'host';
+    const ports: Json[] = [];
+    const seen = new Set<number>();
+    const add = (
+      name: string,
+      port: number,
+      target: number,
+      protocol: string,
+      appProtocol?: string,
+    ): void => {
+      if (seen.has(port)) return;
+      seen.add(port);
+      ports.push({
+        name: portName(name),
+        port,
+        protocol,
+        targetPort: target,
+        ...(appProtocol !== undefined ? { appProtocol } : {}),
+      });
+    };
+    for (const ep of this.svc.endpoints) this.addEndpointPort(ep, leader, add);
+    if (host) {
+      for (const p of leader.ports) add(p.name, p.port, p.hostPort, p.protocol.toUpperCase());
+    }
+    if (ports.length === 0) return undefined;
+    return {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: this.meta(dnsName([this.svc.name, 'endpoints']), {
+        [K8S.labelRank]: '0',
+      }) as ManifestObject['metadata'],
+      spec: {
+        ports,
+        selector: this.rankSelector(0),
+        type: 'ClusterIP',
+      },
+    };
+  }
+
+  private addEndpointPort(
+    ep: EndpointPlan,
+    leader: RankPlan,
+    add: (name: string, port: number, target: number, protocol: string, appProtocol?: string) => void,
+  ): void {
+    const p = leader.ports.find((x) => x.name === ep.portName);
+    const protocol = (p?.protocol ?? 'tcp').toUpperCase();
+    add(ep.name, ep.port, ep.targetPort, protocol, ep.protocol === 'tcp' ? undefined : ep.protocol);
+  }
+
+  private fabric(group: PodGroupTemplate): readonly FabricAttachment[] {
+    const first = group.ranks[0]?.fabricNics ?? [];
+    for (const r of group.ranks) {
+      if (
+        !sameJson(
+          r.fabricNics.map((n) => n.device),
+          first.map((n) => n.device),
+        )
+      ) {
+        this.issue(
+          'k8s-fabric-differs',
+          `services.${this.svc.name}.resource.devices`,
+          `rank ${r.rank} uses fabric NICs ${r.fabricNics.map((n) => n.device).join(',') || 'none'} but rank ${group.ranks[0]?.rank} uses ${first.map((n) => n.device).join(',') || 'none'}; LWS workers share one template`,
+          'error',
+          'use --orchestrator grove (one template per rank)',
+        );
+        break;
+      }
+    }
+    return first;
+  }
+
+  private nads(): ManifestObject[] {
+    const devices = new Set<string>();
+    for (const r of this.svc.ranks) for (const n of r.fabricNics) devices.add(n.device);
+    return [...devices].sort().map((device) => ({
+      apiVersion: 'k8s.cni.cncf.io/v1',
+      kind: 'NetworkAttachmentDefinition',
+      metadata: {
+        name: this.nadName(device),
+        ...(this.opts.namespace !== undefined ? { namespace: this.opts.namespace } : {}),
+        labels: { [K8S.labelManagedBy]: PRODUCT },
+      },
+      spec: { config: JSON.stringify({ cniVersion: '0.3.1', type: 'host-device', device }) },
+    }));
+  }
+
+  private podGroup(): ManifestObject {
+    const n = this.svc.ranks.length;
+    const total = (f: (r: RankPlan) => number): number => this.svc.ranks.reduce((s, r) => s + f(r), 0);
+    const minResources: Record<string, string> = {
+      cpu: String(total((r) => Math.max(1, r.cpus.length))),
+      memory: memoryQuantity(total((r) => r.memoryBytes)),
+    };
+    if (this.svc.gpusPerNode > 0) minResources[this.gpuResource()] = String(n * this.svc.gpusPerNode);
+    return {
+      apiVersion: 'scheduling.volcano.sh/v1beta1',
+      kind: 'PodGroup',
+      metadata: this.meta(this.podGroupName()) as ManifestObject['metadata'],
+      spec: {
+        minMember: n,
+        minResources,
+        queue: this.opts.volcanoQueue ?? W.volcanoDefaultQueue,
+      },
+    };
+  }
+
+  private gpuResource(): string {
+    return this.spec?.resource.gpuResource ?? 'nvidia.com/gpu';
+  }
+
+  private kaiQueue(): string {
+    return this.spec?.resource.annotations[W.kaiQueueAnnotation] ?? this.opts.kaiQueue ?? W.kaiDefaultQueue;
+  }
+
+  /** Labels and annotations on the workload object itself (gang/queue). */
+  private workloadMeta(): Json {
+    const labels: Record<string, string> = {};
+    const ann: Record<string, string> = {};
+    if (this.gang === 'kai') {
+      labels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
+      ann[W.kaiQueueAnnotation] = this.kaiQueue();
+    }
+    if (this.orchestrator === 'lws') ann[W.enableGrove] = 'false';
+    return this.meta(this.name, labels, ann);
+  }
+
+  // ---- pod template
+
+  private podTemplate(group: PodGroupTemplate): { metadata: Json; spec: Json } {
+    const svc = this.svc;
+    const rank0 = group.ranks[0];
+    if (!rank0) throw new Error('empty pod group');
+    const host = svc.network.mode === 'host';
+    const waits = rank0.command.kind === 'wait';
+    const base = `services.${svc.name}`;
+
+    // Rank-specific pieces must agree across the template's ranks (LWS workers share one).
+    const ports = rank0.ports;
+    for (const r of group.ranks) {
+      if (!sameJson(r.ports, ports)) {
+        this.issue(
+          'k8s-ports-differ',
+          `${base}.ports`,
+          `rank ${r.rank} binds ${r.ports.map((p) => `${p.name}=${p.hostPort}`).join(',')} but rank ${rank0.rank} binds ${ports.map((p) => `${p.name}=${p.hostPort}`).join(',')}; LWS workers share one pod template`,
+          'error',
+          'use --orchestrator grove (one template per rank), or pin `host-port` in the spec',
+        );
+        break;
+      }
+      if (!sameJson(r.command, rank0.command) || !sameJson(r.probe, rank0.probe)) {
+        this.issue(
+          'k8s-command-differs',
+          base,
+          `rank ${r.rank} runs a different command or probe than rank ${rank0.rank}; LWS workers share one pod template`,
+          'error',
+          'use --orchestrator grove (one template per rank)',
+        );
+        break;
+      }
+    }
+
+    // Env: helpers, then the template's static variables (literal, sorted).
+    const env: Json[] = [
+      group.name !== 'worker'
+        ? { name: HELPER_ENV.index, value: String(rank0.rank) }
+        : {
+            name: HELPER_ENV.index,
+            valueFrom: { fieldRef: { fieldPath: `metadata.labels['${W.lwsWorkerIndex}']` } },
+          },
+      { name: HELPER_ENV.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ];
+    const stat = this.staticEnv(group);
+    for (const k of Object.keys(stat).sort()) env.push({ name: k, value: escapeK8sExpansion(stat[k] ?? '') });
+
+    // Command: the entrypoint shim, then the rank's argv (or sshd for a rank that waits).
+    const argv = waits && this.needsSsh ? ['/bin/sh', `${SHIM_DIR}/sshd.sh`] : [...rank0.command.argv];
+    if (argv.length === 0) argv.push('/bin/sh', '-c', 'exec sleep infinity');
+    const command = ['/bin/sh', `${SHIM_DIR}/entrypoint.sh`, ...argv.map(escapeK8sExpansion)];
+
+    // Ports: in host mode containerPort = hostPort (the scheduler refuses clashing co-location).
+    const cports: Json[] = ports.map((p: PortAssignment) => ({
+      containerPort: host ? p.hostPort : p.port,
+      name: portName(p.name),
+      protocol: p.protocol.toUpperCase(),
+      ...(host ? { hostPort: p.hostPort } : {}),
+    }));
+    if (waits && this.needsSsh && !ports.some((p) => (host ? p.hostPort : p.port) === rank0.sshPort)) {
+      cports.push({
+        containerPort: rank0.sshPort,
+        name: 'ssh',
+        protocol: 'TCP',
+        ...(host ? { hostPort: rank0.sshPort } : {}),
+      });
+    }
+
+    // Resources: requests = limits (Guaranteed QoS, which the kubelet's CPU and Topology Managers need).
+    const fabric = this.fabric(group);
+    const quantities: Record<string, string | number> = {
+      cpu: String(Math.max(1, rank0.cpus.length)),
+      memory: memoryQuantity(rank0.memoryBytes),
+    };
+    if (svc.gpusPerNode > 0) quantities[this.gpuResource()] = String(svc.gpusPerNode);
+    for (const [dev, count] of Object.entries(this.spec?.resource.devices ?? {})) {
+      if (dev === this.gpuResource() || dev.startsWith(W.rdmaPrefix)) continue;
+      quantities[dev] = String(count);
+    }
+    for (const n of fabric) quantities[`${W.rdmaPrefix}${n.device}`] = '1';
+
+    const portMap = (port: number): number => {
+      if (!host) return port;
+      if (ports.some((p) => p.hostPort === port)) return port;
+      return ports.find((p) => p.port === port)?.hostPort ?? port;
+    };
+    const probe = rank0.probe ? probeToK8s(rank0.probe, portMap) : undefined;
+
+    // Volumes.
+    const volumes: Json[] = [this.configMapVolume(), { name: 'multinode-files', emptyDir: {} }];
+    const mounts: Json[] = [
+      { mountPath: SHIM_DIR, name: 'multinode', readOnly: true },
+      { mountPath: this.filesRoot, name: 'multinode-files' },
+    ];
+    if (this.needsSsh) {
+      volumes.push({ name: 'ssh-key', secret: { defaultMode: 0o600, secretName: this.secretName() } });
+      mounts.push({ mountPath: SSH_DIR, name: 'ssh-key', readOnly: true });
+    }
+    const claims = new Map<string, string>();
+    for (const m of svc.mounts) {
+      const claim = this.claimName(m);
+      const vol = dnsName(['vol', m.volume]);
+      if (!claims.has(vol)) {
+        claims.set(vol, claim);
+        volumes.push({ name: vol, persistentVolumeClaim: { claimName: claim } });
+      }
+      mounts.push({ mountPath: m.location, name: vol });
+    }
+    if (svc.gpusPerNode > 0) {
+      volumes.push({ name: 'dshm', emptyDir: { medium: 'Memory' } });
+      mounts.push({ mountPath: '/dev/shm', name: 'dshm' });
+    }
+    volumes.sort((a, b) => String(a['name']).localeCompare(String(b['name'])));
+    mounts.sort((a, b) => String(a['mountPath']).localeCompare(String(b['mountPath'])));
+
+    const container: Json = {
+      name: 'main',
+      image: imageRef(svc.imageUri ?? ''),
+      command,
+      env,
+      ...(cports.length > 0 ? { ports: cports } : {}),
+      resources: { limits: quantities, requests: quantities },
+      volumeMounts: mounts,
+      ...(svc.cwd !== undefined ? { workingDir: svc.cwd } : {}),
+      ...(probe ? { readinessProbe: probe } : {}),
+      ...(fabric.length > 0 ? { securityContext: { capabilities: { add: ['IPC_LOCK'] } } } : {}),
+    };
+
+    // Placement: GPU model as node affinity, spread ranks over nodes.
+    const affinity: Json = {};
+    if (svc.gpuModel !== undefined) {
+      affinity['nodeAffinity'] = {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                {
+                  key: W.gpuProduct,
+                  operator: 'In',
+                  values: [labelValue(svc.gpuModel.replace(/\s+/g, '-'))],
+                },
+              ],
+            },
+          ],
+        },
+      };
+    }
+    if (svc.ranks.length > 1) {
+      affinity['podAntiAffinity'] = {
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          {
+            labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
+            topologyKey: 'kubernetes.io/hostname',
+          },
+        ],
+      };
+    }
+
+    const podSpec: Json = {
+      containers: [container],
+      volumes,
+      restartPolicy: 'Always',
+      ...(Object.keys(affinity).length > 0 ? { affinity } : {}),
+      ...(host ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+      ...(this.gang === 'volcano' ? { schedulerName: W.volcanoSchedulerName } : {}),
+      ...(this.gang === 'kai' ? { schedulerName: W.kaiSchedulerName } : {}),
+    };
+
+    const podLabels: Record<string, string> = { ...this.labels };
+    if (group.name !== 'worker') podLabels[K8S.labelRank] = String(rank0.rank);
+    if (this.gang === 'kai') podLabels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
+    const podAnn: Record<string, string> = { [K8S.annotationPlanHash]: this.plan.hash };
+    if (fabric.length > 0)
+      podAnn[W.multusNetworks] = fabric.map((n) => `${this.nadName(n.device)}@${n.ifname}`).join(', ');
+    if (this.gang === 'volcano') podAnn[W.volcanoGroupName] = this.podGroupName();
+    if (this.spec?.resource.cpuAffinity === 'NUMA') podAnn[W.annotationNuma] = 'best-effort';
+    return { metadata: { labels: podLabels, annotations: podAnn }, spec: podSpec };
+  }
+
+  private claimName(m: MountSpec): string {
+    if (m.volume === 'data') return dnsName([this.svc.name, 'data']);
+    const ref = this.opts.spec?.volumes[m.volume]?.reference;
+    if (ref !== undefined) {
+      const last = ref.replace(/\/+$/, '').split('/').pop() ?? m.volume;
+      return dnsName([last]);
+    }
+    return dnsName([m.volume]);
+  }
+
+  private startupPolicy(): StartupPolicy {
+    if (this.opts.startupPolicy) return this.opts.startupPolicy;
+    // A leader whose readiness needs its workers (a server over all ranks) never becomes Ready if workers
+    // start only after it is: LeaderReady would deadlock, so such groups start together.
+    return this.svc.ranks[0]?.probe !== undefined ? 'LeaderCreated' : 'LeaderReady';
+  }
+
+  private leaderWorkerSet(groups: readonly PodGroupTemplate[]): ManifestObject {
+    const leader = groups.find((g) => g.name === 'leader');
+    const worker = groups.find((g) => g.name === 'worker');
+    const leaderT = leader ? this.podTemplate(leader) : undefined;
+    const workerT = worker ? this.podTemplate(worker) : leaderT;
+    return {
+      apiVersion: 'leaderworkerset.x-k8s.io/v1',
+      kind: 'LeaderWorkerSet',
+      metadata: this.workloadMeta() as ManifestObject['metadata'],
+      spec: {
+        replicas: 1,
+        startupPolicy: this.startupPolicy(),
+        leaderWorkerTemplate: {
+          size: this.svc.ranks.length,
+          restartPolicy: lwsRestartPolicy(this.svc.restart.policy),
+          ...(worker && leaderT ? { leaderTemplate: leaderT } : {}),
+          workerTemplate: workerT,
+        },
+      },
+    };
+  }
+
+  private podCliqueSet(groups: readonly PodGroupTemplate[]): ManifestObject {
+    const cliques = groups.map((g) => {
+      const t = this.podTemplate(g);
+      const rank = g.ranks[0]?.rank ?? 0;
+      return {
+        name: g.name,
+        labels: t.metadata['labels'],
+        annotations: t.metadata['annotations'],
+        spec: {
+          roleName: rank === 0 ? 'leader' : `worker-${rank}`,
+          replicas: 1,
+          minAvailable: 1,
+          podSpec: t.spec,
+        },
+      };
+    });
+    return {
+      apiVersion: 'grove.io/v1alpha1',
+      kind: 'PodCliqueSet',
+      metadata: this.workloadMeta() as ManifestObject['metadata'],
+      spec: {
+        replicas: 1,
+        template: {
+          cliqueStartupType: 'CliqueStartupTypeAnyOrder',
+          headlessServiceConfig: { publishNotReadyAddresses: true },
+          cliques,
+        },
+      },
+    };
+  }
+}
+
+/** Longest common directory of absolute paths (`/` when none). */
+export function commonDir(paths: readonly string[]): string {
+  const dirs = paths.map((p) => p.split('/').slice(0, -1));
+  const first = dirs[0] ?? [''];
+  let n = first.length;
+  for (const d of dirs) {
+    let i = 0;
+    while (i < n && i < d.length && d[i] === first[i]) i++;
+    n = i;
+  }
+  const dir = first.slice(0, n).join('/');
+  return dir === '' ? '/' : dir;
+}
+
+export { validateManifests } from './validate.js';
+export { ADDR_VAR as ADDRESS_VARIABLE_PREFIX };
