@@ -84,8 +84,8 @@ export function placeGang(cluster: ClusterState, req: PlacementRequest): Placeme
   for (const g of list) {
     if (have >= req.ranks) break;
     picks.push(...g.picks);
+    used.push(`${g.value ?? `(no ${key} label)`} (${Math.min(g.slots, req.ranks - have)})`);
     have += g.slots;
-    used.push(`${g.value ?? `(no ${key} label)`} (${Math.min(g.slots, req.ranks)})`);
   }
   return {
     ok: true,
