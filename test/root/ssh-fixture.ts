@@ -95,7 +95,12 @@ export interface NetnsCluster {
   /** Runs argv on node i. */
   run(i: number, argv: readonly string[], o?: RunOptions): Promise<RunResult>;
   /** Starts a long-running process on node i with stdout+stderr appended to `logFile`; killed on teardown. */
-  start(i: number, argv: readonly string[], logFile: string): ChildProcess;
+  start(
+    i: number,
+    argv: readonly string[],
+    logFile: string,
+    env?: Readonly<Record<string, string>>,
+  ): ChildProcess;
   /** Received bytes on node i's cluster interface. */
   rxBytes(i: number): Promise<number>;
   teardown(): Promise<void>;
@@ -219,11 +224,14 @@ export async function createCluster(o: ClusterOptions): Promise<NetnsCluster> {
     subnet: `${o.net}.0/24`,
     nodes,
     run: (i, argv, ro) => run([...node(i).exec, ...argv], ro),
-    start: (i, argv, logFile) => {
+    start: (i, argv, logFile, env) => {
       const fd = openSync(logFile, 'a');
       const [cmd, ...args] = [...node(i).exec, ...argv];
       if (cmd === undefined) throw new Error('empty argv');
-      const child = spawn(cmd, args, { stdio: ['ignore', fd, fd] });
+      const child = spawn(cmd, args, {
+        stdio: ['ignore', fd, fd],
+        ...(env === undefined ? {} : { env: { ...env } }),
+      });
       closeSync(fd);
       children.add(child);
       return child;
@@ -264,6 +272,7 @@ export async function startSshService(
     readonly serviceName: string;
     readonly env: (n: FixtureNode) => Readonly<Record<string, string>>;
     readonly cwd: string;
+    readonly wrapperPath?: string | undefined;
   },
 ): Promise<FixtureService> {
   const serviceDir = join(c.dir, 'services', o.serviceName);
@@ -271,6 +280,7 @@ export async function startSshService(
   const ssh = await prepareSsh({
     serviceName: o.serviceName,
     serviceDir,
+    ...(o.wrapperPath === undefined ? {} : { wrapperPath: o.wrapperPath }),
     ranks: c.nodes.map((n) => ({
       rank: n.index,
       hostname: n.hostname,
