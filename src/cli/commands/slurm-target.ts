@@ -1,0 +1,223 @@
+/**
+ * The Slurm target of `up`, `ps` and `down` (the commands themselves live in up.ts/ps.ts/down.ts and call
+ * these). Slurm commands run through a client: `SLURM_CONF` (option or environment) or the system's
+ * configuration, optionally behind an argv prefix (an emulated cluster's controller node).
+ *
+ *   slurmUp(file, opts: SlurmUpOptions = {}): Promise<SlurmJobRecord[]>
+ *     parse → plan (target slurm) → render one sbatch script per service → sbatch; unless `detach`,
+ *     follows state and output until every job ends. Throws SlurmJobFailedError (exit 1, `.records`) when
+ *     a job ends other than COMPLETED.
+ *   slurmPs(opts: { output?: 'text' | 'json' | 'none' } = {}): Promise<SlurmJobRecord[]>
+ *   slurmDown(nameOrFile, opts: { quiet?: boolean } = {}): Promise<SlurmJobRecord[]>   (scancel)
+ *   slurmClientFor(opts): SlurmClient
+ *
+ * Job records live in `$MULTINODE_STATE_DIR/slurm/jobs/` (default /var/lib/multinode), beside the
+ * submitted scripts and the batch output (`<service>-<jobid>.out`; the first node must see that
+ * directory, as on a shared file system or the emulated cluster).
+ */
+import { readFile } from 'node:fs/promises';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import { parseSpec } from '../../spec/index.js';
+import { planForSlurm } from '../../render/slurm/plan-for-slurm.js';
+import { renderSlurmJobs, slurmEndpoints } from '../../render/slurm/index.js';
+import type { SlurmRenderOptions } from '../../render/slurm/index.js';
+import {
+  cancelSlurmJobs,
+  followSlurmJobs,
+  isTerminal,
+  listSlurmJobs,
+  submitSlurmJob,
+} from '../../runtime/slurm/jobs.js';
+import type { SlurmClient, SlurmJobRecord } from '../../runtime/slurm/jobs.js';
+import { paint, printIssues, printJson } from '../output.js';
+
+export interface SlurmUpOptions {
+  readonly detach?: boolean;
+  /** Slurm configuration file; default `$SLURM_CONF`, else the system's. */
+  readonly slurmConf?: string;
+  /** Prefix for Slurm commands, e.g. an emulated cluster's `clientArgv` (`readSlurmCluster`). */
+  readonly clientArgv?: readonly string[];
+  readonly partition?: string;
+  readonly exclusive?: boolean;
+  readonly time?: string;
+  readonly account?: string;
+  /** Submit only this service. */
+  readonly service?: string;
+  /** Extra environment for the job (sbatch exports the submitting environment to the job). */
+  readonly env?: Readonly<Record<string, string>>;
+  /** Print nothing (tests, benchmarks). */
+  readonly quiet?: boolean;
+  readonly seed?: number;
+  readonly pollMs?: number;
+}
+
+export class SlurmJobFailedError extends MultinodeError {
+  readonly records: readonly SlurmJobRecord[];
+  constructor(message: string, records: readonly SlurmJobRecord[]) {
+    super('slurm.job-failed', message, { exitCode: EXIT.failure });
+    this.records = records;
+  }
+}
+
+export function slurmClientFor(opts: { slurmConf?: string; clientArgv?: readonly string[] }): SlurmClient {
+  const conf = opts.slurmConf ?? process.env['SLURM_CONF'];
+  return {
+    argv: [...(opts.clientArgv ?? [])],
+    ...(conf !== undefined && conf !== '' ? { slurmConf: conf } : {}),
+  };
+}
+
+function describe(rec: SlurmJobRecord): string {
+  const bits = [rec.state];
+  if (rec.exitCode !== undefined && rec.exitCode !== '0:0') bits.push(`exit ${rec.exitCode}`);
+  if (rec.failure !== undefined) bits.push(rec.failure);
+  else if (rec.reason !== undefined && !isTerminal(rec.state)) bits.push(rec.reason);
+  else if (rec.reason !== undefined && rec.state !== 'COMPLETED') bits.push(rec.reason);
+  return bits.join(' — ');
+}
+
+export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<SlurmJobRecord[]> {
+  const say = (line: string): void => {
+    if (!opts.quiet) console.log(line);
+  };
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new MultinodeError('cli.read', `cannot read ${file}: ${(e as Error).message}`, {
+      exitCode: EXIT.badInput,
+    });
+  }
+  const parsed = parseSpec(text, file);
+  if (!parsed.ok)
+    throw new MultinodeError('spec.invalid', `${file} is not valid`, {
+      issues: parsed.issues,
+      exitCode: EXIT.badInput,
+    });
+  if (!opts.quiet && parsed.warnings.length > 0) printIssues(parsed.warnings);
+  const planned = planForSlurm(parsed.value, {
+    runAsRoot: process.getuid?.() === 0,
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+  });
+  if (!planned.ok) {
+    const why = planned.reasons.map((r) => `${r.service}: ${r.summary}`).join('; ');
+    throw new MultinodeError('plan.infeasible', `cannot plan ${file} for Slurm${why ? `: ${why}` : ''}`, {
+      issues: planned.issues,
+      exitCode: EXIT.badInput,
+    });
+  }
+  const renderOpts: SlurmRenderOptions = {
+    ...(opts.partition !== undefined ? { partition: opts.partition } : {}),
+    ...(opts.exclusive !== undefined ? { exclusive: opts.exclusive } : {}),
+    ...(opts.time !== undefined ? { time: opts.time } : {}),
+    ...(opts.account !== undefined ? { account: opts.account } : {}),
+    ...(opts.service !== undefined ? { service: opts.service } : {}),
+  };
+  const jobs = renderSlurmJobs(planned.plan, renderOpts);
+  if (jobs.length === 0)
+    throw new MultinodeError('cli.bad-option', `no service ${opts.service ?? ''} in ${file}`, {
+      exitCode: EXIT.badInput,
+    });
+  const client = slurmClientFor(opts);
+  const records: SlurmJobRecord[] = [];
+  for (const job of jobs) {
+    const svc = planned.plan.services.find((s) => s.name === job.service);
+    const rec = await submitSlurmJob(client, {
+      service: job.service,
+      file,
+      script: job.script,
+      planHash: planned.plan.hash,
+      endpoints: svc ? slurmEndpoints(svc) : [],
+      ...(opts.env ? { env: opts.env } : {}),
+    });
+    records.push(rec);
+    say(
+      `${paint('green', 'submitted')} ${job.service}: Slurm job ${rec.jobId} (${job.nodes} nodes) → ${rec.output}`,
+    );
+  }
+  if (opts.detach) return records;
+
+  const ac = new AbortController();
+  const onSigint = (): void => ac.abort();
+  process.once('SIGINT', onSigint);
+  const many = records.length > 1;
+  let final: SlurmJobRecord[];
+  try {
+    final = await followSlurmJobs(records, {
+      signal: ac.signal,
+      ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
+      onState: (rec, prev) => {
+        const where = rec.state === 'RUNNING' && rec.nodeList ? ` on ${rec.nodeList}` : '';
+        say(paint('cyan', `${rec.service} (job ${rec.jobId}): ${prev} → ${describe(rec)}${where}`));
+        if (rec.state === 'RUNNING' && rec.batchHost)
+          for (const ep of rec.endpoints)
+            say(
+              `${paint('bold', 'endpoint')} ${ep.name}: ${ep.protocol}://${rec.batchHost}:${ep.port} (rank 0)`,
+            );
+      },
+      onOutput: (rec, lines) => {
+        if (opts.quiet) return;
+        for (const l of lines) console.log(many ? `${paint('magenta', `[${rec.service}]`)} ${l}` : l);
+      },
+    });
+  } finally {
+    process.removeListener('SIGINT', onSigint);
+  }
+  if (ac.signal.aborted) {
+    say(
+      `stopped following; the job(s) keep running. \`multinode down ${file} --target slurm\` cancels them.`,
+    );
+    return final;
+  }
+  const failed = final.filter((r) => r.state !== 'COMPLETED');
+  if (failed.length > 0)
+    throw new SlurmJobFailedError(
+      failed.map((r) => `${r.service} (job ${r.jobId}): ${describe(r)}`).join('; '),
+      final,
+    );
+  for (const r of final) say(`${paint('green', 'completed')} ${r.service} (job ${r.jobId})`);
+  return final;
+}
+
+export async function slurmPs(opts: { output?: 'text' | 'json' | 'none' } = {}): Promise<SlurmJobRecord[]> {
+  const recs = await listSlurmJobs();
+  const output = opts.output ?? 'text';
+  if (output === 'json') printJson(recs);
+  else if (output === 'text') {
+    if (recs.length === 0) console.log('no Slurm jobs submitted by multinode');
+    else {
+      const rows = [['JOBID', 'SERVICE', 'STATE', 'NODES', 'SUBMITTED', 'DETAIL']];
+      for (const r of recs)
+        rows.push([
+          r.jobId,
+          r.service,
+          r.state,
+          r.nodeList ?? '-',
+          r.submittedAt.replace('T', ' ').slice(0, 19),
+          describe(r).split(' — ').slice(1).join(' — ') || '-',
+        ]);
+      const widths: number[] = [];
+      for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
+      for (const row of rows)
+        console.log(
+          row
+            .map((c, i) => c.padEnd(widths[i] ?? 0))
+            .join('  ')
+            .trimEnd(),
+        );
+    }
+  }
+  return recs;
+}
+
+export async function slurmDown(
+  nameOrFile: string,
+  opts: { quiet?: boolean } = {},
+): Promise<SlurmJobRecord[]> {
+  const cancelled = await cancelSlurmJobs(nameOrFile);
+  if (!opts.quiet) {
+    if (cancelled.length === 0) console.log(`no running Slurm job of ${nameOrFile}`);
+    for (const r of cancelled) console.log(`${paint('green', 'cancelled')} ${r.service} (job ${r.jobId})`);
+  }
+  return cancelled;
+}
