@@ -1,12 +1,42 @@
+/** `multinode down SERVICE|FILE`: stop a service and remove everything it created; idempotent, works after a crash. */
+import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import { downService } from '../../runtime/local/teardown.js';
+import { paint } from '../output.js';
+import { readSpecFile } from './up.js';
 
 export function registerDown(program: Command): void {
   program
     .command('down')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode down` is not implemented yet');
+    .argument('<target>', 'a service name, or the spec file whose services to stop')
+    .option('--target <target>', 'local (default) or slurm')
+    .option('--grace <seconds>', 'seconds between SIGTERM and SIGKILL for the ranks', '3')
+    .description(
+      'Stop a service (or every service of a file) and remove its namespaces, links, rules, processes and state.',
+    )
+    .action(async (target: string, opts: { target?: string; grace: string }) => {
+      if (opts.target === 'slurm') {
+        // TODO(slurm engineer): delegate to slurmDown from ./slurm-target.ts once it lands.
+        process.stderr.write('multinode: `down --target slurm` is not available yet\n');
+        process.exitCode = 1;
+        return;
+      }
+      let names = [target];
+      if (existsSync(target) && statSync(target).isFile())
+        names = (await readSpecFile(target)).services.map((s) => s.name);
+      const graceMs = Math.max(0, Number(opts.grace) * 1000 || 0);
+      for (const name of names) {
+        const r = await downService(name, {
+          graceMs,
+          onProgress: (m) => {
+            if (process.stderr.isTTY) process.stderr.write(`${paint('cyan', '▸')} ${name}: ${m}\n`);
+          },
+        });
+        console.log(
+          r.existed
+            ? `${paint('green', 'removed', process.stdout)} ${name} (${r.ms} ms)`
+            : `${name}: nothing to remove`,
+        );
+      }
     });
 }

@@ -1,12 +1,53 @@
+/** `multinode exec SERVICE [--rank R] -- CMD…`: run a command inside a rank's namespaces with its environment. */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import { readServiceState } from '../../runtime/local/service-state.js';
+import { rankEnv, rankExecPrefix } from '../../runtime/local/supervisor.js';
+import { serviceDir } from '../../runtime/local/paths.js';
+import { dirname } from 'node:path';
 
 export function registerExec(program: Command): void {
   program
     .command('exec')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode exec` is not implemented yet');
+    .argument('<service>', 'service name')
+    .argument('<command...>', 'command and arguments (put them after --)')
+    .option('--rank <r>', 'rank to run in', '0')
+    .description("Run a command inside one rank's namespaces, with that rank's environment and cwd.")
+    .action(async (service: string, command: string[], opts: { rank: string }) => {
+      const state = await readServiceState(service);
+      if (!state)
+        throw new MultinodeError(
+          'runtime.no-service',
+          `no service named "${service}" (see \`multinode ps\`)`,
+          {
+            exitCode: EXIT.badInput,
+          },
+        );
+      const rank = state.plan.ranks.find((r) => String(r.rank) === opts.rank);
+      const rs = state.ranks.find((r) => String(r.rank) === opts.rank);
+      if (!rank || !rs)
+        throw new MultinodeError('cli.bad-option', `${service} has no rank ${opts.rank}`, {
+          exitCode: EXIT.badInput,
+        });
+      if (!rs.netns)
+        throw new MultinodeError('runtime.not-ready', `${service} rank ${opts.rank} has no network yet`);
+      const overlay = state.plan.network.mode === 'overlay';
+      const argv = [
+        ...rankExecPrefix(state.cluster, serviceDir(service), rank, overlay ? rs.netns : undefined),
+        ...command,
+      ];
+      const cwd = state.plan.cwd ?? dirname(state.file);
+      const code = await new Promise<number>((resolve) => {
+        const child = spawn(argv[0] as string, argv.slice(1), {
+          stdio: 'inherit',
+          env: rankEnv(rank),
+          cwd: existsSync(cwd) ? cwd : '/',
+        });
+        child.on('error', () => resolve(127));
+        child.on('exit', (c, sig) => resolve(c ?? (sig ? 128 : 1)));
+      });
+      process.exitCode = code;
     });
 }

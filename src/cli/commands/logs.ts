@@ -1,12 +1,71 @@
+/** `multinode logs SERVICE [--rank R] [-f]`: the stored per-rank logs, rank-prefixed like `up` shows them. */
+import { join } from 'node:path';
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import type { styleText } from 'node:util';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import { followLogs } from '../../runtime/local/logs.js';
+import { serviceDir } from '../../runtime/local/paths.js';
+import { readServiceState } from '../../runtime/local/service-state.js';
+import { paint } from '../output.js';
+
+const COLORS = ['cyan', 'yellow', 'green', 'magenta', 'blue', 'red'] as const;
+
+export function rankColor(rank: number): Parameters<typeof styleText>[0] {
+  return COLORS[rank % COLORS.length] ?? 'cyan';
+}
 
 export function registerLogs(program: Command): void {
   program
     .command('logs')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode logs` is not implemented yet');
+    .argument('<service>', 'service name')
+    .option('--rank <r>', 'only this rank')
+    .option('-f, --follow', 'keep printing new lines until the service is removed (or Ctrl-C)')
+    .option('--no-prefix', 'print lines without the rank prefix')
+    .description('Show the logs of a service, all ranks rank-prefixed (or one rank).')
+    .action(async (service: string, opts: { rank?: string; follow?: boolean; prefix: boolean }) => {
+      const state = await readServiceState(service);
+      if (!state)
+        throw new MultinodeError(
+          'runtime.no-service',
+          `no service named "${service}" (see \`multinode ps\`)`,
+          {
+            exitCode: EXIT.badInput,
+          },
+        );
+      let ranks = state.ranks;
+      if (opts.rank !== undefined) {
+        ranks = ranks.filter((r) => String(r.rank) === opts.rank);
+        if (ranks.length === 0)
+          throw new MultinodeError(
+            'cli.bad-option',
+            `${service} has no rank ${opts.rank} (0…${state.ranks.length - 1})`,
+            {
+              exitCode: EXIT.badInput,
+            },
+          );
+      }
+      const width = Math.max(...ranks.map((r) => r.hostname.length));
+      const dir = serviceDir(service);
+      const stop = new AbortController();
+      process.on('SIGINT', () => stop.abort());
+      await followLogs(
+        ranks.map((r) => ({ rank: r.rank, path: join(dir, 'logs', `rank-${r.rank}.log`) })),
+        (rank, line) => {
+          if (!opts.prefix) {
+            process.stdout.write(`${line}\n`);
+            return;
+          }
+          const host = state.ranks.find((r) => r.rank === rank)?.hostname ?? String(rank);
+          process.stdout.write(
+            `${paint(rankColor(rank), `${host.padEnd(width)} |`, process.stdout)} ${line}\n`,
+          );
+        },
+        {
+          fromStart: true,
+          follow: opts.follow === true,
+          signal: stop.signal,
+          keepGoing: async () => (await readServiceState(service)) !== undefined,
+        },
+      );
     });
 }

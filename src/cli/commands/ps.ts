@@ -1,12 +1,121 @@
+/** `multinode ps [--output json]`: every service on this machine, its ranks, endpoints, probe and phase timings. */
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import { listServiceStates, readProcStartTime } from '../../runtime/local/service-state.js';
+import type { ServiceState } from '../../runtime/local/service-state.js';
+import { paint, printJson } from '../output.js';
+import { table } from './cluster.js';
+
+async function supervisorAlive(s: ServiceState): Promise<boolean> {
+  if (s.supervisorPid === undefined || s.supervisorStartTime === undefined) return false;
+  return (await readProcStartTime(s.supervisorPid)) === s.supervisorStartTime;
+}
+
+async function rankAlive(pid: number | undefined, startTime: string | undefined): Promise<boolean> {
+  if (pid === undefined || startTime === undefined) return false;
+  return (await readProcStartTime(pid)) === startTime;
+}
 
 export function registerPs(program: Command): void {
   program
     .command('ps')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode ps` is not implemented yet');
+    .option('-o, --output <format>', 'text or json', 'text')
+    .option('--target <target>', 'local (default) or slurm')
+    .description('List services: status, ranks, endpoints, readiness and per-phase timings.')
+    .action(async (opts: { output: string; target?: string }) => {
+      if (opts.target === 'slurm') {
+        // TODO(slurm engineer): delegate to slurmPs from ./slurm-target.ts once it lands.
+        process.stderr.write('multinode: `ps --target slurm` is not available yet\n');
+        process.exitCode = 1;
+        return;
+      }
+      const states = await listServiceStates();
+      const rows = [];
+      for (const s of states) {
+        const sup = await supervisorAlive(s);
+        const ranks = [];
+        for (const r of s.ranks) ranks.push({ ...r, alive: await rankAlive(r.pid, r.startTime) });
+        rows.push({ state: s, supervisorAlive: sup, ranks });
+      }
+      if (opts.output === 'json') {
+        printJson(
+          rows.map(({ state: s, supervisorAlive, ranks }) => ({
+            name: s.name,
+            cluster: s.cluster,
+            file: s.file,
+            status: s.status,
+            supervisor: { pid: s.supervisorPid, alive: supervisorAlive },
+            network: s.plan.network,
+            ranks: ranks.map((r) => ({
+              rank: r.rank,
+              hostname: r.hostname,
+              node: r.node,
+              address: r.address,
+              pid: r.pid,
+              status: r.status,
+              alive: r.alive,
+              exitCode: r.exitCode,
+            })),
+            endpoints: s.endpoints,
+            probe: s.probe,
+            timings: s.timings,
+            message: s.message,
+          })),
+        );
+        return;
+      }
+      if (rows.length === 0) {
+        console.log('no services (start one with `multinode up FILE`)');
+        return;
+      }
+      const out = [
+        [
+          'SERVICE',
+          'CLUSTER',
+          'STATUS',
+          'RANKS',
+          'NETWORK',
+          'ENDPOINTS',
+          'READINESS',
+          'PLACE/NET/SPAWN/READY ms',
+        ],
+      ];
+      for (const { state: s, supervisorAlive: sup, ranks } of rows) {
+        const alive = ranks.filter((r) => r.alive).length;
+        let status: string = s.status;
+        if (!sup && ['starting', 'running', 'ready'].includes(s.status))
+          status = `${s.status} (supervisor gone)`;
+        const eps = s.endpoints.map(
+          (e) => `${e.hostAddress}:${e.hostPort}→${e.name}${e.published ? '' : ' (withdrawn)'}`,
+        );
+        const t = (k: string) => (s.timings[k] === undefined ? '-' : String(s.timings[k]));
+        out.push([
+          s.name,
+          s.cluster,
+          status,
+          `${alive}/${ranks.length} running`,
+          s.plan.network.mode === 'overlay'
+            ? `overlay ${s.plan.network.subnet} vni ${s.plan.network.vni ?? '-'}`
+            : 'host',
+          eps.join(',') || '-',
+          s.probe.status === 'none' ? '-' : `${s.probe.status}${s.probe.last ? ` (${s.probe.last})` : ''}`,
+          `${t('place')}/${t('network')}/${t('spawn')}/${t('ready')}`,
+        ]);
+      }
+      console.log(table(out));
+      for (const { state: s, ranks } of rows) {
+        for (const r of ranks) {
+          const st = r.alive
+            ? paint('green', 'running', process.stdout)
+            : r.status === 'exited'
+              ? 'exited 0'
+              : r.status === 'failed'
+                ? paint('red', `failed ${r.exitCode ?? r.signal ?? ''}`, process.stdout)
+                : r.status;
+          console.log(
+            `  ${r.hostname.padEnd(16)} ${r.node.padEnd(10)} ${r.address.padEnd(15)} pid ${String(r.pid ?? '-').padEnd(8)} ${st}`,
+          );
+        }
+        if (s.message) console.log(`  ${paint('red', 'error:', process.stdout)} ${s.message}`);
+      }
     });
 }

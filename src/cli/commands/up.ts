@@ -1,12 +1,327 @@
+/**
+ * `multinode up FILE [-d] [--cluster NAME] [--target local|slurm]`: parse, read the live inventory, plan,
+ * and run every service of the file on the local emulated cluster (creating a default one sized for the
+ * file when none exists). Foreground by default with rank-prefixed logs (Ctrl-C stops and tears down);
+ * `-d` leaves a detached supervisor per service running. Also registers the hidden `__supervise` command the
+ * detached supervisor runs as.
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync, existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { resolve, join } from 'node:path';
 import type { Command } from 'commander';
-import { MultinodeError } from '../../api/issues.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import type { Spec } from '../../api/spec.js';
+import type { ServicePlan } from '../../api/plan.js';
+import { STATE } from '../../api/names.js';
+import { parseSpec } from '../../spec/index.js';
+import { defaultPlanOptions, planSpec } from '../../plan/index.js';
+import { createCluster, listClusters, readInventory } from '../../runtime/local/cluster.js';
+import type { ClusterMeta } from '../../runtime/local/cluster.js';
+import { serviceDir, stateRoot } from '../../runtime/local/paths.js';
+import { readServiceState } from '../../runtime/local/service-state.js';
+import type { SupervisorEvent } from '../../runtime/local/supervisor.js';
+import { createServiceRecord, superviseService } from '../../runtime/local/supervisor.js';
+import { downService } from '../../runtime/local/teardown.js';
+import { followLogs } from '../../runtime/local/logs.js';
+import { paint, printIssues } from '../output.js';
+import { isRoot } from './runtime-common.js';
+import { rankColor } from './logs.js';
+
+interface UpOpts {
+  detach?: boolean;
+  cluster?: string;
+  target?: string;
+}
+
+export async function readSpecFile(file: string): Promise<Spec> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (e) {
+    throw new MultinodeError('cli.no-file', `cannot read ${file}: ${(e as Error).message}`, {
+      exitCode: EXIT.badInput,
+    });
+  }
+  const r = parseSpec(text, file);
+  if (!r.ok)
+    throw new MultinodeError('spec.invalid', `${file} is not a valid spec`, {
+      issues: r.issues,
+      exitCode: EXIT.badInput,
+    });
+  if (r.warnings.length > 0) printIssues(r.warnings);
+  return r.value;
+}
+
+function note(msg: string): void {
+  process.stderr.write(`${paint('cyan', '▸')} ${msg}\n`);
+}
+
+/** The cluster to run on: the named one, else `default`, else the only one, else a new `default`. */
+async function chooseCluster(spec: Spec, name: string | undefined): Promise<ClusterMeta> {
+  const clusters = await listClusters();
+  if (name !== undefined) {
+    const c = clusters.find((x) => x.name === name);
+    if (!c)
+      throw new MultinodeError(
+        'cluster.not-found',
+        `no cluster named "${name}" (create it with \`multinode cluster create ${name}\`)`,
+        {
+          exitCode: EXIT.badInput,
+        },
+      );
+    return c;
+  }
+  const def = clusters.find((c) => c.name === 'default') ?? (clusters.length === 1 ? clusters[0] : undefined);
+  if (def) return def;
+  if (clusters.length > 1)
+    throw new MultinodeError(
+      'cluster.ambiguous',
+      `several clusters exist (${clusters.map((c) => c.name).join(', ')}); pick one with --cluster`,
+      {
+        exitCode: EXIT.badInput,
+      },
+    );
+  const s = spec.services;
+  const nodes = s.reduce((a, x) => a + x.nodes, 0);
+  const opts = {
+    name: 'default',
+    nodes: Math.max(1, nodes),
+    cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
+    memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
+    gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
+    fabricNics: Math.max(0, ...s.map((x) => fabricCount(x.resource.fabricNics))),
+    ...(s.find((x) => x.resource.gpuModel)?.resource.gpuModel
+      ? { gpuModel: s.find((x) => x.resource.gpuModel)?.resource.gpuModel ?? '' }
+      : {}),
+  };
+  const meta = await createCluster(opts);
+  note(
+    `no cluster yet: created cluster "default" with ${meta.nodes.length} node(s) (${meta.cores} cores, ${meta.gpusPerNode} GPUs, ${meta.fabricNics} fabric NICs each) in ${meta.createMs ?? 0} ms`,
+  );
+  return meta;
+}
+
+function fabricCount(nics: readonly string[]): number {
+  let max = 0;
+  for (const n of nics) {
+    const m = /^fabric(\d+)$/.exec(n);
+    if (m?.[1]) max = Math.max(max, Number(m[1]) + 1);
+  }
+  return Math.max(max, nics.length);
+}
+
+function describeEvent(service: string, e: SupervisorEvent): string | undefined {
+  switch (e.kind) {
+    case 'note':
+      return `${service}: ${e.message}`;
+    case 'phase':
+      return `${service}: ${e.phase} ${e.ms} ms`;
+    case 'rank-exit':
+      return `${service}-${e.rank} exited with ${e.signal ? `signal ${e.signal}` : `code ${e.code}`}`;
+    case 'ready':
+      return `${service}: ready${e.endpoints.length > 0 ? ` — ${e.endpoints.join(', ')}` : ''}`;
+    case 'not-ready':
+      return `${service}: not ready (${e.detail}); endpoints withdrawn`;
+  }
+}
+
+export function cliEntryArgv(): string[] {
+  const entry = process.argv[1];
+  if (!entry) throw new MultinodeError('cli.no-entry', 'cannot tell how this CLI was started');
+  return [process.execPath, ...process.execArgv, entry];
+}
+
+async function waitDetached(plan: ServicePlan, pid: number | undefined): Promise<void> {
+  let lastShown = '';
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const s = await readServiceState(plan.name);
+    if (!s) throw new MultinodeError('runtime.vanished', `service ${plan.name} disappeared while starting`);
+    if (s.status === 'failed') {
+      throw new MultinodeError(
+        'runtime.start-failed',
+        `service ${plan.name} failed${s.message ? `: ${s.message}` : ''} (see \`multinode logs ${plan.name}\`, ${join(serviceDir(plan.name), 'supervisor.log')}; clean up with \`multinode down ${plan.name}\`)`,
+      );
+    }
+    if (s.status === 'ready' || s.status === 'completed') return;
+    const line =
+      s.probe.status === 'waiting' || s.probe.status === 'not-ready'
+        ? `waiting for rank 0 to be ready (${s.probe.last ?? 'no answer yet'})`
+        : '';
+    if (line && line !== lastShown && process.stderr.isTTY) {
+      note(`${plan.name}: ${line}`);
+      lastShown = line;
+    }
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        throw new MultinodeError(
+          'runtime.supervisor-died',
+          `the supervisor of ${plan.name} exited early; see ${join(serviceDir(plan.name), 'supervisor.log')}`,
+        );
+      }
+    }
+  }
+}
+
+async function runUp(file: string, opts: UpOpts): Promise<void> {
+  if (opts.target === 'slurm') {
+    // TODO(slurm engineer): delegate to slurmUp from ./slurm-target.ts once it lands.
+    throw new MultinodeError('not-available', '`up --target slurm` is not available yet');
+  }
+  if (opts.target !== undefined && opts.target !== 'local')
+    throw new MultinodeError('cli.bad-option', `--target must be local or slurm, got ${opts.target}`, {
+      exitCode: EXIT.badInput,
+    });
+  const abs = resolve(file);
+  const spec = await readSpecFile(file);
+  if (!isRoot())
+    throw new MultinodeError(
+      'runtime.not-root',
+      'the local runtime needs root for network namespaces, veth/VXLAN links, CNI and nftables; without root nothing of the emulated cluster is available (run with sudo). `multinode validate` and `multinode plan` work without root.',
+    );
+  const t0 = Date.now();
+  const cluster = await chooseCluster(spec, opts.cluster);
+  const inventory = await readInventory(cluster.name);
+  const root = stateRoot();
+  const result = planSpec(
+    spec,
+    inventory,
+    defaultPlanOptions({
+      target: 'local',
+      filesDir: `${root}/${STATE.servicesDir}/{service}/files`,
+      sshWrapperPath: `${root}/bin/multinode-ssh`,
+      runAsRoot: true,
+    }),
+  );
+  if (!result.ok) {
+    printIssues(result.issues);
+    for (const r of result.reasons) {
+      process.stderr.write(`${paint('red', 'cannot place')} ${r.service}: ${r.summary}\n`);
+      for (const n of r.nodes) process.stderr.write(`  ${n}\n`);
+    }
+    throw new MultinodeError('plan.infeasible', `cannot run ${file} on cluster ${cluster.name}`, {
+      exitCode: EXIT.badInput,
+    });
+  }
+  if (result.warnings.length > 0) printIssues(result.warnings);
+  const placeMs = Date.now() - t0;
+  const plan = result.plan;
+  for (const svc of plan.services) {
+    await createServiceRecord({ plan: svc, cluster: cluster.name, file: abs, planHash: plan.hash, placeMs });
+  }
+
+  if (opts.detach) {
+    for (const svc of plan.services) {
+      const dir = serviceDir(svc.name);
+      const fd = openSync(join(dir, 'supervisor.log'), 'a');
+      const argv = [...cliEntryArgv(), '__supervise', svc.name];
+      const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      child.unref();
+      await waitDetached(svc, child.pid);
+      const s = await readServiceState(svc.name);
+      const eps = (s?.endpoints ?? []).map(
+        (e) => `${e.name} → ${e.protocol === 'tcp' ? 'tcp' : e.protocol}://${e.hostAddress}:${e.hostPort}`,
+      );
+      process.stdout.write(
+        `${paint('green', '✔', process.stdout)} ${svc.name}: ${svc.ranks.length} rank(s) ${s?.status ?? ''} on cluster ${cluster.name}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}\n`,
+      );
+    }
+    process.stdout.write(
+      `logs: multinode logs SERVICE -f · status: multinode ps · stop: multinode down ${file}\n`,
+    );
+    return;
+  }
+
+  // Foreground: supervise in this process, show every rank's log lines, tear down on Ctrl-C or when done.
+  const stop = new AbortController();
+  let interrupted = 0;
+  const onSignal = () => {
+    interrupted++;
+    if (interrupted === 1) note('stopping… (Ctrl-C again to stop without waiting)');
+    else process.exit(EXIT.failure);
+    stop.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const width = Math.max(...plan.services.flatMap((s) => s.ranks.map((r) => r.hostname.length)));
+  const followers = new AbortController();
+  const follows = plan.services.map((svc) =>
+    followLogs(
+      svc.ranks.map((r) => ({
+        rank: r.rank,
+        path: join(serviceDir(svc.name), 'logs', `rank-${r.rank}.log`),
+      })),
+      (rank, line) => {
+        const host = svc.ranks[rank]?.hostname ?? `${svc.name}-${rank}`;
+        process.stdout.write(
+          `${paint(rankColor(rank), `${host.padEnd(width)} |`, process.stdout)} ${line}\n`,
+        );
+      },
+      { fromStart: true, follow: true, signal: followers.signal },
+    ),
+  );
+  let code = 0;
+  try {
+    const codes = await Promise.all(
+      plan.services.map((svc) =>
+        superviseService(svc.name, {
+          stop: stop.signal,
+          onEvent: (e) => {
+            const m = describeEvent(svc.name, e);
+            if (m) note(m);
+          },
+        }),
+      ),
+    );
+    code = codes.find((c) => c !== 0) ?? 0;
+  } finally {
+    followers.abort();
+    await Promise.all(follows).catch(() => undefined);
+    for (const svc of plan.services) {
+      const r = await downService(svc.name, { self: true });
+      note(`${svc.name}: removed in ${r.ms} ms`);
+    }
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  if (code !== 0 && !stop.signal.aborted) process.exitCode = code;
+}
 
 export function registerUp(program: Command): void {
   program
     .command('up')
-    .description('(not implemented yet)')
-    .allowUnknownOption()
-    .action(() => {
-      throw new MultinodeError('not-implemented', '`multinode up` is not implemented yet');
+    .argument('<file>', 'spec file')
+    .description('Run the services of FILE on the local emulated cluster (foreground, or detached with -d).')
+    .option(
+      '-d, --detach',
+      'run in the background: a supervisor per service keeps running after this returns',
+    )
+    .option('--cluster <name>', 'emulated cluster to run on (default: "default", created when none exists)')
+    .option('--target <target>', 'local (default) or slurm')
+    .action(async (file: string, opts: UpOpts) => {
+      await runUp(file, opts);
+    });
+  program
+    .command('__supervise', { hidden: true })
+    .argument('<service>')
+    .action(async (service: string) => {
+      const stop = new AbortController();
+      process.on('SIGTERM', () => stop.abort());
+      process.on('SIGINT', () => stop.abort());
+      process.on('SIGHUP', () => undefined);
+      if (!existsSync(serviceDir(service)))
+        throw new MultinodeError('runtime.no-service', `no service ${service}`);
+      const code = await superviseService(service, {
+        stop: stop.signal,
+        onEvent: (e) => {
+          const m = describeEvent(service, e);
+          if (m) console.log(`${new Date().toISOString()} ${m}`);
+        },
+      });
+      process.exitCode = code;
     });
 }

@@ -107,8 +107,13 @@ function hostsFile(meta: { nodes: readonly ClusterNodeMeta[] }, extra: readonly 
 const RESOLV = '# multinode emulated node: names resolve through /etc/hosts only\noptions ndots:0\n';
 
 /** Writes the hosts/resolv.conf/hostname files for a network namespace. */
-export async function writeEtcFiles(netnsName: string, hostname: string, hosts: string): Promise<void> {
-  const dir = etcDirFor(netnsName);
+export async function writeEtcFiles(
+  netnsName: string,
+  hostname: string,
+  hosts: string,
+  etcDir?: string,
+): Promise<void> {
+  const dir = etcDir ?? etcDirFor(netnsName);
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'hosts'), hosts);
   await writeFile(join(dir, 'resolv.conf'), RESOLV);

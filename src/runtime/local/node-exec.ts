@@ -15,8 +15,12 @@ import { clusterDir, clusterNames, stateRoot } from './paths.js';
 export interface NodeTarget {
   readonly clusterName: string;
   readonly node: string;
-  /** Run in this rank network namespace (a name under /run/netns) instead of the node's, with the node's UTS. */
+  /** Run in this rank network namespace (a name under /run/netns) instead of the node's. */
   readonly rankNetns?: string;
+  /** Persistent UTS namespace to enter instead of the node's (a rank's own host name). */
+  readonly uts?: string;
+  /** Directory with the hosts/resolv.conf/hostname files to bind-mount (default: the namespace's own). */
+  readonly etcDir?: string;
 }
 
 export const NETNS_DIR = '/run/netns';
@@ -54,11 +58,12 @@ const MOUNT_SCRIPT = [
 export function nodeExecArgv(target: NodeTarget): string[] {
   const nodeNs = nodeNetnsName(target.clusterName, target.node);
   const netns = target.rankNetns ?? nodeNs;
-  let etc = etcDirFor(netns);
-  if (target.rankNetns !== undefined && !existsSync(etc)) etc = etcDirFor(nodeNs);
+  let etc = target.etcDir ?? etcDirFor(netns);
+  if (target.etcDir === undefined && target.rankNetns !== undefined && !existsSync(etc))
+    etc = etcDirFor(nodeNs);
   return [
     '/usr/bin/nsenter',
-    `--uts=${nodeUtsPath(target.clusterName, target.node)}`,
+    `--uts=${target.uts ?? nodeUtsPath(target.clusterName, target.node)}`,
     `--net=${join(NETNS_DIR, netns)}`,
     '/usr/bin/unshare',
     '--mount',

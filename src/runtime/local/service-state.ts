@@ -30,6 +30,7 @@ export type Resource =
     }
   | { readonly kind: 'nft'; readonly netns?: string; readonly table: string }
   | { readonly kind: 'dir'; readonly path: string }
+  | { readonly kind: 'mount'; readonly path: string }
   | { readonly kind: 'process'; readonly rank: number; readonly pid: number; readonly startTime: string };
 
 export type RankStatus = 'pending' | 'running' | 'exited' | 'failed' | 'stopped';

@@ -1,0 +1,123 @@
+/**
+ * Endpoints: each is published on the host (127.0.0.1, the declared port when free, else the next free one)
+ * and forwarded to rank 0 only, by nftables DNAT in a root-namespace table of the service's own
+ * (`mn_<hash>_ep`): `output` DNAT 127.0.0.1:P → node address:via-port, plus SNAT of the 127/8 source to the
+ * cluster's host-side address on its one root link (which alone has `route_localnet=1`). In overlay mode the
+ * node forwards via-port to rank 0 (its own nft table, see network.ts); in host mode via-port is rank 0's
+ * host port. Publishing replaces the table atomically; withdrawing deletes it.
+ */
+import { createServer } from 'node:net';
+import type { ServicePlan } from '../../api/plan.js';
+import type { RuntimePorts } from '../ports.js';
+import type { ClusterMeta } from './cluster.js';
+import type { EndpointForward } from './network.js';
+import { serviceNames } from './paths.js';
+import type { EndpointState } from './service-state.js';
+
+export const ENDPOINT_HOST = '127.0.0.1';
+
+/** True when nothing listens on 127.0.0.1:port (we can bind it). */
+export function isHostPortFree(port: number, host = ENDPOINT_HOST): Promise<boolean> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.once('error', () => resolve(false));
+    srv.listen({ port, host, exclusive: true }, () => srv.close(() => resolve(true)));
+  });
+}
+
+/** The declared port when free (on the host and among other services' endpoints), else the next free one. */
+export async function pickHostPort(
+  wanted: number,
+  taken: ReadonlySet<number>,
+  isFree: (p: number) => Promise<boolean> = isHostPortFree,
+): Promise<number> {
+  for (let p = wanted; p <= 65535; p++) if (!taken.has(p) && (await isFree(p))) return p;
+  for (let p = 1024; p < wanted; p++) if (!taken.has(p) && (await isFree(p))) return p;
+  throw new Error('no free host port for an endpoint');
+}
+
+/** Works out every endpoint's host port and forwarding path. */
+export async function planEndpoints(
+  plan: ServicePlan,
+  cluster: ClusterMeta,
+  takenHostPorts: ReadonlySet<number>,
+  isFree?: (p: number) => Promise<boolean>,
+): Promise<{ endpoints: EndpointState[]; forwards: EndpointForward[] }> {
+  const rank0 = plan.ranks[0];
+  if (!rank0 || plan.endpoints.length === 0) return { endpoints: [], forwards: [] };
+  const node = cluster.nodes.find((n) => n.name === rank0.node);
+  if (!node) throw new Error(`rank 0's node ${rank0.node} is not in cluster ${cluster.name}`);
+  const taken = new Set(takenHostPorts);
+  const endpoints: EndpointState[] = [];
+  const forwards: EndpointForward[] = [];
+  for (const e of plan.endpoints) {
+    const hostPort = await pickHostPort(e.port, taken, isFree);
+    taken.add(hostPort);
+    const host = plan.network.mode === 'host';
+    const viaPort = host ? e.targetPort : hostPort;
+    endpoints.push({
+      name: e.name,
+      protocol: e.protocol,
+      hostAddress: ENDPOINT_HOST,
+      hostPort,
+      viaAddress: node.address,
+      viaPort,
+      targetAddress: e.targetAddress,
+      targetPort: e.targetPort,
+      published: false,
+    });
+    if (!host)
+      forwards.push({
+        node: node.name,
+        nodeAddress: node.address,
+        viaPort,
+        target: e.targetAddress,
+        port: e.targetPort,
+      });
+  }
+  return { endpoints, forwards };
+}
+
+export function renderEndpointTable(
+  table: string,
+  cluster: ClusterMeta,
+  endpoints: readonly EndpointState[],
+): string {
+  const dnat = endpoints.map(
+    (e) => `    ip daddr ${e.hostAddress} tcp dport ${e.hostPort} dnat to ${e.viaAddress}:${e.viaPort}`,
+  );
+  return `table ip ${table} {
+  chain output {
+    type nat hook output priority -100; policy accept;
+${dnat.join('\n')}
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    oifname "${cluster.rootLink}" ip saddr 127.0.0.0/8 snat to ${cluster.hostAddress}
+  }
+}
+`;
+}
+
+/** Publishes (or re-publishes) all endpoints of a service: one atomic nft transaction. */
+export async function publishEndpoints(
+  clusterMeta: ClusterMeta,
+  service: string,
+  endpoints: readonly EndpointState[],
+  ports: RuntimePorts,
+): Promise<void> {
+  if (endpoints.length === 0) return;
+  const table = serviceNames(clusterMeta.name, service).endpointTable;
+  await ports.spawner.run(['nft', '-f', '-'], {
+    input: `table ip ${table}\ndelete table ip ${table}\n${renderEndpointTable(table, clusterMeta, endpoints)}`,
+  });
+}
+
+export async function withdrawEndpoints(
+  clusterName: string,
+  service: string,
+  ports: RuntimePorts,
+): Promise<void> {
+  const table = serviceNames(clusterName, service).endpointTable;
+  await ports.spawner.run(['nft', 'delete', 'table', 'ip', table], { check: false });
+}

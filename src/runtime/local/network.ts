@@ -1,0 +1,358 @@
+/**
+ * Per-service networking on an emulated cluster.
+ *
+ * Overlay (default): the service's own VXLAN segment (its VNI) across the nodes it uses — on each node a
+ * bridge, a VXLAN device on `under0` with head-end replication (one all-zero fdb entry per peer node) — and a
+ * network namespace per rank attached with the real CNI `bridge` + `host-local` plugins run inside the node
+ * namespace (so nothing lands in the root namespace). Each node's bridge gets its own gateway address
+ * (`.254 - j` for the service's j-th node), so a rank's replies always leave through its own node. A small nft
+ * table per service in each node forwards endpoint traffic (node address:via-port → rank 0) and fences the
+ * segment: ranks reach only their own segment, nothing else reaches them except endpoint DNAT.
+ * Host mode: ranks run in the node namespace; their host names are added to the node's hosts file.
+ * Fabric NICs move into the rank with the CNI `host-device` plugin and are given back and set up on DEL.
+ *
+ * Every object is recorded (via `record`) before or right after it is created, in order, so teardown can undo
+ * in reverse and treat "already gone" as success.
+ */
+import { mkdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { RankPlan, ServicePlan } from '../../api/plan.js';
+import type { RuntimePorts } from '../ports.js';
+import type { ClusterMeta, ClusterNodeMeta } from './cluster.js';
+import { writeEtcFiles } from './cluster.js';
+import { NETNS_DIR, netnsExecArgv } from './node-exec.js';
+import { serviceNames } from './paths.js';
+import type { Resource } from './service-state.js';
+
+export const VXLAN_PORT = 4789;
+
+export interface NetworkContext {
+  readonly cluster: ClusterMeta;
+  readonly plan: ServicePlan;
+  readonly serviceDir: string;
+  readonly ports: RuntimePorts;
+  /** Appends a resource to the service's teardown list (persisted by the caller). */
+  readonly record: (r: Resource) => Promise<void>;
+}
+
+export interface RankNetwork {
+  readonly rank: number;
+  readonly netns: string;
+}
+
+function nodeOf(cluster: ClusterMeta, name: string): ClusterNodeMeta {
+  const n = cluster.nodes.find((x) => x.name === name);
+  if (!n) throw new Error(`node ${name} is not in cluster ${cluster.name}`);
+  return n;
+}
+
+/** Nodes the service uses, in order of their first rank. */
+export function serviceNodes(cluster: ClusterMeta, plan: ServicePlan): ClusterNodeMeta[] {
+  const seen: ClusterNodeMeta[] = [];
+  for (const r of plan.ranks) if (!seen.some((n) => n.name === r.node)) seen.push(nodeOf(cluster, r.node));
+  return seen;
+}
+
+/** Gateway address of the service bridge on its j-th node: `.254 - j` of the /24. */
+export function nodeGateway(subnet: string, j: number): string {
+  const [base] = subnet.split('/');
+  const parts = (base ?? '').split('.');
+  return `${parts[0]}.${parts[1]}.${parts[2]}.${254 - j}`;
+}
+
+function prefixLen(subnet: string): string {
+  return subnet.split('/')[1] ?? '24';
+}
+
+function lines(ls: readonly string[]): string {
+  return ls.map((l) => `${l}\n`).join('');
+}
+
+/** The rank's hosts file: itself (under its own and its node's name), then every other rank. */
+export function rankHostsFile(plan: ServicePlan, rank: RankPlan, nodeLines: readonly string[] = []): string {
+  const out = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
+  out.push(`${rank.address}\t${rank.hostname}`);
+  for (const r of plan.ranks) if (r.rank !== rank.rank) out.push(`${r.address}\t${r.hostname}`);
+  return `${[...out, ...nodeLines].join('\n')}\n`;
+}
+
+/** The nft table a service keeps in each of its nodes (overlay): endpoint forwarding and the fence. */
+export function renderNodeTable(
+  table: string,
+  bridge: string,
+  dnat: readonly { nodeAddress: string; viaPort: number; target: string; port: number }[],
+): string {
+  const rules = dnat.map(
+    (d) => `    ip daddr ${d.nodeAddress} tcp dport ${d.viaPort} dnat to ${d.target}:${d.port}`,
+  );
+  return `table ip ${table} {
+  chain prerouting {
+    type nat hook prerouting priority -100; policy accept;
+${rules.join('\n')}
+  }
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    ct state established,related accept
+    iifname "${bridge}" oifname "${bridge}" accept
+    oifname "${bridge}" ct status dnat accept
+    iifname "${bridge}" drop
+    oifname "${bridge}" drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "${bridge}" ct state established,related accept
+    iifname "${bridge}" drop
+  }
+}
+`;
+}
+
+export interface EndpointForward {
+  readonly node: string;
+  readonly nodeAddress: string;
+  readonly viaPort: number;
+  readonly target: string;
+  readonly port: number;
+}
+
+/** Creates the service network; returns each rank's network namespace name. */
+export async function setupServiceNetwork(
+  ctx: NetworkContext,
+  forwards: readonly EndpointForward[],
+): Promise<RankNetwork[]> {
+  const { plan, cluster, ports } = ctx;
+  await setupRankIdentity(ctx);
+  if (plan.network.mode === 'host') return setupHostNetwork(ctx);
+  const names = serviceNames(cluster.name, plan.name);
+  const run = ports.spawner;
+  const nodes = serviceNodes(cluster, plan);
+  const vni = plan.network.vni ?? 0;
+  const mtu = plan.network.mtu;
+  const subnet = plan.network.subnet;
+
+  // 1. Per node: bridge + VXLAN, fdb head-end replication to the other nodes, the fence/forward table.
+  await Promise.all(
+    nodes.map(async (n, j) => {
+      await ctx.record({ kind: 'link', netns: n.netns, name: names.vxlan });
+      await ctx.record({ kind: 'link', netns: n.netns, name: names.bridge });
+      await run.run(['ip', '-n', n.netns, '-batch', '-'], {
+        input: lines([
+          `link add ${names.bridge} mtu ${mtu} type bridge`,
+          `addr add ${nodeGateway(subnet, j)}/${prefixLen(subnet)} dev ${names.bridge}`,
+          `link set ${names.bridge} up`,
+          `link add ${names.vxlan} mtu ${mtu} type vxlan id ${vni} local ${n.address} dstport ${VXLAN_PORT} dev under0`,
+          `link set ${names.vxlan} master ${names.bridge} up`,
+        ]),
+      });
+      const peers = nodes.filter((p) => p.name !== n.name);
+      if (peers.length > 0)
+        await run.run(['bridge', '-n', n.netns, '-batch', '-'], {
+          input: lines(peers.map((p) => `fdb append 00:00:00:00:00:00 dev ${names.vxlan} dst ${p.address}`)),
+        });
+      await ctx.record({ kind: 'nft', netns: n.netns, table: names.nodeTable });
+      await run.run([...netnsExecArgv(n.netns), 'nft', '-f', '-'], {
+        input: renderNodeTable(
+          names.nodeTable,
+          names.bridge,
+          forwards.filter((f) => f.node === n.name),
+        ),
+      });
+      await run.run([...netnsExecArgv(n.netns), 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+    }),
+  );
+
+  // 2. A netns per rank.
+  const rankNs = plan.ranks.map((r) => ({ rank: r.rank, netns: names.rankNs(r.rank) }));
+  for (const r of rankNs) await ctx.record({ kind: 'netns', name: r.netns });
+  await run.run(['ip', '-batch', '-'], { input: lines(rankNs.map((r) => `netns add ${r.netns}`)) });
+
+  // 3. CNI bridge + host-local inside the node, with the planned address; then fabric NICs.
+  const ipamDir = join(ctx.serviceDir, 'cni', 'ipam');
+  for (const r of plan.ranks) {
+    const n = nodeOf(cluster, r.node);
+    const j = nodes.findIndex((x) => x.name === n.name);
+    const netns = names.rankNs(r.rank);
+    await run.run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
+    const config = {
+      cniVersion: '1.0.0',
+      name: names.cniNetwork,
+      type: 'bridge',
+      bridge: names.bridge,
+      isGateway: false,
+      ipMasq: false,
+      hairpinMode: false,
+      mtu,
+      ipam: {
+        type: 'host-local',
+        dataDir: ipamDir,
+        ranges: [[{ subnet, gateway: nodeGateway(subnet, j) }]],
+        routes: [{ dst: '0.0.0.0/0', gw: nodeGateway(subnet, j) }],
+      },
+    };
+    const call = {
+      plugin: 'bridge',
+      config,
+      containerId: names.containerId(r.rank),
+      netns: join(NETNS_DIR, netns),
+      ifname: 'eth0',
+      hostNetns: n.netns,
+      args: `IgnoreUnknown=1;IP=${r.address}`,
+    };
+    const result = await ports.cni.invoke({
+      ...call,
+      command: 'ADD',
+      hostNsPrefix: ['ip', 'netns', 'exec', n.netns],
+    });
+    await ctx.record({ kind: 'cni', ...call, result });
+    for (const f of r.fabricNics) {
+      const onNode = n.fabric.find((x) => x.name === f.device);
+      const address = f.address ?? onNode?.address;
+      const fconfig = {
+        cniVersion: '1.0.0',
+        name: `${names.cniNetwork}-${f.device}`,
+        type: 'host-device',
+        device: f.device,
+        ...(address !== undefined
+          ? { ipam: { type: 'static', addresses: [{ address: withPrefix(address) }] } }
+          : {}),
+      };
+      const fcall = {
+        plugin: 'host-device',
+        config: fconfig,
+        containerId: names.containerId(r.rank),
+        netns: join(NETNS_DIR, netns),
+        ifname: f.ifname,
+        hostNetns: n.netns,
+        restore: { device: f.device, ...(onNode?.address !== undefined ? { address: onNode.address } : {}) },
+      };
+      // Recorded first: a failed ADD may still have moved the device, and DEL gives it back either way.
+      await ctx.record({ kind: 'cni', ...fcall });
+      await ports.cni.invoke({ ...fcall, command: 'ADD', hostNsPrefix: ['ip', 'netns', 'exec', n.netns] });
+    }
+  }
+  return rankNs;
+}
+
+function withPrefix(address: string): string {
+  return address.includes('/') ? address : `${address}/24`;
+}
+
+function setupHostNetwork(ctx: NetworkContext): RankNetwork[] {
+  const { plan, cluster } = ctx;
+  return plan.ranks.map((r) => ({ rank: r.rank, netns: nodeOf(cluster, r.node).netns }));
+}
+
+/** Where a rank's own hosts/resolv.conf/hostname live, and its persistent UTS namespace file. */
+export function rankEtcDir(serviceDir: string, rank: number): string {
+  return join(serviceDir, 'etc', `rank-${rank}`);
+}
+export function rankUtsPath(serviceDir: string, rank: number): string {
+  return join(serviceDir, 'uts', `rank-${rank}`);
+}
+
+/**
+ * Gives every rank its own host name (a persistent UTS namespace, like a pod's) and its own hosts file that
+ * names every rank and node, so `hostname` on rank r prints `<service>-r` and the names in
+ * MULTINODE_HOSTLIST resolve the same everywhere.
+ */
+export async function setupRankIdentity(ctx: NetworkContext): Promise<void> {
+  const { plan, cluster, ports } = ctx;
+  const utsDir = join(ctx.serviceDir, 'uts');
+  await mkdir(utsDir, { recursive: true });
+  await ctx.record({ kind: 'mount', path: utsDir });
+  await ports.spawner.run(['/bin/mount', '--bind', utsDir, utsDir]);
+  await ports.spawner.run(['/bin/mount', '--make-private', utsDir]);
+  await ports.spawner.run([
+    '/bin/sh',
+    '-c',
+    'set -e; d="$1"; shift; while [ $# -gt 1 ]; do : > "$d/$1"; /usr/bin/unshare --uts="$d/$1" /bin/hostname "$2"; shift 2; done',
+    'multinode-uts',
+    utsDir,
+    ...plan.ranks.flatMap((r) => [`rank-${r.rank}`, r.hostname]),
+  ]);
+  const nodeLines = cluster.nodes.map((n) => `${n.address}\t${n.name}`);
+  for (const r of plan.ranks)
+    await writeEtcFiles(
+      '',
+      r.hostname,
+      rankHostsFile(plan, r, nodeLines),
+      rankEtcDir(ctx.serviceDir, r.rank),
+    );
+}
+
+async function readMountPoints(): Promise<string[]> {
+  const text = await readFile('/proc/self/mountinfo', 'utf8');
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((p) => p !== '');
+}
+
+/** Undoes one recorded resource; "already gone" is success. */
+export async function undoResource(r: Resource, ports: RuntimePorts): Promise<void> {
+  const run = ports.spawner;
+  switch (r.kind) {
+    case 'cni': {
+      const hostNsPrefix = ['ip', 'netns', 'exec', r.hostNetns];
+      const hostAlive = await exists(join(NETNS_DIR, r.hostNetns));
+      if (!hostAlive) return;
+      const netnsAlive = await exists(r.netns);
+      await ports.cni
+        .invoke({
+          command: 'DEL',
+          plugin: r.plugin,
+          config: r.config,
+          containerId: r.containerId,
+          netns: netnsAlive ? r.netns : '',
+          ifname: r.ifname,
+          hostNsPrefix,
+          ...(r.args !== undefined ? { args: r.args } : {}),
+        })
+        .catch(() => undefined);
+      if (r.restore) {
+        // host-device DEL leaves the NIC down and without its address; put it back as the node had it.
+        const cmds = [`link set ${r.restore.device} up`];
+        if (r.restore.address) cmds.unshift(`addr replace ${r.restore.address} dev ${r.restore.device}`);
+        await run.run(['ip', '-n', r.hostNetns, '-force', '-batch', '-'], {
+          input: lines(cmds),
+          check: false,
+        });
+      }
+      return;
+    }
+    case 'netns':
+      await run.run(['ip', 'netns', 'del', r.name], { check: false });
+      await rm(join(NETNS_DIR, r.name), { force: true }).catch(() => undefined);
+      return;
+    case 'link':
+      if (await exists(join(NETNS_DIR, r.netns)))
+        await run.run(['ip', '-n', r.netns, 'link', 'del', r.name], { check: false });
+      return;
+    case 'nft':
+      if (r.netns === undefined) await run.run(['nft', 'delete', 'table', 'ip', r.table], { check: false });
+      else if (await exists(join(NETNS_DIR, r.netns)))
+        await run.run([...netnsExecArgv(r.netns), 'nft', 'delete', 'table', 'ip', r.table], { check: false });
+      return;
+    case 'mount': {
+      const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));
+      for (const m of mounts.sort().reverse()) await run.run(['/bin/umount', '-l', m], { check: false });
+      await rm(r.path, { recursive: true, force: true });
+      return;
+    }
+    case 'dir':
+      await rm(r.path, { recursive: true, force: true });
+      return;
+    case 'process':
+      return; // processes are stopped before teardown walks the list (see teardown.ts)
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    const { stat } = await import('node:fs/promises');
+    await stat(path);
+    return true;
+  } catch {
+    return false;
+  }
+}

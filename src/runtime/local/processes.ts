@@ -1,0 +1,77 @@
+/**
+ * Stopping process groups safely: a rank leads its own process group; we signal the group only while its
+ * leader is the very process we started (pid + start time), and otherwise only the members of that group
+ * started after it (so a reused pid never gets a signal meant for someone else).
+ */
+import { readdir, readFile } from 'node:fs/promises';
+import { readProcStartTime } from './service-state.js';
+
+interface ProcInfo {
+  pid: number;
+  pgrp: number;
+  startTime: number;
+}
+
+async function readProcs(): Promise<ProcInfo[]> {
+  const out: ProcInfo[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      const stat = await readFile(`/proc/${d}/stat`, 'utf8');
+      const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      out.push({ pid: Number(d), pgrp: Number(rest[2]), startTime: Number(rest[19]) });
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}
+
+/** Pids still in the group led by `pgid` that started no earlier than the leader. */
+export async function groupMembers(pgid: number, leaderStartTime: string): Promise<number[]> {
+  const since = Number(leaderStartTime);
+  return (await readProcs()).filter((p) => p.pgrp === pgid && p.startTime >= since).map((p) => p.pid);
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    /* already gone */
+  }
+}
+
+/** SIGTERM to the group, then SIGKILL after `graceMs`; resolves once nothing of the group is left. */
+export async function stopGroup(pgid: number, startTime: string, graceMs = 3000): Promise<void> {
+  const leaderSame = (await readProcStartTime(pgid)) === startTime;
+  const members = await groupMembers(pgid, startTime);
+  if (!leaderSame && members.length === 0) return;
+  if (leaderSame) signal(-pgid, 'SIGTERM');
+  for (const p of members) signal(p, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if ((await groupMembers(pgid, startTime)).length === 0) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  for (let i = 0; i < 20; i++) {
+    const left = await groupMembers(pgid, startTime);
+    if (left.length === 0) return;
+    signal(-pgid, 'SIGKILL');
+    for (const p of left) signal(p, 'SIGKILL');
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Stops one process (not a group), TERM then KILL, if it is still the one we recorded. */
+export async function stopProcess(pid: number, startTime: string, graceMs = 3000): Promise<void> {
+  if ((await readProcStartTime(pid)) !== startTime) return;
+  signal(pid, 'SIGTERM');
+  const deadline = Date.now() + graceMs;
+  while (Date.now() < deadline) {
+    if ((await readProcStartTime(pid)) !== startTime) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  signal(pid, 'SIGKILL');
+  for (let i = 0; i < 40 && (await readProcStartTime(pid)) === startTime; i++)
+    await new Promise((r) => setTimeout(r, 25));
+}

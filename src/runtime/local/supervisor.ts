@@ -1,0 +1,364 @@
+/**
+ * The supervisor of one service: sets up its network, writes the plan's files, starts every rank (its
+ * environment, cwd and cpuset, in its namespaces via node-exec, each rank leading its own process group, its
+ * stdout/stderr appended to its own log file), probes rank 0 and publishes the endpoints while rank 0 is
+ * ready. Everything it acquires is recorded in the service state first, so `down` can undo it from any shell.
+ * It runs in the foreground of `up`, or detached (`up -d` starts `multinode __supervise SERVICE`).
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, openSync, closeSync } from 'node:fs';
+import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { MultinodeError } from '../../api/issues.js';
+import type { RankPlan, ServicePlan } from '../../api/plan.js';
+import type { RuntimePorts } from '../ports.js';
+import { defaultPorts } from '../ports.js';
+import type { ClusterMeta } from './cluster.js';
+import { readClusterMeta } from './cluster.js';
+import { planEndpoints, publishEndpoints, withdrawEndpoints } from './endpoints.js';
+import { rankLogPath } from './logs.js';
+import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
+import { nodeExecArgv } from './node-exec.js';
+import { serviceDir, serviceNames, withLock } from './paths.js';
+import { nextProbeState, runProbe } from './probe.js';
+import type { Resource, ServiceState } from './service-state.js';
+import {
+  listServiceStates,
+  readProcStartTime,
+  readServiceState,
+  serviceStatePath,
+  updateServiceState,
+} from './service-state.js';
+import { stopRanks } from './teardown.js';
+
+export interface ServiceRequest {
+  readonly plan: ServicePlan;
+  readonly cluster: string;
+  /** Absolute path of the spec file. */
+  readonly file: string;
+  readonly planHash: string;
+  readonly placeMs: number;
+}
+
+export type SupervisorEvent =
+  | { readonly kind: 'note'; readonly message: string }
+  | { readonly kind: 'phase'; readonly phase: string; readonly ms: number }
+  | {
+      readonly kind: 'rank-exit';
+      readonly rank: number;
+      readonly code: number | null;
+      readonly signal: string | null;
+    }
+  | { readonly kind: 'ready'; readonly endpoints: readonly string[] }
+  | { readonly kind: 'not-ready'; readonly detail: string };
+
+export interface SuperviseOptions {
+  readonly onEvent?: (e: SupervisorEvent) => void;
+  /** Aborting stops the ranks and returns (the caller then tears down, or leaves it to `down`). */
+  readonly stop?: AbortSignal;
+}
+
+/** Records a new service in the state dir; fails when one with that name is already up. */
+export async function createServiceRecord(
+  req: ServiceRequest,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<ServiceState> {
+  const dir = serviceDir(req.plan.name);
+  return withLock(dir, async () => {
+    const existing = await readServiceState(req.plan.name, ports);
+    if (existing)
+      throw new MultinodeError(
+        'runtime.service-exists',
+        `service "${req.plan.name}" is already up (status ${existing.status}); run \`multinode down ${req.plan.name}\` first`,
+      );
+    const state: ServiceState = {
+      name: req.plan.name,
+      cluster: req.cluster,
+      file: req.file,
+      planHash: req.planHash,
+      plan: req.plan,
+      createdAt: new Date(ports.clock.now()).toISOString(),
+      status: 'starting',
+      resources: [],
+      ranks: req.plan.ranks.map((r) => ({
+        rank: r.rank,
+        node: r.node,
+        hostname: r.hostname,
+        address: r.address,
+        netns: '',
+        logFile: rankLogPath(dir, r.rank),
+        status: 'pending' as const,
+      })),
+      endpoints: [],
+      probe: { status: 'none', successes: 0, failures: 0 },
+      timings: { place: req.placeMs },
+    };
+    await mkdir(join(dir, 'logs'), { recursive: true });
+    await ports.store.write(serviceStatePath(req.plan.name), state);
+    return state;
+  });
+}
+
+const BASE_ENV: Readonly<Record<string, string>> = {
+  PATH: '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin',
+  LANG: 'C.UTF-8',
+  PYTHONUNBUFFERED: '1',
+};
+
+export function rankEnv(rank: RankPlan): Record<string, string> {
+  return { ...BASE_ENV, HOME: process.env['HOME'] ?? '/root', ...rank.env };
+}
+
+/** Host CPUs for a planned cpuset: the emulated core ids folded onto the cores this machine has. */
+export function hostCpus(cpus: readonly number[], hostCount = availableParallelism()): number[] {
+  return [...new Set(cpus.map((c) => c % hostCount))].sort((a, b) => a - b);
+}
+
+export function rankExecPrefix(
+  clusterName: string,
+  serviceDirPath: string,
+  rank: RankPlan,
+  rankNetns: string | undefined,
+): string[] {
+  return nodeExecArgv({
+    clusterName,
+    node: rank.node,
+    ...(rankNetns !== undefined ? { rankNetns } : {}),
+    uts: rankUtsPath(serviceDirPath, rank.rank),
+    etcDir: rankEtcDir(serviceDirPath, rank.rank),
+  });
+}
+
+export function rankArgv(
+  clusterName: string,
+  serviceDirPath: string,
+  rank: RankPlan,
+  rankNetns: string | undefined,
+): string[] {
+  const cmd = rank.command.argv.length > 0 ? [...rank.command.argv] : ['/bin/sleep', 'infinity'];
+  const cpus = hostCpus(rank.cpus);
+  const taskset = cpus.length > 0 ? ['/usr/bin/taskset', '-c', cpus.join(',')] : [];
+  return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns), ...taskset, ...cmd];
+}
+
+/** Runs a service to completion (or until stopped). Returns the exit code to report (first failing rank's). */
+export async function superviseService(
+  name: string,
+  options: SuperviseOptions = {},
+  ports: RuntimePorts = defaultPorts(),
+): Promise<number> {
+  const emit = options.onEvent ?? (() => undefined);
+  const initial = await readServiceState(name, ports);
+  if (!initial) throw new MultinodeError('runtime.no-service', `no service named "${name}"`);
+  const cluster = await readClusterMeta(initial.cluster, ports);
+  if (!cluster) throw new MultinodeError('cluster.not-found', `cluster "${initial.cluster}" is gone`);
+  const plan = initial.plan;
+  const dir = serviceDir(name);
+  const update = (fn: (s: ServiceState) => void) => updateServiceState(name, fn, ports);
+  const startTime = await readProcStartTime(process.pid);
+  await update((s) => {
+    s.supervisorPid = process.pid;
+    if (startTime !== undefined) s.supervisorStartTime = startTime;
+  });
+  const record = async (r: Resource) => {
+    await update((s) => {
+      s.resources.push(r);
+    });
+  };
+  const phase = async (p: string, ms: number) => {
+    await update((s) => {
+      s.timings[p] = ms;
+    });
+    emit({ kind: 'phase', phase: p, ms });
+  };
+
+  if (plan.imageUri)
+    emit({
+      kind: 'note',
+      message: `image.uri ${plan.imageUri} is recorded; the local runtime runs the script on this machine's file system`,
+    });
+
+  try {
+    // Endpoints: host ports now (the root table is recorded before it can exist), published once ready.
+    const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
+    const taken = new Set(others.flatMap((s) => s.endpoints.map((e) => e.hostPort)));
+    const { endpoints, forwards } = await planEndpoints(plan, cluster, taken);
+    const names = serviceNames(cluster.name, name);
+    if (endpoints.length > 0) await record({ kind: 'nft', table: names.endpointTable });
+    await update((s) => {
+      s.endpoints = endpoints;
+    });
+
+    let t = ports.clock.now();
+    const rankNets = await setupServiceNetwork({ cluster, plan, serviceDir: dir, ports, record }, forwards);
+    await update((s) => {
+      for (const rn of rankNets) {
+        const r = s.ranks.find((x) => x.rank === rn.rank);
+        if (r) Object.assign(r, { netns: rn.netns });
+      }
+    });
+    await phase('network', ports.clock.now() - t);
+
+    for (const f of plan.files) {
+      await mkdir(dirname(f.path), { recursive: true });
+      await writeFile(f.path, f.content);
+      await chmod(f.path, f.mode);
+      if (!f.path.startsWith(`${dir}/`)) await record({ kind: 'dir', path: f.path });
+    }
+
+    t = ports.clock.now();
+    const cwd = plan.cwd ?? dirname(initial.file);
+    if (!existsSync(cwd))
+      throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
+    const exits = new Map<number, { code: number | null; signal: string | null }>();
+    let wake: () => void = () => undefined;
+    const children = plan.ranks.map((r) => {
+      const rn = rankNets.find((x) => x.rank === r.rank);
+      const overlay = plan.network.mode === 'overlay';
+      const argv = rankArgv(cluster.name, dir, r, overlay ? rn?.netns : undefined);
+      const fd = openSync(rankLogPath(dir, r.rank), 'a');
+      const child = spawn(argv[0] as string, argv.slice(1), {
+        cwd,
+        env: rankEnv(r),
+        detached: true,
+        stdio: ['ignore', fd, fd],
+      });
+      closeSync(fd);
+      child.on('exit', (code, signal) => {
+        exits.set(r.rank, { code, signal });
+        emit({ kind: 'rank-exit', rank: r.rank, code, signal });
+        void update((s) => {
+          const rs = s.ranks.find((x) => x.rank === r.rank);
+          if (!rs) return;
+          rs.status = code === 0 ? 'exited' : 'failed';
+          if (code !== null) rs.exitCode = code;
+          if (signal !== null) rs.signal = signal;
+          rs.endedAt = new Date().toISOString();
+        }).catch(() => undefined);
+        wake();
+      });
+      child.on('error', () => undefined);
+      return { rank: r.rank, child };
+    });
+    for (const { rank, child } of children) {
+      const pid = child.pid;
+      if (pid === undefined) continue;
+      const st = await readProcStartTime(pid);
+      if (st === undefined) continue;
+      await record({ kind: 'process', rank, pid, startTime: st });
+      await update((s) => {
+        const rs = s.ranks.find((x) => x.rank === rank);
+        if (!rs || exits.has(rank)) return;
+        Object.assign(rs, { pid, startTime: st, status: 'running', startedAt: new Date().toISOString() });
+      });
+    }
+    await update((s) => {
+      s.status = 'running';
+    });
+    await phase('spawn', ports.clock.now() - t);
+
+    // Readiness of rank 0, and endpoint publishing that follows it.
+    const rank0 = plan.ranks[0];
+    const probe = rank0?.probe ?? plan.probe;
+    const started = ports.clock.now();
+    let ready = false;
+    let everReady = false;
+    const setReady = async (isReady: boolean, detail: string) => {
+      if (isReady === ready) return;
+      ready = isReady;
+      if (isReady) {
+        await publishEndpoints(cluster, name, endpoints, ports);
+        await update((s) => {
+          s.status = 'ready';
+          s.endpoints.forEach((e) => (e.published = true));
+          s.probe.status = 'ready';
+        });
+        if (!everReady) await phase('ready', ports.clock.now() - started);
+        everReady = true;
+        emit({
+          kind: 'ready',
+          endpoints: endpoints.map(
+            (e) =>
+              `${e.name}: ${e.protocol === 'https' ? 'https' : e.protocol === 'http' ? 'http' : 'tcp'}://${e.hostAddress}:${e.hostPort}`,
+          ),
+        });
+      } else {
+        await withdrawEndpoints(cluster.name, name, ports);
+        await update((s) => {
+          if (s.status === 'ready') s.status = 'running';
+          s.endpoints.forEach((e) => (e.published = false));
+          s.probe.status = 'not-ready';
+        });
+        emit({ kind: 'not-ready', detail });
+      }
+    };
+
+    const scriptRanks = plan.launch === 'all' ? plan.ranks.map((r) => r.rank) : [0];
+    const finished = () => scriptRanks.every((r) => exits.has(r)) || options.stop?.aborted === true;
+    let probeState = { ready: false, successes: 0, failures: 0 };
+    let nextProbe = started + (probe ? probe.initialDelaySeconds * 1000 : 0);
+    if (probe) await update((s) => void (s.probe.status = 'waiting'));
+    const rn0 = rankNets.find((x) => x.rank === 0);
+    // The planner binds rank 0's probe to the port rank 0 really listens on (the host port in host mode).
+    const probePort = probe ? probe.action.port : 0;
+    options.stop?.addEventListener('abort', () => wake());
+
+    while (!finished()) {
+      if (exits.has(0)) {
+        await setReady(false, 'rank 0 exited');
+      } else if (!probe) {
+        await setReady(true, 'running');
+      } else if (ports.clock.now() >= nextProbe && rank0 && rn0) {
+        const res = await runProbe(
+          probe,
+          { netns: rn0.netns, address: rank0.address, port: probePort },
+          ports.spawner,
+        );
+        probeState = nextProbeState(probeState, res.ok, probe);
+        const ps = probeState;
+        await update((s) => {
+          s.probe.successes = ps.successes;
+          s.probe.failures = ps.failures;
+          s.probe.last = res.detail;
+          s.probe.lastAt = new Date().toISOString();
+        });
+        await setReady(probeState.ready, res.detail);
+        nextProbe = ports.clock.now() + probe.periodSeconds * 1000;
+      }
+      const waitMs = probe ? Math.max(50, Math.min(1000, nextProbe - ports.clock.now())) : 1000;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, waitMs);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+
+    await setReady(false, 'service finished');
+    const current = await readServiceState(name, ports);
+    if (current) await stopRanks(current, 3000);
+    let code = 0;
+    for (const r of scriptRanks) {
+      const e = exits.get(r);
+      if (e && e.code !== 0) {
+        code = e.code ?? 128;
+        break;
+      }
+    }
+    const stopped = options.stop?.aborted === true;
+    await update((s) => {
+      s.status = stopped ? 'stopping' : code === 0 ? 'completed' : 'failed';
+    });
+    return code;
+  } catch (e) {
+    await update((s) => {
+      s.status = 'failed';
+      s.message = e instanceof Error ? e.message : String(e);
+    }).catch(() => undefined);
+    throw e;
+  }
+}
+
+export type { ClusterMeta };
