@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import type { Inventory, InventoryNode } from '../../src/api/inventory.js';
+import type { GpuDevice, Inventory, InventoryNode } from '../../src/api/inventory.js';
 import type { Plan } from '../../src/api/plan.js';
 import type { EnvCompatFamily, Implementation, ServiceSpec, Spec } from '../../src/api/spec.js';
 import {
@@ -183,7 +183,7 @@ function checkNoDoubleBooking(plan: Plan, inv: Inventory): void {
       assert.equal(r.gpus.length, svc.gpusPerNode);
       for (const g of r.gpus) {
         assert.ok(!node.taken.gpus.includes(g), `gpu ${g} was already taken on ${r.node}`);
-        const dev = node.gpus.find((x) => x.index === g);
+        const dev: GpuDevice | undefined = node.gpus.find((x) => x.index === g);
         if (dev === undefined) assert.fail(`gpu ${g} exists`);
         if (svc.gpuModel !== undefined) assert.equal(dev.model.toLowerCase(), svc.gpuModel.toLowerCase());
         claim(r.node, `gpu${g}`);
