@@ -439,7 +439,26 @@ class ServiceRender {
     const resolve = [...needed]
       .sort((a, b) => a - b)
       .map((r) => ({ rank: r, hostname: this.svc.ranks[r]?.hostname ?? `${this.svc.name}-${r}` }));
-    return rankScript({ service: this.svc.name, rank: rank.rank, resolve, exports });
+    const argv = group.ranks.some((r) => !sameJson(r.command.argv, rank.command.argv))
+      ? this.argvFor(rank)
+      : undefined;
+    return rankScript({
+      service: this.svc.name,
+      rank: rank.rank,
+      resolve,
+      exports,
+      ...(argv ? { argv } : {}),
+    });
+  }
+
+  /** What a rank's container runs after the entrypoint: sshd for a rank that waits, else the plan's argv. */
+  argvFor(rank: RankPlan): string[] {
+    const argv =
+      rank.command.kind === 'wait' && this.needsSsh
+        ? ['/bin/sh', `${SHIM_DIR}/sshd.sh`]
+        : [...rank.command.argv];
+    if (argv.length === 0) argv.push('/bin/sh', '-c', 'exec sleep infinity');
+    return argv;
   }
 
   private compilationCacheMount(): MountSpec | undefined {
@@ -699,29 +718,30 @@ class ServiceRender {
     const base = `services.${svc.name}`;
 
     // Rank-specific pieces must agree across the template's ranks (LWS workers share one).
-    const ports = rank0.ports;
     for (const r of group.ranks) {
-      if (!sameJson(r.ports, ports)) {
+      if (!sameJson(r.probe, rank0.probe) || r.command.kind !== rank0.command.kind) {
         this.issue(
-          'k8s-ports-differ',
-          `${base}.ports`,
-          `rank ${r.rank} binds ${r.ports.map((p) => `${p.name}=${p.hostPort}`).join(',')} but rank ${rank0.rank} binds ${ports.map((p) => `${p.name}=${p.hostPort}`).join(',')}; LWS workers share one pod template`,
-          'error',
-          'use --orchestrator grove (one template per rank), or pin `host-port` in the spec',
-        );
-        break;
-      }
-      if (!sameJson(r.command, rank0.command) || !sameJson(r.probe, rank0.probe)) {
-        this.issue(
-          'k8s-command-differs',
+          'k8s-probe-differs',
           base,
-          `rank ${r.rank} runs a different command or probe than rank ${rank0.rank}; LWS workers share one pod template`,
+          `rank ${r.rank} has a different probe or kind of command than rank ${rank0.rank}; LWS workers share one pod template`,
           'error',
           'use --orchestrator grove (one template per rank)',
         );
         break;
       }
     }
+    // Ports: every (name, bound port) any rank of the template binds, so each pod reserves what any of them
+    // may bind (host mode: the scheduler then refuses a node where one is taken). The first rank's keep
+    // their names; another rank's differing port gets `<name>-r<rank>`.
+    const ports: { name: string; p: PortAssignment }[] = rank0.ports.map((p) => ({ name: p.name, p }));
+    for (const r of group.ranks.slice(1)) {
+      for (const p of r.ports) {
+        if (ports.some((x) => x.p.name === p.name && x.p.hostPort === p.hostPort && x.p.port === p.port))
+          continue;
+        ports.push({ name: `${p.name}-r${r.rank}`, p });
+      }
+    }
+    const perRankArgv = group.ranks.some((r) => !sameJson(r.command.argv, rank0.command.argv));
 
     // Env: helpers, then the template's static variables (literal, sorted).
     const env: Json[] = [
@@ -737,18 +757,18 @@ class ServiceRender {
     for (const k of Object.keys(stat).sort()) env.push({ name: k, value: escapeK8sExpansion(stat[k] ?? '') });
 
     // Command: the entrypoint shim, then the rank's argv (or sshd for a rank that waits).
-    const argv = waits && this.needsSsh ? ['/bin/sh', `${SHIM_DIR}/sshd.sh`] : [...rank0.command.argv];
-    if (argv.length === 0) argv.push('/bin/sh', '-c', 'exec sleep infinity');
+    const argv = this.argvFor(rank0);
+    if (perRankArgv) argv.length = 0;
     const command = ['/bin/sh', `${SHIM_DIR}/entrypoint.sh`, ...argv.map(escapeK8sExpansion)];
 
     // Ports: in host mode containerPort = hostPort (the scheduler refuses clashing co-location).
-    const cports: Json[] = ports.map((p: PortAssignment) => ({
+    const cports: Json[] = ports.map(({ name, p }) => ({
       containerPort: host ? p.hostPort : p.port,
-      name: portName(p.name),
+      name: portName(name),
       protocol: p.protocol.toUpperCase(),
       ...(host ? { hostPort: p.hostPort } : {}),
     }));
-    if (waits && this.needsSsh && !ports.some((p) => (host ? p.hostPort : p.port) === rank0.sshPort)) {
+    if (waits && this.needsSsh && !ports.some(({ p }) => (host ? p.hostPort : p.port) === rank0.sshPort)) {
       cports.push({
         containerPort: rank0.sshPort,
         name: 'ssh',
@@ -772,8 +792,8 @@ class ServiceRender {
 
     const portMap = (port: number): number => {
       if (!host) return port;
-      if (ports.some((p) => p.hostPort === port)) return port;
-      return ports.find((p) => p.port === port)?.hostPort ?? port;
+      if (rank0.ports.some((p) => p.hostPort === port)) return port;
+      return rank0.ports.find((p) => p.port === port)?.hostPort ?? port;
     };
     const probe = rank0.probe ? probeToK8s(rank0.probe, portMap) : undefined;
 

@@ -50,6 +50,8 @@ export interface RankScriptInput {
   /** Ranks whose address this rank needs, with their host names. */
   readonly resolve: readonly { readonly rank: number; readonly hostname: string }[];
   readonly exports: readonly { readonly name: string; readonly parts: readonly ValuePart[] }[];
+  /** The rank's command, when ranks sharing a pod template run different ones (replaces the arguments). */
+  readonly argv?: readonly string[];
 }
 
 export function rankScript(input: RankScriptInput): string {
@@ -68,6 +70,7 @@ export function rankScript(input: RankScriptInput): string {
   }
   lines.push(`MN_ADDRS=${shQuote(ranks.join(' '))}`);
   for (const e of input.exports) lines.push(`export ${e.name}=${shWord(e.parts)}`);
+  if (input.argv) lines.push(`set -- ${input.argv.map(shQuote).join(' ')}`);
   return `${lines.join('\n')}\n`;
 }
 

@@ -1,0 +1,228 @@
+/**
+ * Helpers for the Kubernetes renderer's tests: golden cases (`test/golden/<case>/spec.yaml` + `case.json`) →
+ * spec, inventory, plans for the kubernetes and local targets, and the rendering; plus `runPodEntrypoint`,
+ * which runs a rendered pod's real entrypoint shim with /bin/sh (paths moved into a temp dir, `getent` faked)
+ * and returns the environment, argv and files the program would get.
+ */
+import { spawnSync } from 'node:child_process';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { Inventory } from '../../../src/api/inventory.js';
+import type { Plan, Target } from '../../../src/api/plan.js';
+import type { Spec } from '../../../src/api/spec.js';
+import { parseSpec } from '../../../src/spec/index.js';
+import { defaultPlanOptions, generateInventory, planSpec } from '../../../src/plan/index.js';
+import type { GenerateInventoryOptions } from '../../../src/plan/index.js';
+import { inventoryForSpec, K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../../src/cli/commands/render.js';
+import type {
+  KubernetesRenderOptions,
+  ManifestObject,
+  SshKeyMaterial,
+} from '../../../src/render/kubernetes/index.js';
+import { HELPER_ENV, SHIM_DIR, renderKubernetes } from '../../../src/render/kubernetes/index.js';
+
+export const GOLDEN_DIR = join(import.meta.dirname, '..', '..', 'golden');
+
+export function goldenKeys(): SshKeyMaterial {
+  const k = (f: string): string => readFileSync(join(GOLDEN_DIR, '_keys', f), 'utf8');
+  return {
+    privateKey: k('id_ed25519'),
+    publicKey: k('id_ed25519.pub'),
+    hostPrivateKey: k('ssh_host_ed25519_key'),
+    hostPublicKey: k('ssh_host_ed25519_key.pub'),
+  };
+}
+
+export interface CaseConfig {
+  readonly description?: string;
+  /** Generated inventory; default: what `multinode render` generates from the spec. */
+  readonly inventory?: GenerateInventoryOptions;
+  readonly render?: Omit<KubernetesRenderOptions, 'spec' | 'sshKeys'>;
+  readonly seed?: number;
+}
+
+export interface GoldenCase {
+  readonly name: string;
+  readonly dir: string;
+  readonly config: CaseConfig;
+  readonly spec: Spec;
+  readonly inventory: Inventory;
+}
+
+export function goldenCaseNames(): string[] {
+  return readdirSync(GOLDEN_DIR)
+    .filter((d) => !d.startsWith('_') && existsSync(join(GOLDEN_DIR, d, 'spec.yaml')))
+    .sort();
+}
+
+export function loadCase(name: string): GoldenCase {
+  const dir = join(GOLDEN_DIR, name);
+  const file = join(dir, 'spec.yaml');
+  const cfgPath = join(dir, 'case.json');
+  const config = (existsSync(cfgPath) ? JSON.parse(readFileSync(cfgPath, 'utf8')) : {}) as CaseConfig;
+  const parsed = parseSpec(readFileSync(file, 'utf8'), `test/golden/${name}/spec.yaml`);
+  if (!parsed.ok) throw new Error(`${name}: spec invalid: ${JSON.stringify(parsed.issues, null, 1)}`);
+  const spec = parsed.value;
+  const inventory = config.inventory ? generateInventory(config.inventory) : inventoryForSpec(spec);
+  return { name, dir, config, spec, inventory };
+}
+
+export function planCase(c: GoldenCase, target: Target): Plan {
+  const r = planSpec(
+    c.spec,
+    c.inventory,
+    defaultPlanOptions({
+      target,
+      seed: c.config.seed ?? 0,
+      filesDir: K8S_FILES_DIR,
+      sshWrapperPath: K8S_SSH_WRAPPER,
+      runAsRoot: true,
+    }),
+  );
+  if (!r.ok) throw new Error(`${c.name}: plan failed: ${JSON.stringify(r, null, 1)}`);
+  return r.plan;
+}
+
+export function renderCase(c: GoldenCase, plan: Plan = planCase(c, 'kubernetes')) {
+  return renderKubernetes(plan, { ...(c.config.render ?? {}), spec: c.spec, sshKeys: goldenKeys() });
+}
+
+type Json = Record<string, unknown>;
+
+/** The pod template a rank runs under (LWS leader/worker template, or its Grove clique). */
+export function podTemplateFor(objects: readonly ManifestObject[], service: string, rank: number): Json {
+  const w = objects.find(
+    (o) => (o.kind === 'LeaderWorkerSet' || o.kind === 'PodCliqueSet') && o.metadata.name === service,
+  );
+  if (!w) throw new Error(`no workload for ${service}`);
+  const spec = w['spec'] as Json;
+  if (w.kind === 'LeaderWorkerSet') {
+    const lwt = spec['leaderWorkerTemplate'] as Json;
+    const t = (rank === 0 ? (lwt['leaderTemplate'] ?? lwt['workerTemplate']) : lwt['workerTemplate']) as Json;
+    return t;
+  }
+  const cliques = (spec['template'] as { cliques: Json[] }).cliques;
+  const c = cliques.find((x) => x['name'] === `r${rank}`);
+  if (!c) throw new Error(`no clique r${rank}`);
+  return { metadata: { labels: c['labels'] }, spec: (c['spec'] as Json)['podSpec'] };
+}
+
+/** Kubernetes' `$(VAR)` expansion for a literal without references (`$$` → `$`). */
+function k8sExpand(v: string): string {
+  return v.replace(/\$\$/g, '$');
+}
+
+export interface PodRun {
+  readonly env: Record<string, string>;
+  readonly argv: string[];
+  /** Planned path → content the entrypoint installed. */
+  readonly files: Record<string, string>;
+}
+
+/**
+ * Runs the entrypoint of `rank`'s pod with /bin/sh: container env from the template (Downward API: pod IP =
+ * `podIp`, worker index = rank), `getent hosts` answering from `addresses`, the ConfigMap written to a temp
+ * dir standing in for SHIM_DIR and the files root. Returns what the program would see.
+ */
+export function runPodEntrypoint(
+  objects: readonly ManifestObject[],
+  service: string,
+  rank: number,
+  podIp: string,
+  addresses: Readonly<Record<string, string>>,
+  filesRoot = K8S_FILES_DIR,
+): PodRun {
+  const tmp = mkdtempSync(join(tmpdir(), 'mn-k8s-pod-'));
+  try {
+    const shim = join(tmp, 'shim');
+    const root = join(tmp, 'files');
+    const bin = join(tmp, 'bin');
+    const out = join(tmp, 'out');
+    mkdirSync(bin);
+    mkdirSync(out);
+    const tmpl = podTemplateFor(objects, service, rank);
+    const pod = tmpl['spec'] as { containers: Json[]; volumes: Json[] };
+    const container = pod.containers[0] ?? {};
+    const vol = pod.volumes.find((v) => v['name'] === 'multinode') as
+      { configMap: { name: string; items: { key: string; path: string }[] } } | undefined;
+    if (!vol) throw new Error('no multinode volume');
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === vol.configMap.name);
+    const data = (cm?.['data'] ?? {}) as Record<string, string>;
+    const relocate = (text: string): string => text.split(SHIM_DIR).join(shim).split(filesRoot).join(root);
+    for (const item of vol.configMap.items) {
+      const p = join(shim, item.path);
+      mkdirSync(dirname(p), { recursive: true });
+      let text = data[item.key] ?? '';
+      if (!item.key.startsWith('files.')) text = relocate(text);
+      if (item.key === 'entrypoint.sh') {
+        text = text.replace(
+          /\nexec "\$@"\n$/,
+          `\nprintf '%s\\0' "$@" > '${out}/argv'\nexec /usr/bin/env -0 > '${out}/env'\n`,
+        );
+      }
+      writeFileSync(p, text, { mode: 0o755 });
+    }
+    const cases = Object.entries(addresses)
+      .map(([h, a]) => `  ${h}) echo "${a}   ${h}"; exit 0;;`)
+      .join('\n');
+    writeFileSync(
+      join(bin, 'getent'),
+      `#!/bin/sh\n[ "$1" = hosts ] || exit 2\ncase "$2" in\n${cases}\nesac\nexit 2\n`,
+      {
+        mode: 0o755,
+      },
+    );
+    chmodSync(join(bin, 'getent'), 0o755);
+    const env: Record<string, string> = { PATH: `${bin}:/usr/bin:/bin` };
+    for (const e of container['env'] as Json[]) {
+      const name = e['name'] as string;
+      if (typeof e['value'] === 'string') env[name] = k8sExpand(e['value']);
+      const path = ((e['valueFrom'] as Json | undefined)?.['fieldRef'] as Json | undefined)?.['fieldPath'];
+      if (path === 'status.podIP') env[name] = podIp;
+      else if (typeof path === 'string' && path.startsWith('metadata.labels[')) env[name] = String(rank);
+    }
+    const command = (container['command'] as string[]).map(k8sExpand);
+    const [sh, entry, ...args] = command;
+    if (sh !== '/bin/sh' || entry !== `${SHIM_DIR}/entrypoint.sh`)
+      throw new Error(`unexpected command ${command.join(' ')}`);
+    const r = spawnSync('/bin/sh', [join(shim, 'entrypoint.sh'), ...args], {
+      env,
+      cwd: tmp,
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`entrypoint failed (${r.status}): ${r.stderr}`);
+    const parseNul = (t: string): string[] => t.split('\0').slice(0, -1);
+    const envOut: Record<string, string> = {};
+    for (const kv of parseNul(readFileSync(join(out, 'env'), 'utf8'))) {
+      const i = kv.indexOf('=');
+      envOut[kv.slice(0, i)] = kv.slice(i + 1);
+    }
+    const files: Record<string, string> = {};
+    const walk = (d: string): void => {
+      for (const f of readdirSync(d, { withFileTypes: true })) {
+        const p = join(d, f.name);
+        if (f.isDirectory()) {
+          if (f.name !== '.k8s') walk(p);
+        } else files[filesRoot + p.slice(root.length)] = readFileSync(p, 'utf8');
+      }
+    };
+    walk(root);
+    return { env: envOut, argv: parseNul(readFileSync(join(out, 'argv'), 'utf8')), files };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Variables a shell or the shim adds that the plan does not own. */
+export const SHELL_NOISE = ['PWD', 'OLDPWD', 'SHLVL', '_'];
+export { HELPER_ENV };

@@ -1,0 +1,74 @@
+/**
+ * Golden tests of the Kubernetes target: for every `test/golden/<case>/spec.yaml`, parse → plan (target
+ * kubernetes) → render must equal `kubernetes.yaml` byte for byte, pass schema validation (core objects with
+ * kubernetes-models, custom resources against the official CRD schemas), and give every rank — after the
+ * pod's real entrypoint shim runs with the local plan's addresses standing in for the Downward API and DNS —
+ * exactly the environment, command and files the local-target plan gives the same rank.
+ * Regenerate the golden files only with `UPDATE_GOLDEN=1 node scripts/run-tests.mjs unit render-k8s-golden`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { K8S_ONLY_ENV, validateManifests } from '../../src/render/kubernetes/index.js';
+import {
+  SHELL_NOISE,
+  goldenCaseNames,
+  loadCase,
+  planCase,
+  renderCase,
+  runPodEntrypoint,
+} from './helpers/k8s-plan-fixtures.js';
+
+const update = process.env['UPDATE_GOLDEN'] === '1';
+const cases = goldenCaseNames();
+
+test('there are golden cases', () => {
+  assert.ok(cases.length >= 10, `found ${cases.length}`);
+});
+
+for (const name of cases) {
+  test(`golden ${name}: output matches kubernetes.yaml`, () => {
+    const c = loadCase(name);
+    const out = renderCase(c);
+    const path = join(c.dir, 'kubernetes.yaml');
+    if (update) writeFileSync(path, out.yaml);
+    assert.ok(existsSync(path), `${path} missing; run with UPDATE_GOLDEN=1 to create it`);
+    assert.equal(out.yaml, readFileSync(path, 'utf8'));
+    // Deterministic: a second rendering of a fresh plan is byte-identical.
+    assert.equal(renderCase(loadCase(name)).yaml, out.yaml);
+    assert.ok(out.yaml.endsWith('\n'));
+  });
+
+  test(`golden ${name}: passes schema validation`, async () => {
+    const c = loadCase(name);
+    const issues = await validateManifests(renderCase(c).objects);
+    assert.deepEqual(issues, []);
+  });
+
+  test(`golden ${name}: every pod sees the local plan's rank env, command and files`, () => {
+    const c = loadCase(name);
+    const k8s = planCase(c, 'kubernetes');
+    const local = planCase(c, 'local');
+    const out = renderCase(c, k8s);
+    for (const svc of local.services) {
+      const addresses = Object.fromEntries(svc.ranks.map((r) => [r.hostname, r.address]));
+      for (const rank of svc.ranks) {
+        const run = runPodEntrypoint(out.objects, svc.name, rank.rank, rank.address, addresses);
+        const got = { ...run.env };
+        for (const k of [...K8S_ONLY_ENV, ...SHELL_NOISE]) delete got[k];
+        assert.deepEqual(got, { ...rank.env }, `${name} ${svc.name} rank ${rank.rank}: env`);
+        const k8sRank = k8s.services.find((s) => s.name === svc.name)?.ranks[rank.rank];
+        if (rank.command.kind !== 'wait') {
+          assert.deepEqual(run.argv, [...rank.command.argv], `${name} rank ${rank.rank}: argv`);
+        } else {
+          assert.equal(k8sRank?.command.kind, 'wait');
+        }
+        const files = Object.fromEntries(svc.files.map((f) => [f.path, f.content]));
+        for (const [path, content] of Object.entries(files)) {
+          assert.equal(run.files[path], content, `${name} rank ${rank.rank}: ${path}`);
+        }
+      }
+    }
+  });
+}
