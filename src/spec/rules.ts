@@ -316,7 +316,7 @@ export function checkService(
         'restart',
         raw.restart?.['backoff-max-seconds'] !== undefined ? 'backoff-max-seconds' : 'backoff-seconds',
       ),
-      `backoff-max-seconds (${svc.restart.backoffMaxSeconds}) must be ≥ backoff-seconds (${svc.restart.backoffSeconds})`,
+      `backoff-max-seconds (${svc.restart.backoffMaxSeconds}) must be >= backoff-seconds (${svc.restart.backoffSeconds})`,
     );
   }
 

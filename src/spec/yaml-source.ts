@@ -89,6 +89,17 @@ export function parseYamlWithPositions(
   }
 
   for (const e of doc.errors) {
+    if (/call stack/i.test(e.message)) {
+      // The yaml parser recurses on nesting and reports its own stack exhaustion.
+      issues.push({
+        code: CODES.yamlTooDeep,
+        severity: 'error',
+        path: '',
+        pos: posAt(e.pos[0]),
+        message: `the document nests too deeply to parse; nesting deeper than ${maxDepth} levels is not allowed`,
+      });
+      continue;
+    }
     issues.push({
       code: e.code === 'DUPLICATE_KEY' ? CODES.yamlDuplicateKey : CODES.yamlSyntax,
       severity: 'error',

@@ -62,8 +62,8 @@ function bounds(root: core.$ZodType, path: readonly PropertyKey[]): string {
       const lo = n.minValue;
       const hi = n.maxValue;
       const whole = n.format === 'safeint' ? 'a whole number' : 'a number';
-      const loText = lo !== null && Number.isFinite(lo) && lo > Number.MIN_SAFE_INTEGER ? ` ≥ ${lo}` : '';
-      const hiText = hi !== null && Number.isFinite(hi) && hi < Number.MAX_SAFE_INTEGER ? ` ≤ ${hi}` : '';
+      const loText = lo !== null && Number.isFinite(lo) && lo > Number.MIN_SAFE_INTEGER ? ` >= ${lo}` : '';
+      const hiText = hi !== null && Number.isFinite(hi) && hi < Number.MAX_SAFE_INTEGER ? ` <= ${hi}` : '';
       return `${whole}${loText}${loText && hiText ? ' and' : ''}${hiText}`;
     }
   }

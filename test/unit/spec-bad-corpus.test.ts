@@ -46,7 +46,8 @@ for (const f of files) {
     if (r.ok) return;
     const summary = r.issues.map((i) => `${i.severity} ${i.code} ${i.pos?.line ?? '?'} ${i.path}`).join('\n');
     const hit = r.issues.find(
-      (i) => i.severity === 'error' && i.code === want.code && i.path === want.path && i.pos?.line === want.line,
+      (i) =>
+        i.severity === 'error' && i.code === want.code && i.path === want.path && i.pos?.line === want.line,
     );
     assert.ok(hit, `want error ${want.code} at line ${want.line} path "${want.path}"; got:\n${summary}`);
     for (const i of r.issues) {
