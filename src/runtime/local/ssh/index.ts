@@ -31,11 +31,20 @@ import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
 import { buildSshdConfig, ensureSshdPrivsepDir, sshdArgv as sshdArgvFor, waitForSshd } from './sshd.js';
-import { buildRankFile, buildRemoteExecScript, buildWrapperScript, SSH_CLIENT } from './wrapper.js';
+import {
+  buildDispatchWrapper,
+  buildRankFile,
+  buildRemoteExecScript,
+  buildWrapperScript,
+  SSH_CLIENT,
+} from './wrapper.js';
 
 export { removeSshMaterial } from './keys.js';
 export { waitForSshd } from './sshd.js';
 export { buildDispatchWrapper, shQuote } from './wrapper.js';
+
+/** Where `prepareSsh` puts a service's wrapper, relative to its service directory. */
+export const WRAPPER_REL_PATH = 'bin/multinode-ssh';
 
 /** What the SSH layer needs to know about one rank. */
 export interface SshRank {
@@ -108,7 +117,7 @@ function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<v
 /** Writes the service's SSH material, sshd configs, rank files and wrapper. Starts nothing. */
 export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
   const dir = join(o.serviceDir, 'ssh');
-  const wrapperPath = o.wrapperPath ?? join(o.serviceDir, 'bin', 'multinode-ssh');
+  const wrapperPath = o.wrapperPath ?? join(o.serviceDir, WRAPPER_REL_PATH);
   const controlDir = o.controlDir ?? defaultControlDir(dir);
   const ranksDir = join(dir, 'ranks');
   const home = join(dir, 'home');
@@ -254,4 +263,14 @@ export function prepareServiceSsh(plan: ServicePlan, o: PrepareServiceSshOptions
       logFile: o.logFile(r),
     })),
   });
+}
+
+/**
+ * Writes the one wrapper path all services share (the plan's `sshWrapperPath`, e.g.
+ * `<state>/bin/multinode-ssh`): a dispatcher that runs `<servicesDir>/$MULTINODE_SERVICE/bin/multinode-ssh`.
+ * Idempotent; leave it in place on `down` (other services use it).
+ */
+export async function writeDispatchWrapper(path: string, servicesDir: string): Promise<void> {
+  await mkdir(dirname(path), { recursive: true, mode: 0o755 });
+  await writeAtomic(path, buildDispatchWrapper(servicesDir, WRAPPER_REL_PATH), 0o755);
 }

@@ -4,7 +4,13 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildRankFile, buildRemoteExecScript, buildWrapperScript, shQuote } from './wrapper.js';
+import {
+  buildDispatchWrapper,
+  buildRankFile,
+  buildRemoteExecScript,
+  buildWrapperScript,
+  shQuote,
+} from './wrapper.js';
 
 // The whole wrapper path without sshd: a fake ssh records its argv and runs the remote command line with
 // `bash -c` with an empty HOME, as sshd's login shell does with our config; everything else (option skipping, host lookup, quoting,
@@ -206,4 +212,23 @@ test('rank file: non-shell names are skipped, values round-trip', () => {
   assert.ok(text.indexOf('export A') < text.indexOf('export B'));
   assert.equal(shQuote('plain-1.2:3'), 'plain-1.2:3');
   assert.equal(shQuote(''), "''");
+});
+
+test('dispatch wrapper runs the calling service’s wrapper with the same arguments', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mn-dispatch-'));
+  try {
+    mkdirSync(join(dir, 'services', 'svc', 'bin'), { recursive: true });
+    writeFileSync(join(dir, 'services', 'svc', 'bin', 'multinode-ssh'), '#!/bin/sh\nprintf "%s," "$@"\n', {
+      mode: 0o755,
+    });
+    const d = join(dir, 'multinode-ssh');
+    writeFileSync(d, buildDispatchWrapper(join(dir, 'services'), 'bin/multinode-ssh'), { mode: 0o755 });
+    const ok = spawnSync(d, ['-x', 'h', 'a b'], { env: { MULTINODE_SERVICE: 'svc' }, encoding: 'utf8' });
+    assert.equal(ok.stdout, '-x,h,a b,');
+    const bad = spawnSync(d, ['h'], { env: {}, encoding: 'utf8' });
+    assert.equal(bad.status, 255);
+    assert.match(bad.stderr, /MULTINODE_SERVICE/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
