@@ -107,9 +107,23 @@ export function fixturePlan(o: FixtureOptions = {}): Plan {
       { path: `${files}/cluster.json`, content: cluster, mode: 0o644 },
     ],
     masterPort: 29500,
-    restart: { policy: 'never', maxRestarts: 0, maxStartupRestarts: 0, backoffSeconds: 1, backoffMaxSeconds: 1 },
+    restart: {
+      policy: 'never',
+      maxRestarts: 0,
+      maxStartupRestarts: 0,
+      backoffSeconds: 1,
+      backoffMaxSeconds: 1,
+    },
   };
-  return { apiVersion: 'multinode.dev/v1', kind: 'Plan', hash: 'fixture0hash', seed: 1, target: 'slurm', inventory: 'fixture', services: [svc] };
+  return {
+    apiVersion: 'multinode.dev/v1',
+    kind: 'Plan',
+    hash: 'fixture0hash',
+    seed: 1,
+    target: 'slurm',
+    inventory: 'fixture',
+    services: [svc],
+  };
 }
 
 /** The rank program embedded in a rendered script. */

@@ -6,8 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderSlurm, renderSlurmJobs, SLURM_SCRIPT_SEPARATOR } from '../../src/render/slurm/index.js';
 import { compileTokens, templateValue } from '../../src/render/slurm/template.js';
@@ -49,7 +48,10 @@ test('header: no gres, constraint or exclusive unless asked; output is determini
 test('launch modes: srun for all (with --mpi per flavour), batch step for the leader', () => {
   const all = renderSlurmJobs(fixturePlan({ launch: 'all', implementation: 'ompi' }))[0];
   assert.equal(all?.launch, 'srun-all');
-  assert.match(all?.script ?? '', /\nsrun --label --kill-on-bad-exit=1 --nodes=2 --ntasks=2 --ntasks-per-node=1 .*--mpi=pmix /);
+  assert.match(
+    all?.script ?? '',
+    /\nsrun --label --kill-on-bad-exit=1 --nodes=2 --ntasks=2 --ntasks-per-node=1 .*--mpi=pmix /,
+  );
   const mpich = renderSlurmJobs(fixturePlan({ launch: 'all', implementation: 'mpich' }))[0];
   assert.match(mpich?.script ?? '', /--mpi=pmi2 /);
   const gen = renderSlurmJobs(fixturePlan({ launch: 'all' }))[0];
@@ -85,7 +87,10 @@ test('templating: bounded tokens, longest first, escaping', () => {
   ]);
   const m = compileTokens(tokens);
   assert.equal(templateValue('t-1,t-10,t-100', tokens, m), '"${MN_H[1]},${MN_H[10]},t-100"');
-  assert.equal(templateValue('10.0.0.1 10.0.0.12 10.0.0.1:80', tokens, m), '"${MN_A[1]} 10.0.0.12 ${MN_A[1]}:80"');
+  assert.equal(
+    templateValue('10.0.0.1 10.0.0.12 10.0.0.1:80', tokens, m),
+    '"${MN_A[1]} 10.0.0.12 ${MN_A[1]}:80"',
+  );
   assert.equal(templateValue('a "b" $c `d` \\e', tokens, m), '"a \\"b\\" \\$c \\`d\\` \\\\e"');
 });
 
@@ -228,7 +233,7 @@ test('under fake Slurm: a failing rank fails the job with its exit code', () => 
         SLURM_JOB_ID: '79',
         SLURM_JOB_NODELIST: 'cn[1-2]',
         SLURMD_NODENAME: 'cn1',
-        TMPDIR: mkdtempSync(join(tmpdir(), 'mn-rs-')),
+        TMPDIR: fake,
         FAKE_NODES: 'cn1 cn2',
         FAKE_ADDRS: '10.1.0.1 10.1.0.2',
       },

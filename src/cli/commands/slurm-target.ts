@@ -69,10 +69,9 @@ export function slurmClientFor(opts: { slurmConf?: string; clientArgv?: readonly
 
 function describe(rec: SlurmJobRecord): string {
   const bits = [rec.state];
-  if (rec.exitCode !== undefined && rec.exitCode !== '0:0') bits.push(`exit ${rec.exitCode}`);
   if (rec.failure !== undefined) bits.push(rec.failure);
-  else if (rec.reason !== undefined && !isTerminal(rec.state)) bits.push(rec.reason);
   else if (rec.reason !== undefined && rec.state !== 'COMPLETED') bits.push(rec.reason);
+  if (rec.exitCode !== undefined && rec.exitCode !== '0:0') bits.push(`job exit ${rec.exitCode}`);
   return bits.join(' — ');
 }
 

@@ -132,7 +132,7 @@ function buildTokens(svc: ServicePlan): Map<string, string> {
 
 /** Keys whose planned value names the planned network itself (subnet), meaningless on Slurm nodes. */
 function namesPlannedNetwork(value: string, svc: ServicePlan): boolean {
-  return svc.network.mode === 'overlay' && value.includes(svc.network.subnet);
+  return value.includes(svc.network.subnet);
 }
 
 function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): SlurmJobScript {
@@ -208,6 +208,8 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     '  MN_JOB_ADDRS=${MN_JOB_ADDRS# }',
     'fi',
     'export MN_JOB_HOSTS MN_JOB_ADDRS',
+    '# Cancelled (scancel sends TERM): remove the job directory on this node before going.',
+    'trap \'rm -rf "$MN_JOB_DIR"; exit 143\' TERM',
     'read -r -a MN_H <<< "$MN_JOB_HOSTS"',
     'read -r -a MN_A <<< "$MN_JOB_ADDRS"',
     'if [ "${#MN_H[@]}" -ne "$MN_NODES" ]; then',
@@ -320,8 +322,7 @@ function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
         if (x !== undefined) perRank[i]?.push(`export ${key}=${x}`);
       });
   }
-  if (dropped.length > 0)
-    lines.push(`# Not exported (they name the planned overlay network): ${dropped.join(' ')}`);
+  if (dropped.length > 0) lines.push(`# Not exported (they name the planned network): ${dropped.join(' ')}`);
   lines.push('# The rank environment (same template for every rank).', ...common);
   if (perRank.some((l) => l.length > 0)) {
     lines.push('case $MN_RANK in');
