@@ -12,6 +12,7 @@ import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { K8S_ONLY_ENV, validateManifests } from '../../src/render/kubernetes/index.js';
 import {
+  POD_IFACE,
   SHELL_NOISE,
   goldenCaseNames,
   loadCase,
@@ -57,16 +58,19 @@ for (const name of cases) {
         const run = runPodEntrypoint(out.objects, svc.name, rank.rank, rank.address, addresses);
         const got = { ...run.env };
         for (const k of [...K8S_ONLY_ENV, ...SHELL_NOISE]) delete got[k];
-        assert.deepEqual(got, { ...rank.env }, `${name} ${svc.name} rank ${rank.rank}: env`);
+        // Documented rewrite: the plan's service subnet names the pod's interface on Kubernetes.
+        const inPod = (v: string): string => v.split(svc.network.subnet).join(POD_IFACE);
+        const want = Object.fromEntries(Object.entries(rank.env).map(([k, v]) => [k, inPod(v)]));
+        assert.deepEqual(got, want, `${name} ${svc.name} rank ${rank.rank}: env`);
         const k8sRank = k8s.services.find((s) => s.name === svc.name)?.ranks[rank.rank];
         if (rank.command.kind !== 'wait') {
-          assert.deepEqual(run.argv, [...rank.command.argv], `${name} rank ${rank.rank}: argv`);
+          assert.deepEqual(run.argv, rank.command.argv.map(inPod), `${name} rank ${rank.rank}: argv`);
         } else {
           assert.equal(k8sRank?.command.kind, 'wait');
         }
         const files = Object.fromEntries(svc.files.map((f) => [f.path, f.content]));
         for (const [path, content] of Object.entries(files)) {
-          assert.equal(run.files[path], content, `${name} rank ${rank.rank}: ${path}`);
+          assert.equal(run.files[path], inPod(content), `${name} rank ${rank.rank}: ${path}`);
         }
       }
     }

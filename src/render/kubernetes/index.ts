@@ -231,7 +231,7 @@ class ServiceRender {
   private readonly gang: GangScheduler;
   private readonly labels: Record<string, string>;
   private readonly annotations: Record<string, string>;
-  private readonly addressRe: RegExp | undefined;
+  private readonly runtimeRe: RegExp | undefined;
   private readonly addressRank = new Map<string, number>();
   private readonly needsSsh: boolean;
   private readonly filesRoot: string;
@@ -259,10 +259,12 @@ class ServiceRender {
     for (const r of svc.ranks) {
       if (!this.addressRank.has(r.address)) this.addressRank.set(r.address, r.rank);
     }
-    const addrs = [...this.addressRank.keys()].filter((a) => a !== '').sort((a, b) => b.length - a.length);
-    this.addressRe =
-      addrs.length > 0
-        ? new RegExp(`(?<![0-9.])(${addrs.map(escapeRegExp).join('|')})(?![0-9])`, 'g')
+    const literals = [...this.addressRank.keys(), svc.network.subnet]
+      .filter((a) => a !== '')
+      .sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+    this.runtimeRe =
+      literals.length > 0
+        ? new RegExp(`(?<![0-9.])(${literals.map(escapeRegExp).join('|')})(?![0-9])`, 'g')
         : undefined;
     this.needsSsh =
       svc.ranks.length > 1 && svc.ranks.some((r) => r.command.kind === 'wait' || svc.backend === 'trtllm');
@@ -381,22 +383,39 @@ class ServiceRender {
 
   // ---- values with addresses
 
+  /**
+   * A value as literal text, rank addresses (`addrOf`) and the plan's service subnet (`iface`): both are known
+   * only in the pod. The subnet (OpenMPI's `*_if_include`) becomes the pod's interface name there.
+   */
   private split(value: string): ValuePart[] {
-    if (!this.addressRe) return [{ text: value }];
+    if (!this.runtimeRe) return [{ text: value }];
     const parts: ValuePart[] = [];
     let last = 0;
-    for (const m of value.matchAll(this.addressRe)) {
+    for (const m of value.matchAll(this.runtimeRe)) {
       const at = m.index;
       if (at > last) parts.push({ text: value.slice(last, at) });
-      parts.push({ addrOf: this.addressRank.get(m[0]) ?? 0 });
+      parts.push(
+        m[0] === this.svc.network.subnet ? { iface: true } : { addrOf: this.addressRank.get(m[0]) ?? 0 },
+      );
       last = at + m[0].length;
     }
     if (last < value.length) parts.push({ text: value.slice(last) });
     return parts;
   }
 
-  private hasAddress(value: string): boolean {
-    return this.split(value).some((p) => p.addrOf !== undefined);
+  private hasRuntimePart(value: string): boolean {
+    return this.split(value).some((p) => p.text === undefined);
+  }
+
+  /** Whether the rank's command must be set in its rank script (differs within the template, or run-time parts). */
+  private argvInRankScript(group: PodGroupTemplate): boolean {
+    const rank0 = group.ranks[0];
+    if (!rank0) return false;
+    return group.ranks.some(
+      (r) =>
+        !sameJson(this.argvFor(r), this.argvFor(rank0)) ||
+        this.argvFor(r).some((a) => this.hasRuntimePart(a)),
+    );
   }
 
   // ---- env
@@ -407,7 +426,7 @@ class ServiceRender {
     if (!first) return {};
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(first.env)) {
-      if (this.hasAddress(v)) continue;
+      if (this.hasRuntimePart(v)) continue;
       if (group.ranks.every((r) => r.env[k] === v)) out[k] = v;
     }
     return out;
@@ -420,7 +439,13 @@ class ServiceRender {
       ),
       file: f,
       content: this.split(f.content)
-        .map((p) => (p.addrOf !== undefined ? `@@MULTINODE_ADDR_${p.addrOf}@@` : (p.text ?? '')))
+        .map((p) =>
+          p.addrOf !== undefined
+            ? `@@MULTINODE_ADDR_${p.addrOf}@@`
+            : p.iface
+              ? '@@MULTINODE_IFACE@@'
+              : (p.text ?? ''),
+        )
         .join(''),
     }));
   }
@@ -436,12 +461,11 @@ class ServiceRender {
     }
     const needed = new Set<number>(fileRanks);
     for (const e of exports) for (const p of e.parts) if (p.addrOf !== undefined) needed.add(p.addrOf);
+    const argv = this.argvInRankScript(group) ? this.argvFor(rank).map((a) => this.split(a)) : undefined;
+    if (argv) for (const w of argv) for (const p of w) if (p.addrOf !== undefined) needed.add(p.addrOf);
     const resolve = [...needed]
       .sort((a, b) => a - b)
       .map((r) => ({ rank: r, hostname: this.svc.ranks[r]?.hostname ?? `${this.svc.name}-${r}` }));
-    const argv = group.ranks.some((r) => !sameJson(r.command.argv, rank.command.argv))
-      ? this.argvFor(rank)
-      : undefined;
     return rankScript({
       service: this.svc.name,
       rank: rank.rank,
@@ -741,7 +765,7 @@ class ServiceRender {
         ports.push({ name: `${p.name}-r${r.rank}`, p });
       }
     }
-    const perRankArgv = group.ranks.some((r) => !sameJson(r.command.argv, rank0.command.argv));
+    const perRankArgv = this.argvInRankScript(group);
 
     // Env: helpers, then the template's static variables (literal, sorted).
     const env: Json[] = [

@@ -35,12 +35,20 @@ export function shQuote(s: string): string {
 export interface ValuePart {
   readonly text?: string;
   readonly addrOf?: number;
+  /** The plan's service subnet: replaced by the pod's interface name (`MN_IFACE`). */
+  readonly iface?: boolean;
 }
 
 export function shWord(parts: readonly ValuePart[]): string {
   if (parts.length === 0) return "''";
   return parts
-    .map((p) => (p.addrOf !== undefined ? `"$${ADDR_VAR}${p.addrOf}"` : shQuote(p.text ?? '')))
+    .map((p) =>
+      p.addrOf !== undefined
+        ? `"$${ADDR_VAR}${p.addrOf}"`
+        : p.iface === true
+          ? '"$MN_IFACE"'
+          : shQuote(p.text ?? ''),
+    )
     .join('');
 }
 
@@ -50,8 +58,8 @@ export interface RankScriptInput {
   /** Ranks whose address this rank needs, with their host names. */
   readonly resolve: readonly { readonly rank: number; readonly hostname: string }[];
   readonly exports: readonly { readonly name: string; readonly parts: readonly ValuePart[] }[];
-  /** The rank's command, when ranks sharing a pod template run different ones (replaces the arguments). */
-  readonly argv?: readonly string[];
+  /** The rank's command, when it differs within the template or holds run-time parts (replaces the arguments). */
+  readonly argv?: readonly (readonly ValuePart[])[];
 }
 
 export function rankScript(input: RankScriptInput): string {
@@ -70,7 +78,7 @@ export function rankScript(input: RankScriptInput): string {
   }
   lines.push(`MN_ADDRS=${shQuote(ranks.join(' '))}`);
   for (const e of input.exports) lines.push(`export ${e.name}=${shWord(e.parts)}`);
-  if (input.argv) lines.push(`set -- ${input.argv.map(shQuote).join(' ')}`);
+  if (input.argv) lines.push(`set -- ${input.argv.map(shWord).join(' ')}`);
   return `${lines.join('\n')}\n`;
 }
 
@@ -109,6 +117,31 @@ mn_resolve() {
   echo "multinode: cannot resolve rank host $1 after ${input.resolveTimeoutSeconds}s" >&2
   return 1
 }
+mn_iface() {
+  # The interface of the most specific route containing IPv4 address $1 (else of the default route), from
+  # /proc/net/route (little-endian hex): what OpenMPI's *_if_include should name inside this pod.
+  mn_ip=$1
+  set -- $(printf '%s' "$mn_ip" | tr '.' ' ')
+  [ "$#" -eq 4 ] || { echo eth0; return 0; }
+  mn_a=$(( ($1 << 24) | ($2 << 16) | ($3 << 8) | $4 ))
+  mn_best=''
+  mn_bestm=-1
+  mn_def=''
+  while read -r mn_if mn_dst mn_gw mn_fl mn_rc mn_use mn_met mn_msk mn_rest; do
+    [ "$mn_if" = Iface ] && continue
+    mn_d=$(( 0x$mn_dst ))
+    mn_m=$(( 0x$mn_msk ))
+    mn_d=$(( ((mn_d & 255) << 24) | (((mn_d >> 8) & 255) << 16) | (((mn_d >> 16) & 255) << 8) | ((mn_d >> 24) & 255) ))
+    mn_m=$(( ((mn_m & 255) << 24) | (((mn_m >> 8) & 255) << 16) | (((mn_m >> 16) & 255) << 8) | ((mn_m >> 24) & 255) ))
+    if [ "$mn_m" -eq 0 ]; then
+      [ -n "$mn_def" ] || mn_def=$mn_if
+    elif [ $(( mn_a & mn_m )) -eq "$mn_d" ] && [ "$mn_m" -gt "$mn_bestm" ]; then
+      mn_best=$mn_if
+      mn_bestm=$mn_m
+    fi
+  done < /proc/net/route
+  printf '%s\n' "\${mn_best:-\${mn_def:-eth0}}"
+}
 mn_install() {
   mkdir -p "$(dirname "$2")"
   mn_sed=''
@@ -117,10 +150,11 @@ mn_install() {
     mn_sed="$mn_sed -e s|@@MULTINODE_ADDR_$mn_r@@|$mn_a|g"
   done
   # shellcheck disable=SC2086
-  sed $mn_sed -e '' "$MN_K8S/files/$1" > "$2"
+  sed $mn_sed -e "s|@@MULTINODE_IFACE@@|$MN_IFACE|g" "$MN_K8S/files/$1" > "$2"
   chmod "$3" "$2"
 }
 mn_rank="$${HELPER_ENV.index}"
+MN_IFACE=$(mn_iface "$${HELPER_ENV.podIp}")
 . "$MN_K8S/rank-$mn_rank.sh"
 ${install.join('\n')}
 export PATH="$MN_K8S/bin:$PATH"

@@ -31,6 +31,9 @@ import type {
 } from '../../../src/render/kubernetes/index.js';
 import { HELPER_ENV, SHIM_DIR, renderKubernetes } from '../../../src/render/kubernetes/index.js';
 
+/** The interface the fake route table gives the pod IP (what the service subnet becomes in the pod). */
+export const POD_IFACE = 'eth7';
+
 export const GOLDEN_DIR = join(import.meta.dirname, '..', '..', 'golden');
 
 export function goldenKeys(): SshKeyMaterial {
@@ -158,12 +161,25 @@ export function runPodEntrypoint(
     if (!vol) throw new Error('no multinode volume');
     const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === vol.configMap.name);
     const data = (cm?.['data'] ?? {}) as Record<string, string>;
-    const relocate = (text: string): string => text.split(SHIM_DIR).join(shim).split(filesRoot).join(root);
+    const route = join(tmp, 'route');
+    const le = podIp
+      .split('.')
+      .map((o) => Number(o).toString(16).padStart(2, '0').toUpperCase())
+      .reverse()
+      .join('');
+    writeFileSync(
+      route,
+      'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n' +
+        'ens9\t00000000\t0100A8C0\t0003\t0\t0\t0\t00000000\t0\t0\t0\n' +
+        `${POD_IFACE}\t${le}\t00000000\t0001\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n`,
+    );
+    const relocate = (text: string): string =>
+      text.split(SHIM_DIR).join(shim).split(filesRoot).join(root).split('/proc/net/route').join(route);
     for (const item of vol.configMap.items) {
       const p = join(shim, item.path);
       mkdirSync(dirname(p), { recursive: true });
       let text = data[item.key] ?? '';
-      if (!item.key.startsWith('files.')) text = relocate(text);
+      if (!item.key.startsWith('files.') && !item.key.startsWith('rank-')) text = relocate(text);
       if (item.key === 'entrypoint.sh') {
         text = text.replace(
           /\nexec "\$@"\n$/,
