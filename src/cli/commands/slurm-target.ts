@@ -24,7 +24,6 @@ import type { SlurmRenderOptions } from '../../render/slurm/index.js';
 import {
   cancelSlurmJobs,
   followSlurmJobs,
-  isTerminal,
   listSlurmJobs,
   submitSlurmJob,
 } from '../../runtime/slurm/jobs.js';
