@@ -159,6 +159,38 @@ test('multinode-ssh on a 3-node namespace fixture', { skip: skip ?? false, timeo
       assert.equal((await c.run(0, [W, 'sw-1', 'true'], { env: fwd })).code, 0, 'works again after close');
     });
 
+    await t.test(
+      'processes started through the wrapper outlive their caller but stopSessions ends them',
+      async () => {
+        await ssh.stopSessions();
+        const client = c.start(
+          0,
+          [W, 'sw-2', 'sleep 300 & sleep 301'],
+          join(svc.serviceDir, 'client.log'),
+          fwd,
+        );
+        const sessions = join(ssh.dir, 'sessions');
+        const pid = await (async () => {
+          for (let i = 0; i < 100; i++) {
+            const f = readdirSync(sessions).find((x) => x.startsWith('2.'));
+            if (f !== undefined) return Number(f.slice(2));
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          throw new Error('no session record');
+        })();
+        client.kill('SIGKILL');
+        await new Promise((r) => setTimeout(r, 200));
+        assert.ok(existsSync(`/proc/${pid}`), 'the remote command survives its caller, as with ssh');
+        const r = await ssh.stopSessions(1000);
+        assert.equal(r.stopped, 1);
+        await new Promise((res) => setTimeout(res, 100));
+        const state = existsSync(`/proc/${pid}/stat`)
+          ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0]
+          : 'gone';
+        assert.ok(state === 'gone' || state === 'Z', `session leader ${pid} stopped (state ${state})`);
+      },
+    );
+
     await t.test('no private key material in logs', () => {
       const key = readFileSync(ssh.material.userKey, 'utf8');
       const body = key.split('\n')[1] ?? 'unreachable';

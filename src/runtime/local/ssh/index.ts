@@ -30,6 +30,7 @@ import { dirname, join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
+import { stopSessions, type StopSessionsResult } from './sessions.js';
 import { buildSshdConfig, ensureSshdPrivsepDir, sshdArgv as sshdArgvFor, waitForSshd } from './sshd.js';
 import {
   buildDispatchWrapper,
@@ -41,6 +42,7 @@ import {
 
 export { removeSshMaterial } from './keys.js';
 export { waitForSshd } from './sshd.js';
+export { stopSessions, type StopSessionsResult } from './sessions.js';
 export { buildDispatchWrapper, shQuote } from './wrapper.js';
 
 /** Where `prepareSsh` puts a service's wrapper, relative to its service directory. */
@@ -87,7 +89,12 @@ export interface ServiceSsh {
   waitReady(rank: number, options?: { timeoutMs?: number }): Promise<void>;
   /** Closes every shared (ControlMaster) connection; call when a rank restarts or moves. */
   closeConnections(): Promise<void>;
-  /** closeConnections + delete keys, configs, rank files, sockets and the wrapper. Idempotent. */
+  /**
+   * Stops every process started through the wrapper that is still running (SIGTERM to its session's
+   * process group, SIGKILL after `graceMs`). They belong to sshd sessions, not to any rank's group.
+   */
+  stopSessions(graceMs?: number): Promise<StopSessionsResult>;
+  /** stopSessions + closeConnections + delete keys, configs, rank files, sockets and the wrapper. Idempotent. */
   cleanup(): Promise<void>;
 }
 
@@ -114,6 +121,44 @@ function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<v
   });
 }
 
+/** Asks every ControlMaster in `controlDir` to exit and removes the sockets. */
+async function closeControlMasters(controlDir: string): Promise<void> {
+  let sockets: string[];
+  try {
+    sockets = await readdir(controlDir);
+  } catch {
+    return;
+  }
+  await Promise.all(
+    sockets.map((s) =>
+      run(
+        SSH_CLIENT,
+        ['-F', '/dev/null', '-o', `ControlPath=${join(controlDir, s)}`, '-O', 'exit', PRODUCT],
+        5000,
+      ),
+    ),
+  );
+  await Promise.all(sockets.map((s) => rm(join(controlDir, s), { force: true })));
+}
+
+/**
+ * Undoes `prepareSsh` for a service from its directory alone (usable by `down` from any shell, after a
+ * supervisor crash): stops wrapper sessions, closes shared connections, deletes keys, configs, rank files,
+ * sockets and the wrapper. The sshd processes are the supervisor's (stop them by PID first). Idempotent.
+ */
+export async function teardownServiceSsh(
+  serviceDir: string,
+  o: { readonly wrapperPath?: string; readonly controlDir?: string } = {},
+): Promise<void> {
+  const dir = join(serviceDir, 'ssh');
+  const controlDir = o.controlDir ?? defaultControlDir(dir);
+  await stopSessions(join(dir, 'sessions'));
+  await closeControlMasters(controlDir);
+  await rm(controlDir, { recursive: true, force: true });
+  await rm(o.wrapperPath ?? join(serviceDir, WRAPPER_REL_PATH), { force: true });
+  await removeSshMaterial(dir);
+}
+
 /** Writes the service's SSH material, sshd configs, rank files and wrapper. Starts nothing. */
 export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
   const dir = join(o.serviceDir, 'ssh');
@@ -122,6 +167,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
   const ranksDir = join(dir, 'ranks');
   const home = join(dir, 'home');
   const remoteExec = join(dir, 'remote-exec');
+  const sessionsDir = join(dir, 'sessions');
   const byRank = new Map(o.ranks.map((r) => [r.rank, r]));
   const get = (rank: number): SshRank => {
     const r = byRank.get(rank);
@@ -141,6 +187,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
   });
   await Promise.all([
     mkdir(ranksDir, { recursive: true, mode: 0o700 }),
+    mkdir(sessionsDir, { recursive: true, mode: 0o700 }),
     mkdir(home, { recursive: true, mode: 0o700 }),
     mkdir(controlDir, { recursive: true, mode: 0o700 }),
     mkdir(dirname(wrapperPath), { recursive: true, mode: 0o755 }),
@@ -175,7 +222,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
       0o600,
     );
   }
-  await writeAtomic(remoteExec, buildRemoteExecScript(ranksDir), 0o644);
+  await writeAtomic(remoteExec, buildRemoteExecScript(ranksDir, sessionsDir), 0o644);
   await writeAtomic(
     wrapperPath,
     buildWrapperScript({
@@ -189,24 +236,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     0o755,
   );
 
-  const closeConnections = async (): Promise<void> => {
-    let sockets: string[];
-    try {
-      sockets = await readdir(controlDir);
-    } catch {
-      return;
-    }
-    await Promise.all(
-      sockets.map((s) =>
-        run(
-          SSH_CLIENT,
-          ['-F', '/dev/null', '-o', `ControlPath=${join(controlDir, s)}`, '-O', 'exit', 'multinode'],
-          5000,
-        ),
-      ),
-    );
-    await Promise.all(sockets.map((s) => rm(join(controlDir, s), { force: true })));
-  };
+  const closeConnections = (): Promise<void> => closeControlMasters(controlDir);
 
   return {
     dir,
@@ -223,12 +253,8 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
       });
     },
     closeConnections,
-    cleanup: async () => {
-      await closeConnections();
-      await rm(controlDir, { recursive: true, force: true });
-      await rm(wrapperPath, { force: true });
-      await removeSshMaterial(dir);
-    },
+    stopSessions: (graceMs) => stopSessions(sessionsDir, graceMs),
+    cleanup: () => teardownServiceSsh(o.serviceDir, { wrapperPath, controlDir }),
   };
 }
 

@@ -27,7 +27,8 @@ function fixture() {
     { mode: 0o755 },
   );
   const remoteExec = join(dir, 'remote-exec');
-  writeFileSync(remoteExec, buildRemoteExecScript(ranksDir));
+  mkdirSync(join(dir, 'sessions'));
+  writeFileSync(remoteExec, buildRemoteExecScript(ranksDir, join(dir, 'sessions')));
   const ranks = [0, 1].map((rank) => ({
     rank,
     hostname: `svc-${rank}`,

@@ -137,13 +137,19 @@ exec ${shQuote(o.sshClient ?? SSH_CLIENT)} ${opts} $mux -p "$port" $tty -- "$add
  * `env -i MULTINODE_SSH_FWD=0|1 /bin/bash --noprofile --norc remote-exec RANK 'CMD'`, so the sshd session's
  * environment is dropped and replaced by the rank's. Pure.
  */
-export function buildRemoteExecScript(ranksDir: string): string {
+export function buildRemoteExecScript(ranksDir: string, sessionsDir: string): string {
   return `# Remote side of multinode-ssh (generated; do not edit). Run by bash with an empty environment:
 # $1 rank, $2 the command line ('' = interactive shell); MULTINODE_SSH_FWD=1 keeps stdout/stderr on the
-# connection, otherwise they are appended to the rank's log.
+# connection, otherwise they are appended to the rank's log. This process leads the sshd session's process
+# group; it records itself (pid + start time) so the runtime can stop the session on down.
 case $1 in ''|*[!0-9]*) echo "multinode-ssh: bad rank '$1'" >&2; exit 255 ;; esac
 f=${shQuote(ranksDir)}/$1.sh
 [ -r "$f" ] || { echo "multinode-ssh: no environment for rank $1" >&2; exit 255; }
+if read -r st < /proc/$$/stat; then
+  st=(\${st##*) })
+  printf '%s %s\\n' "$$" "\${st[19]}" > ${shQuote(sessionsDir)}/"$1.$$" 2>/dev/null
+fi
+unset st
 . "$f" || exit 255
 cd -- "$mn_cwd" || exit 1
 fwd=$MULTINODE_SSH_FWD
