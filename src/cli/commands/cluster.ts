@@ -5,7 +5,10 @@ import { parseMemorySize, formatBytes } from '../../spec/units.js';
 import { createCluster, deleteCluster, listClusters } from '../../runtime/local/cluster.js';
 import { listServiceStates } from '../../runtime/local/service-state.js';
 import { paint, printJson } from '../output.js';
-import { requireRoot } from './runtime-common.js';
+import { requireRoot, slurmStateDir } from './runtime-common.js';
+import { existsSync } from 'node:fs';
+import { nodeExecArgv } from '../../runtime/local/node-exec.js';
+import { startSlurmCluster, stopSlurmCluster } from '../../runtime/slurm/cluster.js';
 
 function int(name: string) {
   return (v: string): number => {
@@ -75,8 +78,30 @@ export function registerCluster(program: Command): void {
         `${paint('green', 'created')} cluster ${meta.name}: ${meta.nodes.length} nodes on ${meta.underlaySubnet} in ${meta.createMs ?? 0} ms`,
       );
       if (opts.slurm) {
-        // TODO(slurm engineer): call startSlurmCluster from src/runtime/slurm/cluster.ts once it lands.
-        throw new MultinodeError('not-available', '`cluster create --slurm` is not available yet');
+        const nodes = meta.nodes.map((n) => ({
+          name: n.name,
+          address: n.address,
+          execArgv: nodeExecArgv({ clusterName: meta.name, node: n.name }),
+        }));
+        const controller = nodes[0];
+        if (!controller) return;
+        try {
+          const info = await startSlurmCluster({
+            name: meta.name,
+            stateDir: slurmStateDir(meta.name),
+            nodes,
+            controller,
+            cpus: meta.cores,
+            memoryMb: Math.floor(meta.memoryBytes / 2 ** 20),
+            ...(meta.gpusPerNode > 0 ? { gpus: meta.gpusPerNode, gpuModel: meta.gpuModel } : {}),
+          });
+          console.log(
+            `${paint('green', 'started')} Slurm on ${meta.name}: slurmctld on ${info.controller}, slurmd on ${info.nodes.length} node(s); run jobs with \`multinode up --target slurm --cluster ${meta.name} FILE\``,
+          );
+        } catch (e) {
+          await deleteCluster(meta.name, { force: true });
+          throw e;
+        }
       }
     });
   cluster
@@ -123,6 +148,7 @@ export function registerCluster(program: Command): void {
     .description('Delete an emulated cluster and everything it created.')
     .action(async (name: string, opts: { force?: boolean }) => {
       requireRoot('cluster delete');
+      if (existsSync(slurmStateDir(name))) await stopSlurmCluster(slurmStateDir(name));
       const r = await deleteCluster(name, { force: opts.force === true });
       console.log(
         r.existed ? `${paint('green', 'deleted')} cluster ${name}` : `cluster ${name} did not exist`,

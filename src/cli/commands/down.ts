@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { downService } from '../../runtime/local/teardown.js';
 import { paint } from '../output.js';
 import { readSpecFile } from './up.js';
+import { slurmDown } from './slurm-target.js';
 
 export function registerDown(program: Command): void {
   program
@@ -16,9 +17,7 @@ export function registerDown(program: Command): void {
     )
     .action(async (target: string, opts: { target?: string; grace: string }) => {
       if (opts.target === 'slurm') {
-        // TODO(slurm engineer): delegate to slurmDown from ./slurm-target.ts once it lands.
-        process.stderr.write('multinode: `down --target slurm` is not available yet\n');
-        process.exitCode = 1;
+        await slurmDown(target);
         return;
       }
       let names = [target];

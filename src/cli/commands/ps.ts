@@ -4,6 +4,7 @@ import { listServiceStates, readProcStartTime } from '../../runtime/local/servic
 import type { ServiceState } from '../../runtime/local/service-state.js';
 import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
+import { slurmPs } from './slurm-target.js';
 
 async function supervisorAlive(s: ServiceState): Promise<boolean> {
   if (s.supervisorPid === undefined || s.supervisorStartTime === undefined) return false;
@@ -23,9 +24,7 @@ export function registerPs(program: Command): void {
     .description('List services: status, ranks, endpoints, readiness and per-phase timings.')
     .action(async (opts: { output: string; target?: string }) => {
       if (opts.target === 'slurm') {
-        // TODO(slurm engineer): delegate to slurmPs from ./slurm-target.ts once it lands.
-        process.stderr.write('multinode: `ps --target slurm` is not available yet\n');
-        process.exitCode = 1;
+        await slurmPs({ output: opts.output === 'json' ? 'json' : 'text' });
         return;
       }
       const states = await listServiceStates();

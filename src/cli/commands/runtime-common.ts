@@ -1,5 +1,7 @@
 /** Helpers shared by the local-runtime commands (up, ps, logs, exec, down, cluster). */
+import { join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
+import { clusterDir } from '../../runtime/local/paths.js';
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
@@ -11,4 +13,9 @@ export function requireRoot(what: string): void {
       'runtime.not-root',
       `\`multinode ${what}\` needs root (network namespaces, veth links, nftables); run it with sudo`,
     );
+}
+
+/** Where `cluster create --slurm` keeps the Slurm cluster of an emulated cluster. */
+export function slurmStateDir(cluster: string): string {
+  return join(clusterDir(cluster), 'slurm');
 }

@@ -25,7 +25,9 @@ import { createServiceRecord, superviseService } from '../../runtime/local/super
 import { downService } from '../../runtime/local/teardown.js';
 import { followLogs } from '../../runtime/local/logs.js';
 import { paint, printIssues } from '../output.js';
-import { isRoot } from './runtime-common.js';
+import { isRoot, slurmStateDir } from './runtime-common.js';
+import { slurmUp } from './slurm-target.js';
+import { readSlurmCluster } from '../../runtime/slurm/cluster.js';
 import { rankColor } from './logs.js';
 
 interface UpOpts {
@@ -168,8 +170,13 @@ async function waitDetached(plan: ServicePlan, pid: number | undefined): Promise
 
 async function runUp(file: string, opts: UpOpts): Promise<void> {
   if (opts.target === 'slurm') {
-    // TODO(slurm engineer): delegate to slurmUp from ./slurm-target.ts once it lands.
-    throw new MultinodeError('not-available', '`up --target slurm` is not available yet');
+    // A Slurm cluster emulated on one of our clusters (`cluster create --slurm`), else the system's Slurm.
+    const info = opts.cluster !== undefined ? await readSlurmCluster(slurmStateDir(opts.cluster)) : undefined;
+    await slurmUp(file, {
+      ...(opts.detach ? { detach: true } : {}),
+      ...(info ? { clientArgv: info.clientArgv } : {}),
+    });
+    return;
   }
   if (opts.target !== undefined && opts.target !== 'local')
     throw new MultinodeError('cli.bad-option', `--target must be local or slurm, got ${opts.target}`, {

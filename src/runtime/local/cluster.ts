@@ -163,6 +163,9 @@ export async function createCluster(
     const existing = await listClusters(ports);
     if (existing.some((c) => c.name === name)) throw badInput(`cluster "${name}" already exists`);
     const used = new Set(existing.map((c) => c.index));
+    // Clusters of other state directories: their host-side addresses 198.18.k.254 are in the root namespace.
+    const addrs = await ports.spawner.run(['ip', '-4', '-o', 'addr', 'show'], { check: false });
+    for (const m of addrs.stdout.matchAll(/inet 198\.18\.(\d+)\.254\//g)) used.add(Number(m[1]));
     let index = 0;
     while (used.has(index)) index++;
     if (index >= MAX_CLUSTERS) throw badInput(`at most ${MAX_CLUSTERS} clusters at a time`);

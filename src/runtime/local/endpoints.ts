@@ -36,6 +36,17 @@ export async function pickHostPort(
   throw new Error('no free host port for an endpoint');
 }
 
+/** Host ports already forwarded by any multinode endpoint table (also other state directories'). */
+export async function readForwardedPorts(ports: RuntimePorts): Promise<Set<number>> {
+  const out = new Set<number>();
+  const tables = await ports.spawner.run(['nft', 'list', 'tables', 'ip'], { check: false });
+  for (const m of tables.stdout.matchAll(/table ip (mn_[0-9a-f]{6}_ep)/g)) {
+    const t = await ports.spawner.run(['nft', 'list', 'table', 'ip', m[1] ?? ''], { check: false });
+    for (const d of t.stdout.matchAll(/tcp dport (\d+) dnat/g)) out.add(Number(d[1]));
+  }
+  return out;
+}
+
 /** Works out every endpoint's host port and forwarding path. */
 export async function planEndpoints(
   plan: ServicePlan,

@@ -14,7 +14,7 @@
  * Every object is recorded (via `record`) before or right after it is created, in order, so teardown can undo
  * in reverse and treat "already gone" as success.
  */
-import { mkdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../api/plan.js';
 import type { RuntimePorts } from '../ports.js';
@@ -336,6 +336,27 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
     case 'mount': {
       const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));
       for (const m of mounts.sort().reverse()) await run.run(['/bin/umount', '-l', m], { check: false });
+      await rm(r.path, { recursive: true, force: true });
+      return;
+    }
+    case 'ssh-control': {
+      let sockets: string[] = [];
+      try {
+        sockets = await readdir(r.path);
+      } catch {
+        return;
+      }
+      await Promise.all(
+        sockets.map((sock) =>
+          run.run(
+            ['ssh', '-F', '/dev/null', '-o', `ControlPath=${join(r.path, sock)}`, '-O', 'exit', 'multinode'],
+            {
+              check: false,
+              timeoutMs: 5000,
+            },
+          ),
+        ),
+      );
       await rm(r.path, { recursive: true, force: true });
       return;
     }

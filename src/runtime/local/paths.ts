@@ -34,7 +34,8 @@ export function shortHash(text: string): string {
 
 /** Kernel object names for one cluster. */
 export function clusterNames(cluster: string) {
-  const h = shortHash(`cluster/${cluster}`);
+  // The state root is part of the hash: two state directories never share kernel object names.
+  const h = shortHash(`${stateRoot()}/cluster/${cluster}`);
   return {
     hash: h,
     switchNs: `mn-${h}-sw`,
@@ -53,7 +54,7 @@ export function clusterNames(cluster: string) {
 
 /** Kernel object names for one service inside a cluster. */
 export function serviceNames(cluster: string, service: string) {
-  const h = shortHash(`service/${cluster}/${service}`);
+  const h = shortHash(`${stateRoot()}/service/${cluster}/${service}`);
   return {
     hash: h,
     bridge: `mb${h}`,

@@ -31,6 +31,8 @@ export type Resource =
   | { readonly kind: 'nft'; readonly netns?: string; readonly table: string }
   | { readonly kind: 'dir'; readonly path: string }
   | { readonly kind: 'mount'; readonly path: string }
+  /** ssh ControlMaster sockets of the service's wrapper: closed (their masters outlive the ranks' groups). */
+  | { readonly kind: 'ssh-control'; readonly path: string }
   | { readonly kind: 'process'; readonly rank: number; readonly pid: number; readonly startTime: string };
 
 export type RankStatus = 'pending' | 'running' | 'exited' | 'failed' | 'stopped';

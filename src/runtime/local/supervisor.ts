@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
-import { chmod, mkdir, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
@@ -16,11 +16,13 @@ import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import type { ClusterMeta } from './cluster.js';
 import { readClusterMeta } from './cluster.js';
-import { planEndpoints, publishEndpoints, withdrawEndpoints } from './endpoints.js';
+import { planEndpoints, publishEndpoints, readForwardedPorts, withdrawEndpoints } from './endpoints.js';
 import { rankLogPath } from './logs.js';
 import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
 import { nodeExecArgv } from './node-exec.js';
-import { serviceDir, serviceNames, withLock } from './paths.js';
+import { serviceDir, serviceNames, stateRoot, withLock } from './paths.js';
+import { ENV, STATE } from '../../api/names.js';
+import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
 import { nextProbeState, runProbe } from './probe.js';
 import type { Resource, ServiceState } from './service-state.js';
 import {
@@ -106,6 +108,24 @@ const BASE_ENV: Readonly<Record<string, string>> = {
   PYTHONUNBUFFERED: '1',
 };
 
+/** sshd on every rank: leader launch (the leader starts work on the others) and MPI-style launchers. */
+export function needsSsh(plan: ServicePlan): boolean {
+  return plan.ranks.length > 1 && (plan.launch === 'leader' || plan.implementation !== 'generic');
+}
+
+/** The one wrapper path every rank's MULTINODE_SSH_WRAPPER names; it dispatches on MULTINODE_SERVICE. */
+async function writeDispatchWrapper(plan: ServicePlan): Promise<void> {
+  const path = plan.ranks[0]?.env[ENV.sshWrapper];
+  if (!path) return;
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, buildDispatchWrapper(join(stateRoot(), STATE.servicesDir), 'bin/multinode-ssh'), {
+    mode: 0o755,
+  });
+  await chmod(tmp, 0o755);
+  await rename(tmp, path);
+}
+
 export function rankEnv(rank: RankPlan): Record<string, string> {
   return { ...BASE_ENV, HOME: process.env['HOME'] ?? '/root', ...rank.env };
 }
@@ -182,7 +202,8 @@ export async function superviseService(
   try {
     // Endpoints: host ports now (the root table is recorded before it can exist), published once ready.
     const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
-    const taken = new Set(others.flatMap((s) => s.endpoints.map((e) => e.hostPort)));
+    const taken = await readForwardedPorts(ports);
+    for (const o of others) for (const e of o.endpoints) taken.add(e.hostPort);
     const { endpoints, forwards } = await planEndpoints(plan, cluster, taken);
     const names = serviceNames(cluster.name, name);
     if (endpoints.length > 0) await record({ kind: 'nft', table: names.endpointTable });
@@ -211,12 +232,41 @@ export async function superviseService(
     const cwd = plan.cwd ?? dirname(initial.file);
     if (!existsSync(cwd))
       throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
+    const netnsOf = (r: RankPlan) =>
+      plan.network.mode === 'overlay' ? rankNets.find((x) => x.rank === r.rank)?.netns : undefined;
+
+    // sshd per rank (leader launch, MPI/GASNet launchers): started and answering before any script runs.
+    if (needsSsh(plan)) {
+      await writeDispatchWrapper(plan);
+      const ssh = await prepareServiceSsh(plan, {
+        serviceDir: dir,
+        rankExec: (r) => rankExecPrefix(cluster.name, dir, r, netnsOf(r)),
+        logFile: (r) => rankLogPath(dir, r.rank),
+        cwd: () => cwd,
+        env: (r) => rankEnv(r),
+      });
+      await record({ kind: 'ssh-control', path: ssh.controlDir });
+      for (const r of plan.ranks) {
+        const argv = ssh.sshdArgv(r.rank);
+        const fd = openSync(rankLogPath(dir, r.rank), 'a');
+        const child = spawn(argv[0] as string, argv.slice(1), {
+          detached: true,
+          stdio: ['ignore', fd, fd],
+          env: { ...BASE_ENV },
+        });
+        closeSync(fd);
+        child.on('error', () => undefined);
+        const st = child.pid !== undefined ? await readProcStartTime(child.pid) : undefined;
+        if (child.pid !== undefined && st !== undefined)
+          await record({ kind: 'process', rank: r.rank, pid: child.pid, startTime: st });
+      }
+      await Promise.all(plan.ranks.map((r) => ssh.waitReady(r.rank, { timeoutMs: 15_000 })));
+      await phase('sshd', ports.clock.now() - t);
+    }
     const exits = new Map<number, { code: number | null; signal: string | null }>();
     let wake: () => void = () => undefined;
     const children = plan.ranks.map((r) => {
-      const rn = rankNets.find((x) => x.rank === r.rank);
-      const overlay = plan.network.mode === 'overlay';
-      const argv = rankArgv(cluster.name, dir, r, overlay ? rn?.netns : undefined);
+      const argv = rankArgv(cluster.name, dir, r, netnsOf(r));
       const fd = openSync(rankLogPath(dir, r.rank), 'a');
       const child = spawn(argv[0] as string, argv.slice(1), {
         cwd,

@@ -1,0 +1,118 @@
+/**
+ * Shared by the runtime root tests: run the CLI with a private state directory, snapshot what the kernel
+ * holds (namespaces, root links, nft tables, mounts) to prove teardown leaves nothing, and skip reasons.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import http from 'node:http';
+
+export const ROOT_DIR = resolve(import.meta.dirname, '../..');
+const MAIN = join(ROOT_DIR, 'src/cli/main.ts');
+
+export function skipReason(tools: readonly string[] = []): string | false {
+  if (process.getuid?.() !== 0) return 'needs root (network namespaces, nftables)';
+  for (const t of ['ip', 'nft', 'nsenter', ...tools]) {
+    const r = spawnSync('sh', ['-c', `command -v ${t}`]);
+    if (r.status !== 0) return `needs ${t}`;
+  }
+  if (!existsSync('/usr/lib/cni/bridge')) return 'needs containernetworking-plugins (/usr/lib/cni)';
+  return false;
+}
+
+export interface CliResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+export function makeStateDir(tag: string): string {
+  return mkdtempSync(join(tmpdir(), `mn-rt-${tag}-`));
+}
+
+export function cli(stateDir: string, args: readonly string[], timeoutMs = 120_000): CliResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    cwd: ROOT_DIR,
+    env: { ...process.env, MULTINODE_STATE_DIR: stateDir, NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+export interface KernelSnapshot {
+  netns: string[];
+  links: string[];
+  tables: string[];
+  mounts: string[];
+}
+
+export function snapshot(stateDir: string): KernelSnapshot {
+  const netns = existsSync('/run/netns')
+    ? execFileSync('ls', ['/run/netns'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((x) => x.startsWith('mn-'))
+    : [];
+  const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
+    .split('\n')
+    .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
+    .filter((x) => x.startsWith('mn'));
+  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((x) => x.includes(' mn_'));
+  const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(stateDir));
+  return { netns: netns.sort(), links: links.sort(), tables: tables.sort(), mounts };
+}
+
+export function cleanupStateDir(stateDir: string): void {
+  // Last resort after a failed test: delete what the state dir's clusters/services hold, then the dir.
+  const r = cli(stateDir, ['ps', '--output', 'json']);
+  try {
+    for (const s of JSON.parse(r.stdout) as { name: string }[]) cli(stateDir, ['down', s.name]);
+  } catch {
+    /* no services */
+  }
+  const c = cli(stateDir, ['cluster', 'ls', '--output', 'json']);
+  try {
+    for (const k of JSON.parse(c.stdout) as { name: string }[])
+      cli(stateDir, ['cluster', 'delete', '--force', k.name]);
+  } catch {
+    /* no clusters */
+  }
+  for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n').reverse()) {
+    const m = l.split(' ')[4];
+    if (m && m.startsWith(stateDir)) spawnSync('umount', ['-l', m]);
+  }
+  rmSync(stateDir, { recursive: true, force: true });
+}
+
+export function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function sleep(ms: number): Promise<void> {
+  await new Promise((r) => setTimeout(r, ms));
+}
+
+/** One GET on a fresh connection (no keep-alive pool: a test must see what a new client sees). */
+export function httpGet(url: string, timeoutMs = 3000): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get(url, { agent: false, timeout: timeoutMs }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`timeout after ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
