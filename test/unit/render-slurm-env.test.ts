@@ -1,0 +1,134 @@
+/**
+ * The rank environment under Slurm equals the local runtime's for the same spec. For each rank, the rank
+ * program of the rendered sbatch script (its env-computation part, mode `env`) runs under bash with Slurm's
+ * view faked: the job's hosts and addresses are the local plan's host names and addresses, and
+ * SLURMD_NODENAME is that rank's host. Then every `MULTINODE_*`, `MASTER_*` and `TF_CONFIG` value must be
+ * byte-identical to `planSpec(…, target 'local')`'s, except file paths, which live in the job directory
+ * (same file names).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import { parseSpec } from '../../src/spec/index.js';
+import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
+import type { Plan } from '../../src/api/plan.js';
+import { planForSlurm } from '../../src/render/slurm/plan-for-slurm.js';
+import { renderSlurm } from '../../src/render/slurm/index.js';
+import { extractRankProgram } from './render-slurm-helpers.js';
+
+const PATH_VARS = new Set(['MULTINODE_HOSTFILE', 'MULTINODE_CLUSTER_FILE', 'MULTINODE_SSH_WRAPPER']);
+const compared = (k: string): boolean =>
+  k.startsWith('MULTINODE_') || k.startsWith('MASTER_') || k === 'TF_CONFIG';
+
+function localPlan(text: string, file: string, nodes: number): Plan {
+  const spec = parseSpec(text, file);
+  assert.ok(spec.ok, JSON.stringify(!spec.ok && spec.issues));
+  const s0 = spec.value.services[0];
+  const inv = generateInventory({
+    nodes,
+    gpusPerNode: s0?.resource.gpus ?? 0,
+    cores: Math.max(2, s0?.resource.cpuCores ?? 1),
+    memoryBytes: 2 * (s0?.resource.memoryBytes ?? 2 ** 30),
+    numaDomains: 1,
+    ...(s0?.resource.gpuModel !== undefined ? { gpuModel: s0.resource.gpuModel } : {}),
+  });
+  const r = planSpec(spec.value, inv, defaultPlanOptions({ target: 'local' }));
+  assert.ok(r.ok, JSON.stringify(!r.ok && r));
+  return r.plan;
+}
+
+function slurmScript(text: string, file: string): string {
+  const spec = parseSpec(text, file);
+  assert.ok(spec.ok);
+  const r = planForSlurm(spec.value);
+  assert.ok(r.ok, JSON.stringify(!r.ok && r));
+  return renderSlurm(r.plan);
+}
+
+function rankEnv(program: string, hosts: string[], addrs: string[], rank: number): Record<string, string> {
+  const r = spawnSync('bash', ['-c', program, 'multinode-rank', 'env'], {
+    env: {
+      PATH: '/usr/bin:/bin',
+      MN_JOB_ID: '4242',
+      MN_JOB_HOSTS: hosts.join(' '),
+      MN_JOB_ADDRS: addrs.join(' '),
+      MN_JOB_DIR: '/tmp/multinode-env-test-does-not-matter',
+      MN_RANK_PROGRAM: program,
+      SLURMD_NODENAME: hosts[rank] ?? '',
+      SLURM_JOB_ID: '4242',
+      SLURM_NODEID: String(rank),
+      SLURM_PROCID: String(rank),
+      SLURM_JOB_NODELIST: hosts.join(','),
+    },
+    encoding: 'utf8',
+  });
+  // The program writes its job files first; a read-only /tmp would make that fail, which is not the point.
+  assert.equal(r.status, 0, r.stderr);
+  const out: Record<string, string> = {};
+  for (const e of r.stdout.split('\0')) {
+    const i = e.indexOf('=');
+    if (i > 0) out[e.slice(0, i)] = e.slice(i + 1);
+  }
+  spawnSync('rm', ['-rf', '/tmp/multinode-env-test-does-not-matter']);
+  return out;
+}
+
+function assertSameEnv(text: string, file: string, nodes: number): number {
+  const local = localPlan(text, file, nodes);
+  const program = extractRankProgram(slurmScript(text, file));
+  const svc = local.services[0];
+  assert.ok(svc);
+  const hosts = svc.ranks.map((r) => r.hostname);
+  const addrs = svc.ranks.map((r) => r.address);
+  let checked = 0;
+  for (const rank of svc.ranks) {
+    const got = rankEnv(program, hosts, addrs, rank.rank);
+    const want = Object.fromEntries(Object.entries(rank.env).filter(([k]) => compared(k)));
+    const have = Object.fromEntries(Object.entries(got).filter(([k]) => compared(k)));
+    assert.deepEqual(Object.keys(have).sort(), Object.keys(want).sort(), `rank ${rank.rank}: same variables`);
+    for (const [k, v] of Object.entries(want)) {
+      if (PATH_VARS.has(k)) assert.equal(basename(have[k] ?? ''), basename(v), `rank ${rank.rank} ${k}`);
+      else assert.equal(have[k], v, `rank ${rank.rank} ${k}`);
+      checked++;
+    }
+  }
+  return checked;
+}
+
+test('same rank environment as the local plan: 3-rank launch-all service (overlay network locally)', () => {
+  const spec = `version: v1
+services:
+  trainer:
+    script: |
+      #!/bin/sh
+      exec /usr/bin/python3 train.py
+    multinode:
+      nodes: 3
+      launch: all
+    ports:
+      - name: metrics
+        port: 9100
+`;
+  assert.ok(assertSameEnv(spec, 'trainer.yaml', 3) >= 3 * 15);
+});
+
+test("same rank environment as the local plan: seed 000's vLLM example (host network, ports)", () => {
+  const file = join(import.meta.dirname, '..', '..', 'examples', 'seed-000-vllm.yaml');
+  assert.ok(assertSameEnv(readFileSync(file, 'utf8'), file, 2) >= 2 * 15);
+});
+
+test('same rank environment as the local plan: OpenMPI service, 4 ranks', () => {
+  const spec = `version: v1
+services:
+  mpi:
+    script: |
+      #!/bin/sh
+      mpirun -np 4 ./a.out
+    multinode:
+      nodes: 4
+      implementation: ompi
+`;
+  assert.ok(assertSameEnv(spec, 'mpi.yaml', 4) > 0);
+});
