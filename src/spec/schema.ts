@@ -4,7 +4,7 @@
  * strict (unknown keys are errors); no field carries a default here — defaults live in `normalize.ts` only,
  * so the schema describes exactly what a user may write.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { MEMORY_PATTERN, parseMemorySize } from './units.js';
 import { CODES } from './codes.js';
 

@@ -3,7 +3,7 @@
  * says what was found and what is allowed. Allowed keys, bounds and descriptions are read back from the
  * schema itself, so messages cannot drift from what the schema accepts.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { core } from 'zod';
 import type { Issue, SourcePos } from '../api/issues.js';
 import { CODES } from './codes.js';
