@@ -153,7 +153,10 @@ export async function planForTarget(
       code: 'plan-infeasible',
       severity: 'error',
       path: `services.${r.service}`,
-      message: [r.summary, ...r.nodes.map((n) => `  ${n}`)].join('\n'),
+      message: r.nodes.every((n) => r.summary.includes(n))
+        ? r.summary
+        : [r.summary, ...r.nodes.map((n) => `  ${n}`)].join('\n'),
+      ...(spec.positions[`services.${r.service}`] ? { pos: spec.positions[`services.${r.service}`] } : {}),
       ...(flags.inventory === undefined
         ? { hint: 'without --inventory, nodes are generated from the spec with no fabric NICs' }
         : {}),

@@ -1,0 +1,109 @@
+/**
+ * `multinode render --target kubernetes` end to end through the CLI: valid specs print a YAML stream that
+ * passes `--check`; invalid combinations (tp mismatch, fabric NICs without inventory capacity, clashing host
+ * ports) exit 2 with located errors and print nothing on stdout.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+
+const root = join(import.meta.dirname, '..', '..');
+
+function cli(args: string[]) {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', join(root, 'src/cli/main.ts'), ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    env: { ...process.env, NO_COLOR: '1' },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function withSpec(text: string, fn: (file: string, dir: string) => void): void {
+  const dir = mkdtempSync(join(tmpdir(), 'mn-k8s-cli-'));
+  try {
+    const file = join(dir, 'spec.yaml');
+    writeFileSync(file, text);
+    fn(file, dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+test('render --check prints a multi-document stream kubectl can take, and reports the validation', () => {
+  const r = cli(['render', 'examples/seed-000-vllm.yaml', '--target', 'kubernetes', '--check', '-n', 'ml']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stderr, /ok: \d+ objects valid against the Kubernetes and CRD schemas/);
+  const docs = parseAllDocuments(r.stdout).map(
+    (d) => d.toJS() as { kind: string; metadata: { namespace?: string } },
+  );
+  assert.deepEqual(
+    docs.map((d) => d.kind),
+    ['Secret', 'ConfigMap', 'Service', 'Service', 'Service', 'PodGroup', 'LeaderWorkerSet'],
+  );
+  assert.ok(docs.every((d) => d.metadata.namespace === 'ml'));
+});
+
+test('invalid combinations fail with located errors before anything is printed', () => {
+  const cases: [string, string, RegExp][] = [
+    [
+      'tp mismatch',
+      `services:
+  llm:
+    image: { uri: docker://x:1 }
+    multinode: { nodes: 2 }
+    backend: { kind: sglang, command: python3 -m sglang.launch_server --tp-size 4 }
+    resource: { devices: { nvidia.com/gpu: 4 } }
+`,
+      /spec\.yaml:5:\d+: error\[plan-parallelism\].*2 nodes × 4 GPUs per node = 8 GPUs/,
+    ],
+    [
+      'fabric NICs without inventory capacity',
+      `services:
+  t:
+    image: { uri: docker://x:1 }
+    script: echo hi
+    multinode: { nodes: 2 }
+    network: { fabric-nics: 8 }
+`,
+      /spec\.yaml:2:3: error\[plan-infeasible\] services\.t: .*lacks fabric NIC fabric0[^]*hint: without --inventory/,
+    ],
+    [
+      'host ports clashing',
+      `services:
+  t:
+    image: { uri: docker://x:1 }
+    script: echo hi
+    multinode: { nodes: 2 }
+    network: { host: true }
+    ports:
+      - { name: a, port: 8080, host-port: 30000 }
+      - { name: b, port: 8081, host-port: 30000 }
+`,
+      /spec\.yaml:9:\d+: error\[duplicate-host-port\]/,
+    ],
+  ];
+  for (const [name, spec, want] of cases) {
+    withSpec(spec, (file) => {
+      const r = cli(['render', file, '--target', 'kubernetes']);
+      assert.equal(r.code, 2, `${name}: ${r.stderr}`);
+      assert.equal(r.stdout, '', name);
+      assert.match(r.stderr, want, name);
+    });
+  }
+});
+
+test('--ssh-key-dir keeps one keypair across renders', () => {
+  withSpec('', (_file, dir) => {
+    const keys = join(dir, 'keys');
+    const args = ['render', 'examples/seed-000-vllm.yaml', '--target', 'kubernetes', '--ssh-key-dir', keys];
+    const a = cli(args);
+    const b = cli(args);
+    assert.equal(a.code, 0, a.stderr);
+    assert.equal(a.stdout, b.stdout);
+    assert.match(a.stdout, /BEGIN OPENSSH PRIVATE KEY/);
+  });
+});
