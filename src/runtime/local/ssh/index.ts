@@ -10,16 +10,21 @@
  * owns the PID), a leader-launch worker is "up" once `waitReady(rank)` resolves, and `cleanup()` on `down`
  * closes shared connections and deletes the material.
  *
+ * Wiring in `supervisor.ts` (after the network and plan files, before spawning rank commands):
  * ```ts
+ * const netnsOf = (r: RankPlan) => (overlay ? rankNets.find((x) => x.rank === r.rank)?.netns : undefined);
  * const ssh = await prepareServiceSsh(plan, {
- *   serviceDir,
- *   rankExec: (r) => nodeExecArgv({ clusterName, node: r.node, rankNetns: netnsOf(r) }),
- *   logFile: (r) => join(serviceDir, 'logs', `rank-${r.rank}.log`),
+ *   serviceDir: dir,
+ *   rankExec: (r) => rankExecPrefix(cluster.name, dir, r, netnsOf(r)),
+ *   logFile: (r) => rankLogPath(dir, r.rank),
+ *   cwd: () => cwd,
+ *   env: (r) => rankEnv(r),
  * });
- * for (const r of plan.ranks) spawnRankProcess(r, ssh.sshdArgv(r.rank));   // supervisor owns the PID
- * await Promise.all(plan.ranks.map((r) => ssh.waitReady(r.rank)));
- * // rank env already carries MULTINODE_SSH_WRAPPER = ssh.wrapperPath (plan option sshWrapperPath)
- * // on a rank restart: await ssh.closeConnections();   on down: await ssh.cleanup();
+ * await writeDispatchWrapper(join(stateRoot(), 'bin', 'multinode-ssh'), join(stateRoot(), STATE.servicesDir));
+ * for (const r of plan.ranks) spawnOwned(ssh.sshdArgv(r.rank), rankLogPath(dir, r.rank)); // record each PID
+ * await Promise.all(plan.ranks.map((r) => ssh.waitReady(r.rank))); // leader-launch workers are "up" now
+ * // then start the rank commands. On a rank restart: ssh.closeConnections().
+ * // On down: stop the sshd PIDs, then teardownServiceSsh(dir) (works without this object).
  * ```
  */
 import { execFile } from 'node:child_process';
