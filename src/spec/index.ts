@@ -61,7 +61,8 @@ export function parseSpec(text: string, file: string): Result<Spec> {
     return finish(issues, undefined);
   }
 
-  const parsed = SpecSchema.safeParse(src.data, { reportInput: true });
+  // jitless: zod would otherwise compile each object parser with `new Function` — wasted for one parse.
+  const parsed = SpecSchema.safeParse(src.data, { reportInput: true, jitless: true });
   if (parsed.success) {
     const spec = normalizeSpec(parsed.data, file, src.positions);
     if (spec.services.length === 0) {
@@ -88,7 +89,7 @@ export function parseSpec(text: string, file: string): Result<Spec> {
   const volumes: Record<string, VolumeSpec> = {};
   if (isRecord(src.data['volumes'])) {
     for (const [name, v] of Object.entries(src.data['volumes'])) {
-      const ok = VolumeSchema.safeParse(v);
+      const ok = VolumeSchema.safeParse(v, { jitless: true });
       if (ok.success) volumes[name] = { reference: ok.data.reference };
     }
   }

@@ -67,7 +67,7 @@ export function salvageService(value: unknown, maxRounds = 6): Salvaged | undefi
   const copy = structuredClone(value);
   const pruned = new Set<string>();
   for (let round = 0; round < maxRounds; round++) {
-    const r = ServiceSchema.safeParse(copy);
+    const r = ServiceSchema.safeParse(copy, { jitless: true });
     if (r.success) return { raw: r.data, pruned };
     let progress = false;
     for (const issue of r.error.issues) {
