@@ -3,7 +3,8 @@
  * holds (namespaces, root links, nft tables, mounts) to prove teardown leaves nothing, and skip reasons.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { clusterNames, serviceNames } from '../../src/runtime/local/paths.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import http from 'node:http';
@@ -46,26 +47,54 @@ export interface KernelSnapshot {
   links: string[];
   tables: string[];
   mounts: string[];
+  processes: string[];
 }
 
-export function snapshot(stateDir: string): KernelSnapshot {
-  const netns = existsSync('/run/netns')
-    ? execFileSync('ls', ['/run/netns'], { encoding: 'utf8' })
-        .split('\n')
-        .filter((x) => x.startsWith('mn-'))
-    : [];
+/** The name hashes of the given clusters and services under `stateDir` (what their kernel objects carry). */
+export function hashesFor(
+  stateDir: string,
+  clusters: readonly string[],
+  services: readonly (readonly [string, string])[] = [],
+): string[] {
+  const prev = process.env['MULTINODE_STATE_DIR'];
+  process.env['MULTINODE_STATE_DIR'] = stateDir;
+  try {
+    return [
+      ...clusters.map((c) => clusterNames(c).hash),
+      ...services.map(([c, s]) => serviceNames(c, s).hash),
+    ];
+  } finally {
+    if (prev === undefined) delete process.env['MULTINODE_STATE_DIR'];
+    else process.env['MULTINODE_STATE_DIR'] = prev;
+  }
+}
+
+/** What of ours the kernel holds: objects named with one of `hashes`, mounts and processes under `stateDir`. */
+export function snapshot(stateDir: string, hashes: readonly string[]): KernelSnapshot {
+  const ours = (name: string) => hashes.some((h) => name.includes(h));
+  const netns = existsSync('/run/netns') ? readdirSync('/run/netns').filter(ours) : [];
   const links = execFileSync('ip', ['-o', 'link', 'show'], { encoding: 'utf8' })
     .split('\n')
     .map((l) => l.split(':')[1]?.trim().split('@')[0] ?? '')
-    .filter((x) => x.startsWith('mn'));
-  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' })
-    .split('\n')
-    .filter((x) => x.includes(' mn_'));
+    .filter(ours);
+  const tables = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n').filter(ours);
   const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
     .filter((l) => l.includes(stateDir));
-  return { netns: netns.sort(), links: links.sort(), tables: tables.sort(), mounts };
+  const processes: string[] = [];
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      if (cmd.includes(stateDir) && !cmd.includes('src/cli/main.ts')) processes.push(`${d}: ${cmd}`);
+    } catch {
+      /* gone */
+    }
+  }
+  return { netns: netns.sort(), links: links.sort(), tables: tables.sort(), mounts, processes };
 }
+
+export const EMPTY_SNAPSHOT: KernelSnapshot = { netns: [], links: [], tables: [], mounts: [], processes: [] };
 
 export function cleanupStateDir(stateDir: string): void {
   // Last resort after a failed test: delete what the state dir's clusters/services hold, then the dir.
