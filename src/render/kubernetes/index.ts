@@ -426,7 +426,8 @@ class ServiceRender {
     if (!first) return {};
     const out: Record<string, string> = {};
     for (const [k, v] of Object.entries(first.env)) {
-      if (this.hasRuntimePart(v)) continue;
+      // LWS injects its own LWS_* variables; the plan's (env-compat: lws) are re-exported by the shim to win.
+      if (this.hasRuntimePart(v) || k.startsWith('LWS_')) continue;
       if (group.ranks.every((r) => r.env[k] === v)) out[k] = v;
     }
     return out;
