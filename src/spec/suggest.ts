@@ -18,14 +18,15 @@ export function editDistance(a: string, b: string): number {
 }
 
 /**
- * The candidate nearest to `word` (case-insensitive, `_` and `-` treated alike), when within
- * max(2, ⌊len/3⌋) edits; ties go to the earlier candidate.
+ * The candidate nearest to `word` (case-insensitive, `_` and `-` treated alike), when within 1 edit for
+ * words of up to 3 characters, 2 for up to 6, else ⌊len/3⌋; ties go to the earlier candidate.
  */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
   const norm = (s: string): string => s.toLowerCase().replace(/_/g, '-');
   const w = norm(word).slice(0, 64);
   let best: string | undefined;
-  let bestD = Math.max(2, Math.floor(w.length / 3)) + 1;
+  const limit = w.length <= 3 ? 1 : w.length <= 6 ? 2 : Math.floor(w.length / 3);
+  let bestD = limit + 1;
   for (const c of candidates) {
     const d = editDistance(w, norm(c));
     if (d < bestD) {

@@ -174,15 +174,19 @@ export function zodIssuesToIssues(
         }
         break;
       }
-      case 'invalid_value':
+      case 'invalid_value': {
+        const words = zi.values.map((v) => String(v));
+        const guess = typeof input === 'string' ? closest(input, words) : undefined;
         push({
           code: CODES.enum,
           severity: 'error',
           path,
           pos: at(path),
-          message: `found ${describeValue(input)}; allowed: ${zi.values.map((v) => String(v)).join(', ')}`,
+          message: `found ${describeValue(input)}; allowed: ${words.join(', ')}`,
+          ...(guess ? { hint: `did you mean ${JSON.stringify(guess)}?` } : {}),
         });
         break;
+      }
       case 'invalid_union':
         push({
           code: CODES.type,
