@@ -191,6 +191,14 @@ test('multinode-ssh on a 3-node namespace fixture', { skip: skip ?? false, timeo
       },
     );
 
+    await t.test('sshd logs stay quiet: no line per login or per readiness probe', async () => {
+      await ssh.waitReady(1);
+      for (const n of c.nodes) {
+        const log = readFileSync(join(svc.serviceDir, `sshd-${n.index}.log`), 'utf8');
+        assert.equal(log, '', `sshd-${n.index}.log: ${log}`);
+      }
+    });
+
     await t.test('no private key material in logs', () => {
       const key = readFileSync(ssh.material.userKey, 'utf8');
       const body = key.split('\n')[1] ?? 'unreachable';

@@ -27,6 +27,11 @@ export interface SshdConfigOptions {
   /** Extra `SetEnv` variables for every session. */
   readonly setEnv?: Readonly<Record<string, string>>;
   readonly comment?: string;
+  /**
+   * sshd's LogLevel. Default ERROR: the rank log gets failures, not a line per login or per probe. (A bare
+   * TCP probe still logs `kex_exchange_identification: Connection closed by remote host`.)
+   */
+  readonly logLevel?: 'QUIET' | 'FATAL' | 'ERROR' | 'INFO' | 'VERBOSE' | 'DEBUG';
 }
 
 function sshdQuote(value: string): string {
@@ -72,7 +77,7 @@ export function buildSshdConfig(o: SshdConfigOptions): string {
     'ClientAliveInterval 15',
     'ClientAliveCountMax 4',
     'LoginGraceTime 30',
-    'LogLevel INFO',
+    `LogLevel ${o.logLevel ?? 'ERROR'}`,
     'Subsystem sftp internal-sftp',
     ...(setEnv.length > 0 ? [`SetEnv ${setEnv.join(' ')}`] : []),
   ];
@@ -98,6 +103,9 @@ export function checkSshdConfig(configPath: string): Promise<string> {
   });
 }
 
+/** What readiness probes say to sshd (then they hang up, which sshd does not log at our level). */
+const PROBE_IDENT = 'SSH-2.0-multinode-probe';
+
 export interface WaitForSshdOptions {
   readonly timeoutMs?: number;
   readonly intervalMs?: number;
@@ -120,15 +128,19 @@ function bannerDirect(address: string, port: number, timeoutMs: number): Promise
     sock.on('error', () => done(false));
     sock.on('data', (d: Buffer) => {
       buf += d.toString('latin1');
-      if (buf.includes('\n')) done(buf.startsWith('SSH-'));
+      if (buf.includes('\n')) {
+        sock.write(`${PROBE_IDENT}\r\n`, () => done(buf.startsWith('SSH-')));
+      }
     });
     sock.on('end', () => done(false));
   });
 }
 
 // Inside a namespace: bash's /dev/tcp, so no extra tool is needed; prints the banner's first 4 bytes.
+// Answering with our own identification string before closing keeps sshd from logging an error per probe.
 const BANNER_SCRIPT =
-  'exec 3<>"/dev/tcp/$0/$1" || exit 1; IFS= read -r -t "$2" line <&3; printf %s "${line%%-*}"';
+  'exec 3<>"/dev/tcp/$0/$1" || exit 1; IFS= read -r -t "$2" line <&3; ' +
+  `printf '${PROBE_IDENT}\\r\\n' >&3 2>/dev/null; printf %s "\${line%%-*}"`;
 
 function bannerInNamespace(
   prefix: readonly string[],
