@@ -42,6 +42,7 @@ export const CODES = {
   hostPortNeedsHostNetwork: 'host-port-needs-host-network',
   fabricConflict: 'fabric-conflict',
   fabricCount: 'fabric-count',
+  deviceName: 'device-name',
   backoffRange: 'backoff-range',
   // Warnings
   hostNetwork: 'host-network',

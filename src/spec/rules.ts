@@ -17,6 +17,9 @@ import { FABRIC_DEVICE_RE } from './normalize.js';
 export const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
 export const BUILTIN_VOLUME = 'data';
 const URI_RE = /^[a-z][a-z0-9+.-]*:\/\/\S+$/;
+/** A Kubernetes extended-resource name: `domain/name`. */
+const DEVICE_KEY_RE = /^[a-z0-9]([-a-z0-9.]*[a-z0-9])?\/[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+const KNOWN_DEVICES = ['nvidia.com/gpu', 'amd.com/gpu', 'rdma/fabric0'];
 
 export function isDnsLabel(name: string): boolean {
   return name.length <= 63 && DNS_LABEL_RE.test(name);
@@ -282,6 +285,16 @@ export function checkService(
 
   // Devices and fabric
   const devices = raw.resource?.devices ?? {};
+  for (const key of Object.keys(devices)) {
+    if (DEVICE_KEY_RE.test(key)) continue;
+    const guess = closest(key, KNOWN_DEVICES);
+    c.error(
+      CODES.deviceName,
+      p('resource', 'devices', key),
+      `device ${JSON.stringify(key)} is not <domain>/<name>; allowed: e.g. nvidia.com/gpu, amd.com/gpu, rdma/fabric0`,
+      { atKey: true, ...(guess ? { hint: `did you mean ${JSON.stringify(guess)}?` } : {}) },
+    );
+  }
   const fabricKeys = Object.keys(devices).filter((k) => FABRIC_DEVICE_RE.test(k));
   for (const k of fabricKeys) {
     const n = devices[k] ?? 0;

@@ -148,6 +148,8 @@ export function parseYamlWithPositions(
       const v: unknown = node.value;
       if (typeof v === 'bigint') return Number(v);
       if (v instanceof Uint8Array) return `<binary ${v.length} bytes>`;
+      // YAML 1.1 timestamps: keep the text as written (a spec has no date fields).
+      if (v instanceof Date) return node.range ? text.slice(node.range[0], node.range[1]) : v.toISOString();
       if (v === undefined) return null;
       return v;
     }
