@@ -185,6 +185,11 @@ export const CODE_DOCS: readonly CodeDoc[] = [
     meaning: 'An `rdma/fabricN` device count is not 0 or 1 (one rank per NIC).',
   },
   {
+    code: 'device-name',
+    severity: 'error',
+    meaning: 'A `resource.devices` key is not `<domain>/<name>` (e.g. `nvidia.com/gpu`, `rdma/fabric0`).',
+  },
+  {
     code: 'backoff-range',
     severity: 'error',
     meaning: '`restart.backoff-max-seconds` is smaller than `restart.backoff-seconds`.',
