@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { parse } from 'yaml';
-import { specJsonSchema, CODE_DOCS } from '../../src/spec/index.js';
+import { specJsonSchema, CODE_DOCS, CODES } from '../../src/spec/index.js';
 
 const root = join(import.meta.dirname, '..', '..');
 
@@ -31,4 +31,13 @@ test('docs/spec.md documents every issue code', () => {
   const doc = readFileSync(join(root, 'docs', 'spec.md'), 'utf8');
   const missing = CODE_DOCS.filter((c) => !doc.includes(`\`${c.code}\``)).map((c) => c.code);
   assert.deepEqual(missing, []);
+});
+
+test('every issue code has exactly one CODE_DOCS entry', () => {
+  const documented = CODE_DOCS.map((d) => d.code);
+  assert.equal(new Set(documented).size, documented.length, 'duplicate entries');
+  assert.deepEqual(
+    Object.values(CODES).filter((c) => !documented.includes(c)),
+    [],
+  );
 });
