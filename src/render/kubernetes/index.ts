@@ -890,6 +890,18 @@ class ServiceRender {
           },
         ],
       };
+      // `placement.topology`: all ranks in one domain of the node label `key` (required or preferred).
+      const topo = this.spec?.placement;
+      if (topo?.topologyKey !== undefined) {
+        const term = {
+          labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
+          topologyKey: topo.topologyKey,
+        };
+        affinity['podAffinity'] =
+          topo.topologyMode === 'required'
+            ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
+            : { preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: term, weight: 100 }] };
+      }
     }
 
     const podSpec: Json = {
@@ -978,6 +990,10 @@ class ServiceRender {
           cliqueStartupType: 'CliqueStartupTypeAnyOrder',
           headlessServiceConfig: { publishNotReadyAddresses: true },
           cliques,
+          // recreate-group: terminate the gang soon after a rank is lost (Grove's default waits 4 h).
+          ...(this.svc.restart.policy === 'recreate-group'
+            ? { terminationDelay: `${Math.max(1, Math.round(this.svc.restart.backoffMaxSeconds))}s` }
+            : {}),
         },
       },
     };
