@@ -107,3 +107,31 @@ test('--ssh-key-dir keeps one keypair across renders', () => {
     assert.match(a.stdout, /BEGIN OPENSSH PRIVATE KEY/);
   });
 });
+
+test('--inventory with fabric NICs: the same spec renders NetworkAttachmentDefinitions and rdma resources', () => {
+  const spec = `services:
+  t:
+    image: { uri: docker://x:1 }
+    script: echo hi
+    multinode: { nodes: 2 }
+    network: { fabric-nics: 2 }
+`;
+  const node = (i: number) => `  - name: gpu-${i}
+    address: 10.0.0.${i + 1}
+    cpus: 8
+    memory: 64Gi
+    fabric-nics: 2
+`;
+  withSpec(spec, (file, dir) => {
+    const inv = join(dir, 'inventory.yaml');
+    writeFileSync(inv, `nodes:\n${node(0)}${node(1)}`);
+    const r = cli(['render', file, '--target', 'kubernetes', '--inventory', inv, '--check']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal((r.stdout.match(/kind: NetworkAttachmentDefinition/g) ?? []).length, 2);
+    assert.match(
+      r.stdout,
+      /k8s\.v1\.cni\.cncf\.io\/networks: roce-net-fabric0@fabric0, roce-net-fabric1@fabric1/,
+    );
+    assert.match(r.stdout, /rdma\/fabric1: "1"/);
+  });
+});

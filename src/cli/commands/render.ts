@@ -14,6 +14,7 @@ import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Plan, Target } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { parseSpec } from '../../spec/index.js';
+import { parseInventory } from '../../spec/inventory.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
 import type { GangScheduler, Orchestrator, SshKeyMaterial } from '../../render/kubernetes/index.js';
 import { paint, printIssues } from '../output.js';
@@ -111,15 +112,7 @@ export function inventoryForSpec(spec: Spec): Inventory {
 
 async function loadInventory(file: string): Promise<Inventory> {
   const text = await readText(file);
-  // The inventory parser lives in spec/inventory.ts; loaded by name so this command builds before it lands.
-  const specifier = '../../spec/inventory.js';
-  const mod = (await import(specifier)) as {
-    parseInventory: (
-      t: string,
-      f: string,
-    ) => { ok: true; value: Inventory } | { ok: false; issues: readonly Issue[] };
-  };
-  const r = mod.parseInventory(text, file);
+  const r = parseInventory(text, file);
   if (!r.ok) fail(r.issues, `${file}: invalid inventory`);
   return r.value;
 }
