@@ -34,7 +34,7 @@ export function shQuote(text: string): string {
 }
 
 export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
-  const sh = (cmd: string): RankCommand => ({ kind: 'backend', argv: [SHELL, '-c', cmd] });
+  const sh = (cmd: string): RankCommand => ({ argv: [SHELL, '-c', cmd], kind: 'backend' });
   const n = ctx.hosts.length;
   switch (ctx.kind) {
     case 'vllm':
@@ -46,7 +46,7 @@ export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
         `${ctx.command} --dist-init-addr ${ctx.leaderHost}:${DEFAULTS.sglangDistPort} --nnodes ${n} --node-rank ${rank}`,
       );
     case 'trtllm': {
-      if (rank !== 0) return { kind: 'wait', argv: [] };
+      if (rank !== 0) return { argv: [], kind: 'wait' };
       const np = n * Math.max(1, ctx.gpusPerNode);
       const parts = [
         'mpirun',
@@ -78,11 +78,11 @@ export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
 }
 
 export const TRTLLM_WORKER_PROBE = {
+  failureThreshold: 10,
   initialDelaySeconds: 20,
   periodSeconds: 20,
-  timeoutSeconds: 5,
-  failureThreshold: 10,
   successThreshold: 1,
+  timeoutSeconds: 5,
 } as const;
 
 /** The probe a rank gets: leader keeps the spec's; workers by backend (undefined = none). */

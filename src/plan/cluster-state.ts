@@ -9,6 +9,7 @@
  * state for nodes that have one.
  */
 import type { GpuDevice, Inventory, InventoryNode } from '../api/inventory.js';
+import type { ServiceSpec } from '../api/spec.js';
 
 export const FLAG_EXCLUSIVE = 1;
 export const FLAG_HAS_SERVICES = 2;
@@ -38,6 +39,29 @@ export interface RankNeed {
   /** Host-mode ports the rank binds at a fixed number. */
   readonly fixedPorts: readonly number[];
   readonly exclusive: boolean;
+}
+
+/** What one rank of `svc` needs; host-mode ports with a fixed number are placement constraints. */
+export function rankNeedFor(svc: ServiceSpec): RankNeed {
+  const fixedPorts: number[] = [];
+  if (svc.hostNetwork)
+    for (const p of svc.ports) {
+      if (p.hostPort === 'auto') continue;
+      const hp = p.hostPort ?? p.port;
+      if (!fixedPorts.includes(hp)) fixedPorts.push(hp);
+    }
+  return {
+    service: svc.name,
+    cores: svc.resource.cpuCores,
+    memoryBytes: svc.resource.memoryBytes,
+    gpus: svc.resource.gpus,
+    ...(svc.resource.gpuModel === undefined
+      ? {}
+      : { gpuModel: svc.resource.gpuModel.trim().toLowerCase(), gpuModelText: svc.resource.gpuModel }),
+    nics: svc.resource.fabricNics,
+    fixedPorts,
+    exclusive: svc.placement.exclusive,
+  };
 }
 
 export class ClusterState {

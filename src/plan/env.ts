@@ -97,7 +97,20 @@ export function buildServiceEnvs(ctx: EnvContext): Record<string, string>[] {
     nodelist: ctx.envCompat.includes('slurm') ? compressHostlist(hosts) : '',
     userEnv: new Map(ctx.userEnv.map((e) => [e.key, e.value])),
   };
-  return ctx.ranks.map((r) => buildRankEnv(ctx, shared, r));
+  const envs = ctx.ranks.map((r) => buildRankEnv(ctx, shared, r));
+  // Every rank of a service has the same names: sort them once and build each env in that order, so the
+  // objects share one shape (cheap to serialize and hash).
+  const order = Object.keys(envs[0] ?? {}).sort();
+  return envs.map((env) => {
+    if (Object.keys(env).length !== order.length) return sortKeys(env);
+    const out: Record<string, string> = {};
+    for (const k of order) {
+      const v = env[k];
+      if (v === undefined) return sortKeys(env);
+      out[k] = v;
+    }
+    return out;
+  });
 }
 
 function buildRankEnv(ctx: EnvContext, s: Shared, r: EnvRank): Record<string, string> {
@@ -156,7 +169,7 @@ function buildRankEnv(ctx: EnvContext, s: Shared, r: EnvRank): Record<string, st
   for (const family of ctx.envCompat) addCompat(env, family, ctx, s, r);
 
   for (const [k, v] of s.userEnv) env[k] = v;
-  return sortKeys(env);
+  return env;
 }
 
 function addCompat(
@@ -221,7 +234,9 @@ function addCompat(
 }
 
 export function sortKeys(env: Record<string, string>): Record<string, string> {
+  const keys = Object.keys(env);
+  keys.sort();
   const out: Record<string, string> = {};
-  for (const k of Object.keys(env).sort()) out[k] = env[k] ?? '';
+  for (const k of keys) out[k] = env[k] ?? '';
   return out;
 }

@@ -28,9 +28,9 @@ import type { ProbeSpec, ServiceSpec, Spec } from '../api/spec.js';
 import { allocateRank, isPortFree, pickFreePort } from './allocate.js';
 import type { PortPicker, RankResources } from './allocate.js';
 import { backendCommand, rankProbe } from './backend.js';
-import { canonicalJson, contentHash } from './canonical.js';
+import { canonicalJson, contentHashStreamed } from './canonical.js';
 import { ClusterState } from './cluster-state.js';
-import type { RankNeed } from './cluster-state.js';
+import { rankNeedFor } from './cluster-state.js';
 import { buildHostfile, buildServiceEnvs, slotsPerHost } from './env.js';
 import type { EnvRank } from './env.js';
 import { formatCidr, parseIpv4 } from './ipv4.js';
@@ -98,21 +98,31 @@ export function planSpec(spec: Spec, inventory: Inventory, options: PlanOptions)
   if (issues.some((i) => i.severity === 'error') || reasons.length > 0) {
     return { ok: false, issues: [...issues, ...warnings], reasons };
   }
+  // Plan objects are built with their keys in canonical (sorted) order, so hashing copies nothing.
   const unhashed: Omit<Plan, 'hash'> = {
     apiVersion: 'multinode.dev/v1',
+    inventory: inventory.name,
     kind: 'Plan',
     seed: options.seed,
-    target: options.target,
-    inventory: inventory.name,
     services,
+    target: options.target,
   };
-  return { ok: true, plan: { ...unhashed, hash: contentHash(unhashed) }, warnings: [...issues, ...warnings] };
+  const plan: Plan = {
+    apiVersion: unhashed.apiVersion,
+    hash: contentHashStreamed(unhashed, 'services'),
+    inventory: unhashed.inventory,
+    kind: unhashed.kind,
+    seed: unhashed.seed,
+    services,
+    target: unhashed.target,
+  };
+  return { ok: true, plan, warnings: [...issues, ...warnings] };
 }
 
 /** The hash a plan should carry (for checking a plan read back from disk). */
 export function computePlanHash(plan: Plan): string {
   const { hash: _hash, ...rest } = plan;
-  return contentHash(rest);
+  return contentHashStreamed(rest, 'services');
 }
 
 /** The canonical JSON of a plan followed by a newline: what `--output json` prints and state files hold. */
@@ -221,18 +231,7 @@ function planService(
   if (issues.length > 0) return { issues, warnings };
 
   // --- placement ------------------------------------------------------------------------------------
-  const need: RankNeed = {
-    service: svc.name,
-    cores: svc.resource.cpuCores,
-    memoryBytes: svc.resource.memoryBytes,
-    gpus: svc.resource.gpus,
-    ...(svc.resource.gpuModel === undefined
-      ? {}
-      : { gpuModel: svc.resource.gpuModel.trim().toLowerCase(), gpuModelText: svc.resource.gpuModel }),
-    nics: svc.resource.fabricNics,
-    fixedPorts,
-    exclusive: svc.placement.exclusive,
-  };
+  const need = rankNeedFor(svc);
   const fmt = bytesFormatter(svc.resource.memoryBytes, svc.resource.memoryText);
   const placed = placeGang(cluster, {
     need,
@@ -266,7 +265,7 @@ function planService(
   let addresses: string[];
   if (svc.hostNetwork) {
     addresses = placed.nodes.map((i) => cluster.node(i).address);
-    network = { mode: 'host', subnet: hostSubnet(addresses, undefined), mtu: 1500 };
+    network = { mode: 'host', mtu: 1500, subnet: hostSubnet(addresses) };
   } else {
     const subnet = book.takeSubnet(options.seed, svc.name);
     const vni = book.takeVni(options.seed, svc.name);
@@ -283,11 +282,11 @@ function planService(
     }
     addresses = placed.nodes.map((_, r) => overlayAddress(subnet, r));
     network = {
-      mode: 'overlay',
-      subnet: formatCidr(subnet),
       gateway: overlayGateway(subnet),
-      vni,
+      mode: 'overlay',
       mtu: DEFAULTS.overlayMtu,
+      subnet: formatCidr(subnet),
+      vni,
     };
   }
 
@@ -309,7 +308,7 @@ function planService(
     const list: PortAssignment[] = [];
     for (const p of svc.ports) {
       if (!svc.hostNetwork) {
-        list.push({ name: p.name, port: p.port, hostPort: p.port, protocol: p.protocol, auto: false });
+        list.push({ auto: false, hostPort: p.port, name: p.name, port: p.port, protocol: p.protocol });
         continue;
       }
       let hostPort: number;
@@ -319,7 +318,7 @@ function planService(
         hostPort = picked;
       } else hostPort = p.hostPort ?? p.port;
       cluster.takePort(i, hostPort);
-      list.push({ name: p.name, port: p.port, hostPort, protocol: p.protocol, auto: p.hostPort === 'auto' });
+      list.push({ auto: p.hostPort === 'auto', hostPort, name: p.name, port: p.port, protocol: p.protocol });
     }
     rankPorts.push(list);
   }
@@ -390,10 +389,10 @@ function planService(
     })),
   };
   const files: PlanFile[] = [
-    { path: hostfilePath, content: buildHostfile(svc.implementation, hostnames, slots), mode: 0o644 },
-    { path: clusterFilePath, content: `${canonicalJson(clusterView)}\n`, mode: 0o644 },
+    { content: buildHostfile(svc.implementation, hostnames, slots), mode: 0o644, path: hostfilePath },
+    { content: `${canonicalJson(clusterView)}\n`, mode: 0o644, path: clusterFilePath },
   ];
-  if (svc.script.length > 0) files.push({ path: scriptPath, content: svc.script, mode: 0o755 });
+  if (svc.script.length > 0) files.push({ content: svc.script, mode: 0o755, path: scriptPath });
 
   const envRanks: EnvRank[] = hostnames.map((hostname, r) => ({
     rank: r,
@@ -438,8 +437,8 @@ function planService(
         r,
       );
     if (svc.script.length > 0 && (svc.launch === 'all' || r === 0))
-      return { kind: 'script', argv: [scriptPath] };
-    return { kind: 'wait', argv: [] };
+      return { argv: [scriptPath], kind: 'script' };
+    return { argv: [], kind: 'wait' };
   };
 
   const leaderProbe = svc.readinessProbe ? bindProbe(svc.readinessProbe, rankPorts[0] ?? []) : undefined;
@@ -449,27 +448,27 @@ function planService(
     const res = resources[r];
     const probe = rankProbe(svc.backend?.kind, r, leaderProbe, sshPorts[r] ?? DEFAULTS.sshPort);
     return {
-      rank: r,
-      role: r === 0 ? 'leader' : 'worker',
-      node: node.name,
-      nodeAddress: node.address,
-      hostname,
       address: addresses[r] ?? '',
+      command: command(r),
       cpus: res?.cpus ?? [],
-      ...(res?.numaNode === undefined ? {} : { numaNode: res.numaNode }),
-      memoryBytes: svc.resource.memoryBytes,
-      gpus: res?.gpus ?? [],
+      env: envs[r] ?? {},
       fabricNics: (res?.nics ?? []).map((nic) => {
         const addr = node.fabricNics.find((f) => f.name === nic)?.address;
         return addr === undefined
           ? { device: nic, ifname: nic }
-          : { device: nic, ifname: nic, address: addr };
+          : { address: addr, device: nic, ifname: nic };
       }),
+      gpus: res?.gpus ?? [],
+      hostname,
+      memoryBytes: svc.resource.memoryBytes,
+      node: node.name,
+      nodeAddress: node.address,
+      ...(res?.numaNode === undefined ? {} : { numaNode: res.numaNode }),
       ports: rankPorts[r] ?? [],
-      sshPort: sshPorts[r] ?? DEFAULTS.sshPort,
-      env: envs[r] ?? {},
-      command: command(r),
       ...(probe ? { probe } : {}),
+      rank: r,
+      role: r === 0 ? 'leader' : 'worker',
+      sshPort: sshPorts[r] ?? DEFAULTS.sshPort,
       ...(n > 1 ? { tfPort: tfPorts[r] ?? 0 } : {}),
     };
   });
@@ -479,38 +478,39 @@ function planService(
     const p = (rankPorts[0] ?? []).find((x) => x.name === e.portName);
     return {
       name: e.name,
+      port: p?.port ?? 0,
       portName: e.portName,
       protocol: e.protocol,
-      ...(e.type === undefined ? {} : { type: e.type }),
-      ...(e.scope === undefined ? {} : { scope: e.scope }),
       rank: 0,
+      ...(e.scope === undefined ? {} : { scope: e.scope }),
       targetAddress: leader?.address ?? '',
       targetPort: p?.hostPort ?? 0,
-      port: p?.port ?? 0,
+      ...(e.type === undefined ? {} : { type: e.type }),
     };
   });
 
+  // Keys in canonical (sorted) order: see planSpec.
   const plan: ServicePlan = {
-    name: svc.name,
-    nodes: n,
+    ...(svc.backend ? { backend: svc.backend.kind } : {}),
+    ...(svc.cwd === undefined ? {} : { cwd: svc.cwd }),
+    endpoints,
+    envCompat: svc.envCompat,
+    ...(svc.placement.exclusive ? { exclusive: true } : {}),
+    files,
+    ...(svc.resource.gpuModel === undefined ? {} : { gpuModel: svc.resource.gpuModel }),
+    gpusPerNode: svc.resource.gpus,
+    ...(svc.imageUri === undefined ? {} : { imageUri: svc.imageUri }),
     implementation: svc.implementation,
     launch: svc.launch,
-    ...(svc.backend ? { backend: svc.backend.kind } : {}),
-    ...(svc.imageUri === undefined ? {} : { imageUri: svc.imageUri }),
-    ...(svc.cwd === undefined ? {} : { cwd: svc.cwd }),
-    mounts: svc.mounts,
-    persist: svc.persist,
-    envCompat: svc.envCompat,
-    gpusPerNode: svc.resource.gpus,
-    ...(svc.resource.gpuModel === undefined ? {} : { gpuModel: svc.resource.gpuModel }),
-    network,
-    ranks,
-    endpoints,
-    files,
     ...(masterPort === undefined ? {} : { masterPort }),
-    restart: svc.restart,
+    mounts: svc.mounts,
+    name: svc.name,
+    network,
+    nodes: n,
+    persist: svc.persist,
     ...(leaderProbe ? { probe: leaderProbe } : {}),
-    ...(svc.placement.exclusive ? { exclusive: true } : {}),
+    ranks,
+    restart: svc.restart,
   };
   return { plan, issues, warnings };
 }

@@ -96,20 +96,11 @@ export function overlayGateway(subnet: Cidr): string {
   return formatIpv4(subnet.base + 1);
 }
 
-/** The subnet host-mode ranks talk over. */
-export function hostSubnet(
-  addresses: readonly string[],
-  allNodeAddresses: readonly number[] | undefined,
-): string {
+/** The subnet host-mode ranks talk over: the underlay when every address is in it, else a covering CIDR. */
+export function hostSubnet(addresses: readonly string[]): string {
   const underlay = parseCidr(DEFAULTS.underlaySubnet);
   const ips = addresses.map((a) => parseIpv4(a)).filter((x): x is number => x !== undefined);
-  const all = allNodeAddresses ?? ips;
-  if (
-    underlay &&
-    ips.every((ip) => cidrContains(underlay, ip)) &&
-    all.every((ip) => cidrContains(underlay, ip))
-  )
-    return DEFAULTS.underlaySubnet;
+  if (underlay && ips.every((ip) => cidrContains(underlay, ip))) return DEFAULTS.underlaySubnet;
   return formatCidr(coveringCidr(ips));
 }
 

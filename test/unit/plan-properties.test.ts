@@ -17,6 +17,7 @@ import {
   planSpec,
 } from '../../src/plan/index.js';
 import { buildSpec, service } from './helpers/spec-builder.js';
+import { contentHash, contentHashStreamed } from '../../src/plan/canonical.js';
 
 const MODELS = ['NVIDIA L4', 'NVIDIA H100'];
 
@@ -327,5 +328,15 @@ test('property: a spec that fits a fresh generated inventory is always feasible'
       assert.ok(r.ok, JSON.stringify(r.ok ? '' : r.reasons));
     }),
     { numRuns: 200 },
+  );
+});
+
+test('property: the streamed hash equals sha256 of the whole canonical JSON', () => {
+  fc.assert(
+    fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.array(fc.jsonValue(), { maxLength: 5 }), (head, items) => {
+      const value = { ...head, items };
+      assert.equal(contentHashStreamed(value, 'items'), contentHash(value));
+    }),
+    { numRuns: 300 },
   );
 });
