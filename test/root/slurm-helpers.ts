@@ -12,7 +12,7 @@ import { createCluster, deleteCluster } from '../../src/runtime/local/cluster.js
 import { nodeExecArgv } from '../../src/runtime/local/node-exec.js';
 import { startSlurmCluster, stopSlurmCluster } from '../../src/runtime/slurm/cluster.js';
 import type { SlurmClusterInfo } from '../../src/runtime/slurm/cluster.js';
-import { readSlurmJobRecords, slurmJobsDir } from '../../src/runtime/slurm/jobs.js';
+import { readSlurmJobRecords, slurmJobRecordPath } from '../../src/runtime/slurm/jobs.js';
 
 const BINARIES = [
   '/usr/sbin/slurmctld',
@@ -54,7 +54,7 @@ export async function startTestCluster(opts: {
   const scratch = mkdtempSync(join(tmpdir(), 'mn-slurm-test-'));
   await chmod(scratch, 0o755);
   const stateDir = join(scratch, 'slurm');
-  const jobsBefore = new Set((await readSlurmJobRecords()).map((r) => r.jobId));
+  const jobsBefore = new Set((await readSlurmJobRecords()).map((r) => r.id));
   let created = false;
   const teardown = async (): Promise<void> => {
     await stopSlurmCluster(stateDir).catch((e: unknown) => console.error('stopSlurmCluster:', e));
@@ -62,9 +62,8 @@ export async function startTestCluster(opts: {
       await deleteCluster(name, { force: true }).catch((e: unknown) => console.error('deleteCluster:', e));
     // Our job records, scripts and outputs only.
     for (const r of await readSlurmJobRecords()) {
-      if (jobsBefore.has(r.jobId) || !r.client.argv.some((a) => a.includes(stateDir))) continue;
-      for (const f of [join(slurmJobsDir(), `${r.jobId}.json`), r.scriptPath, r.output])
-        rmSync(f, { force: true });
+      if (jobsBefore.has(r.id) || !r.client.argv.some((a) => a.includes(stateDir))) continue;
+      for (const f of [slurmJobRecordPath(r), r.scriptPath, r.output]) rmSync(f, { force: true });
     }
     rmSync(scratch, { recursive: true, force: true });
   };

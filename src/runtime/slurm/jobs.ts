@@ -1,6 +1,6 @@
 /**
  * Jobs multinode submitted to Slurm: submit (`sbatch`), query (`scontrol show job`), follow (state and
- * output), cancel (`scancel`), and a record per job under `<state>/slurm/jobs/<jobid>.json` so `ps` and
+ * output), cancel (`scancel`), and a record per job under `<state>/slurm/jobs/<jobid>-<tag>.json` so `ps` and
  * `down` work from any shell. Every Slurm command runs through a `SlurmClient`: an argv prefix (empty for
  * the machine's own Slurm, the controller node's exec prefix for an emulated cluster) and extra env
  * (`SLURM_CONF`).
@@ -11,8 +11,9 @@
  *   listSlurmJobs() / followSlurmJobs(records, callbacks) / cancelSlurmJobs(nameOrFile)
  */
 import { existsSync } from 'node:fs';
-import { mkdir, open, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
 import { MultinodeError } from '../../api/issues.js';
 import type { SlurmEndpoint } from '../../render/slurm/index.js';
 import { stateRoot } from '../local/paths.js';
@@ -36,6 +37,8 @@ export interface SlurmJobStatus {
 }
 
 export interface SlurmJobRecord {
+  /** Record key: `<jobid>-<tag>`; job ids restart with every new Slurm cluster, the tag keeps them apart. */
+  readonly id: string;
   readonly jobId: string;
   readonly service: string;
   /** Absolute path of the spec file. */
@@ -80,13 +83,18 @@ export function slurmJobsDir(): string {
   return join(stateRoot(), 'slurm', 'jobs');
 }
 
-function recordPath(jobId: string): string {
-  return join(slurmJobsDir(), `${jobId}.json`);
+function recordPath(id: string): string {
+  return join(slurmJobsDir(), `${id}.json`);
+}
+
+/** Record file of a job (for tests and cleanup). */
+export function slurmJobRecordPath(rec: Pick<SlurmJobRecord, 'id'>): string {
+  return recordPath(rec.id);
 }
 
 async function saveRecord(rec: SlurmJobRecord): Promise<void> {
   await mkdir(slurmJobsDir(), { recursive: true });
-  const p = recordPath(rec.jobId);
+  const p = recordPath(rec.id);
   await writeFile(`${p}.tmp`, `${JSON.stringify(rec, null, 2)}\n`);
   await rename(`${p}.tmp`, p);
 }
@@ -128,26 +136,35 @@ export async function submitSlurmJob(
 ): Promise<SlurmJobRecord> {
   const dir = slurmJobsDir();
   await mkdir(dir, { recursive: true });
+  const now = new Date().toISOString();
+  const tag = createHash('sha256')
+    .update(`${JSON.stringify(client)}\n${now}\n${process.pid}\n${pending}`)
+    .digest('hex')
+    .slice(0, 8);
   const tmpScript = join(dir, `pending-${process.pid}-${pending++}.sbatch`);
   await writeFile(tmpScript, job.script, { mode: 0o644 });
-  const output = join(dir, `${job.service}-%j.out`);
+  const output = join(dir, `${job.service}-%j-${tag}.out`);
   const r = await runSlurm(client, ['sbatch', '--parsable', `--output=${output}`, tmpScript], spawner, {
     check: false,
     ...(job.env ? { env: job.env } : {}),
   });
   if (r.code !== 0) {
+    await rm(tmpScript, { force: true });
     throw new MultinodeError(
       'slurm.submit',
       `sbatch refused service ${job.service}: ${(r.stderr || r.stdout).trim() || `exit ${r.code}`}`,
     );
   }
   const jobId = (r.stdout.trim().split(/[;\s]/)[0] ?? '').trim();
-  if (!/^\d+$/.test(jobId))
+  if (!/^\d+$/.test(jobId)) {
+    await rm(tmpScript, { force: true });
     throw new MultinodeError('slurm.submit', `sbatch answered without a job id: ${r.stdout.trim()}`);
-  const scriptPath = join(dir, `${jobId}.sbatch`);
+  }
+  const id = `${jobId}-${tag}`;
+  const scriptPath = join(dir, `${id}.sbatch`);
   await rename(tmpScript, scriptPath);
-  const now = new Date().toISOString();
   const rec: SlurmJobRecord = {
+    id,
     jobId,
     service: job.service,
     file: resolve(job.file),
@@ -271,14 +288,14 @@ export async function readSlurmJobRecords(): Promise<SlurmJobRecord[]> {
     return [];
   }
   const out: SlurmJobRecord[] = [];
-  for (const n of names.filter((x) => /^\d+\.json$/.test(x))) {
+  for (const n of names.filter((x) => /^\d+-[0-9a-f]+\.json$/.test(x))) {
     try {
       out.push(JSON.parse(await readFile(join(slurmJobsDir(), n), 'utf8')) as SlurmJobRecord);
     } catch {
       /* a record being rewritten; skip */
     }
   }
-  return out.sort((a, b) => Number(a.jobId) - Number(b.jobId));
+  return out.sort((a, b) => (a.submittedAt < b.submittedAt ? -1 : a.submittedAt > b.submittedAt ? 1 : 0));
 }
 
 /** Every job we submitted, refreshed from Slurm. */
