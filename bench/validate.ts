@@ -5,7 +5,7 @@
  *   node --import tsx bench/validate.ts [runs=30]
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build as esbuild } from 'esbuild';
@@ -64,21 +64,33 @@ const cases = {
 } as const;
 type Name = keyof typeof cases;
 
-function time(argv: readonly string[]): number {
+// CPU time (user + sys) is steadier than wall time on a loaded machine; GNU time reports it when present.
+const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const cpuFile = join(tmp, 'cpu.txt');
+
+function time(argv: readonly string[]): { wall: number; cpu: number } {
+  const [cmd, ...args] = gnuTime ? [gnuTime, '-q', '-f', '%U %S', '-o', cpuFile, ...argv] : argv;
   const t0 = process.hrtime.bigint();
-  const r = spawnSync(argv[0] ?? '', argv.slice(1), { cwd: root, stdio: 'ignore' });
-  const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+  const r = spawnSync(cmd ?? '', args, { cwd: root, stdio: 'ignore' });
+  const wall = Number(process.hrtime.bigint() - t0) / 1e6;
   if (r.status !== 0) throw new Error(`${argv.join(' ')} exited ${r.status}`);
-  return ms;
+  const [user = NaN, sys = NaN] = gnuTime
+    ? readFileSync(cpuFile, 'utf8').trim().split(/\s+/).map(Number)
+    : [];
+  return { wall, cpu: (user + sys) * 1000 };
 }
 
-const samples = Object.fromEntries(Object.keys(cases).map((k) => [k, [] as number[]])) as Record<
-  Name,
-  number[]
->;
+const series = (): Record<Name, number[]> =>
+  Object.fromEntries(Object.keys(cases).map((k) => [k, [] as number[]])) as Record<Name, number[]>;
+const samples = series();
+const cpu = series();
 for (const name of Object.keys(cases) as Name[]) time(cases[name]); // warm the page cache
 for (let i = 0; i < runs; i++) {
-  for (const name of Object.keys(cases) as Name[]) samples[name].push(time(cases[name]));
+  for (const name of Object.keys(cases) as Name[]) {
+    const t = time(cases[name]);
+    samples[name].push(t.wall);
+    cpu[name].push(t.cpu);
+  }
 }
 
 const quantile = (xs: number[], q: number): number => {
@@ -87,14 +99,17 @@ const quantile = (xs: number[], q: number): number => {
 };
 const base = quantile(samples['node -e 0'], 0.5);
 console.log(`runs per case: ${runs} (interleaved)`);
-console.log(`${'case'.padEnd(36)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'vs node'.padStart(9)}`);
+console.log(
+  `${'case'.padEnd(36)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'vs node'.padStart(9)} ${'cpu med'.padStart(9)}`,
+);
 for (const name of Object.keys(cases) as Name[]) {
   const med = quantile(samples[name], 0.5);
   const p90 = quantile(samples[name], 0.9);
   console.log(
-    `${name.padEnd(36)} ${`${med.toFixed(1)} ms`.padStart(9)} ${`${p90.toFixed(1)} ms`.padStart(9)} ${`${(med / base).toFixed(2)}x`.padStart(9)}`,
+    `${name.padEnd(36)} ${`${med.toFixed(1)} ms`.padStart(9)} ${`${p90.toFixed(1)} ms`.padStart(9)} ${`${(med / base).toFixed(2)}x`.padStart(9)} ${`${quantile(cpu[name], 0.5).toFixed(0)} ms`.padStart(9)}`,
   );
 }
+console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 rmSync(tmp, { recursive: true, force: true });
 const med = quantile(samples['multinode validate seed-000-vllm'], 0.5);
 console.log(`validate median ${med.toFixed(1)} ms; target < 150 ms: ${med < 150 ? 'met' : 'NOT met'}`);
