@@ -25,6 +25,8 @@ export const ENV = {
   portPrefix: 'MULTINODE_PORT_',
   /** Set by the user: `1` sends a wrapper command's remote stdout/stderr back to the caller. */
   wrapperForwardStreams: 'MULTINODE_WRAPPER_FORWARD_STREAMS',
+  /** Set by the user: `0` makes one wrapper call open a fresh SSH connection instead of sharing one. */
+  sshMux: 'MULTINODE_SSH_MUX',
   cudaVisibleDevices: 'CUDA_VISIBLE_DEVICES',
 } as const;
 
@@ -267,6 +269,13 @@ export const ENV_DOCS: readonly EnvVarDoc[] = [
     meaning:
       '`1`: wrapper commands send remote stdout/stderr back to the caller instead of the remote rank log.',
     example: '1',
+  },
+  {
+    name: ENV.sshMux,
+    family: 'multinode',
+    when: 'set by the user',
+    meaning: '`0`: a wrapper call opens a fresh SSH connection instead of sharing one (ControlMaster).',
+    example: '0',
   },
   {
     name: DIST_ENV.masterAddr,

@@ -17,7 +17,7 @@ import { ENV } from '../../../api/names.js';
 export const SSH_CLIENT = '/usr/bin/ssh';
 
 /** Caller-side knob: `0` disables connection sharing for one call (benchmarks, debugging). */
-export const SSH_MUX_ENV = 'MULTINODE_SSH_MUX';
+export const SSH_MUX_ENV = ENV.sshMux;
 
 /** Single-quotes a string for POSIX sh. */
 export function shQuote(value: string): string {
