@@ -17,6 +17,7 @@ import { parseSpec } from '../../spec/index.js';
 import { parseInventory } from '../../spec/inventory.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
 import type { GangScheduler, Orchestrator, SshKeyMaterial } from '../../render/kubernetes/index.js';
+import { slurmInventory } from '../../render/slurm/plan-for-slurm.js';
 import { paint, printIssues } from '../output.js';
 
 /** Where a pod finds the plan's files and the SSH wrapper on Kubernetes. */
@@ -126,7 +127,11 @@ export async function planForTarget(
   if (!parsed.ok) fail(parsed.issues, `${file}: invalid spec`);
   const spec = parsed.value;
   const inventory =
-    flags.inventory !== undefined ? await loadInventory(flags.inventory) : inventoryForSpec(spec);
+    flags.inventory !== undefined
+      ? await loadInventory(flags.inventory)
+      : target === 'slurm'
+        ? slurmInventory(spec)
+        : inventoryForSpec(spec);
   const seed = Number(flags.seed);
   if (!Number.isInteger(seed) || seed < 0) {
     throw new MultinodeError('bad-seed', `--seed must be a non-negative integer, got ${flags.seed}`, {
