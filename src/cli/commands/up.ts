@@ -124,7 +124,7 @@ function describeEvent(service: string, e: SupervisorEvent): string | undefined 
     case 'ready':
       return `${service}: ready${e.endpoints.length > 0 ? ` — ${e.endpoints.join(', ')}` : ''}`;
     case 'not-ready':
-      return `${service}: not ready (${e.detail}); endpoints withdrawn`;
+      return `${service}: not ready (${e.detail})`;
   }
 }
 

@@ -19,6 +19,7 @@ async function readProcs(): Promise<ProcInfo[]> {
     try {
       const stat = await readFile(`/proc/${d}/stat`, 'utf8');
       const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (rest[0] === 'Z' || rest[0] === 'X') continue; // exited, waiting to be reaped
       out.push({ pid: Number(d), pgrp: Number(rest[2]), startTime: Number(rest[19]) });
     } catch {
       /* gone */

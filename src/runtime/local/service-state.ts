@@ -145,12 +145,14 @@ export async function writeServiceState(
   await withLock(serviceDir(state.name), () => ports.store.write(serviceStatePath(state.name), state));
 }
 
-/** `starttime` field of /proc/PID/stat: identifies a process beyond its (reusable) pid. */
+/** `starttime` field of /proc/PID/stat (undefined when gone or a zombie): identifies a process beyond its pid. */
 export async function readProcStartTime(pid: number): Promise<string | undefined> {
   try {
     const { readFile } = await import('node:fs/promises');
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // A zombie has exited (it only waits for its parent to reap it): not a live process any more.
+    if (rest[0] === 'Z' || rest[0] === 'X') return undefined;
     return rest[19];
   } catch {
     return undefined;

@@ -262,6 +262,7 @@ export async function superviseService(
       }
       await Promise.all(plan.ranks.map((r) => ssh.waitReady(r.rank, { timeoutMs: 15_000 })));
       await phase('sshd', ports.clock.now() - t);
+      t = ports.clock.now();
     }
     const exits = new Map<number, { code: number | null; signal: string | null }>();
     let wake: () => void = () => undefined;
@@ -340,7 +341,11 @@ export async function superviseService(
           s.endpoints.forEach((e) => (e.published = false));
           s.probe.status = 'not-ready';
         });
-        emit({ kind: 'not-ready', detail });
+        if (detail !== 'service finished')
+          emit({
+            kind: 'not-ready',
+            detail: endpoints.length > 0 ? `${detail}; endpoints withdrawn` : detail,
+          });
       }
     };
 

@@ -54,7 +54,14 @@ export async function downService(
   options.onProgress?.(`stopping ${latest.ranks.length} rank(s)`);
   await stopRanks(latest, options.graceMs ?? 3000);
   options.onProgress?.(`removing ${latest.resources.length} network object(s)`);
-  for (const r of [...latest.resources].reverse()) await undoResource(r, ports);
+  // Reverse order; a run of resources of the same kind is independent, so undo it in parallel.
+  const reversed = [...latest.resources].reverse();
+  for (let i = 0; i < reversed.length; ) {
+    let j = i + 1;
+    while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
+    await Promise.all(reversed.slice(i, j).map((r) => undoResource(r, ports)));
+    i = j;
+  }
   await rm(serviceDir(name), { recursive: true, force: true });
   return { existed: true, ms: ports.clock.now() - started };
 }

@@ -1,0 +1,249 @@
+/** Pure pieces of the local runtime: names, nft tables, probes, hosts files, argv building, log following. */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { RankPlan, ServicePlan } from '../../src/api/plan.js';
+import { clusterNames, serviceNames, shortHash } from '../../src/runtime/local/paths.js';
+import { nodeExecArgv, nodeNetnsName } from '../../src/runtime/local/node-exec.js';
+import { nodeGateway, rankHostsFile, renderNodeTable } from '../../src/runtime/local/network.js';
+import { pickHostPort, renderEndpointTable } from '../../src/runtime/local/endpoints.js';
+import { nextProbeState, probeArgv } from '../../src/runtime/local/probe.js';
+import { parseSsPorts } from '../../src/runtime/local/cluster.js';
+import type { ClusterMeta } from '../../src/runtime/local/cluster.js';
+import { hostCpus, needsSsh, rankArgv } from '../../src/runtime/local/supervisor.js';
+import { followLogs } from '../../src/runtime/local/logs.js';
+
+function rank(r: number, over: Partial<RankPlan> = {}): RankPlan {
+  return {
+    rank: r,
+    role: r === 0 ? 'leader' : 'worker',
+    node: `node-${r + 1}`,
+    nodeAddress: `198.18.0.${r + 1}`,
+    hostname: `svc-${r}`,
+    address: `198.18.200.${r + 2}`,
+    cpus: [0, 1, 2],
+    memoryBytes: 1 << 30,
+    gpus: [],
+    fabricNics: [],
+    ports: [],
+    sshPort: 2222,
+    env: { MULTINODE_NODE_RANK: String(r) },
+    command: { kind: 'script', argv: ['/srv/files/script'] },
+    ...over,
+  };
+}
+
+function plan(n: number, over: Partial<ServicePlan> = {}): ServicePlan {
+  return {
+    name: 'svc',
+    nodes: n,
+    implementation: 'generic',
+    launch: 'all',
+    mounts: [],
+    persist: false,
+    envCompat: [],
+    gpusPerNode: 0,
+    network: { mode: 'overlay', subnet: '198.18.200.0/24', gateway: '198.18.200.1', vni: 4242, mtu: 1450 },
+    ranks: Array.from({ length: n }, (_, r) => rank(r)),
+    endpoints: [],
+    files: [],
+    restart: {
+      policy: 'never',
+      maxRestarts: 0,
+      maxStartupRestarts: 0,
+      backoffSeconds: 1,
+      backoffMaxSeconds: 1,
+    },
+    ...over,
+  };
+}
+
+test('names: short, stable, within IFNAMSIZ, distinct per cluster/service and per state dir', () => {
+  const prev = process.env['MULTINODE_STATE_DIR'];
+  try {
+    process.env['MULTINODE_STATE_DIR'] = '/tmp/a';
+    const a = clusterNames('default');
+    const s = serviceNames('default', 'a-very-long-service-name-indeed');
+    process.env['MULTINODE_STATE_DIR'] = '/tmp/b';
+    const b = clusterNames('default');
+    assert.notEqual(a.hash, b.hash);
+    assert.equal(a.hash.length, 6);
+    for (const link of [a.rootLink, s.bridge, s.vxlan]) assert.ok(link.length <= 15, link);
+    assert.match(nodeNetnsName('default', 'node-1'), /^mn-[0-9a-f]{6}-node-1$/);
+    assert.equal(shortHash('x'), shortHash('x'));
+  } finally {
+    if (prev === undefined) delete process.env['MULTINODE_STATE_DIR'];
+    else process.env['MULTINODE_STATE_DIR'] = prev;
+  }
+});
+
+test('nodeExecArgv: netns + UTS, private mount ns, fresh sysfs with cgroups, own /etc files', () => {
+  const argv = nodeExecArgv({
+    clusterName: 'c',
+    node: 'node-2',
+    rankNetns: 'mn-x-r1',
+    uts: '/u/r1',
+    etcDir: '/e/r1',
+  });
+  assert.equal(argv[0], '/usr/bin/nsenter');
+  assert.ok(argv.includes('--uts=/u/r1'));
+  assert.ok(argv.includes('--net=/run/netns/mn-x-r1'));
+  assert.deepEqual(argv.slice(3, 7), ['/usr/bin/unshare', '--mount', '--propagation', 'slave']);
+  const script = argv[9] ?? '';
+  assert.match(script, /mount -t sysfs sysfs \/sys/);
+  assert.match(script, /--move "\$d" \/sys\/fs\/cgroup/);
+  assert.equal(argv.at(-1), '/e/r1');
+  const node = nodeExecArgv({ clusterName: 'c', node: 'node-2' });
+  assert.ok(node.some((a) => a.startsWith('--net=/run/netns/mn-') && a.endsWith('-node-2')));
+});
+
+test('rankArgv: cpuset folded onto host CPUs, wait ranks sleep', () => {
+  assert.deepEqual(hostCpus([0, 1, 2, 3, 5], 2), [0, 1]);
+  const argv = rankArgv('c', '/svc', rank(1, { cpus: [3] }), 'mn-x-r1');
+  const i = argv.indexOf('/usr/bin/taskset');
+  assert.deepEqual(argv.slice(i), ['/usr/bin/taskset', '-c', hostCpus([3]).join(','), '/srv/files/script']);
+  const wait = rankArgv('c', '/svc', rank(1, { cpus: [], command: { kind: 'wait', argv: [] } }), undefined);
+  assert.deepEqual(wait.slice(-2), ['/bin/sleep', 'infinity']);
+  assert.ok(!wait.includes('/usr/bin/taskset'));
+});
+
+test('needsSsh: leader launch or MPI-style implementations with more than one rank', () => {
+  assert.equal(needsSsh(plan(2, { launch: 'leader' })), true);
+  assert.equal(needsSsh(plan(2, { launch: 'all' })), false);
+  assert.equal(needsSsh(plan(2, { launch: 'all', implementation: 'ompi' })), true);
+  assert.equal(needsSsh(plan(1, { launch: 'leader' })), false);
+});
+
+test('node gateways are distinct per node and outside the rank range', () => {
+  assert.equal(nodeGateway('198.18.200.0/24', 0), '198.18.200.254');
+  assert.equal(nodeGateway('198.18.200.0/24', 3), '198.18.200.251');
+});
+
+test('rank hosts file names every rank, itself first, then the nodes', () => {
+  const p = plan(3);
+  const text = rankHostsFile(p, p.ranks[1] as RankPlan, ['198.18.0.1\tnode-1']);
+  const lines = text.trim().split('\n');
+  assert.equal(lines[2], '198.18.200.3\tsvc-1');
+  assert.ok(lines.includes('198.18.200.2\tsvc-0'));
+  assert.ok(lines.includes('198.18.200.4\tsvc-2'));
+  assert.equal(lines.at(-1), '198.18.0.1\tnode-1');
+});
+
+test('node table: same-segment traffic and endpoint DNAT pass, everything else into or out of the segment drops', () => {
+  const t = renderNodeTable('mn_abc_node', 'mbabc', [
+    { nodeAddress: '198.18.0.1', viaPort: 8080, target: '198.18.200.2', port: 80 },
+  ]);
+  assert.match(t, /ip daddr 198\.18\.0\.1 tcp dport 8080 dnat to 198\.18\.200\.2:80/);
+  const fwd = t.slice(t.indexOf('chain forward'), t.indexOf('chain input'));
+  const order = [
+    'established,related accept',
+    'iifname "mbabc" oifname "mbabc" accept',
+    'ct status dnat accept',
+    'iifname "mbabc" drop',
+    'oifname "mbabc" drop',
+  ];
+  let at = 0;
+  for (const o of order) {
+    const k = fwd.indexOf(o, at);
+    assert.ok(k >= at, `missing or out of order: ${o}`);
+    at = k;
+  }
+});
+
+test('endpoint table: DNAT from 127.0.0.1 to the node, SNAT only on our root link', () => {
+  const cluster = { rootLink: 'mnabcdefh', hostAddress: '198.18.3.254' } as ClusterMeta;
+  const t = renderEndpointTable('mn_x_ep', cluster, [
+    {
+      name: 'web',
+      protocol: 'http',
+      hostAddress: '127.0.0.1',
+      hostPort: 8081,
+      viaAddress: '198.18.3.1',
+      viaPort: 8081,
+      targetAddress: '198.18.200.2',
+      targetPort: 8080,
+      published: false,
+    },
+  ]);
+  assert.match(t, /ip daddr 127\.0\.0\.1 tcp dport 8081 dnat to 198\.18\.3\.1:8081/);
+  assert.match(t, /oifname "mnabcdefh" ip saddr 127\.0\.0\.0\/8 snat to 198\.18\.3\.254/);
+});
+
+test('pickHostPort: the declared port when free, else the next free one', async () => {
+  const busy = new Set([8080, 8081]);
+  assert.equal(await pickHostPort(8080, new Set(), (p) => Promise.resolve(!busy.has(p))), 8082);
+  assert.equal(await pickHostPort(8080, new Set([8082]), (p) => Promise.resolve(!busy.has(p))), 8083);
+  assert.equal(await pickHostPort(9000, new Set(), () => Promise.resolve(true)), 9000);
+});
+
+test('probe thresholds behave like Kubernetes', () => {
+  const probe = { successThreshold: 2, failureThreshold: 3 };
+  let s = { ready: false, successes: 0, failures: 0 };
+  s = nextProbeState(s, true, probe);
+  assert.equal(s.ready, false);
+  s = nextProbeState(s, true, probe);
+  assert.equal(s.ready, true);
+  s = nextProbeState(s, false, probe);
+  s = nextProbeState(s, false, probe);
+  assert.equal(s.ready, true);
+  s = nextProbeState(s, false, probe);
+  assert.equal(s.ready, false);
+});
+
+test('probe argv runs inside the rank netns: curl for http, /dev/tcp for tcp', () => {
+  const base = {
+    periodSeconds: 1,
+    failureThreshold: 1,
+    successThreshold: 1,
+    initialDelaySeconds: 0,
+    timeoutSeconds: 2,
+  };
+  const http = probeArgv(
+    { ...base, action: { kind: 'http', path: 'healthz', port: 8080, scheme: 'http' } },
+    { netns: 'ns', address: '10.0.0.2', port: 8080 },
+  );
+  assert.deepEqual(http.slice(0, 2), ['/usr/bin/nsenter', '--net=/run/netns/ns']);
+  assert.equal(http.at(-1), 'http://10.0.0.2:8080/healthz');
+  const tcp = probeArgv(
+    { ...base, action: { kind: 'tcp', port: 22 } },
+    { netns: 'ns', address: '10.0.0.2', port: 2222 },
+  );
+  assert.deepEqual(tcp.slice(-2), ['10.0.0.2', '2222']);
+});
+
+test('parseSsPorts reads local ports of ss -Htuln', () => {
+  const out =
+    'tcp LISTEN 0 128 0.0.0.0:2222 0.0.0.0:*\ntcp LISTEN 0 5 [::]:8080 [::]:*\nudp UNCONN 0 0 198.18.0.1:4789 0.0.0.0:*\n';
+  assert.deepEqual(parseSsPorts(out), [2222, 4789, 8080]);
+});
+
+test('followLogs: whole lines per rank, partial lines kept until complete', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'mn-logs-'));
+  try {
+    const a = join(dir, 'a.log');
+    const b = join(dir, 'b.log');
+    writeFileSync(a, 'one\ntw');
+    writeFileSync(b, '');
+    const seen: string[] = [];
+    const stop = new AbortController();
+    const p = followLogs(
+      [
+        { rank: 0, path: a },
+        { rank: 1, path: b },
+      ],
+      (r, l) => seen.push(`${r}:${l}`),
+      { fromStart: true, follow: true, pollMs: 10, signal: stop.signal },
+    );
+    await new Promise((r) => setTimeout(r, 30));
+    appendFileSync(a, 'o\n');
+    appendFileSync(b, 'x\n');
+    await new Promise((r) => setTimeout(r, 50));
+    stop.abort();
+    await p;
+    assert.deepEqual(seen.sort(), ['0:one', '0:two', '1:x']);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
