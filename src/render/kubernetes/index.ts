@@ -908,6 +908,8 @@ class ServiceRender {
       containers: [container],
       volumes,
       restartPolicy: 'Always',
+      // No `<SERVICE>_PORT`-style variables from other Services: the env is the plan's (and vLLM reads VLLM_*).
+      enableServiceLinks: false,
       ...(Object.keys(affinity).length > 0 ? { affinity } : {}),
       ...(host ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
       ...(this.gang === 'volcano' ? { schedulerName: W.volcanoSchedulerName } : {}),
