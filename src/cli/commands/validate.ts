@@ -45,8 +45,9 @@ export function registerValidate(program: Command): void {
       }
       // Loaded on demand so that other commands (and --help) do not pay for the spec layer.
       const { parseSpec } = await import('../../spec/index.js');
-      const reports: FileReport[] = files.map((file) => {
-        const result = parseSpec(readSpecText(file), file === '-' ? '<stdin>' : file);
+      const reports: FileReport[] = files.map((arg) => {
+        const file = arg === '-' ? '<stdin>' : arg;
+        const result = parseSpec(readSpecText(arg), file);
         return result.ok
           ? { file, valid: true, issues: result.warnings }
           : { file, valid: false, issues: result.issues };
