@@ -39,11 +39,12 @@ import { checkParallelism } from './parallelism.js';
 import { placeGang } from './placement.js';
 
 export { canonicalJson } from './canonical.js';
-export { generateInventory } from './inventory-gen.js';
+export { generateInventory, generateInventoryForSpec } from './inventory-gen.js';
 export type { GenerateInventoryOptions } from './inventory-gen.js';
 export { compressHostlist } from './hostlist.js';
 export { portEnvName } from './env.js';
 export { applyPlanToInventory } from './apply.js';
+export { compressCpuList } from './format.js';
 
 /** Stable issue codes of the planner. */
 export const PLAN_CODES = {

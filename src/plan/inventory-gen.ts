@@ -103,3 +103,56 @@ function intAtLeast(name: string, value: number, min: number): number {
     throw new RangeError(`${name} must be an integer ≥ ${min}, got ${value}`);
   return value;
 }
+
+/**
+ * An emulated inventory the spec fits: one node per rank of every service (so exclusive services, fixed host
+ * ports and fabric NICs never compete), each node as large as the largest per-node request (cores doubled
+ * over two NUMA domains so a NUMA-pinned rank fits in one), the first GPU model asked for, and as many
+ * fabric NICs as the highest `fabricN` requested. `overrides` replace any computed value.
+ */
+export function generateInventoryForSpec(
+  spec: { readonly services: readonly ServiceShape[] },
+  overrides: Partial<GenerateInventoryOptions> = {},
+): Inventory {
+  const services = spec.services;
+  const max = (f: (s: ServiceShape) => number): number => Math.max(0, ...services.map(f));
+  const model = services.find((s) => s.resource.gpuModel !== undefined)?.resource.gpuModel;
+  const maxCores = Math.max(
+    1,
+    max((s) => s.resource.cpuCores),
+  );
+  const numa = services.some((s) => s.resource.cpuAffinity === 'NUMA') ? 2 : 1;
+  const nicCount = max((s) =>
+    Math.max(0, ...s.resource.fabricNics.map((n) => (/^fabric(\d+)$/.exec(n) ? Number(n.slice(6)) + 1 : 0))),
+  );
+  const base: GenerateInventoryOptions = {
+    name: 'generated',
+    nodes: Math.max(
+      1,
+      services.reduce((n, s) => n + s.nodes, 0),
+    ),
+    gpusPerNode: max((s) => s.resource.gpus),
+    ...(model === undefined ? {} : { gpuModel: model }),
+    cores: maxCores * numa,
+    numaDomains: numa,
+    memoryBytes: Math.max(
+      2 ** 30,
+      max((s) => s.resource.memoryBytes),
+    ),
+    fabricNics: nicCount,
+  };
+  return generateInventory({ ...base, ...overrides });
+}
+
+/** The parts of a `ServiceSpec` the generator reads. */
+interface ServiceShape {
+  readonly nodes: number;
+  readonly resource: {
+    readonly cpuCores: number;
+    readonly cpuAffinity: 'NUMA' | 'none';
+    readonly memoryBytes: number;
+    readonly gpus: number;
+    readonly gpuModel?: string;
+    readonly fabricNics: readonly string[];
+  };
+}

@@ -105,7 +105,10 @@ function expand(picks: readonly (readonly [number, number])[], ranks: number): n
 /** Words a person can act on: what one rank needs, how many nodes qualify, why the others do not. */
 export function describeNeed(need: RankNeed, formatBytes: (b: number) => string): string {
   const parts: string[] = [];
-  if (need.gpus > 0) parts.push(`${need.gpus}× ${need.gpuModelText ?? need.gpuModel ?? 'GPU'}`);
+  if (need.gpus > 0) {
+    const model = need.gpuModelText ?? need.gpuModel;
+    parts.push(model === undefined ? `${need.gpus} GPU${need.gpus === 1 ? '' : 's'}` : `${need.gpus}× ${model}`);
+  }
   parts.push(`${need.cores} cores`);
   parts.push(`${formatBytes(need.memoryBytes)} memory`);
   if (need.nics.length > 0) parts.push(`fabric NICs ${need.nics.join(', ')}`);
@@ -134,7 +137,7 @@ function explainInfeasible(
   let summary =
     req.strategy === 'pack'
       ? `needs room for ${req.ranks} ranks, each with ${what}${exclusive}; the nodes that qualify hold ${slots}`
-      : `needs ${req.ranks} nodes with ${what}${exclusive}; ${qualifying.length} of ${cluster.nodes.length} qualify`;
+      : `needs ${req.ranks} node${req.ranks === 1 ? '' : 's'} with ${what}${exclusive}; ${qualifying.length} of ${cluster.nodes.length} qualif${qualifying.length === 1 ? 'ies' : 'y'}`;
   if (req.topologyKey !== undefined && req.topologyMode === 'required' && slots >= req.ranks) {
     const sizes = [...groups].sort((a, b) => b.slots - a.slots || a.order - b.order).slice(0, 5);
     summary += `, but no single ${req.topologyKey} has room for all of them (${sizes

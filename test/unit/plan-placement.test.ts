@@ -140,7 +140,7 @@ const failingCases: Failing[] = [
     name: 'gang: all ranks or none',
     spec: buildSpec([service('a', { nodes: 3, resource: { gpus: 1 } })]),
     inv: gpuInv(2),
-    summary: /needs 3 nodes with 1× GPU, 1 cores and 1Gi memory free; 2 of 2 qualify/,
+    summary: /needs 3 nodes with 1 GPU, 1 cores and 1Gi memory free; 2 of 2 qualify/,
   },
   {
     name: 'the seed-style summary names the model, memory and the nodes that fail',
@@ -166,7 +166,7 @@ const failingCases: Failing[] = [
     name: 'GPU count',
     spec: buildSpec([service('a', { nodes: 1, resource: { gpus: 4 } })]),
     inv: gpuInv(1, 2),
-    summary: /needs 1 nodes with 4× GPU/,
+    summary: /needs 1 node with 4 GPUs/,
     node: /node-1: has 2 GPUs of that model, needs 4/,
   },
   {
@@ -211,7 +211,7 @@ const failingCases: Failing[] = [
     name: 'pack: not enough room in total',
     spec: buildSpec([service('a', { nodes: 5, resource: { gpus: 4 }, placement: { strategy: 'pack' } })]),
     inv: gpuInv(2, 8),
-    summary: /needs room for 5 ranks, each with 4× GPU.*the nodes that qualify hold 4/,
+    summary: /needs room for 5 ranks, each with 4 GPUs.*the nodes that qualify hold 4/,
   },
 ];
 
