@@ -24,6 +24,7 @@ import type { SlurmRenderOptions } from '../../render/slurm/index.js';
 import {
   cancelSlurmJobs,
   followSlurmJobs,
+  isTerminal,
   listSlurmJobs,
   submitSlurmJob,
 } from '../../runtime/slurm/jobs.js';
@@ -69,7 +70,11 @@ export function slurmClientFor(opts: { slurmConf?: string; clientArgv?: readonly
 function describe(rec: SlurmJobRecord): string {
   const bits = [rec.state];
   if (rec.failure !== undefined) bits.push(rec.failure);
-  else if (rec.reason !== undefined && rec.state !== 'COMPLETED') bits.push(rec.reason);
+  else if (
+    rec.reason !== undefined &&
+    (rec.state === 'PENDING' || (isTerminal(rec.state) && rec.state !== 'COMPLETED'))
+  )
+    bits.push(rec.reason);
   if (rec.exitCode !== undefined && rec.exitCode !== '0:0') bits.push(`job exit ${rec.exitCode}`);
   return bits.join(' — ');
 }

@@ -367,7 +367,7 @@ export async function cancelSlurmJobs(
 ): Promise<SlurmJobRecord[]> {
   const path = resolve(nameOrFile);
   const recs = (await readSlurmJobRecords()).filter(
-    (r) => r.service === nameOrFile || r.file === path || r.jobId === nameOrFile,
+    (r) => r.service === nameOrFile || r.file === path || r.jobId === nameOrFile || r.id === nameOrFile,
   );
   const live: SlurmJobRecord[] = [];
   for (const r of recs) {
