@@ -153,7 +153,7 @@ export function zodIssuesToIssues(
             severity: 'error',
             path,
             pos: at(path),
-            message: `${path || 'the document'} is required: ${expectedText(zi)}`,
+            message: `missing required field ${JSON.stringify(String(zi.path[zi.path.length - 1] ?? ''))}; allowed: ${zi.expected === 'int' || zi.expected === 'number' ? bounds(root, zi.path) : expectedText(zi)}`,
           });
         } else if (zi.expected === 'int' && typeof input === 'number' && Number.isFinite(input)) {
           push({
