@@ -96,7 +96,7 @@ export function registerPlan(program: Command): void {
           throw new MultinodeError('plan.invalid', `${file}: cannot be planned`, { exitCode: EXIT.badInput });
         throw new MultinodeError(
           'plan.infeasible',
-          `${result.reasons.length} service${result.reasons.length === 1 ? '' : 's'} cannot be placed on inventory ${inventory.name} (${inventory.nodes.length} nodes)`,
+          `${result.reasons.length} service${result.reasons.length === 1 ? '' : 's'} cannot be placed on inventory ${inventory.name} (${inventory.nodes.length} node${inventory.nodes.length === 1 ? '' : 's'})`,
           { exitCode: EXIT.failure },
         );
       }
