@@ -258,6 +258,8 @@ export async function createCluster(o: ClusterOptions): Promise<NetnsCluster> {
 export interface FixtureService {
   readonly ssh: ServiceSsh;
   readonly serviceDir: string;
+  /** Each rank's sshd process (the runner from `sshdArgv`), by rank. */
+  readonly sshd: readonly ChildProcess[];
   logFile(i: number): string;
 }
 
@@ -292,11 +294,10 @@ export async function startSshService(
       logFile: logFile(n.index),
     })),
   });
-  for (const n of c.nodes) {
-    const argv = ssh.sshdArgv(n.index);
-    // sshdArgv carries the exec prefix; the fixture's start() adds it again, so strip it here.
-    c.start(n.index, argv.slice(n.exec.length), join(serviceDir, `sshd-${n.index}.log`));
-  }
+  // sshdArgv carries the exec prefix; the fixture's start() adds it again, so strip it here.
+  const sshd = c.nodes.map((n) =>
+    c.start(n.index, ssh.sshdArgv(n.index).slice(n.exec.length), join(serviceDir, `sshd-${n.index}.log`)),
+  );
   await Promise.all(c.nodes.map((n) => ssh.waitReady(n.index, { timeoutMs: 15_000 })));
-  return { ssh, serviceDir, logFile };
+  return { ssh, serviceDir, logFile, sshd };
 }

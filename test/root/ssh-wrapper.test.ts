@@ -209,6 +209,38 @@ test('multinode-ssh on a 3-node namespace fixture', { skip: skip ?? false, timeo
       }
     });
 
+    await t.test(
+      'stopping a rank (SIGTERM to its sshd runner) also stops the wrapper sessions on it',
+      async () => {
+        const sessions = join(ssh.dir, 'sessions');
+        c.start(0, [W, 'sw-1', 'sleep 300 & sleep 302'], join(svc.serviceDir, 'client2.log'), fwd);
+        const pid = await (async () => {
+          for (let i = 0; i < 100; i++) {
+            const f = readdirSync(sessions).find((x) => x.startsWith('1.'));
+            if (f !== undefined) return Number(f.slice(2));
+            await new Promise((r) => setTimeout(r, 50));
+          }
+          throw new Error('no session record');
+        })();
+        const runner = svc.sshd[1];
+        assert.ok(runner);
+        const exited = new Promise<number | null>((r) => runner.once('exit', (code) => r(code)));
+        runner.kill('SIGTERM');
+        assert.equal(await exited, 143);
+        const state = existsSync(`/proc/${pid}/stat`)
+          ? readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.[0]
+          : 'gone';
+        assert.ok(
+          state === 'gone' || state === 'Z',
+          `session leader ${pid} stopped with its rank (state ${state})`,
+        );
+        assert.deepEqual(
+          readdirSync(sessions).filter((x) => x.startsWith('1.')),
+          [],
+        );
+      },
+    );
+
     await t.test('cleanup removes keys, configs, sockets and the wrapper', async () => {
       await ssh.cleanup();
       assert.equal(existsSync(ssh.dir), false);

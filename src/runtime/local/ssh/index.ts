@@ -36,7 +36,7 @@ import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
 import { stopSessions, type StopSessionsResult } from './sessions.js';
-import { buildSshdConfig, ensureSshdPrivsepDir, sshdArgv as sshdArgvFor, waitForSshd } from './sshd.js';
+import { buildSshdConfig, buildSshdRunScript, ensureSshdPrivsepDir, waitForSshd } from './sshd.js';
 import {
   buildDispatchWrapper,
   buildRankFile,
@@ -87,7 +87,12 @@ export interface ServiceSsh {
   readonly wrapperPath: string;
   readonly material: SshMaterial;
   readonly controlDir: string;
-  /** Full argv (rank exec prefix + `sshd -D -e -f <config>`) for the supervisor to spawn. */
+  /**
+   * Full argv for the supervisor to spawn: the rank exec prefix, then a small bash runner that keeps
+   * `sshd -D -e -f <config>` in the foreground and, when stopped (TERM/INT/HUP) or when sshd exits, also
+   * stops the processes the wrapper started on that rank (they live in sshd sessions, outside the rank's
+   * process group).
+   */
   sshdArgv(rank: number): string[];
   sshdConfigPath(rank: number): string;
   /** Resolves when the rank's sshd answers (checked from inside the rank's namespaces). */
@@ -173,6 +178,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
   const home = join(dir, 'home');
   const remoteExec = join(dir, 'remote-exec');
   const sessionsDir = join(dir, 'sessions');
+  const sshdRun = join(dir, 'sshd-run');
   const byRank = new Map(o.ranks.map((r) => [r.rank, r]));
   const get = (rank: number): SshRank => {
     const r = byRank.get(rank);
@@ -228,6 +234,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     );
   }
   await writeAtomic(remoteExec, buildRemoteExecScript(ranksDir, sessionsDir), 0o644);
+  await writeAtomic(sshdRun, buildSshdRunScript(sessionsDir), 0o644);
   await writeAtomic(
     wrapperPath,
     buildWrapperScript({
@@ -248,7 +255,15 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     wrapperPath,
     material,
     controlDir,
-    sshdArgv: (rank) => [...get(rank).exec, ...sshdArgvFor(configPath(rank))],
+    sshdArgv: (rank) => [
+      ...get(rank).exec,
+      '/bin/bash',
+      '--norc',
+      '--noprofile',
+      sshdRun,
+      String(rank),
+      configPath(rank),
+    ],
     sshdConfigPath: (rank) => (get(rank), configPath(rank)),
     waitReady: async (rank, options = {}) => {
       const r = get(rank);

@@ -1,10 +1,17 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildSshdConfig, checkSshdConfig, SSHD, SSHD_PRIVSEP_DIR, sshdArgv } from './sshd.js';
+import {
+  buildSshdConfig,
+  buildSshdRunScript,
+  checkSshdConfig,
+  SSHD,
+  SSHD_PRIVSEP_DIR,
+  sshdArgv,
+} from './sshd.js';
 
 const base = {
   listenAddress: '198.18.1.2',
@@ -75,3 +82,11 @@ test(
     }
   },
 );
+
+test('sshd runner script is valid bash and runs sshd in the foreground', () => {
+  const text = buildSshdRunScript("/s/it's/sessions");
+  const r = spawnSync('/bin/bash', ['-n'], { input: text, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(text, /\/usr\/sbin\/sshd -D -e -f "\$cfg" &/);
+  assert.match(text, /sessions='\/s\/it'\\''s\/sessions'/);
+});

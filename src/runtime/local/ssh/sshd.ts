@@ -185,3 +185,53 @@ export async function waitForSshd(
     await new Promise((r) => setTimeout(r, intervalMs));
   }
 }
+
+/**
+ * A bash script that runs one rank's sshd in the foreground and, when it is asked to stop (TERM, INT, HUP)
+ * or sshd exits, also stops every session that the wrapper started on that rank (SIGTERM to each recorded
+ * session's process group, SIGKILL after `graceSeconds`). Those sessions are not in the rank's process
+ * group, so without this they would outlive the rank. Args: `<rank> <sshd_config>`. Pure.
+ */
+export function buildSshdRunScript(sessionsDir: string, graceSeconds = 2): string {
+  const dir = `'${sessionsDir.replace(/'/g, `'\\''`)}'`;
+  return `# Runs sshd for one rank and takes the rank's wrapper sessions down with it (generated; do not edit).
+rank=$1 cfg=$2 sessions=${dir}
+stop_sessions() {
+  local f p st cur a i left live=()
+  for f in "$sessions/$rank".*; do
+    [ -f "$f" ] || continue
+    read -r p st < "$f" || { rm -f "$f"; continue; }
+    if read -r cur < "/proc/$p/stat" 2>/dev/null; then
+      a=(\${cur##*) })
+      if [ "\${a[19]}" = "$st" ] && [ "\${a[0]}" != Z ]; then
+        kill -TERM -- "-$p" "$p" 2>/dev/null
+        live+=("$p $st")
+      fi
+    fi
+    rm -f "$f"
+  done
+  for ((i = 0; i < ${graceSeconds * 10} && \${#live[@]} > 0; i++)); do
+    /bin/sleep 0.1
+    left=()
+    for f in "\${live[@]}"; do
+      read -r p st <<< "$f"
+      read -r cur < "/proc/$p/stat" 2>/dev/null || continue
+      a=(\${cur##*) })
+      [ "\${a[19]}" = "$st" ] && [ "\${a[0]}" != Z ] && left+=("$f")
+    done
+    live=("\${left[@]}")
+  done
+  for f in "\${live[@]}"; do
+    read -r p st <<< "$f"
+    kill -KILL -- "-$p" "$p" 2>/dev/null
+  done
+}
+${SSHD} -D -e -f "$cfg" &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null; stop_sessions; wait "$pid"; exit 143' TERM INT HUP
+wait "$pid"
+rc=$?
+stop_sessions
+exit "$rc"
+`;
+}
