@@ -276,6 +276,9 @@ test('validation rejects objects that break the schemas (CRD and core)', async (
   (svc['spec'] as Json)['publishNotReadyAddresses'] = 'yes';
   const pg = objects.find((o) => o['kind'] === 'PodGroup') as Json;
   (pg['spec'] as Json)['minMember'] = 'all';
+  const cm = objects.find((o) => o['kind'] === 'ConfigMap') as Json;
+  (cm['metadata'] as Json)['name'] = 'Bad_Name';
+  ((cm['metadata'] as Json)['labels'] as Json)['multinode.dev/service'] = 'no spaces allowed';
   const issues = await validateManifests(objects as unknown as ManifestObject[]);
   const text = issues.map((i) => `${i.path}: ${i.message}`).join('\n');
   assert.match(
@@ -289,7 +292,9 @@ test('validation rejects objects that break the schemas (CRD and core)', async (
   assert.match(text, /containerPort: must be integer/);
   assert.match(text, /Service\/llm-0\.spec\.publishNotReadyAddresses: must be boolean/);
   assert.match(text, /PodGroup\/llm-gang\.spec\.minMember: must be integer/);
-  assert.ok(issues.every((i) => i.severity === 'error' && i.code === 'k8s-schema'));
+  assert.match(text, /ConfigMap\/Bad_Name\.metadata\.name: `Bad_Name` is not a valid name/);
+  assert.match(text, /metadata\.labels\.multinode\.dev\/service: label value `no spaces allowed` is invalid/);
+  assert.ok(issues.every((i) => i.severity === 'error' && ['k8s-schema', 'k8s-metadata'].includes(i.code)));
 });
 
 test('rendering is pure and deterministic: same plan, same bytes', () => {

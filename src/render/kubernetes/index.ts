@@ -319,11 +319,12 @@ class ServiceRender {
       );
     }
     for (const r of svc.ranks) {
-      if (!isDnsLabel(r.hostname)) {
+      if (!isDnsLabel(r.hostname) || !/^[a-z]/.test(r.hostname)) {
         this.issue(
           'k8s-hostname',
           base,
-          `rank ${r.rank} host name \`${r.hostname}\` is not a DNS-1123 label, so no Service can carry it`,
+          `rank ${r.rank} host name \`${r.hostname}\` is not a DNS-1035 label (lower-case letters, digits and ` -
+            `, starting with a letter), so no Service can carry it`,
         );
       }
     }
@@ -590,7 +591,7 @@ class ServiceRender {
 
   private rankServices(): ManifestObject[] {
     return this.svc.ranks
-      .filter((r) => isDnsLabel(r.hostname))
+      .filter((r) => isDnsLabel(r.hostname) && /^[a-z]/.test(r.hostname))
       .map((r) => ({
         apiVersion: 'v1',
         kind: 'Service',

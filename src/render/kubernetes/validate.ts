@@ -208,6 +208,45 @@ function embeddedPodTemplates(obj: ManifestObject): [string, Record<string, unkn
   return [];
 }
 
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const DNS1035_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
+const LABEL_VALUE = /^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$/;
+const QUALIFIED_NAME =
+  /^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*\/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+/** What the API server checks on names, labels and annotation keys (the schemas only say "string"). */
+function metadataIssues(obj: ManifestObject, where: string, meta: unknown, named: boolean): Issue[] {
+  const out: Issue[] = [];
+  const bad = (path: string, message: string): void => {
+    out.push({ code: 'k8s-metadata', severity: 'error', path: `${describe(obj)}${where}.${path}`, message });
+  };
+  const m = (meta ?? {}) as {
+    name?: unknown;
+    labels?: Record<string, unknown>;
+    annotations?: Record<string, unknown>;
+  };
+  if (named) {
+    const name = typeof m.name === 'string' ? m.name : '';
+    const service = obj.kind === 'Service';
+    if (name.length > (service ? 63 : 253) || !(service ? DNS1035_LABEL : DNS1123_SUBDOMAIN).test(name)) {
+      bad(
+        'name',
+        `\`${name}\` is not a valid ${service ? 'Service name (DNS-1035 label)' : 'name (DNS-1123 subdomain)'}`,
+      );
+    }
+  }
+  for (const [k, v] of Object.entries(m.labels ?? {})) {
+    if (!QUALIFIED_NAME.test(k) || (k.split('/').pop() ?? '').length > 63)
+      bad(`labels`, `label key \`${k}\` is invalid`);
+    if (typeof v !== 'string' || v.length > 63 || !LABEL_VALUE.test(v))
+      bad(`labels.${k}`, `label value \`${String(v)}\` is invalid`);
+  }
+  for (const k of Object.keys(m.annotations ?? {})) {
+    if (!QUALIFIED_NAME.test(k)) bad('annotations', `annotation key \`${k}\` is invalid`);
+  }
+  return out;
+}
+
 /**
  * Validates every object; returns one issue per violation (empty when all pass). Pure apart from loading the
  * shipped schemas on first use.
@@ -215,6 +254,10 @@ function embeddedPodTemplates(obj: ManifestObject): [string, Record<string, unkn
 export async function validateManifests(objects: readonly ManifestObject[]): Promise<Issue[]> {
   const issues: Issue[] = [];
   for (const obj of objects) {
+    issues.push(...metadataIssues(obj, '.metadata', obj.metadata, true));
+    for (const [where, template] of embeddedPodTemplates(obj)) {
+      issues.push(...metadataIssues(obj, `.${where}.metadata`, template['metadata'], false));
+    }
     const crd = CRDS[`${obj.apiVersion}/${obj.kind}`];
     if (crd === undefined) {
       issues.push(...(await validateCore(obj)));
