@@ -18,8 +18,8 @@ const memorySize = z.union([
   z
     .string()
     .regex(new RegExp(MEMORY_PATTERN))
-    .refine((v) => parseMemorySize(v) !== undefined, { params: { code: CODES.memorySize } }),
-  z.int().min(0),
+    .refine((v) => (parseMemorySize(v) ?? 0) > 0, { params: { code: CODES.memorySize } }),
+  z.int().min(1),
 ]);
 
 export const VolumeSchema = z.strictObject({

@@ -267,5 +267,5 @@ export function zodIssuesToIssues(
 }
 
 function memoryMessage(input: unknown): string {
-  return `found ${describeValue(input)}, which is not a memory size (or is too large); ${MEMORY_HELP}`;
+  return `found ${describeValue(input)}, which is not a memory size greater than 0 (or is too large); ${MEMORY_HELP}`;
 }
