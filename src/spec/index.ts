@@ -2,11 +2,12 @@
  * The spec layer's entry: `parseSpec(text, file)` runs read → parse (YAML with positions) → schema (zod) →
  * normalize (all defaults) → semantic rules, collecting every problem. Pure: the caller reads the file.
  *
- * When the schema rejects part of the file, services that pass the schema on their own are still
- * normalized and checked, so one run reports schema and semantic problems together.
+ * When the schema rejects part of the file, each service is salvaged (offending fields pruned, see
+ * salvage.ts) and still normalized and checked, so one run reports schema and semantic problems together.
+ * Issues come back sorted by position.
  */
 import type { Issue, Result } from '../api/issues.js';
-import type { Spec } from '../api/spec.js';
+import type { Spec, VolumeSpec } from '../api/spec.js';
 import { CODES } from './codes.js';
 import { parseYamlWithPositions } from './yaml-source.js';
 import { ServiceSchema, SpecSchema, VolumeSchema, specJsonSchema } from './schema.js';
@@ -15,7 +16,6 @@ import { zodIssuesToIssues } from './zod-issues.js';
 import { fileOrder, normalizeService, normalizeSpec } from './normalize.js';
 import { checkService, checkVolumes } from './rules.js';
 import type { RuleContext } from './rules.js';
-import type { VolumeSpec } from '../api/spec.js';
 import { keepTrustworthy, salvageService } from './salvage.js';
 import { joinPath } from './paths.js';
 
