@@ -6,7 +6,7 @@
  * deletes the directory on `down`.
  */
 import { execFile } from 'node:child_process';
-import { access, chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -83,6 +83,12 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+async function writeReplace(path: string, content: string): Promise<void> {
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, content, { mode: 0o644 });
+  await rename(tmp, path);
+}
+
 async function keygen(path: string, comment: string): Promise<void> {
   // -q: no randomart on stdout; the private key goes to the file only, never to our output.
   await execFileAsync(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], {
@@ -121,8 +127,9 @@ export async function ensureSshMaterial(
   }
   const userPub = (await readFile(m.userPub, 'utf8')).trim();
   const hostPub = (await readFile(m.hostPub, 'utf8')).trim();
-  await writeFile(m.authorizedKeys, `${userPub}\n`, { mode: 0o644 });
-  await writeFile(m.knownHosts, buildKnownHosts(hostPub, options.hosts), { mode: 0o644 });
+  // Atomic replacement: wrapper calls may be reading these while a restarted rank re-prepares.
+  await writeReplace(m.authorizedKeys, `${userPub}\n`);
+  await writeReplace(m.knownHosts, buildKnownHosts(hostPub, options.hosts));
   return m;
 }
 
