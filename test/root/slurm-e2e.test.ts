@@ -18,6 +18,8 @@ const PROGRAMS = join(import.meta.dirname, 'slurm-programs');
 const SEED_VLLM = join(import.meta.dirname, '..', '..', 'examples', 'seed-000-vllm.yaml');
 const skip = slurmSkipReason();
 const torchSkip = skip ?? (existsSync('/usr/bin/python3') ? undefined : '/usr/bin/python3 is missing');
+const mpichSkip =
+  skip ?? (spawnSync('which', ['mpicc.mpich']).status === 0 ? undefined : 'mpicc.mpich is missing');
 const ompiSkip =
   skip ?? (spawnSync('which', ['mpicc.openmpi']).status === 0 ? undefined : 'mpicc.openmpi is missing');
 
@@ -28,13 +30,18 @@ describe('slurm target on an emulated Slurm cluster', { skip: skip ?? false, tim
     if (!c) throw new Error('cluster not started');
     return c;
   };
-  const up = (file: string, detach = false): Promise<SlurmJobRecord[]> =>
+  const up = (file: string, detach = false, keepFailure = false): Promise<SlurmJobRecord[]> =>
     slurmUp(file, {
       clientArgv: cluster().slurm.clientArgv,
       env: { MN_TEST_OUT: out, PATH: `${PROGRAMS}:${process.env['PATH'] ?? '/usr/bin:/bin'}` },
       quiet: true,
       detach,
       pollMs: 200,
+    }).catch((e: unknown) => {
+      // Show what the failed jobs printed; their output files go with the cluster.
+      if (keepFailure || !(e instanceof SlurmJobFailedError)) throw e;
+      const outputs = e.records.map((r) => `--- ${r.service} (job ${r.jobId}, ${r.state}):\n${outputOf(r)}`);
+      throw new Error(`${e.message}\n${outputs.join('\n')}`);
     });
   const spec = (name: string, text: string): string => {
     const f = join(cluster().scratch, `${name}.yaml`);
@@ -146,6 +153,48 @@ services:
     },
   );
 
+  test(
+    'MPICH allreduce across 2 nodes: srun --mpi=pmi2 (launch: all) and mpiexec.mpich through the wrapper',
+    { skip: mpichSkip ?? false },
+    async () => {
+      const bin = join(cluster().scratch, 'allreduce.mpich');
+      const cc = spawnSync('mpicc.mpich', ['-O2', '-o', bin, join(PROGRAMS, 'allreduce.c')], {
+        encoding: 'utf8',
+      });
+      assert.equal(cc.status, 0, cc.stderr);
+      const file = spec(
+        'mpich',
+        `version: v1
+services:
+  sl-mpich-all:
+    script: |
+      #!/bin/sh
+      exec ${bin}
+    multinode:
+      nodes: 2
+      implementation: mpich
+      launch: all
+  sl-mpich-leader:
+    script: |
+      #!/bin/sh
+      exec mpiexec.mpich -n 2 ${bin}
+    multinode:
+      nodes: 2
+      implementation: mpich
+`,
+      );
+      const recs = await up(file);
+      for (const rec of recs) {
+        assert.equal(rec.state, 'COMPLETED', outputOf(rec));
+        const lines = outputOf(rec)
+          .split('\n')
+          .filter((l) => l.includes('allreduce rank='));
+        assert.equal(lines.length, 2, outputOf(rec));
+        for (const l of lines) assert.match(l, /size=2 host=node-[12] sum=3 big=2$/);
+      }
+    },
+  );
+
   test("seed 000's vLLM example runs under Slurm; the wrapper reaches rank 1 through srun -w", async () => {
     const [rec] = await up(SEED_VLLM);
     assert.equal(rec?.state, 'COMPLETED', outputOf(rec));
@@ -182,7 +231,7 @@ services:
     let failed: SlurmJobFailedError | undefined;
     const t0 = Date.now();
     try {
-      await up(file);
+      await up(file, false, true);
     } catch (e) {
       if (e instanceof SlurmJobFailedError) failed = e;
       else throw e;
