@@ -121,7 +121,7 @@ async function writeAtomic(path: string, content: string, mode: number): Promise
 
 function defaultControlDir(sshDir: string): string {
   const dir = join(sshDir, 'cm');
-  if (dir.length <= MAX_CONTROL_DIR) return dir;
+  if (dir.length <= MAX_CONTROL_DIR && /^[A-Za-z0-9_@+=:,./-]+$/.test(dir)) return dir;
   return join('/tmp', `${PRODUCT}-ssh-${createHash('sha256').update(sshDir).digest('hex').slice(0, 12)}`);
 }
 
@@ -202,7 +202,8 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     mkdir(home, { recursive: true, mode: 0o700 }),
     mkdir(controlDir, { recursive: true, mode: 0o700 }),
     mkdir(dirname(wrapperPath), { recursive: true, mode: 0o755 }),
-    ensureSshdPrivsepDir(),
+    // Without root there is no privilege separation to prepare (and /run is not writable).
+    process.getuid?.() === 0 ? ensureSshdPrivsepDir() : Promise.resolve(),
     ...o.ranks.map((r) => mkdir(dirname(r.logFile), { recursive: true })),
   ]);
   const user = userInfo();

@@ -55,24 +55,41 @@ export interface WrapperScriptOptions {
 /** ssh options every wrapper call uses; exported for the benchmark and docs. */
 export function wrapperSshOptions(o: Pick<WrapperScriptOptions, 'userKey' | 'knownHosts'>): string[] {
   return [
-    '-F', '/dev/null',
-    '-i', o.userKey,
-    '-o', 'IdentitiesOnly=yes',
-    '-o', 'IdentityAgent=none',
-    '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=yes',
-    '-o', `UserKnownHostsFile=${o.knownHosts}`,
-    '-o', 'GlobalKnownHostsFile=/dev/null',
-    '-o', 'CheckHostIP=no',
-    '-o', 'LogLevel=ERROR',
-    '-o', 'KexAlgorithms=curve25519-sha256',
-    '-o', 'ConnectTimeout=10',
-    '-o', 'ConnectionAttempts=3',
-    '-o', 'ServerAliveInterval=5',
-    '-o', 'ServerAliveCountMax=6',
-    '-o', 'ForwardX11=no',
-    '-o', 'ForwardAgent=no',
-  ]; // prettier-ignore
+    '-F',
+    '/dev/null',
+    '-i',
+    o.userKey,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    `UserKnownHostsFile=${o.knownHosts}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'CheckHostIP=no',
+    '-o',
+    'LogLevel=ERROR',
+    '-o',
+    'KexAlgorithms=curve25519-sha256',
+    '-o',
+    'ConnectTimeout=10',
+    '-o',
+    'ConnectionAttempts=3',
+    '-o',
+    'ServerAliveInterval=5',
+    '-o',
+    'ServerAliveCountMax=6',
+    '-o',
+    'ForwardX11=no',
+    '-o',
+    'ForwardAgent=no',
+  ];
 }
 
 /** The wrapper script (`<serviceDir>/bin/multinode-ssh`). Pure. */
@@ -87,6 +104,9 @@ export function buildWrapperScript(o: WrapperScriptOptions): string {
     }
     return `  ${names.map((n) => `'${n}'`).join('|')}) rank=${r.rank} addr=${r.address} port=${r.sshPort} ;;`;
   });
+  // The mux options are word-split by the shell and ssh expands % in ControlPath: keep it plain.
+  if (!/^[A-Za-z0-9_@+=:,./-]+$/.test(o.controlDir))
+    throw new Error(`control socket directory ${JSON.stringify(o.controlDir)} must be a plain path`);
   const opts = wrapperSshOptions(o).map(shQuote).join(' ');
   return `#!/bin/sh
 # multinode-ssh for service ${o.serviceName} (generated; do not edit).
