@@ -91,7 +91,7 @@ function fixture() {
 test('wrapper: host by name, address, alias and user@host; port and address from the rank table', () => {
   const f = fixture();
   try {
-    for (const h of ['svc-1', '198.18.250.11', 'svc-1.svc.local', 'root@svc-1']) {
+    for (const h of ['svc-1', '198.18.250.11', 'svc-1.svc.local', 'root@svc-1', 'svc-1.cluster.example']) {
       const r = f.call([h, 'echo', '$MULTINODE_NODE_RANK']);
       assert.equal(r.code, 0, r.stderr);
       assert.equal(r.stdout, '1\n');
@@ -182,6 +182,8 @@ test('wrapper: unknown host and missing host fail with 255 and say why', () => {
     assert.match(r.stderr, /unknown host 'svc-9'.*svc-0, svc-1/);
     assert.equal(r.sshArgs.length, 0);
     assert.equal(f.call(['-x']).code, 255);
+    assert.equal(f.call(['198.18.250.99', 'true']).code, 255);
+    assert.equal(f.call(['svc-9.svc.local', 'true']).code, 255);
   } finally {
     f.cleanup();
   }

@@ -102,7 +102,7 @@ export function buildWrapperScript(o: WrapperScriptOptions): string {
       if (!/^[A-Za-z0-9_.:-]+$/.test(n))
         throw new Error(`host name ${JSON.stringify(n)} is not a plain name or address`);
     }
-    return `  ${names.map((n) => `'${n}'`).join('|')}) rank=${r.rank} addr=${r.address} port=${r.sshPort} ;;`;
+    return `    ${names.map((n) => `'${n}'`).join('|')}) rank=${r.rank} addr=${r.address} port=${r.sshPort} ;;`;
   });
   // The mux options are word-split by the shell and ssh expands % in ControlPath: keep it plain.
   if (!/^[A-Za-z0-9_@+=:,./-]+$/.test(o.controlDir))
@@ -128,10 +128,17 @@ if [ $# -eq 0 ]; then
 fi
 host=\${1#*@}
 shift
-case $host in
+lookup() {
+  case $1 in
 ${cases.join('\n')}
-  *) echo "multinode-ssh: unknown host '$host' (ranks of service ${o.serviceName}: ${known})" >&2; exit 255 ;;
-esac
+    *) return 1 ;;
+  esac
+}
+# A fully qualified name (OpenMPI keeps FQDNs) falls back to its first label.
+if ! lookup "$host" && ! { case $host in *.*) lookup "\${host%%.*}" ;; *) false ;; esac; }; then
+  echo "multinode-ssh: unknown host '$host' (ranks of service ${o.serviceName}: ${known})" >&2
+  exit 255
+fi
 fwd=0
 [ "\${${ENV.wrapperForwardStreams}:-}" = 1 ] && fwd=1
 tty=-T
