@@ -100,80 +100,80 @@ export function buildServiceEnvs(ctx: EnvContext): Record<string, string>[] {
   const envs = ctx.ranks.map((r) => buildRankEnv(ctx, shared, r));
   // Every rank of a service has the same names: sort them once and build each env in that order, so the
   // objects share one shape (cheap to serialize and hash).
-  const order = Object.keys(envs[0] ?? {}).sort();
+  const order = [...(envs[0]?.keys() ?? [])].sort();
   return envs.map((env) => {
-    if (Object.keys(env).length !== order.length) return sortKeys(env);
+    if (env.size !== order.length) return sortKeys(Object.fromEntries(env));
     const out: Record<string, string> = {};
     for (const k of order) {
-      const v = env[k];
-      if (v === undefined) return sortKeys(env);
+      const v = env.get(k);
+      if (v === undefined) return sortKeys(Object.fromEntries(env));
       out[k] = v;
     }
     return out;
   });
 }
 
-function buildRankEnv(ctx: EnvContext, s: Shared, r: EnvRank): Record<string, string> {
-  const env: Record<string, string> = {};
+function buildRankEnv(ctx: EnvContext, s: Shared, r: EnvRank): Map<string, string> {
+  const env = new Map<string, string>();
   const n = ctx.ranks.length;
-  env[ENV.service] = ctx.service;
-  env[ENV.nodeRank] = String(r.rank);
-  env[ENV.numNodes] = String(n);
-  env[ENV.nodeIp] = r.address;
-  env[ENV.nodeHostname] = r.hostname;
-  env[ENV.leaderHost] = s.leader.hostname;
-  env[ENV.leaderIp] = s.leader.address;
-  env[ENV.gpusPerNode] = String(ctx.gpusPerNode);
-  env[ENV.hostlist] = s.hostlist;
-  env[ENV.hostlistNoSlots] = s.noSlots;
-  env[ENV.hostfile] = ctx.hostfilePath;
-  env[ENV.sshWrapper] = ctx.sshWrapperPath;
-  env[ENV.clusterFile] = ctx.clusterFilePath;
-  for (const p of r.boundPorts) env[portEnvName(p.name)] = String(p.port);
-  if (ctx.gpusPerNode > 0) env[ENV.cudaVisibleDevices] = r.gpus.join(',');
+  env.set(ENV.service, ctx.service);
+  env.set(ENV.nodeRank, String(r.rank));
+  env.set(ENV.numNodes, String(n));
+  env.set(ENV.nodeIp, r.address);
+  env.set(ENV.nodeHostname, r.hostname);
+  env.set(ENV.leaderHost, s.leader.hostname);
+  env.set(ENV.leaderIp, s.leader.address);
+  env.set(ENV.gpusPerNode, String(ctx.gpusPerNode));
+  env.set(ENV.hostlist, s.hostlist);
+  env.set(ENV.hostlistNoSlots, s.noSlots);
+  env.set(ENV.hostfile, ctx.hostfilePath);
+  env.set(ENV.sshWrapper, ctx.sshWrapperPath);
+  env.set(ENV.clusterFile, ctx.clusterFilePath);
+  for (const p of r.boundPorts) env.set(portEnvName(p.name), String(p.port));
+  if (ctx.gpusPerNode > 0) env.set(ENV.cudaVisibleDevices, r.gpus.join(','));
 
   if (n > 1) {
-    env[DIST_ENV.masterAddr] = s.leader.hostname;
-    if (ctx.masterPort !== undefined) env[DIST_ENV.masterPort] = String(ctx.masterPort);
-    if (s.tfWorkers) env[DIST_ENV.tfConfig] = buildTfConfig(s.tfWorkers, r.rank);
+    env.set(DIST_ENV.masterAddr, s.leader.hostname);
+    if (ctx.masterPort !== undefined) env.set(DIST_ENV.masterPort, String(ctx.masterPort));
+    if (s.tfWorkers) env.set(DIST_ENV.tfConfig, buildTfConfig(s.tfWorkers, r.rank));
   }
 
   switch (ctx.implementation) {
     case 'ompi':
-      env[IMPL_ENV.ompiRshAgent] = ctx.sshWrapperPath;
-      env[IMPL_ENV.ompiHostfile] = ctx.hostfilePath;
-      env[IMPL_ENV.ompiBtlTcpIfInclude] = ctx.subnet;
-      env[IMPL_ENV.ompiOobTcpIfInclude] = ctx.subnet;
-      env[IMPL_ENV.ompiKeepFqdn] = '1';
+      env.set(IMPL_ENV.ompiRshAgent, ctx.sshWrapperPath);
+      env.set(IMPL_ENV.ompiHostfile, ctx.hostfilePath);
+      env.set(IMPL_ENV.ompiBtlTcpIfInclude, ctx.subnet);
+      env.set(IMPL_ENV.ompiOobTcpIfInclude, ctx.subnet);
+      env.set(IMPL_ENV.ompiKeepFqdn, '1');
       if (ctx.runAsRoot) {
-        env[IMPL_ENV.ompiAllowRoot] = '1';
-        env[IMPL_ENV.ompiAllowRootConfirm] = '1';
+        env.set(IMPL_ENV.ompiAllowRoot, '1');
+        env.set(IMPL_ENV.ompiAllowRootConfirm, '1');
       }
       break;
     case 'mpich':
-      env[IMPL_ENV.hydraHostFile] = ctx.hostfilePath;
-      env[IMPL_ENV.hydraLauncher] = 'ssh';
-      env[IMPL_ENV.hydraLauncherExec] = ctx.sshWrapperPath;
+      env.set(IMPL_ENV.hydraHostFile, ctx.hostfilePath);
+      env.set(IMPL_ENV.hydraLauncher, 'ssh');
+      env.set(IMPL_ENV.hydraLauncherExec, ctx.sshWrapperPath);
       break;
     case 'gasnet':
-      env[IMPL_ENV.gasnetSpawnFn] = 'S';
-      env[IMPL_ENV.gasnetSshServers] = s.hosts.join(' ');
-      env[IMPL_ENV.gasnetSshCmd] = ctx.sshWrapperPath;
-      env[IMPL_ENV.gasnetSshOptions] = '';
+      env.set(IMPL_ENV.gasnetSpawnFn, 'S');
+      env.set(IMPL_ENV.gasnetSshServers, s.hosts.join(' '));
+      env.set(IMPL_ENV.gasnetSshCmd, ctx.sshWrapperPath);
+      env.set(IMPL_ENV.gasnetSshOptions, '');
       break;
     case 'generic':
       break;
   }
-  if (ctx.backend === 'trtllm') env[IMPL_ENV.ompiKeepFqdn] = '1';
+  if (ctx.backend === 'trtllm') env.set(IMPL_ENV.ompiKeepFqdn, '1');
 
   for (const family of ctx.envCompat) addCompat(env, family, ctx, s, r);
 
-  for (const [k, v] of s.userEnv) env[k] = v;
+  for (const [k, v] of s.userEnv) env.set(k, v);
   return env;
 }
 
 function addCompat(
-  env: Record<string, string>,
+  env: Map<string, string>,
   family: EnvCompatFamily,
   ctx: EnvContext,
   s: Shared,
@@ -182,53 +182,53 @@ function addCompat(
   const n = ctx.ranks.length;
   switch (family) {
     case 'slurm':
-      env[COMPAT_ENV.slurmJobNodelist] = s.nodelist;
-      env[COMPAT_ENV.slurmNodelist] = s.nodelist;
-      env[COMPAT_ENV.slurmStepNodelist] = s.nodelist;
-      env[COMPAT_ENV.slurmNnodes] = String(n);
-      env[COMPAT_ENV.slurmJobNumNodes] = String(n);
-      env[COMPAT_ENV.slurmNtasks] = String(n);
-      env[COMPAT_ENV.slurmNprocs] = String(n);
-      env[COMPAT_ENV.slurmNodeId] = String(r.rank);
-      env[COMPAT_ENV.slurmProcId] = String(r.rank);
-      env[COMPAT_ENV.slurmLocalId] = '0';
-      env[COMPAT_ENV.slurmTasksPerNode] = compressCounts(ctx.ranks.map(() => 1));
-      env[COMPAT_ENV.slurmCpusOnNode] = String(r.cpus.length);
+      env.set(COMPAT_ENV.slurmJobNodelist, s.nodelist);
+      env.set(COMPAT_ENV.slurmNodelist, s.nodelist);
+      env.set(COMPAT_ENV.slurmStepNodelist, s.nodelist);
+      env.set(COMPAT_ENV.slurmNnodes, String(n));
+      env.set(COMPAT_ENV.slurmJobNumNodes, String(n));
+      env.set(COMPAT_ENV.slurmNtasks, String(n));
+      env.set(COMPAT_ENV.slurmNprocs, String(n));
+      env.set(COMPAT_ENV.slurmNodeId, String(r.rank));
+      env.set(COMPAT_ENV.slurmProcId, String(r.rank));
+      env.set(COMPAT_ENV.slurmLocalId, '0');
+      env.set(COMPAT_ENV.slurmTasksPerNode, compressCounts(ctx.ranks.map(() => 1)));
+      env.set(COMPAT_ENV.slurmCpusOnNode, String(r.cpus.length));
       if (ctx.gpusPerNode > 0) {
-        env[COMPAT_ENV.slurmGpusOnNode] = String(r.gpus.length);
-        env[COMPAT_ENV.slurmStepGpus] = r.gpus.join(',');
+        env.set(COMPAT_ENV.slurmGpusOnNode, String(r.gpus.length));
+        env.set(COMPAT_ENV.slurmStepGpus, r.gpus.join(','));
       }
-      env[COMPAT_ENV.slurmLaunchNodeIpaddr] = s.leader.address;
-      env[COMPAT_ENV.slurmJobName] = ctx.service;
-      env[COMPAT_ENV.slurmdNodename] = r.hostname;
+      env.set(COMPAT_ENV.slurmLaunchNodeIpaddr, s.leader.address);
+      env.set(COMPAT_ENV.slurmJobName, ctx.service);
+      env.set(COMPAT_ENV.slurmdNodename, r.hostname);
       break;
     case 'skypilot':
-      env[COMPAT_ENV.skypilotNodeRank] = String(r.rank);
-      env[COMPAT_ENV.skypilotNodeIps] = ctx.ranks.map((x) => x.address).join('\n');
-      env[COMPAT_ENV.skypilotNumNodes] = String(n);
-      env[COMPAT_ENV.skypilotNumGpusPerNode] = String(ctx.gpusPerNode);
+      env.set(COMPAT_ENV.skypilotNodeRank, String(r.rank));
+      env.set(COMPAT_ENV.skypilotNodeIps, ctx.ranks.map((x) => x.address).join('\n'));
+      env.set(COMPAT_ENV.skypilotNumNodes, String(n));
+      env.set(COMPAT_ENV.skypilotNumGpusPerNode, String(ctx.gpusPerNode));
       break;
     case 'lws':
-      env[COMPAT_ENV.lwsLeaderAddress] = s.leader.hostname;
-      env[COMPAT_ENV.lwsGroupSize] = String(n);
-      env[COMPAT_ENV.lwsWorkerIndex] = String(r.rank);
+      env.set(COMPAT_ENV.lwsLeaderAddress, s.leader.hostname);
+      env.set(COMPAT_ENV.lwsGroupSize, String(n));
+      env.set(COMPAT_ENV.lwsWorkerIndex, String(r.rank));
       break;
     case 'volcano': {
       const task = envToken(ctx.service);
-      env[COMPAT_ENV.vcTaskIndex] = String(r.rank);
-      env[COMPAT_ENV.vkTaskIndex] = String(r.rank);
-      env[`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcHostsSuffix}`] = s.noSlots;
-      env[`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcNumSuffix}`] = String(n);
+      env.set(COMPAT_ENV.vcTaskIndex, String(r.rank));
+      env.set(COMPAT_ENV.vkTaskIndex, String(r.rank));
+      env.set(`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcHostsSuffix}`, s.noSlots);
+      env.set(`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcNumSuffix}`, String(n));
       break;
     }
     case 'backendai':
-      env[COMPAT_ENV.backendaiClusterSize] = String(n);
-      env[COMPAT_ENV.backendaiClusterHosts] = s.noSlots;
-      env[COMPAT_ENV.backendaiClusterReplicas] = n > 1 ? `main:1,sub:${n - 1}` : 'main:1';
-      env[COMPAT_ENV.backendaiClusterHost] = r.hostname;
-      env[COMPAT_ENV.backendaiClusterIdx] = String(r.rank === 0 ? 1 : r.rank);
-      env[COMPAT_ENV.backendaiClusterRole] = r.rank === 0 ? 'main' : 'sub';
-      env[COMPAT_ENV.backendaiClusterLocalRank] = String(r.rank);
+      env.set(COMPAT_ENV.backendaiClusterSize, String(n));
+      env.set(COMPAT_ENV.backendaiClusterHosts, s.noSlots);
+      env.set(COMPAT_ENV.backendaiClusterReplicas, n > 1 ? `main:1,sub:${n - 1}` : 'main:1');
+      env.set(COMPAT_ENV.backendaiClusterHost, r.hostname);
+      env.set(COMPAT_ENV.backendaiClusterIdx, String(r.rank === 0 ? 1 : r.rank));
+      env.set(COMPAT_ENV.backendaiClusterRole, r.rank === 0 ? 'main' : 'sub');
+      env.set(COMPAT_ENV.backendaiClusterLocalRank, String(r.rank));
       break;
   }
 }
