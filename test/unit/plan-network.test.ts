@@ -320,3 +320,35 @@ test('generated addresses stay usable past 254 nodes', () => {
   assert.ok(ips.every((ip) => (ip & 255) !== 0 && (ip & 255) !== 255));
   assert.equal(inv.nodes[254]?.address, '198.18.1.1');
 });
+
+test('failover re-plan: same seed + released ports cooling → same nodes and subnet, new ports published to every rank', () => {
+  const spec = buildSpec([
+    service('tf', {
+      nodes: 3,
+      hostNetwork: true,
+      ports: [{ name: 'grpc', port: 5000, protocol: 'tcp', hostPort: 'auto' }],
+    }),
+  ]);
+  const first = svcOf(mustPlan(spec, inv3, { seed: 9 }));
+  const failed = first.ranks[1];
+  assert.ok(failed);
+  const released = [failed.ports[0]?.hostPort ?? 0, failed.tfPort ?? 0];
+  const again = svcOf(mustPlan(spec, inv3, { seed: 9, coolingPorts: { [failed.node]: released } }));
+  assert.deepEqual(
+    again.ranks.map((r) => r.node),
+    first.ranks.map((r) => r.node),
+  );
+  assert.equal(again.network.subnet, first.network.subnet);
+  const moved = again.ranks[1];
+  assert.ok(moved);
+  assert.ok(!released.includes(moved.ports[0]?.hostPort ?? 0), 'the failed rank gets a fresh port');
+  assert.equal(again.ranks[0]?.ports[0]?.hostPort, first.ranks[0]?.ports[0]?.hostPort, 'others keep theirs');
+  for (const r of again.ranks) {
+    const tf = JSON.parse(r.env['TF_CONFIG'] ?? '{}') as { cluster: { worker: string[] } };
+    assert.equal(tf.cluster.worker[1], `tf-1:${moved.tfPort}`);
+  }
+  const cluster = JSON.parse(again.files.find((f) => f.path.endsWith('cluster.json'))?.content ?? '{}') as {
+    ranks: { ports: Record<string, number> }[];
+  };
+  assert.equal(cluster.ranks[1]?.ports['grpc'], moved.ports[0]?.hostPort);
+});
