@@ -85,6 +85,15 @@ test('invalid combinations fail with located errors before anything is printed',
 `,
       /spec\.yaml:9:\d+: error\[duplicate-host-port\]/,
     ],
+    [
+      'no image (Kubernetes needs one)',
+      `services:
+  noimg:
+    script: echo hi
+    multinode: { nodes: 2, launch: all }
+`,
+      /spec\.yaml:2:3: error\[k8s-no-image\] services\.noimg\.image\.uri/,
+    ],
   ];
   for (const [name, spec, want] of cases) {
     withSpec(spec, (file) => {

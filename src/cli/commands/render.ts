@@ -14,6 +14,7 @@ import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Plan, Target } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { parseSpec } from '../../spec/index.js';
+import { joinPath } from '../../spec/paths.js';
 import { parseInventory } from '../../spec/inventory.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
 import type { GangScheduler, Orchestrator, SshKeyMaterial } from '../../render/kubernetes/index.js';
@@ -150,11 +151,13 @@ export async function planForTarget(
     const reasons: Issue[] = result.reasons.map((r) => ({
       code: 'plan-infeasible',
       severity: 'error',
-      path: `services.${r.service}`,
+      path: joinPath('services', r.service),
       message: r.nodes.every((n) => r.summary.includes(n))
         ? r.summary
         : [r.summary, ...r.nodes.map((n) => `  ${n}`)].join('\n'),
-      ...(spec.positions[`services.${r.service}`] ? { pos: spec.positions[`services.${r.service}`] } : {}),
+      ...(spec.positions[joinPath('services', r.service)]
+        ? { pos: spec.positions[joinPath('services', r.service)] }
+        : {}),
       ...(flags.inventory === undefined
         ? { hint: 'without --inventory, nodes are generated from the spec with no fabric NICs' }
         : {}),

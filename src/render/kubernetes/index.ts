@@ -13,15 +13,17 @@
  * - a ClusterIP Service on rank 0 only (endpoints' ports; in host mode the fixed port maps to the host port);
  * - Multus NetworkAttachmentDefinitions (host-device) for fabric NICs, plus the pod annotation and
  *   `rdma/<nic>` requests/limits;
- * - a ConfigMap with the plan's files, the per-rank environment and the entrypoint shim (see scripts.ts);
+ * - a ConfigMap (mounted at SHIM_DIR) with the plan's files, the per-rank environment and the entrypoint shim
+ *   that installs those files at their planned paths (an emptyDir) at start (see scripts.ts);
  * - a Secret `mpirun-ssh-key-<service>` with the SSH keypair when a rank waits for the leader (leader launch,
  *   MPI, TRT-LLM), mounted read-only with mode 0600.
  *
  * Algorithm for the environment: for each pod template (LWS: leader = {0}, workers = {1..N-1}; Grove: one per
  * rank), a variable whose value is the same for every rank of the template and holds no rank address is written
  * literally into the container's `env`; every other variable goes into `rank-<r>.sh`, where each rank address
- * is replaced by a run-time lookup. Invariant: for every rank, static env ∪ rank script (after substituting
- * addresses) = the plan's env for that rank.
+ * is replaced by a run-time lookup and the service subnet by the pod's interface. Invariant (checked by the
+ * golden tests, running the real shim): for every rank, static env ∪ rank script after substitution = the
+ * plan's env for that rank.
  */
 import type {
   EndpointPlan,
@@ -33,14 +35,14 @@ import type {
   ServicePlan,
 } from '../../api/plan.js';
 import type { MountSpec, ProbeSpec, RestartPolicy, Spec, ServiceSpec } from '../../api/spec.js';
-import type { Issue, Result } from '../../api/issues.js';
+import type { Issue, Result, SourcePos } from '../../api/issues.js';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { ENV, K8S, K8S_WELL_KNOWN as W, PRODUCT } from '../../api/names.js';
+import { joinPath, parentPath } from '../../spec/paths.js';
 import { canonicalYaml } from './yaml.js';
 import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
 import type { ManifestObject } from './validate.js';
 import {
-  ADDR_VAR,
   HELPER_ENV,
   SHIM_DIR,
   SSH_DIR,
@@ -280,7 +282,13 @@ class ServiceRender {
     severity: 'error' | 'warning' = 'error',
     hint?: string,
   ): void {
-    const pos = this.opts.spec?.positions[path];
+    // Located at the field, or at the nearest enclosing field the file has.
+    let at: string | undefined = path;
+    let pos: SourcePos | undefined;
+    while (at !== undefined && pos === undefined) {
+      pos = this.opts.spec?.positions[at];
+      at = parentPath(at);
+    }
     this.issues.push({
       code,
       severity,
@@ -306,10 +314,14 @@ class ServiceRender {
 
   render(): ManifestObject[] {
     const svc = this.svc;
-    const base = `services.${svc.name}`;
+    const base = joinPath('services', svc.name);
     if (svc.ranks.length === 0) return [];
     if (svc.imageUri === undefined) {
-      this.issue('k8s-no-image', `${base}.image.uri`, 'Kubernetes needs a container image; set `image.uri`');
+      this.issue(
+        'k8s-no-image',
+        joinPath(joinPath(base, 'image'), 'uri'),
+        'Kubernetes needs a container image; set `image.uri`',
+      );
     }
     if (this.filesRoot === '/') {
       this.issue(
@@ -323,8 +335,7 @@ class ServiceRender {
         this.issue(
           'k8s-hostname',
           base,
-          `rank ${r.rank} host name \`${r.hostname}\` is not a DNS-1035 label (lower-case letters, digits and ` -
-            `, starting with a letter), so no Service can carry it`,
+          `rank ${r.rank} host name \`${r.hostname}\` is not a DNS-1035 label (lower-case letters, digits and '-', starting with a letter), so no Service can carry it`,
         );
       }
     }
@@ -667,7 +678,7 @@ class ServiceRender {
       ) {
         this.issue(
           'k8s-fabric-differs',
-          `services.${this.svc.name}.resource.devices`,
+          joinPath(joinPath(joinPath('services', this.svc.name), 'resource'), 'devices'),
           `rank ${r.rank} uses fabric NICs ${r.fabricNics.map((n) => n.device).join(',') || 'none'} but rank ${group.ranks[0]?.rank} uses ${first.map((n) => n.device).join(',') || 'none'}; LWS workers share one template`,
           'error',
           'use --orchestrator grove (one template per rank)',
@@ -741,7 +752,7 @@ class ServiceRender {
     if (!rank0) throw new Error('empty pod group');
     const host = svc.network.mode === 'host';
     const waits = rank0.command.kind === 'wait';
-    const base = `services.${svc.name}`;
+    const base = joinPath('services', svc.name);
 
     // Rank-specific pieces must agree across the template's ranks (LWS workers share one).
     for (const r of group.ranks) {
@@ -1018,4 +1029,3 @@ export function commonDir(paths: readonly string[]): string {
 }
 
 export { validateManifests } from './validate.js';
-export { ADDR_VAR as ADDRESS_VARIABLE_PREFIX };
