@@ -221,7 +221,7 @@ services:
   sl-fail:
     script: |
       #!/bin/sh
-      if [ "$MULTINODE_NODE_RANK" = 1 ]; then echo "rank 1 gives up"; exit 3; fi
+      if [ "$MULTINODE_NODE_RANK" = 1 ]; then sleep 1; echo "rank 1 gives up"; exit 3; fi
       sleep 30
     multinode:
       nodes: 2

@@ -15,6 +15,7 @@
  * submitted scripts and the batch output (`<service>-<jobid>.out`; the first node must see that
  * directory, as on a shared file system or the emulated cluster).
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { parseSpec } from '../../spec/index.js';
@@ -122,6 +123,12 @@ export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<
       exitCode: EXIT.badInput,
     });
   const client = slurmClientFor(opts);
+  if (client.argv.length === 0 && client.slurmConf === undefined && !existsSync('/etc/slurm/slurm.conf'))
+    throw new MultinodeError(
+      'slurm.no-config',
+      'no Slurm to submit to: set SLURM_CONF, or run on an emulated one (`multinode cluster create C --slurm`, then `multinode up --target slurm --cluster C FILE`)',
+      { exitCode: EXIT.badInput },
+    );
   const records: SlurmJobRecord[] = [];
   for (const job of jobs) {
     const svc = planned.plan.services.find((s) => s.name === job.service);

@@ -23,7 +23,7 @@
  * step, rank 0 in the batch step; the first to end ends the group.
  */
 import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
-import { DIST_ENV, ENV } from '../../api/names.js';
+import { DIST_ENV, ENV, SLURM_TARGET } from '../../api/names.js';
 import { compileTokens, escapeDq, featureName, jobName, shellQuote, templateValue } from './template.js';
 
 export { featureName } from './template.js';
@@ -180,7 +180,7 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     '',
     `MN_NODES=${n}`,
     'export MN_JOB_ID="${SLURM_JOB_ID:?this script runs under Slurm: submit it with sbatch}"',
-    'export MN_JOB_DIR="${MULTINODE_JOB_DIR:-${TMPDIR:-/tmp}/multinode-$SLURM_JOB_ID}"',
+    `export MN_JOB_DIR="\${${SLURM_TARGET.jobDirEnv}:-\${TMPDIR:-/tmp}/${SLURM_TARGET.jobDirPrefix}$SLURM_JOB_ID}"`,
     '# Hosts in rank order (batch host first), and their IPv4 addresses from Slurm (NodeAddr).',
     'if [ -z "${MN_JOB_HOSTS:-}" ]; then',
     '  mn_all=$(scontrol show hostnames "$SLURM_JOB_NODELIST") || { echo "multinode: scontrol show hostnames failed" >&2; exit 1; }',
@@ -409,7 +409,7 @@ exec srun --jobid="$MN_JOB_ID" --nodes=1 --ntasks=1 --overlap --nodelist="$mn_no
 export const SLURM_SCRIPT_VARS = {
   hosts: 'MN_JOB_HOSTS',
   addresses: 'MN_JOB_ADDRS',
-  jobDir: 'MULTINODE_JOB_DIR',
+  jobDir: SLURM_TARGET.jobDirEnv,
   rankProgram: 'MN_RANK_PROGRAM',
 } as const;
 

@@ -26,6 +26,7 @@ import { existsSync } from 'node:fs';
 import { chmod, chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
+import { SLURM_TARGET } from '../../api/names.js';
 import { featureName } from '../../render/slurm/template.js';
 import type { ProcessSpawner } from '../ports.js';
 import { realSpawner } from '../ports.js';
@@ -140,7 +141,7 @@ export function buildSlurmConf(opts: StartSlurmClusterOptions): string {
     );
   }
   lines.push(
-    `PartitionName=multinode Nodes=${opts.nodes.map((n) => n.name).join(',')} Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES`,
+    `PartitionName=${SLURM_TARGET.partition} Nodes=${opts.nodes.map((n) => n.name).join(',')} Default=YES MaxTime=INFINITE State=UP OverSubscribe=YES`,
     '',
   );
   return lines.join('\n');

@@ -15,6 +15,7 @@ import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/p
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { MultinodeError } from '../../api/issues.js';
+import { SLURM_TARGET } from '../../api/names.js';
 import type { SlurmEndpoint } from '../../render/slurm/index.js';
 import { stateRoot } from '../local/paths.js';
 import type { ProcessSpawner, RunResult } from '../ports.js';
@@ -80,7 +81,7 @@ export function isTerminal(state: string): boolean {
 }
 
 export function slurmJobsDir(): string {
-  return join(stateRoot(), 'slurm', 'jobs');
+  return join(stateRoot(), SLURM_TARGET.jobsDir);
 }
 
 function recordPath(id: string): string {
