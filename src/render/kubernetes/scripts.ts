@@ -225,6 +225,6 @@ for mn_a in "$@"; do
 done
 exec ssh -p ${port} -i ${SSH_DIR}/id_ed25519 -o IdentitiesOnly=yes -o BatchMode=yes \\
   -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${SSH_DIR}/known_hosts \\
-  -o ConnectionAttempts=60 -o LogLevel=ERROR "$mn_host" ${SHIM_DIR}/remote.sh$mn_cmd
+  -o ConnectionAttempts=60 -o LogLevel=ERROR "$mn_host" "${SHIM_DIR}/remote.sh$mn_cmd"
 `;
 }

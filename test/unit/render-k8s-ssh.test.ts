@@ -1,0 +1,132 @@
+/**
+ * The rendered SSH pieces work with the real OpenSSH: a worker's `sshd.sh` (flags, Secret host key and
+ * authorized key) accepts the leader's `$MULTINODE_SSH_WRAPPER` (pinned known_hosts, quoting of every
+ * argument), and `remote.sh` runs the command with the worker's recorded rank environment. Paths move into a
+ * temp dir; the Secret's host name entries are pointed at 127.0.0.1 and a free loopback port. sshd is started
+ * and stopped by PID. Skips without root or without /usr/sbin/sshd and /usr/bin/ssh.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { K8S_FILES_DIR } from '../../src/cli/commands/render.js';
+import { SHIM_DIR, SSH_DIR } from '../../src/render/kubernetes/index.js';
+import { loadCase, renderCase } from './helpers/k8s-plan-fixtures.js';
+
+const skip =
+  process.getuid?.() !== 0
+    ? 'needs root (sshd logs the leader in as the same user)'
+    : !existsSync('/usr/sbin/sshd') || !existsSync('/usr/bin/ssh')
+      ? 'needs /usr/sbin/sshd and /usr/bin/ssh'
+      : false;
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const a = s.address();
+      s.close(() => resolve(typeof a === 'object' && a ? a.port : 0));
+    });
+  });
+}
+
+async function waitListening(port: number, ms: number): Promise<void> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const ok = await new Promise<boolean>((resolve) => {
+      const c = connect(port, '127.0.0.1');
+      c.once('connect', () => {
+        c.destroy();
+        resolve(true);
+      });
+      c.once('error', () => resolve(false));
+    });
+    if (ok) return;
+    if (Date.now() > end) throw new Error(`sshd did not listen on ${port}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
+test(
+  'rendered sshd.sh + SSH wrapper + remote.sh run a quoted command with the worker rank env',
+  { skip },
+  async () => {
+    const out = renderCase(loadCase('lws-volcano'));
+    const cm = out.objects.find((o) => o.kind === 'ConfigMap');
+    const secret = out.objects.find((o) => o.kind === 'Secret');
+    const data = (cm?.['data'] ?? {}) as Record<string, string>;
+    const keys = (secret?.['stringData'] ?? {}) as Record<string, string>;
+    const port = await freePort();
+    const tmp = mkdtempSync(join(tmpdir(), 'mn-k8s-ssh-'));
+    let sshd: ReturnType<typeof spawn> | undefined;
+    try {
+      const ssh = join(tmp, 'ssh');
+      const shim = join(tmp, 'shim');
+      const files = join(tmp, 'files');
+      mkdirSync(ssh, { mode: 0o700 });
+      mkdirSync(shim);
+      mkdirSync(join(files, '.k8s'), { recursive: true });
+      for (const [k, v] of Object.entries(keys)) {
+        const text = k === 'known_hosts' ? v.replace(/^\[[^\]]+\]:2222/gm, `[127.0.0.1]:${port}`) : v;
+        writeFileSync(join(ssh, k), text, { mode: 0o600 });
+      }
+      const relocate = (t: string): string =>
+        t
+          .split(SSH_DIR)
+          .join(ssh)
+          .split(SHIM_DIR)
+          .join(shim)
+          .split(K8S_FILES_DIR)
+          .join(files)
+          .replace(/-p 2222\b/g, `-p ${port}`);
+      for (const k of ['sshd.sh', 'remote.sh'])
+        writeFileSync(join(shim, k), relocate(data[k] ?? ''), { mode: 0o755 });
+      const wrapper = join(shim, 'multinode-ssh');
+      writeFileSync(wrapper, relocate(data['files.multinode-ssh'] ?? ''), { mode: 0o755 });
+      // What entrypoint.sh records on the worker before exec'ing sshd.
+      writeFileSync(
+        join(files, '.k8s', 'rank.env'),
+        "export MULTINODE_NODE_RANK='2'\nexport MULTINODE_SERVICE='mpi'\n",
+      );
+      assert.match(data['sshd.sh'] ?? '', /-p 2222/);
+      sshd = spawn('/bin/sh', [join(shim, 'sshd.sh')], { stdio: ['ignore', 'ignore', 'pipe'] });
+      let log = '';
+      sshd.stderr?.on('data', (b: Buffer) => (log += b.toString()));
+      await waitListening(port, 10_000).catch((e: unknown) => {
+        throw new Error(`${String(e)}\n${log}`);
+      });
+      const r = spawnSync(
+        '/bin/sh',
+        [
+          wrapper,
+          '127.0.0.1',
+          'sh',
+          '-c',
+          'printf "%s|%s|%s\\n" "$MULTINODE_NODE_RANK" "$1" "$2"',
+          'x',
+          "it's",
+          'a b  $HOME',
+        ],
+        { encoding: 'utf8', timeout: 30_000 },
+      );
+      assert.equal(r.status, 0, `${r.stderr}\n${log}`);
+      assert.equal(r.stdout, "2|it's|a b  $HOME\n");
+      // Pinned host key: a different known_hosts entry is refused, never prompted.
+      writeFileSync(join(ssh, 'known_hosts'), `[127.0.0.1]:${port} ${keys['id_ed25519.pub'] ?? ''}`);
+      const bad = spawnSync('/bin/sh', [wrapper, '127.0.0.1', 'true'], { encoding: 'utf8', timeout: 30_000 });
+      assert.notEqual(bad.status, 0);
+      assert.match(bad.stderr, /host key|HOST IDENTIFICATION/i);
+    } finally {
+      if (sshd?.pid !== undefined && sshd.exitCode === null) {
+        const done = new Promise((r) => sshd?.once('exit', r));
+        process.kill(sshd.pid, 'SIGTERM');
+        await done;
+      }
+      rmSync(tmp, { recursive: true, force: true });
+    }
+  },
+);
