@@ -29,22 +29,34 @@ function sortValue(value: unknown): unknown {
   const obj = value as Record<string, unknown>;
   if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') return value;
   const keys = Object.keys(obj);
-  let same = true;
-  const sorted: unknown[] = new Array<unknown>(keys.length);
+  // Children are allocated into `kids` only once something differs (lazily), so a canonical subtree costs
+  // one key walk and no allocation.
+  let kids: unknown[] | undefined;
+  let ordered = true;
   for (let i = 0; i < keys.length; i++) {
     const k = keys[i] as string;
+    if (i > 0 && (keys[i - 1] as string) >= k) ordered = false;
     const v = obj[k];
-    if (v === undefined || (i > 0 && (keys[i - 1] as string) >= k)) same = false;
     const s = v === undefined ? undefined : sortValue(v);
-    if (s !== v) same = false;
-    sorted[i] = s;
+    if (kids === undefined && (s !== v || v === undefined)) {
+      kids = new Array<unknown>(keys.length);
+      for (let j = 0; j < i; j++) kids[j] = obj[keys[j] as string];
+    }
+    if (kids !== undefined) kids[i] = s;
   }
-  if (same) return obj;
-  const order = keys
-    .map((k, i) => [k, sorted[i]] as const)
-    .sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  if (ordered && kids === undefined) return obj;
+  const order = keys.map((_, i) => i);
+  if (!ordered) order.sort((x, y) => ((keys[x] as string) < (keys[y] as string) ? -1 : 1));
   const out: Record<string, unknown> = {};
-  for (const [k, v] of order) if (v !== undefined) out[k] = v;
+  for (const i of order) {
+    const v = kids === undefined ? obj[keys[i] as string] : kids[i];
+    const k = keys[i] as string;
+    if (v === undefined) continue;
+    // `__proto__` must stay an own key, not set the prototype.
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
+  }
   return out;
 }
 

@@ -107,7 +107,7 @@ export function buildServiceEnvs(ctx: EnvContext): Record<string, string>[] {
     for (const k of order) {
       const v = env.get(k);
       if (v === undefined) return sortKeys(Object.fromEntries(env));
-      out[k] = v;
+      setOwn(out, k, v);
     }
     return out;
   });
@@ -237,6 +237,13 @@ export function sortKeys(env: Record<string, string>): Record<string, string> {
   const keys = Object.keys(env);
   keys.sort();
   const out: Record<string, string> = {};
-  for (const k of keys) out[k] = env[k] ?? '';
+  for (const k of keys) setOwn(out, k, env[k] ?? '');
   return out;
+}
+
+/** Sets an own property, also for `__proto__` (a user may name a variable anything). */
+function setOwn(obj: Record<string, string>, key: string, value: string): void {
+  if (key === '__proto__')
+    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
+  else obj[key] = value;
 }

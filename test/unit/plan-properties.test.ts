@@ -333,10 +333,45 @@ test('property: a spec that fits a fresh generated inventory is always feasible'
 
 test('property: the streamed hash equals sha256 of the whole canonical JSON', () => {
   fc.assert(
-    fc.property(fc.dictionary(fc.string(), fc.jsonValue()), fc.array(fc.jsonValue(), { maxLength: 5 }), (head, items) => {
-      const value = { ...head, items };
-      assert.equal(contentHashStreamed(value, 'items'), contentHash(value));
-    }),
+    fc.property(
+      fc.dictionary(fc.string(), fc.jsonValue()),
+      fc.array(fc.jsonValue(), { maxLength: 5 }),
+      (head, items) => {
+        const value = { ...head, items };
+        assert.equal(contentHashStreamed(value, 'items'), contentHash(value));
+      },
+    ),
     { numRuns: 300 },
+  );
+});
+
+test('property: canonicalJson equals JSON.stringify of a deep key-sorted copy', () => {
+  const reference = (v: unknown): unknown => {
+    if (Array.isArray(v)) return v.map((x: unknown) => (x === undefined ? null : reference(x)));
+    if (v !== null && typeof v === 'object') {
+      const o = v as Record<string, unknown>;
+      return Object.fromEntries(
+        Object.keys(o)
+          .sort()
+          .filter((k) => o[k] !== undefined)
+          .map((k) => [k, reference(o[k])]),
+      );
+    }
+    return v;
+  };
+  const withUndefined = fc.letrec((tie) => ({
+    value: fc.oneof(
+      { depthSize: 'small' },
+      fc.jsonValue({ maxDepth: 2 }),
+      fc.constant(undefined),
+      fc.array(tie('value'), { maxLength: 4 }),
+      fc.dictionary(fc.string({ maxLength: 3 }), tie('value'), { maxKeys: 5 }),
+    ),
+  })).value;
+  fc.assert(
+    fc.property(withUndefined, (v) => {
+      assert.equal(canonicalJson(v), JSON.stringify(reference(v)) ?? 'null');
+    }),
+    { numRuns: 500 },
   );
 });
