@@ -213,6 +213,33 @@ services:
     assert.ok(rec?.endpoints.some((e) => e.name === 'openai-vllm' && e.port === 8080));
   });
 
+  test('backend preset (sglang): workers in their own step, the job lasts as long as rank 0', async () => {
+    const file = spec(
+      'sglang',
+      `version: v1
+services:
+  sl-sglang:
+    backend:
+      kind: sglang
+      command: ${PROGRAMS}/backend-stub --model m --tp 2
+    multinode:
+      nodes: 2
+`,
+    );
+    const [rec] = await up(file);
+    assert.equal(rec?.state, 'COMPLETED', outputOf(rec));
+    const log = readFileSync(join(out, 'backend.log'), 'utf8').trim().split('\n');
+    assert.ok(
+      log.includes('node-1 rank=0 --model m --tp 2 --dist-init-addr node-1:29500 --nnodes 2 --node-rank 0'),
+      log.join('\n'),
+    );
+    assert.ok(
+      log.includes('node-2 rank=1 --model m --tp 2 --dist-init-addr node-1:29500 --nnodes 2 --node-rank 1'),
+      log.join('\n'),
+    );
+    assert.equal(log.at(-1), 'rank 0 done');
+  });
+
   test('a job that fails on one rank ends FAILED, and ps names the rank', async () => {
     const file = spec(
       'fail',

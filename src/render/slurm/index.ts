@@ -20,7 +20,7 @@
  * mpich). `launch: leader` with waiting workers → rank 0 runs in the batch step on the first node and
  * `MULTINODE_SSH_WRAPPER HOST CMD…` is a generated script running `srun --nodes=1 --ntasks=1 --overlap -w
  * NODE` (no sshd). Leader launch with active workers (backend presets) → workers in one background `srun`
- * step, rank 0 in the batch step; the first to end ends the group.
+ * step, rank 0 in the batch step; the group lives as long as rank 0, and a failing worker step ends it.
  */
 import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import { DIST_ENV, ENV, SLURM_TARGET } from '../../api/names.js';
@@ -252,9 +252,12 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
       'mn_workers=$!',
       `${rankCmd} &`,
       'mn_leader=$!',
+      '# The group lives as long as rank 0; a failing worker step ends it early.',
       'wait -n "$mn_leader" "$mn_workers"',
       'mn_rc=$?',
-      '# The first to end ends the group.',
+      'if kill -0 "$mn_leader" 2>/dev/null; then',
+      '  if [ "$mn_rc" -ne 0 ]; then echo "multinode: a worker rank failed (exit $mn_rc); stopping rank 0" >&2; kill "$mn_leader"; else wait "$mn_leader"; mn_rc=$?; fi',
+      'fi',
       'kill "$mn_leader" "$mn_workers" 2>/dev/null',
       'wait',
     );
