@@ -244,3 +244,46 @@ test('under fake Slurm: a failing rank fails the job with its exit code', () => 
     rmSync(fake, { recursive: true, force: true });
   }
 });
+
+test('under fake Slurm: leader with active workers runs workers in their own step and lasts as long as rank 0', () => {
+  const fake = fakeSlurmBin();
+  try {
+    const out = join(fake, 'out');
+    spawnSync('mkdir', ['-p', out]);
+    const plan = fixturePlan({
+      name: 'lw',
+      nodes: 3,
+      launch: 'leader',
+      workersWait: false,
+      argv: [
+        '/bin/sh',
+        '-c',
+        'echo "$MULTINODE_NODE_RANK" >> "$OUT/started"; if [ "$MULTINODE_NODE_RANK" = 0 ]; then sleep 0.5; echo done > "$OUT/leader"; fi',
+      ],
+    });
+    writeFileSync(join(fake, 'job.sh'), renderSlurm(plan));
+    const r = spawnSync('bash', [join(fake, 'job.sh')], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${fake}/bin:/usr/bin:/bin`,
+        OUT: out,
+        SLURM_JOB_ID: '80',
+        SLURM_JOB_NODELIST: 'cn[1-3]',
+        SLURMD_NODENAME: 'cn1',
+        TMPDIR: fake,
+        FAKE_NODES: 'cn1 cn2 cn3',
+        FAKE_ADDRS: '10.1.0.1 10.1.0.2 10.1.0.3',
+        FAKE_LOG: join(fake, 'srun.log'),
+      },
+    });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    assert.deepEqual(readFileSync(join(out, 'started'), 'utf8').trim().split('\n').sort(), ['0', '1', '2']);
+    assert.equal(readFileSync(join(out, 'leader'), 'utf8'), 'done\n', 'rank 0 ran to its end');
+    assert.match(
+      readFileSync(join(fake, 'srun.log'), 'utf8'),
+      /--nodes=2 --ntasks=2 --ntasks-per-node=1 --exclude=cn1 /,
+    );
+  } finally {
+    rmSync(fake, { recursive: true, force: true });
+  }
+});
