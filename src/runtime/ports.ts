@@ -4,7 +4,7 @@
  * pass their own. Nothing else in `src/runtime` should call `child_process` for short-lived commands.
  */
 import { spawn } from 'node:child_process';
-import { mkdir, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { MultinodeError } from '../api/issues.js';
 
@@ -156,10 +156,9 @@ export const realStateStore: StateStore = {
   async write(path, value) {
     await mkdir(dirname(path), { recursive: true });
     const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
+    // temp file + rename: readers never see a partial file, and a crashed writer leaves the old one.
+    // (No fsync: this guards against process crashes, not power loss, and keeps `up` fast.)
     await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
-    const fh = await open(tmp, 'r');
-    await fh.sync();
-    await fh.close();
     await rename(tmp, path);
   },
   async remove(path) {

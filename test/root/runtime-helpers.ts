@@ -118,10 +118,12 @@ export function cleanupStateDir(stateDir: string): void {
   rmSync(stateDir, { recursive: true, force: true });
 }
 
+/** Alive and not a zombie (an exited child waiting for its parent — init here — to reap it). */
 export function pidAlive(pid: number): boolean {
   try {
-    process.kill(pid, 0);
-    return true;
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const state = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0];
+    return state !== 'Z' && state !== 'X';
   } catch {
     return false;
   }

@@ -255,6 +255,16 @@ async function buildCluster(meta: ClusterMeta, ports: RuntimePorts): Promise<voi
   });
 
   // Persistent UTS namespaces, one host name each: one shell for all nodes (a fork per node is the cost).
+  // In parallel: keep bridged frames out of iptables/nft in our namespaces (br_netfilter is per netns and on
+  // by default once loaded); the switch and the service bridges are plain L2.
+  const brnf = run.run([
+    '/bin/sh',
+    '-c',
+    'for ns in "$@"; do /usr/bin/nsenter --net="/run/netns/$ns" /bin/sh -c \'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -w "$f" ] && echo 0 > "$f"; done; true\'; done',
+    'multinode-brnf',
+    meta.switchNs,
+    ...meta.nodes.map((n) => n.netns),
+  ]);
   await run.run([
     '/bin/sh',
     '-c',
@@ -264,6 +274,7 @@ async function buildCluster(meta: ClusterMeta, ports: RuntimePorts): Promise<voi
     ...meta.nodes.map((n) => n.name),
   ]);
 
+  await brnf;
   const hosts = hostsFile(meta);
   await Promise.all(meta.nodes.map((n) => writeEtcFiles(n.netns, n.name, hosts)));
 

@@ -31,8 +31,10 @@ export interface NetworkContext {
   readonly plan: ServicePlan;
   readonly serviceDir: string;
   readonly ports: RuntimePorts;
-  /** Appends a resource to the service's teardown list (persisted by the caller). */
-  readonly record: (r: Resource) => Promise<void>;
+  /** Appends resources to the service's teardown list (persisted by the caller). */
+  readonly record: (r: Resource | readonly Resource[]) => Promise<void>;
+  /** Stores CNI ADD results (by container id) on the recorded bridge attachments. */
+  readonly keepResults?: (results: ReadonlyMap<string, unknown>) => Promise<void>;
 }
 
 export interface RankNetwork {
@@ -130,11 +132,92 @@ export async function setupServiceNetwork(
   const mtu = plan.network.mtu;
   const subnet = plan.network.subnet;
 
+  const rankNs = plan.ranks.map((r) => ({ rank: r.rank, netns: names.rankNs(r.rank) }));
+  const ipamDir = join(ctx.serviceDir, 'cni', 'ipam');
+  const hostNsPrefix = (n: ClusterNodeMeta) => ['ip', 'netns', 'exec', n.netns];
+
+  // Every CNI call, worked out up front: bridge + host-local with the planned address, then fabric NICs.
+  type CniRecord = Extract<Resource, { kind: 'cni' }>;
+  const bridgeCalls: { node: ClusterNodeMeta; rec: CniRecord }[] = [];
+  const fabricCalls: { node: ClusterNodeMeta; rec: CniRecord }[] = [];
+  for (const r of plan.ranks) {
+    const n = nodeOf(cluster, r.node);
+    const j = nodes.findIndex((x) => x.name === n.name);
+    const netns = join(NETNS_DIR, names.rankNs(r.rank));
+    bridgeCalls.push({
+      node: n,
+      rec: {
+        kind: 'cni',
+        plugin: 'bridge',
+        config: {
+          cniVersion: '1.0.0',
+          name: names.cniNetwork,
+          type: 'bridge',
+          bridge: names.bridge,
+          isGateway: false,
+          ipMasq: false,
+          hairpinMode: false,
+          mtu,
+          ipam: {
+            type: 'host-local',
+            dataDir: ipamDir,
+            ranges: [[{ subnet, gateway: nodeGateway(subnet, j) }]],
+            routes: [{ dst: '0.0.0.0/0', gw: nodeGateway(subnet, j) }],
+          },
+        },
+        containerId: names.containerId(r.rank),
+        netns,
+        ifname: 'eth0',
+        hostNetns: n.netns,
+        args: `IgnoreUnknown=1;IP=${r.address}`,
+      },
+    });
+    for (const f of r.fabricNics) {
+      const onNode = n.fabric.find((x) => x.name === f.device);
+      const address = f.address ?? onNode?.address;
+      fabricCalls.push({
+        node: n,
+        rec: {
+          kind: 'cni',
+          plugin: 'host-device',
+          config: {
+            cniVersion: '1.0.0',
+            name: `${names.cniNetwork}-${f.device}`,
+            type: 'host-device',
+            device: f.device,
+            ...(address !== undefined
+              ? { ipam: { type: 'static', addresses: [{ address: withPrefix(address) }] } }
+              : {}),
+          },
+          containerId: names.containerId(r.rank),
+          netns,
+          ifname: f.ifname,
+          hostNetns: n.netns,
+          restore: {
+            device: f.device,
+            ...(onNode?.address !== undefined ? { address: onNode.address } : {}),
+          },
+        },
+      });
+    }
+  }
+
+  // Recorded before anything exists, in creation order (teardown runs in reverse and skips what is absent;
+  // a CNI DEL of an attachment that never happened is a no-op, and gives a moved NIC back either way).
+  await ctx.record([
+    ...nodes.flatMap((n): Resource[] => [
+      { kind: 'link', netns: n.netns, name: names.vxlan },
+      { kind: 'link', netns: n.netns, name: names.bridge },
+      { kind: 'nft', netns: n.netns, table: names.nodeTable },
+    ]),
+    ...rankNs.map((r): Resource => ({ kind: 'netns', name: r.netns })),
+    ...bridgeCalls.map((c) => c.rec),
+    ...fabricCalls.map((c) => c.rec),
+  ]);
+
   // 1. Per node: bridge + VXLAN, fdb head-end replication to the other nodes, the fence/forward table.
   await Promise.all(
     nodes.map(async (n, j) => {
-      await ctx.record({ kind: 'link', netns: n.netns, name: names.vxlan });
-      await ctx.record({ kind: 'link', netns: n.netns, name: names.bridge });
       await run.run(['ip', '-n', n.netns, '-batch', '-'], {
         input: lines([
           `link add ${names.bridge} mtu ${mtu} type bridge`,
@@ -149,88 +232,50 @@ export async function setupServiceNetwork(
         await run.run(['bridge', '-n', n.netns, '-batch', '-'], {
           input: lines(peers.map((p) => `fdb append 00:00:00:00:00:00 dev ${names.vxlan} dst ${p.address}`)),
         });
-      await ctx.record({ kind: 'nft', netns: n.netns, table: names.nodeTable });
-      await run.run([...netnsExecArgv(n.netns), 'nft', '-f', '-'], {
-        input: renderNodeTable(
-          names.nodeTable,
-          names.bridge,
-          forwards.filter((f) => f.node === n.name),
-        ),
-      });
-      await run.run([...netnsExecArgv(n.netns), 'sysctl', '-q', '-w', 'net.ipv4.ip_forward=1']);
+      await run.run(
+        [...netnsExecArgv(n.netns), '/bin/sh', '-c', 'nft -f - && sysctl -q -w net.ipv4.ip_forward=1'],
+        {
+          input: renderNodeTable(
+            names.nodeTable,
+            names.bridge,
+            forwards.filter((f) => f.node === n.name),
+          ),
+        },
+      );
     }),
   );
 
-  // 2. A netns per rank.
-  const rankNs = plan.ranks.map((r) => ({ rank: r.rank, netns: names.rankNs(r.rank) }));
-  for (const r of rankNs) await ctx.record({ kind: 'netns', name: r.netns });
+  // 2. A netns per rank, loopback up.
   await run.run(['ip', '-batch', '-'], { input: lines(rankNs.map((r) => `netns add ${r.netns}`)) });
+  await runLimited(rankNs, 4, async (r) => {
+    await run.run(['ip', '-n', r.netns, 'link', 'set', 'lo', 'up']);
+  });
 
-  // 3. CNI bridge + host-local inside the node, with the planned address; then fabric NICs.
-  const ipamDir = join(ctx.serviceDir, 'cni', 'ipam');
-  for (const r of plan.ranks) {
-    const n = nodeOf(cluster, r.node);
-    const j = nodes.findIndex((x) => x.name === n.name);
-    const netns = names.rankNs(r.rank);
-    await run.run(['ip', '-n', netns, 'link', 'set', 'lo', 'up']);
-    const config = {
-      cniVersion: '1.0.0',
-      name: names.cniNetwork,
-      type: 'bridge',
-      bridge: names.bridge,
-      isGateway: false,
-      ipMasq: false,
-      hairpinMode: false,
-      mtu,
-      ipam: {
-        type: 'host-local',
-        dataDir: ipamDir,
-        ranges: [[{ subnet, gateway: nodeGateway(subnet, j) }]],
-        routes: [{ dst: '0.0.0.0/0', gw: nodeGateway(subnet, j) }],
-      },
-    };
-    const call = {
-      plugin: 'bridge',
-      config,
-      containerId: names.containerId(r.rank),
-      netns: join(NETNS_DIR, netns),
-      ifname: 'eth0',
-      hostNetns: n.netns,
-      args: `IgnoreUnknown=1;IP=${r.address}`,
-    };
-    const result = await ports.cni.invoke({
-      ...call,
-      command: 'ADD',
-      hostNsPrefix: ['ip', 'netns', 'exec', n.netns],
-    });
-    await ctx.record({ kind: 'cni', ...call, result });
-    for (const f of r.fabricNics) {
-      const onNode = n.fabric.find((x) => x.name === f.device);
-      const address = f.address ?? onNode?.address;
-      const fconfig = {
-        cniVersion: '1.0.0',
-        name: `${names.cniNetwork}-${f.device}`,
-        type: 'host-device',
-        device: f.device,
-        ...(address !== undefined
-          ? { ipam: { type: 'static', addresses: [{ address: withPrefix(address) }] } }
-          : {}),
-      };
-      const fcall = {
-        plugin: 'host-device',
-        config: fconfig,
-        containerId: names.containerId(r.rank),
-        netns: join(NETNS_DIR, netns),
-        ifname: f.ifname,
-        hostNetns: n.netns,
-        restore: { device: f.device, ...(onNode?.address !== undefined ? { address: onNode.address } : {}) },
-      };
-      // Recorded first: a failed ADD may still have moved the device, and DEL gives it back either way.
-      await ctx.record({ kind: 'cni', ...fcall });
-      await ports.cni.invoke({ ...fcall, command: 'ADD', hostNsPrefix: ['ip', 'netns', 'exec', n.netns] });
-    }
-  }
+  // 3. CNI ADDs inside the nodes (host-local locks its own data dir), a few at a time; results kept for DEL.
+  const results = new Map<string, unknown>();
+  await runLimited(bridgeCalls, 4, async ({ node, rec }) => {
+    results.set(
+      rec.containerId,
+      await ports.cni.invoke({ ...rec, command: 'ADD', hostNsPrefix: hostNsPrefix(node) }),
+    );
+  });
+  for (const { node, rec } of fabricCalls)
+    await ports.cni.invoke({ ...rec, command: 'ADD', hostNsPrefix: hostNsPrefix(node) });
+  await ctx.keepResults?.(results);
   return rankNs;
+}
+
+async function runLimited<T>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: Math.min(limit, items.length) }, async () => {
+      while (next < items.length) await fn(items[next++] as T);
+    }),
+  );
 }
 
 function withPrefix(address: string): string {

@@ -181,9 +181,18 @@ export async function superviseService(
     s.supervisorPid = process.pid;
     if (startTime !== undefined) s.supervisorStartTime = startTime;
   });
-  const record = async (r: Resource) => {
+  const record = async (r: Resource | readonly Resource[]) => {
     await update((s) => {
-      s.resources.push(r);
+      s.resources.push(...(Array.isArray(r) ? (r as readonly Resource[]) : [r as Resource]));
+    });
+  };
+  const keepResults = async (results: ReadonlyMap<string, unknown>) => {
+    await update((s) => {
+      s.resources = s.resources.map((x) =>
+        x.kind === 'cni' && x.plugin === 'bridge' && results.has(x.containerId)
+          ? { ...x, result: results.get(x.containerId) }
+          : x,
+      );
     });
   };
   const phase = async (p: string, ms: number) => {
@@ -212,7 +221,10 @@ export async function superviseService(
     });
 
     let t = ports.clock.now();
-    const rankNets = await setupServiceNetwork({ cluster, plan, serviceDir: dir, ports, record }, forwards);
+    const rankNets = await setupServiceNetwork(
+      { cluster, plan, serviceDir: dir, ports, record, keepResults },
+      forwards,
+    );
     await update((s) => {
       for (const rn of rankNets) {
         const r = s.ranks.find((x) => x.rank === rn.rank);
