@@ -71,6 +71,13 @@ export class ClusterState {
   readonly freeGpus: Int32Array;
   readonly flags: Uint8Array;
   private readonly details = new Map<number, NodeDetail>();
+  /**
+   * Skip lists over nodes that can never take a rank again in this run (resources are only taken, never
+   * given back): `skip[i] === i` while node i is usable, else it points further right (path-compressed).
+   * One for "no free core or held exclusively", one for "no free GPU or held exclusively".
+   */
+  private readonly skipCores: Int32Array;
+  private readonly skipGpus: Int32Array;
   private readonly modelCache = new Map<string, Int32Array>();
 
   constructor(inventory: Inventory) {
@@ -80,6 +87,8 @@ export class ClusterState {
     this.freeMem = new Float64Array(n);
     this.freeGpus = new Int32Array(n);
     this.flags = new Uint8Array(n);
+    this.skipCores = new Int32Array(n + 1);
+    this.skipGpus = new Int32Array(n + 1);
     for (let i = 0; i < n; i++) {
       const node = this.nodes[i] as InventoryNode;
       const t = node.taken;
@@ -100,6 +109,30 @@ export class ClusterState {
       if (t.services.length > 0) this.flags[i] = (this.flags[i] ?? 0) | FLAG_HAS_SERVICES;
       if (t.exclusive === true) this.flags[i] = (this.flags[i] ?? 0) | FLAG_EXCLUSIVE;
     }
+    for (let i = 0; i <= n; i++) {
+      this.skipCores[i] = i;
+      this.skipGpus[i] = i;
+    }
+    for (let i = 0; i < n; i++) this.markIfDead(i);
+  }
+
+  private markIfDead(i: number): void {
+    const exclusive = ((this.flags[i] ?? 0) & FLAG_EXCLUSIVE) !== 0;
+    if (exclusive || (this.freeCores[i] ?? 0) <= 0) this.skipCores[i] = i + 1;
+    if (exclusive || (this.freeGpus[i] ?? 0) <= 0) this.skipGpus[i] = i + 1;
+  }
+
+  /** The first node at or after `from` that is not ruled out for `need` by the skip lists (n when none). */
+  nextCandidate(from: number, need: RankNeed): number {
+    const skip = need.gpus > 0 ? this.skipGpus : need.cores > 0 ? this.skipCores : undefined;
+    if (skip === undefined) return from;
+    let i = from;
+    while ((skip[i] ?? i) !== i) {
+      const next = skip[i] ?? i;
+      skip[i] = skip[next] ?? next; // path halving
+      i = next;
+    }
+    return i;
   }
 
   node(i: number): InventoryNode {
@@ -242,6 +275,7 @@ export class ClusterState {
     this.freeMem[i] = (this.freeMem[i] ?? 0) - memoryBytes;
     this.freeGpus[i] = (this.freeGpus[i] ?? 0) - gpus.length;
     this.flags[i] = (this.flags[i] ?? 0) | FLAG_HAS_SERVICES | (exclusive ? FLAG_EXCLUSIVE : 0);
+    this.markIfDead(i);
   }
 
   takePort(i: number, port: number): void {

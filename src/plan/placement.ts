@@ -44,7 +44,11 @@ export function placeGang(cluster: ClusterState, req: PlacementRequest): Placeme
   const maxPer = req.strategy === 'pack' ? req.ranks : 1;
   if (req.topologyKey === undefined) {
     const picks: number[] = [];
-    for (let i = 0; i < n && picks.length < req.ranks; i++) {
+    for (
+      let i = cluster.nextCandidate(0, req.need);
+      i < n && picks.length < req.ranks;
+      i = cluster.nextCandidate(i + 1, req.need)
+    ) {
       const c = cluster.capacity(i, req.need, Math.min(maxPer, req.ranks - picks.length));
       for (let k = 0; k < c; k++) picks.push(i);
     }
@@ -54,7 +58,7 @@ export function placeGang(cluster: ClusterState, req: PlacementRequest): Placeme
 
   const key = req.topologyKey;
   const groups = new Map<string | undefined, Group>();
-  for (let i = 0; i < n; i++) {
+  for (let i = cluster.nextCandidate(0, req.need); i < n; i = cluster.nextCandidate(i + 1, req.need)) {
     const c = cluster.capacity(i, req.need, maxPer);
     if (c <= 0) continue;
     const value = cluster.node(i).labels[key];
@@ -107,7 +111,9 @@ export function describeNeed(need: RankNeed, formatBytes: (b: number) => string)
   const parts: string[] = [];
   if (need.gpus > 0) {
     const model = need.gpuModelText ?? need.gpuModel;
-    parts.push(model === undefined ? `${need.gpus} GPU${need.gpus === 1 ? '' : 's'}` : `${need.gpus}× ${model}`);
+    parts.push(
+      model === undefined ? `${need.gpus} GPU${need.gpus === 1 ? '' : 's'}` : `${need.gpus}× ${model}`,
+    );
   }
   parts.push(`${need.cores} cores`);
   parts.push(`${formatBytes(need.memoryBytes)} memory`);
