@@ -129,7 +129,10 @@ test('one headless Service per rank, named like the plan host names, publishing 
 test('SSH: Secret mpirun-ssh-key-<name>, mounted read-only with mode 0600; workers run sshd', () => {
   const { out } = render(MPI);
   const secret = find(out.objects, 'Secret', 'mpirun-ssh-key-job');
-  assert.match(String(get(secret, 'stringData.known_hosts')), /^\[job-0\]:2222 ssh-ed25519 /);
+  assert.match(
+    String(get(secret, 'stringData.known_hosts')),
+    /^multinode-rank ssh-ed25519 \S+\n\[job-0\]:2222 ssh-ed25519 /,
+  );
   const worker = get(find(out.objects, 'LeaderWorkerSet'), 'spec.leaderWorkerTemplate.workerTemplate.spec');
   const vols = get(worker, 'volumes') as Json[];
   const v = vols.find((x) => x['name'] === 'ssh-key');

@@ -1,14 +1,14 @@
 /**
  * The rendered SSH pieces work with the real OpenSSH: a worker's `sshd.sh` (flags, Secret host key and
- * authorized key) accepts the leader's `$MULTINODE_SSH_WRAPPER` (pinned known_hosts, quoting of every
- * argument), and `remote.sh` runs the command with the worker's recorded rank environment. Paths move into a
- * temp dir; the Secret's host name entries are pointed at 127.0.0.1 and a free loopback port. sshd is started
+ * authorized key) accepts the leader's `$MULTINODE_SSH_WRAPPER` (pinned host key, `ssh HOST CMD` semantics as
+ * the local wrapper has them), and `remote.sh` runs the command with the worker's recorded rank environment. Paths move into a
+ * temp dir, the port to a free loopback port, the pod log (/proc/1/fd/1) to a temp file. sshd is started
  * and stopped by PID. Skips without root or without /usr/sbin/sshd and /usr/bin/ssh.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -71,7 +71,7 @@ test(
       mkdirSync(shim);
       mkdirSync(join(files, '.k8s'), { recursive: true });
       for (const [k, v] of Object.entries(keys)) {
-        const text = k === 'known_hosts' ? v.replace(/^\[[^\]]+\]:2222/gm, `[127.0.0.1]:${port}`) : v;
+        const text = v;
         writeFileSync(join(ssh, k), text, { mode: 0o600 });
       }
       const relocate = (t: string): string =>
@@ -82,7 +82,11 @@ test(
           .join(shim)
           .split(K8S_FILES_DIR)
           .join(files)
-          .replace(/-p 2222\b/g, `-p ${port}`);
+          .replace(/-p 2222\b/g, `-p ${port}`)
+          .split('/proc/1/fd/1')
+          .join(join(tmp, 'pod-log'))
+          .split('/proc/1/fd/2')
+          .join(join(tmp, 'pod-log'));
       for (const k of ['sshd.sh', 'remote.sh'])
         writeFileSync(join(shim, k), relocate(data[k] ?? ''), { mode: 0o755 });
       const wrapper = join(shim, 'multinode-ssh');
@@ -99,25 +103,43 @@ test(
       await waitListening(port, 10_000).catch((e: unknown) => {
         throw new Error(`${String(e)}\n${log}`);
       });
-      const r = spawnSync(
-        '/bin/sh',
+      const run = (args: string[], fwd: boolean) =>
+        spawnSync('/bin/sh', [wrapper, ...args], {
+          encoding: 'utf8',
+          timeout: 30_000,
+          env: { PATH: '/usr/bin:/bin', ...(fwd ? { MULTINODE_WRAPPER_FORWARD_STREAMS: '1' } : {}) },
+        });
+      // As OpenMPI's plm_rsh calls it: ssh-style options first (ignored), user@host, words joined and run by
+      // a shell on the rank (so `;` separates commands), in the rank's environment.
+      const r = run(
         [
-          wrapper,
-          '127.0.0.1',
-          'sh',
-          '-c',
-          'printf "%s|%s|%s\\n" "$MULTINODE_NODE_RANK" "$1" "$2"',
-          'x',
-          "it's",
-          'a b  $HOME',
+          '-x',
+          '-o',
+          'StrictHostKeyChecking=no',
+          '-p',
+          '22',
+          'root@127.0.0.1',
+          'echo',
+          '"$MULTINODE_NODE_RANK"',
+          ';',
+          'echo',
+          "'a  b'",
+          'c  d',
         ],
-        { encoding: 'utf8', timeout: 30_000 },
+        true,
       );
       assert.equal(r.status, 0, `${r.stderr}\n${log}`);
-      assert.equal(r.stdout, "2|it's|a b  $HOME\n");
+      assert.equal(r.stdout, '2\na  b c d\n');
+      // Exit status comes back.
+      assert.equal(run(['127.0.0.1', 'exit', '7'], true).status, 7);
+      // Without MULTINODE_WRAPPER_FORWARD_STREAMS=1 the output goes to the target pod's log (its PID 1).
+      const quiet = run(['127.0.0.1', 'echo', 'to-the-log'], false);
+      assert.equal(quiet.status, 0, quiet.stderr);
+      assert.equal(quiet.stdout, '');
+      assert.equal(readFileSync(join(tmp, 'pod-log'), 'utf8'), 'to-the-log\n');
       // Pinned host key: a different known_hosts entry is refused, never prompted.
-      writeFileSync(join(ssh, 'known_hosts'), `[127.0.0.1]:${port} ${keys['id_ed25519.pub'] ?? ''}`);
-      const bad = spawnSync('/bin/sh', [wrapper, '127.0.0.1', 'true'], { encoding: 'utf8', timeout: 30_000 });
+      writeFileSync(join(ssh, 'known_hosts'), `multinode-rank ${keys['id_ed25519.pub'] ?? ''}`);
+      const bad = run(['127.0.0.1', 'true'], true);
       assert.notEqual(bad.status, 0);
       assert.match(bad.stderr, /host key|HOST IDENTIFICATION/i);
     } finally {

@@ -44,6 +44,7 @@ import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names
 import type { ManifestObject } from './validate.js';
 import {
   HELPER_ENV,
+  HOST_KEY_ALIAS,
   SHIM_DIR,
   SSH_DIR,
   entrypointScript,
@@ -570,9 +571,12 @@ class ServiceRender {
     const k = this.opts.sshKeys;
     const port = this.sshPort();
     const hostKey = k.hostPublicKey.trim().split(/\s+/).slice(0, 2).join(' ');
-    const knownHosts = this.svc.ranks
-      .map((r) => `[${r.hostname}]:${r.sshPort || port} ${hostKey}\n`)
-      .join('');
+    // The wrapper pins the key under one alias (any host name or address of a rank); the per-rank lines serve
+    // a plain `ssh -p PORT HOST` typed by a user in a pod.
+    const knownHosts = [
+      `${HOST_KEY_ALIAS} ${hostKey}\n`,
+      ...this.svc.ranks.map((r) => `[${r.hostname}]:${r.sshPort || port} ${hostKey}\n`),
+    ].join('');
     return {
       apiVersion: 'v1',
       kind: 'Secret',

@@ -166,12 +166,21 @@ exec "$@"
 `;
 }
 
+/** SSH `known_hosts` alias every rank's host key is pinned under (all ranks share one host key). */
+export const HOST_KEY_ALIAS = 'multinode-rank';
+
 export function remoteScript(filesRoot: string, cwd: string | undefined): string {
   return `#!/bin/sh
-# Runs a command sent by $MULTINODE_SSH_WRAPPER on this rank, with the rank's environment (recorded by
-# entrypoint.sh) and working directory.
+# Remote half of $MULTINODE_SSH_WRAPPER, started by sshd with an empty environment (env -i):
+# $1 = 1 to keep stdout/stderr on the connection, else they go to this pod's log (its PID 1);
+# $2 = the command line ('' = interactive shell). Runs it with the rank's environment (recorded by
+# entrypoint.sh) and working directory, like the local runtime's wrapper.
 . ${shQuote(`${filesRoot}/.k8s/rank.env`)}
-${cwd !== undefined ? `cd ${shQuote(cwd)} 2>/dev/null || true\n` : ''}exec "$@"
+${cwd !== undefined ? `cd ${shQuote(cwd)} 2>/dev/null || true\n` : ''}mn_sh=/bin/sh
+[ -x /bin/bash ] && mn_sh=/bin/bash
+if [ -z "\${2:-}" ]; then exec "$mn_sh" -i; fi
+if [ "$1" = 1 ] || ! { : >>/proc/1/fd/1; } 2>/dev/null; then exec "$mn_sh" -c "$2"; fi
+exec "$mn_sh" -c "$2" >>/proc/1/fd/1 2>>/proc/1/fd/2
 `;
 }
 
@@ -213,18 +222,40 @@ exit 127
 
 export function sshWrapperScript(port: number): string {
   return `#!/bin/sh
-# $MULTINODE_SSH_WRAPPER HOST CMD...: runs CMD on rank HOST, like \`ssh HOST CMD\` (Kubernetes: ssh to the
-# rank's sshd on port ${port}, key and pinned known_hosts from the Secret at ${SSH_DIR}).
-set -eu
-if [ "$#" -lt 1 ]; then echo "usage: $0 HOST CMD..." >&2; exit 2; fi
-mn_host=$1
-shift
-mn_cmd=''
-for mn_a in "$@"; do
-  mn_cmd="$mn_cmd '$(printf '%s' "$mn_a" | sed "s/'/'\\\\\\\\''/g")'"
+# $MULTINODE_SSH_WRAPPER [ssh options, ignored] HOST [CMD...]: runs CMD on rank HOST like \`ssh HOST CMD\`:
+# CMD's words are joined with spaces and run by a shell there, with that rank's environment and working
+# directory; stdin and the exit status pass through; remote stdout/stderr go to that pod's log unless
+# MULTINODE_WRAPPER_FORWARD_STREAMS=1. Kubernetes: ssh to the rank's sshd on port ${port}, key and pinned
+# host key (alias ${HOST_KEY_ALIAS}) from the Secret at ${SSH_DIR}.
+while [ $# -gt 0 ]; do
+  case $1 in
+    --) shift; break ;;
+    -[BbcDEeFIiJLlmOoPpQRSWw]) shift; [ $# -gt 0 ] && shift ;;
+    -?*) shift ;;
+    *) break ;;
+  esac
 done
-exec ssh -p ${port} -i ${SSH_DIR}/id_ed25519 -o IdentitiesOnly=yes -o BatchMode=yes \\
-  -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${SSH_DIR}/known_hosts \\
-  -o ConnectionAttempts=60 -o LogLevel=ERROR "$mn_host" "${SHIM_DIR}/remote.sh$mn_cmd"
+if [ $# -eq 0 ]; then echo "usage: multinode-ssh HOST [CMD...]" >&2; exit 255; fi
+mn_host=\${1#*@}
+shift
+# A fully qualified name (OpenMPI may keep FQDNs) resolves by its first label in the pod's namespace.
+case $mn_host in
+  *[!0-9.]*.*) mn_host=\${mn_host%%.*} ;;
+esac
+mn_fwd=0
+[ "\${MULTINODE_WRAPPER_FORWARD_STREAMS:-}" = 1 ] && mn_fwd=1
+mn_tty=-T
+if [ $# -eq 0 ]; then
+  mn_fwd=1
+  [ -t 0 ] && mn_tty=-tt
+fi
+IFS=' '
+mn_cmd="$*"
+case $mn_cmd in *"'"*) mn_cmd=$(printf '%s\\n' "$mn_cmd" | sed "s/'/'\\\\\\\\''/g") ;; esac
+exec ssh -F /dev/null -p ${port} -i ${SSH_DIR}/id_ed25519 -o IdentitiesOnly=yes -o IdentityAgent=none \\
+  -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${SSH_DIR}/known_hosts \\
+  -o GlobalKnownHostsFile=/dev/null -o HostKeyAlias=${HOST_KEY_ALIAS} -o CheckHostIP=no \\
+  -o ConnectionAttempts=60 -o ServerAliveInterval=5 -o ServerAliveCountMax=6 -o LogLevel=ERROR \\
+  $mn_tty -- "$mn_host" "exec /usr/bin/env -i /bin/sh ${SHIM_DIR}/remote.sh $mn_fwd '$mn_cmd'"
 `;
 }
