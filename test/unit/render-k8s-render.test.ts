@@ -8,6 +8,7 @@ import type { ManifestObject } from '../../src/render/kubernetes/index.js';
 import {
   buildKubernetes,
   commonDir,
+  cpuQuantity,
   escapeK8sExpansion,
   memoryQuantity,
   renderKubernetes,
@@ -84,6 +85,8 @@ test('helpers: memory quantities, $( escaping, common directory', () => {
   assert.equal(memoryQuantity(64 * 2 ** 30), '64Gi');
   assert.equal(memoryQuantity(120e9), '120G');
   assert.equal(memoryQuantity(1500), '1500');
+  assert.equal(cpuQuantity(16), '16');
+  assert.equal(cpuQuantity(0.5), '500m');
   assert.equal(escapeK8sExpansion('HOSTNAME=$(hostname) $x'), 'HOSTNAME=$$(hostname) $$x');
   assert.equal(escapeK8sExpansion('plain $x'), 'plain $x');
   assert.equal(commonDir(['/etc/multinode/hostfile', '/etc/multinode/bin/multinode-ssh']), '/etc/multinode');

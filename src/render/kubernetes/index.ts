@@ -181,6 +181,11 @@ function escapeRegExp(s: string): string {
   return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
+/** CPU quantity: whole cores as a number string, fractions in millicores (`0.5` → `500m`). */
+export function cpuQuantity(cores: number): string {
+  return Number.isInteger(cores) ? String(cores) : `${Math.ceil(cores * 1000)}m`;
+}
+
 /** Memory quantity: exact binary or decimal unit where one fits, else bytes. */
 export function memoryQuantity(bytes: number): string {
   const units: [number, string][] = [
@@ -712,7 +717,7 @@ class ServiceRender {
     const n = this.svc.ranks.length;
     const total = (f: (r: RankPlan) => number): number => this.svc.ranks.reduce((s, r) => s + f(r), 0);
     const minResources: Record<string, string> = {
-      cpu: String(total((r) => Math.max(1, r.cpus.length))),
+      cpu: cpuQuantity(total((r) => this.cores(r))),
       memory: memoryQuantity(total((r) => r.memoryBytes)),
     };
     if (this.svc.gpusPerNode > 0) minResources[this.gpuResource()] = String(n * this.svc.gpusPerNode);
@@ -726,6 +731,11 @@ class ServiceRender {
         queue: this.opts.volcanoQueue ?? W.volcanoDefaultQueue,
       },
     };
+  }
+
+  /** Cores per rank: as the spec writes them (fractions allowed), else the cores the plan placed. */
+  private cores(rank: RankPlan): number {
+    return this.spec?.resource.cpuCores ?? Math.max(1, rank.cpus.length);
   }
 
   private gpuResource(): string {
@@ -821,7 +831,7 @@ class ServiceRender {
     // Resources: requests = limits (Guaranteed QoS, which the kubelet's CPU and Topology Managers need).
     const fabric = this.fabric(group);
     const quantities: Record<string, string | number> = {
-      cpu: String(Math.max(1, rank0.cpus.length)),
+      cpu: cpuQuantity(this.cores(rank0)),
       memory: memoryQuantity(rank0.memoryBytes),
     };
     if (svc.gpusPerNode > 0) quantities[this.gpuResource()] = String(svc.gpusPerNode);
