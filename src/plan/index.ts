@@ -9,7 +9,7 @@
  * ports, then build files, the rank environment (`env.ts`), commands and probes (`backend.ts`).
  */
 import type { Inventory } from '../api/inventory.js';
-import type { Issue } from '../api/issues.js';
+import type { Issue, SourcePos } from '../api/issues.js';
 import { DEFAULTS, DIST_ENV, COMPAT_ENV, PLAN_FILES, SERVICE_PLACEHOLDER, STATE } from '../api/names.js';
 import type {
   EndpointPlan,
@@ -226,7 +226,7 @@ function planService(
       path: parallelPath,
       message: `parallelism does not match the GPUs: ${verdict.message}`,
       hint: 'make tensor × pipeline × data parallel sizes equal multinode.nodes × GPUs per node',
-      ...(pos ? { pos: multiLine ? { ...pos, line: pos.line + 1 + verdict.line } : pos } : {}),
+      ...(pos ? { pos: multiLine ? blockScalarPos(pos, parallelPath, verdict) : pos } : {}),
     });
   }
   if (issues.length > 0) return { issues, warnings };
@@ -514,6 +514,17 @@ function planService(
     restart: svc.restart,
   };
   return { plan, issues, warnings };
+}
+
+/**
+ * Where a flag inside a block scalar (`script: |`) is in the file: the content starts on the line after the
+ * key, indented (by YAML convention) two columns deeper than the key; the key's column is the value's column
+ * minus `<key>: `. A guess for the caret only — the line is exact.
+ */
+function blockScalarPos(pos: SourcePos, path: string, at: { line: number; column: number }): SourcePos {
+  const key = path.slice(path.lastIndexOf('.') + 1);
+  const keyCol = pos.col - (key.length + 2);
+  return { ...pos, line: pos.line + 1 + at.line, col: keyCol >= 1 ? keyCol + 2 + at.column : pos.col };
 }
 
 /** In host mode a probe on a declared port must hit the port actually bound. */

@@ -19,6 +19,8 @@ export interface ParallelFlag {
   readonly value: number;
   /** 0-based line within the text. */
   readonly line: number;
+  /** 0-based column of the `--` within that line. */
+  readonly column: number;
 }
 
 const FLAGS: Readonly<Record<string, 'tp' | 'pp' | 'dp'>> = {
@@ -47,7 +49,8 @@ export function findParallelFlags(text: string): ParallelFlag[] {
       const name = m[1] ?? '';
       const kind = FLAGS[name];
       if (kind === undefined || m[2] === undefined) continue;
-      out.push({ kind, flag: `--${name}`, value: Number(m[2]), line });
+      const column = (m.index ?? 0) + m[0].indexOf('--');
+      out.push({ kind, flag: `--${name}`, value: Number(m[2]), line, column });
     }
   });
   return out;
@@ -57,8 +60,9 @@ export interface ParallelismVerdict {
   readonly ok: boolean;
   /** The arithmetic, e.g. `--tensor-parallel-size 4 × pp 1 × dp 1 = 4, but 2 nodes × 1 GPU = 2`. */
   readonly message: string;
-  /** Line (0-based) of the first flag involved. */
+  /** Line and column (0-based) of the first flag involved. */
   readonly line: number;
+  readonly column: number;
 }
 
 export function checkParallelism(
@@ -76,7 +80,11 @@ export function checkParallelism(
   const dp = first('dp');
   const total = nodes * gpusPerNode;
   const have = `${nodes} node${nodes === 1 ? '' : 's'} × ${gpusPerNode} GPU${gpusPerNode === 1 ? '' : 's'} per node = ${total}`;
-  const line = Math.min(...[tp, pp, dp].filter((f): f is ParallelFlag => f !== undefined).map((f) => f.line));
+  const firstFlag = [tp, pp, dp]
+    .filter((f): f is ParallelFlag => f !== undefined)
+    .sort((a, b) => a.line - b.line || a.column - b.column)[0];
+  const line = firstFlag?.line ?? 0;
+  const column = firstFlag?.column ?? 0;
   const term = (f: ParallelFlag | undefined, k: string): string => (f ? `${f.flag} ${f.value}` : `${k} 1`);
   for (const k of ['tp', 'pp', 'dp'] as const) {
     const f0 = first(k);
@@ -85,6 +93,7 @@ export function checkParallelism(
       return {
         ok: false,
         line: other.line,
+        column: other.column,
         message: `${f0.flag} is set to both ${f0.value} and ${other.value}; every rank must agree`,
       };
   }
@@ -97,26 +106,35 @@ export function checkParallelism(
       return {
         ok: false,
         line,
+        column,
         message: `${term(tp, 'tp')} × ${term(pp, 'pp')} = ${product}, but the service has ${have} GPUs (SGLang's --tp counts GPUs across all nodes)`,
       };
     if (t % d !== 0)
       return {
         ok: false,
         line,
+        column,
         message: `${term(dp, 'dp')} must divide ${term(tp, 'tp')} (SGLang's data-parallel attention splits the tensor-parallel group)`,
       };
-    return { ok: true, line, message: `${term(tp, 'tp')} × ${term(pp, 'pp')} = ${product} = ${have}` };
+    return {
+      ok: true,
+      line,
+      column,
+      message: `${term(tp, 'tp')} × ${term(pp, 'pp')} = ${product} = ${have}`,
+    };
   }
   const product = t * p * d;
   if (product !== total)
     return {
       ok: false,
       line,
+      column,
       message: `${term(tp, 'tp')} × ${term(pp, 'pp')} × ${term(dp, 'dp')} = ${product}, but the service has ${have} GPUs`,
     };
   return {
     ok: true,
     line,
+    column,
     message: `${term(tp, 'tp')} × ${term(pp, 'pp')} × ${term(dp, 'dp')} = ${product} = ${have}`,
   };
 }

@@ -227,7 +227,9 @@ for (const c of parCases) {
 }
 
 test('parallelism flags carry their line', () => {
-  assert.deepEqual(findParallelFlags('a\nb --pp=2\n'), [{ kind: 'pp', flag: '--pp', value: 2, line: 1 }]);
+  assert.deepEqual(findParallelFlags('a\nb --pp=2\n'), [
+    { kind: 'pp', flag: '--pp', value: 2, line: 1, column: 2 },
+  ]);
 });
 
 test('parallelism: seed 000 plans; a mismatch is a located error with the arithmetic', () => {
@@ -246,8 +248,9 @@ test('parallelism: seed 000 plans; a mismatch is a located error with the arithm
   assert.ok(i);
   assert.equal(i.code, 'plan-parallelism');
   assert.equal(i.path, 'services.vllm.script');
-  // The flag is on the script's 4th line (index 3): block scalar content starts one line below the key.
-  assert.deepEqual(i.pos, { file: 'seed.yaml', line: 16, col: 11 });
+  // The flag is on the script's 4th line (index 3): block scalar content starts one line below the key,
+  // two columns deeper than the key (key column = 11 - len('script: ') = 3).
+  assert.deepEqual(i.pos, { file: 'seed.yaml', line: 16, col: 5 });
   assert.match(
     i.message,
     /--tensor-parallel-size 2 × pp 1 × dp 1 = 2, but the service has 4 nodes × 1 GPU per node = 4 GPUs/,

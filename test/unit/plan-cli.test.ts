@@ -119,3 +119,19 @@ test('cli: bad flags are bad input', () => {
   assert.equal(cli(VLLM, '--nodes', 'two').code, 2);
   assert.equal(cli(VLLM, '--memory', 'lots').code, 2);
 });
+
+test('seed 000 vLLM with 4 nodes: the parallelism error points at the flag in the file', () => {
+  const text = readFileSync(VLLM, 'utf8').replace('nodes: 2', 'nodes: 4');
+  const r = parseSpec(text, VLLM);
+  assert.ok(r.ok);
+  const p = planSpec(r.value, generateInventoryForSpec(r.value), defaultPlanOptions());
+  assert.equal(p.ok, false);
+  if (p.ok) return;
+  const pos = p.issues[0]?.pos;
+  assert.ok(pos);
+  const line = text.split('\n')[pos.line - 1] ?? '';
+  assert.equal(
+    line.slice(pos.col - 1, pos.col - 1 + '--tensor-parallel-size 2'.length),
+    '--tensor-parallel-size 2',
+  );
+});
