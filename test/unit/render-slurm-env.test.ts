@@ -9,14 +9,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
 import type { Plan } from '../../src/api/plan.js';
 import { planForSlurm } from '../../src/render/slurm/plan-for-slurm.js';
 import { renderSlurm } from '../../src/render/slurm/index.js';
-import { extractRankProgram } from './render-slurm-helpers.js';
+import { extractRankProgram, fakeSlurmBin } from './render-slurm-helpers.js';
 
 const PATH_VARS = new Set(['MULTINODE_HOSTFILE', 'MULTINODE_CLUSTER_FILE', 'MULTINODE_SSH_WRAPPER']);
 const compared = (k: string): boolean =>
@@ -131,4 +131,57 @@ services:
       implementation: ompi
 `;
   assert.ok(assertSameEnv(spec, 'mpi.yaml', 4) > 0);
+});
+
+test('same rank environment through the whole script: fake scontrol/srun answer with the local host names', () => {
+  const text = `version: v1
+services:
+  whole:
+    script: |
+      #!/bin/sh
+      env -0 > "$OUT/env-$MULTINODE_NODE_RANK"
+    multinode:
+      nodes: 3
+      launch: all
+`;
+  const local = localPlan(text, 'whole.yaml', 3).services[0];
+  assert.ok(local);
+  const fake = fakeSlurmBin();
+  try {
+    const out = join(fake, 'out');
+    mkdirSync(out);
+    writeFileSync(join(fake, 'job.sh'), slurmScript(text, 'whole.yaml'));
+    const hosts = local.ranks.map((r) => r.hostname);
+    const r = spawnSync('bash', [join(fake, 'job.sh')], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${fake}/bin:/usr/bin:/bin`,
+        OUT: out,
+        TMPDIR: fake,
+        SLURM_JOB_ID: '99',
+        SLURM_JOB_NODELIST: hosts.join(','),
+        SLURMD_NODENAME: hosts[0] ?? '',
+        FAKE_NODES: hosts.join(' '),
+        FAKE_ADDRS: local.ranks.map((x) => x.address).join(' '),
+      },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    for (const rank of local.ranks) {
+      const got: Record<string, string> = {};
+      for (const e of readFileSync(join(out, `env-${rank.rank}`), 'utf8').split('\0')) {
+        const i = e.indexOf('=');
+        if (i > 0 && compared(e.slice(0, i))) got[e.slice(0, i)] = e.slice(i + 1);
+      }
+      const want = Object.fromEntries(Object.entries(rank.env).filter(([k]) => compared(k)));
+      assert.deepEqual(Object.keys(got).sort(), Object.keys(want).sort());
+      for (const [k, v] of Object.entries(want))
+        assert.equal(
+          PATH_VARS.has(k) ? basename(got[k] ?? '') : got[k],
+          PATH_VARS.has(k) ? basename(v) : v,
+          k,
+        );
+    }
+  } finally {
+    rmSync(fake, { recursive: true, force: true });
+  }
 });
