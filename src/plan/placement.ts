@@ -6,7 +6,7 @@
  *   as its free resources allow (a fixed host port or a fabric NIC still limits a node to one rank).
  * - Without a topology key, nodes are scanned in inventory order and taken while they fit.
  * - With a topology key (`block`, `rack`), nodes are scanned in inventory order and grouped by that label;
- *   the first group that can hold every rank wins and the scan stops there. When no group can, `required`
+ *   the first group to accumulate room for every rank wins and the scan stops there. When no group can, `required`
  *   fails and `preferred` falls back to the fewest groups: groups by capacity (largest first, then first
  *   seen), with a warning.
  * - Rank order follows node order: rank 0 is on the first chosen node.
