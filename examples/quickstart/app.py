@@ -81,13 +81,15 @@ class Web(BaseHTTPRequestHandler):
 
 
 def main():
-    peer = PeerServer(("0.0.0.0", PEER_PORT), Peer)
+    # Bind this rank's own cluster address: works in overlay and host mode, and without root (loopback).
+    bind = os.environ.get("MULTINODE_NODE_IP", "0.0.0.0")
+    peer = PeerServer((bind, PEER_PORT), Peer)
     threading.Thread(target=peer.serve_forever, daemon=True).start()
     info = me()
     print(f"rank {RANK}/{len(HOSTS)} on {info['hostname']} ({info['address']}), peer port {PEER_PORT}", flush=True)
     if RANK == 0:
         print(f"serving HTTP on :{HTTP_PORT}", flush=True)
-        ThreadingHTTPServer(("0.0.0.0", HTTP_PORT), Web).serve_forever()
+        ThreadingHTTPServer((bind, HTTP_PORT), Web).serve_forever()
     else:
         threading.Event().wait()
 

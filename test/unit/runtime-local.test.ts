@@ -247,3 +247,24 @@ test('followLogs: whole lines per rank, partial lines kept until complete', asyn
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('degraded mode: rank host names in env and files become loopback addresses, whole words only', async () => {
+  const { addressesForHostnames } = await import('../../src/cli/commands/up.js');
+  const p = plan(2, {
+    ranks: [
+      rank(0, {
+        address: '127.0.1.1',
+        env: { MASTER_ADDR: 'svc-0', HOSTS: 'svc-0,svc-1', X: 'svc-10 my-svc-1' },
+      }),
+      rank(1, { address: '127.0.1.2', env: { MASTER_ADDR: 'svc-0' } }),
+    ],
+    files: [{ path: '/f/hostfile', content: 'svc-0 slots=1\nsvc-1 slots=1\n', mode: 0o644 }],
+  });
+  const out = addressesForHostnames(p);
+  assert.deepEqual(out.ranks[0]?.env, {
+    MASTER_ADDR: '127.0.1.1',
+    HOSTS: '127.0.1.1,127.0.1.2',
+    X: 'svc-10 my-svc-1',
+  });
+  assert.equal(out.files[0]?.content, '127.0.1.1 slots=1\n127.0.1.2 slots=1\n');
+});

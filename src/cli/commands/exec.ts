@@ -31,13 +31,15 @@ export function registerExec(program: Command): void {
         throw new MultinodeError('cli.bad-option', `${service} has no rank ${opts.rank}`, {
           exitCode: EXIT.badInput,
         });
-      if (!rs.netns)
+      if (!rs.netns && !state.degraded)
         throw new MultinodeError('runtime.not-ready', `${service} rank ${opts.rank} has no network yet`);
       const overlay = state.plan.network.mode === 'overlay';
-      const argv = [
-        ...rankExecPrefix(state.cluster, serviceDir(service), rank, overlay ? rs.netns : undefined),
-        ...command,
-      ];
+      const argv = state.degraded
+        ? command
+        : [
+            ...rankExecPrefix(state.cluster, serviceDir(service), rank, overlay ? rs.netns : undefined),
+            ...command,
+          ];
       const cwd = state.plan.cwd ?? dirname(state.file);
       const code = await new Promise<number>((resolve) => {
         const child = spawn(argv[0] as string, argv.slice(1), {

@@ -15,7 +15,8 @@ import type { Spec } from '../../api/spec.js';
 import type { ServicePlan } from '../../api/plan.js';
 import { STATE } from '../../api/names.js';
 import { parseSpec } from '../../spec/index.js';
-import { defaultPlanOptions, planSpec } from '../../plan/index.js';
+import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
+import type { Inventory } from '../../api/inventory.js';
 import { createCluster, listClusters, readInventory } from '../../runtime/local/cluster.js';
 import type { ClusterMeta } from '../../runtime/local/cluster.js';
 import { serviceDir, stateRoot } from '../../runtime/local/paths.js';
@@ -168,6 +169,36 @@ async function waitDetached(plan: ServicePlan, pid: number | undefined): Promise
   }
 }
 
+/** The pseudo cluster name of degraded (no root) services. */
+export const LOOPBACK_CLUSTER = '(loopback)';
+
+/**
+ * Degraded mode: rank host names cannot resolve (no per-rank hosts file without a mount namespace), so every
+ * occurrence of a rank's host name in the environment and the plan's files becomes its loopback address.
+ */
+export function addressesForHostnames(svc: ServicePlan): ServicePlan {
+  const pairs = svc.ranks
+    .map((r) => [r.hostname, r.address] as const)
+    .sort((a, b) => b[0].length - a[0].length);
+  const swap = (text: string) =>
+    pairs.reduce(
+      (t, [h, a]) =>
+        t.replace(new RegExp(`(?<![\\w.-])${h.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.-])`, 'g'), a),
+      text,
+    );
+  return {
+    ...svc,
+    ranks: svc.ranks.map((r) => ({
+      ...r,
+      env: Object.fromEntries(Object.entries(r.env).map(([k, v]) => [k, swap(v)])),
+    })),
+    files: svc.files.map((f) => ({
+      ...f,
+      content: f.path.endsWith('/script') ? f.content : swap(f.content),
+    })),
+  };
+}
+
 async function runUp(file: string, opts: UpOpts): Promise<void> {
   if (opts.target === 'slurm') {
     // A Slurm cluster emulated on one of our clusters (`cluster create --slurm`), else the system's Slurm.
@@ -183,15 +214,34 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       exitCode: EXIT.badInput,
     });
   const abs = resolve(file);
-  const spec = await readSpecFile(file);
-  if (!isRoot())
-    throw new MultinodeError(
-      'runtime.not-root',
-      'the local runtime needs root for network namespaces, veth/VXLAN links, CNI and nftables; without root nothing of the emulated cluster is available (run with sudo). `multinode validate` and `multinode plan` work without root.',
-    );
+  const parsed = await readSpecFile(file);
+  const degraded = !isRoot();
   const t0 = Date.now();
-  const cluster = await chooseCluster(spec, opts.cluster);
-  const inventory = await readInventory(cluster.name);
+  let spec = parsed;
+  let clusterName: string;
+  let inventory: Inventory;
+  if (degraded) {
+    note(
+      "not running as root: network namespaces, per-service overlays, CNI, fabric NICs, per-rank host names, sshd per rank and endpoint DNAT are unavailable. Falling back to host networking: every rank is a plain process on its own loopback address (127.0.1.x), host names in the environment are replaced by those addresses, and endpoints are rank 0's address and port. Run with sudo for the emulated cluster.",
+    );
+    spec = { ...parsed, services: parsed.services.map((s) => ({ ...s, hostNetwork: true })) };
+    clusterName = LOOPBACK_CLUSTER;
+    const s = spec.services;
+    inventory = generateInventory({
+      nodes: Math.max(
+        1,
+        s.reduce((a, x) => a + x.nodes, 0),
+      ),
+      cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
+      memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
+      gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
+      addressBase: '127.0.1.1',
+    });
+  } else {
+    const cluster = await chooseCluster(spec, opts.cluster);
+    clusterName = cluster.name;
+    inventory = await readInventory(cluster.name);
+  }
   const root = stateRoot();
   const result = planSpec(
     spec,
@@ -200,7 +250,7 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       target: 'local',
       filesDir: `${root}/${STATE.servicesDir}/{service}/files`,
       sshWrapperPath: `${root}/bin/multinode-ssh`,
-      runAsRoot: true,
+      runAsRoot: !degraded,
     }),
   );
   if (!result.ok) {
@@ -209,15 +259,23 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       process.stderr.write(`${paint('red', 'cannot place')} ${r.service}: ${r.summary}\n`);
       for (const n of r.nodes) process.stderr.write(`  ${n}\n`);
     }
-    throw new MultinodeError('plan.infeasible', `cannot run ${file} on cluster ${cluster.name}`, {
+    throw new MultinodeError('plan.infeasible', `cannot run ${file} on cluster ${clusterName}`, {
       exitCode: EXIT.badInput,
     });
   }
   if (result.warnings.length > 0) printIssues(result.warnings);
   const placeMs = Date.now() - t0;
   const plan = result.plan;
-  for (const svc of plan.services) {
-    await createServiceRecord({ plan: svc, cluster: cluster.name, file: abs, planHash: plan.hash, placeMs });
+  const services = degraded ? plan.services.map(addressesForHostnames) : plan.services;
+  for (const svc of services) {
+    await createServiceRecord({
+      plan: svc,
+      cluster: clusterName,
+      file: abs,
+      planHash: plan.hash,
+      placeMs,
+      ...(degraded ? { degraded: true } : {}),
+    });
   }
 
   if (opts.detach) {
@@ -234,7 +292,7 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
         (e) => `${e.name} → ${e.protocol === 'tcp' ? 'tcp' : e.protocol}://${e.hostAddress}:${e.hostPort}`,
       );
       process.stdout.write(
-        `${paint('green', '✔', process.stdout)} ${svc.name}: ${svc.ranks.length} rank(s) ${s?.status ?? ''} on cluster ${cluster.name}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}\n`,
+        `${paint('green', '✔', process.stdout)} ${svc.name}: ${svc.ranks.length} rank(s) ${s?.status ?? ''} on cluster ${clusterName}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}\n`,
       );
     }
     process.stdout.write(

@@ -7,6 +7,7 @@ import type { ProcessSpawner } from '../ports.js';
 import { netnsExecArgv } from './node-exec.js';
 
 export interface ProbeTarget {
+  /** Network namespace to probe from; '' = this one (degraded mode). */
   readonly netns: string;
   readonly address: string;
   /** Port to probe (the host port in host mode). */
@@ -15,10 +16,11 @@ export interface ProbeTarget {
 
 export function probeArgv(probe: ProbeSpec, target: ProbeTarget): string[] {
   const t = String(Math.max(1, probe.timeoutSeconds));
+  const pre = target.netns === '' ? [] : netnsExecArgv(target.netns);
   const a = probe.action;
   if (a.kind === 'tcp')
     return [
-      ...netnsExecArgv(target.netns),
+      ...pre,
       '/usr/bin/timeout',
       t,
       '/bin/bash',
@@ -28,18 +30,7 @@ export function probeArgv(probe: ProbeSpec, target: ProbeTarget): string[] {
       String(target.port),
     ];
   const url = `${a.scheme}://${target.address}:${target.port}${a.path.startsWith('/') ? a.path : `/${a.path}`}`;
-  return [
-    ...netnsExecArgv(target.netns),
-    '/usr/bin/curl',
-    '-sk',
-    '-o',
-    '/dev/null',
-    '-w',
-    '%{http_code}',
-    '--max-time',
-    t,
-    url,
-  ];
+  return [...pre, '/usr/bin/curl', '-sk', '-o', '/dev/null', '-w', '%{http_code}', '--max-time', t, url];
 }
 
 export async function runProbe(

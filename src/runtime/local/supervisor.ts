@@ -24,7 +24,7 @@ import { serviceDir, serviceNames, stateRoot, withLock } from './paths.js';
 import { ENV, STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
 import { nextProbeState, runProbe } from './probe.js';
-import type { Resource, ServiceState } from './service-state.js';
+import type { EndpointState, Resource, ServiceState } from './service-state.js';
 import {
   listServiceStates,
   readProcStartTime,
@@ -37,6 +37,8 @@ import { stopRanks } from './teardown.js';
 export interface ServiceRequest {
   readonly plan: ServicePlan;
   readonly cluster: string;
+  /** No root: run ranks as plain processes on loopback addresses (see docs/runtime.md). */
+  readonly degraded?: boolean;
   /** Absolute path of the spec file. */
   readonly file: string;
   readonly planHash: string;
@@ -82,6 +84,7 @@ export async function createServiceRecord(
       plan: req.plan,
       createdAt: new Date(ports.clock.now()).toISOString(),
       status: 'starting',
+      ...(req.degraded ? { degraded: true } : {}),
       resources: [],
       ranks: req.plan.ranks.map((r) => ({
         rank: r.rank,
@@ -150,6 +153,28 @@ export function rankExecPrefix(
   });
 }
 
+/** Degraded mode: the rank's command on the host itself (cpuset still applied). */
+export function plainRankArgv(rank: RankPlan): string[] {
+  const cmd = rank.command.argv.length > 0 ? [...rank.command.argv] : ['/bin/sleep', 'infinity'];
+  const cpus = hostCpus(rank.cpus);
+  return [...(cpus.length > 0 ? ['/usr/bin/taskset', '-c', cpus.join(',')] : []), ...cmd];
+}
+
+/** Degraded mode: an endpoint is rank 0's own loopback address and port (no DNAT without root). */
+export function loopbackEndpoints(plan: ServicePlan): EndpointState[] {
+  return plan.endpoints.map((e) => ({
+    name: e.name,
+    protocol: e.protocol,
+    hostAddress: e.targetAddress,
+    hostPort: e.targetPort,
+    viaAddress: e.targetAddress,
+    viaPort: e.targetPort,
+    targetAddress: e.targetAddress,
+    targetPort: e.targetPort,
+    published: false,
+  }));
+}
+
 export function rankArgv(
   clusterName: string,
   serviceDirPath: string,
@@ -171,8 +196,11 @@ export async function superviseService(
   const emit = options.onEvent ?? (() => undefined);
   const initial = await readServiceState(name, ports);
   if (!initial) throw new MultinodeError('runtime.no-service', `no service named "${name}"`);
-  const cluster = await readClusterMeta(initial.cluster, ports);
-  if (!cluster) throw new MultinodeError('cluster.not-found', `cluster "${initial.cluster}" is gone`);
+  // Degraded (no root): no cluster, no namespaces; ranks are plain processes on loopback addresses.
+  const degraded = initial.degraded === true;
+  const cluster = degraded ? undefined : await readClusterMeta(initial.cluster, ports);
+  if (!degraded && !cluster)
+    throw new MultinodeError('cluster.not-found', `cluster "${initial.cluster}" is gone`);
   const plan = initial.plan;
   const dir = serviceDir(name);
   const update = (fn: (s: ServiceState) => void) => updateServiceState(name, fn, ports);
@@ -213,18 +241,19 @@ export async function superviseService(
     const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
     const taken = await readForwardedPorts(ports);
     for (const o of others) for (const e of o.endpoints) taken.add(e.hostPort);
-    const { endpoints, forwards } = await planEndpoints(plan, cluster, taken);
-    const names = serviceNames(cluster.name, name);
-    if (endpoints.length > 0) await record({ kind: 'nft', table: names.endpointTable });
+    const { endpoints, forwards } = cluster
+      ? await planEndpoints(plan, cluster, taken)
+      : { endpoints: loopbackEndpoints(plan), forwards: [] };
+    if (cluster && endpoints.length > 0)
+      await record({ kind: 'nft', table: serviceNames(cluster.name, name).endpointTable });
     await update((s) => {
       s.endpoints = endpoints;
     });
 
     let t = ports.clock.now();
-    const rankNets = await setupServiceNetwork(
-      { cluster, plan, serviceDir: dir, ports, record, keepResults },
-      forwards,
-    );
+    const rankNets = cluster
+      ? await setupServiceNetwork({ cluster, plan, serviceDir: dir, ports, record, keepResults }, forwards)
+      : plan.ranks.map((r) => ({ rank: r.rank, netns: '' }));
     await update((s) => {
       for (const rn of rankNets) {
         const r = s.ranks.find((x) => x.rank === rn.rank);
@@ -248,7 +277,12 @@ export async function superviseService(
       plan.network.mode === 'overlay' ? rankNets.find((x) => x.rank === r.rank)?.netns : undefined;
 
     // sshd per rank (leader launch, MPI/GASNet launchers): started and answering before any script runs.
-    if (needsSsh(plan)) {
+    if (degraded && needsSsh(plan))
+      emit({
+        kind: 'note',
+        message: 'no root: no sshd per rank, so $MULTINODE_SSH_WRAPPER and mpirun cannot reach other ranks',
+      });
+    if (cluster && needsSsh(plan)) {
       await writeDispatchWrapper(plan);
       const ssh = await prepareServiceSsh(plan, {
         serviceDir: dir,
@@ -279,7 +313,7 @@ export async function superviseService(
     const exits = new Map<number, { code: number | null; signal: string | null }>();
     let wake: () => void = () => undefined;
     const children = plan.ranks.map((r) => {
-      const argv = rankArgv(cluster.name, dir, r, netnsOf(r));
+      const argv = cluster ? rankArgv(cluster.name, dir, r, netnsOf(r)) : plainRankArgv(r);
       const fd = openSync(rankLogPath(dir, r.rank), 'a');
       const child = spawn(argv[0] as string, argv.slice(1), {
         cwd,
@@ -331,7 +365,7 @@ export async function superviseService(
       if (isReady === ready) return;
       ready = isReady;
       if (isReady) {
-        await publishEndpoints(cluster, name, endpoints, ports);
+        if (cluster) await publishEndpoints(cluster, name, endpoints, ports);
         await update((s) => {
           s.status = 'ready';
           s.endpoints.forEach((e) => (e.published = true));
@@ -347,7 +381,7 @@ export async function superviseService(
           ),
         });
       } else {
-        await withdrawEndpoints(cluster.name, name, ports);
+        if (cluster) await withdrawEndpoints(cluster.name, name, ports);
         await update((s) => {
           if (s.status === 'ready') s.status = 'running';
           s.endpoints.forEach((e) => (e.published = false));
