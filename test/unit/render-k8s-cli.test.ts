@@ -144,3 +144,24 @@ test('--inventory with fabric NICs: the same spec renders NetworkAttachmentDefin
     assert.match(r.stdout, /rdma\/fabric1: "1"/);
   });
 });
+
+test('-o json prints the same objects as one List; --startup-policy overrides the default', () => {
+  const r = cli([
+    'render',
+    'examples/seed-000-vllm.yaml',
+    '--target',
+    'kubernetes',
+    '-o',
+    'json',
+    '--startup-policy',
+    'LeaderReady',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  const list = JSON.parse(r.stdout) as {
+    kind: string;
+    items: { kind: string; spec?: { startupPolicy?: string } }[];
+  };
+  assert.equal(list.kind, 'List');
+  const lws = list.items.find((i) => i.kind === 'LeaderWorkerSet');
+  assert.equal(lws?.spec?.startupPolicy, 'LeaderReady');
+});

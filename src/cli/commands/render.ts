@@ -17,7 +17,12 @@ import { parseSpec } from '../../spec/index.js';
 import { joinPath } from '../../spec/paths.js';
 import { parseInventory } from '../../spec/inventory.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
-import type { GangScheduler, Orchestrator, SshKeyMaterial } from '../../render/kubernetes/index.js';
+import type {
+  GangScheduler,
+  Orchestrator,
+  SshKeyMaterial,
+  StartupPolicy,
+} from '../../render/kubernetes/index.js';
 import { slurmInventory } from '../../render/slurm/plan-for-slurm.js';
 import { paint, printIssues } from '../output.js';
 
@@ -34,6 +39,8 @@ interface RenderFlags {
   volcanoQueue?: string;
   inventory?: string;
   check?: boolean;
+  output: 'yaml' | 'json';
+  startupPolicy?: StartupPolicy;
   sshKeyDir?: string;
   seed: string;
 }
@@ -68,6 +75,17 @@ export function registerRender(program: Command): void {
     .option('--ssh-key-dir <dir>', 'reuse (or create) the SSH keypair and host key in this directory')
     .option('--seed <n>', 'planner seed', '0')
     .option('--check', 'validate the output against the Kubernetes and CRD schemas before printing it')
+    .addOption(
+      new Option('-o, --output <format>', 'kubernetes: a YAML stream, or one JSON List')
+        .choices(['yaml', 'json'])
+        .default('yaml'),
+    )
+    .addOption(
+      new Option(
+        '--startup-policy <policy>',
+        'LWS startupPolicy (default: LeaderReady, LeaderCreated when the leader has a readiness probe)',
+      ).choices(['LeaderCreated', 'LeaderReady']),
+    )
     .action(async (file: string, flags: RenderFlags) => {
       process.stdout.write(await runRender(file, flags));
     });
@@ -270,6 +288,7 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
     ...(flags.gang !== undefined ? { gang: flags.gang } : {}),
     ...(flags.kaiQueue !== undefined ? { kaiQueue: flags.kaiQueue } : {}),
     ...(flags.volcanoQueue !== undefined ? { volcanoQueue: flags.volcanoQueue } : {}),
+    ...(flags.startupPolicy !== undefined ? { startupPolicy: flags.startupPolicy } : {}),
   });
   if (!r.ok) fail(r.issues, `${file}: cannot render for Kubernetes`);
   printIssues([...warnings, ...r.value.warnings]);
@@ -279,6 +298,10 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
     process.stderr.write(
       `${paint('green', 'ok')}: ${r.value.objects.length} objects valid against the Kubernetes and CRD schemas\n`,
     );
+  }
+  if (flags.output === 'json') {
+    const { canonicalJsonList } = await import('../../render/kubernetes/index.js');
+    return canonicalJsonList(r.value.objects);
   }
   return r.value.yaml;
 }

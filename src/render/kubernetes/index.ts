@@ -1043,3 +1043,4 @@ export function commonDir(paths: readonly string[]): string {
 }
 
 export { validateManifests } from './validate.js';
+export { canonicalJsonList } from './yaml.js';

@@ -28,3 +28,8 @@ export function canonicalYaml(objects: readonly unknown[]): string {
     .map((doc) => `---\n${doc}`)
     .join('');
 }
+
+/** The same objects as one canonical JSON `List` (sorted keys, two-space indent), which kubectl also applies. */
+export function canonicalJsonList(objects: readonly unknown[]): string {
+  return `${JSON.stringify(sortKeys({ apiVersion: 'v1', kind: 'List', items: objects }), null, 2)}\n`;
+}
