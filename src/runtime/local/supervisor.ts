@@ -312,7 +312,11 @@ export async function superviseService(
     }
     const exits = new Map<number, { code: number | null; signal: string | null }>();
     let wake: () => void = () => undefined;
-    const children = plan.ranks.map((r) => {
+    /**
+     * Starts one rank (also the seam for restarts): its own process group, output appended to its log, the
+     * process recorded (pid + start time) together with the rank's status in one state write.
+     */
+    const startRank = async (r: RankPlan): Promise<void> => {
       const argv = cluster ? rankArgv(cluster.name, dir, r, netnsOf(r)) : plainRankArgv(r);
       const fd = openSync(rankLogPath(dir, r.rank), 'a');
       const child = spawn(argv[0] as string, argv.slice(1), {
@@ -322,6 +326,7 @@ export async function superviseService(
         stdio: ['ignore', fd, fd],
       });
       closeSync(fd);
+      exits.delete(r.rank);
       child.on('exit', (code, signal) => {
         exits.set(r.rank, { code, signal });
         emit({ kind: 'rank-exit', rank: r.rank, code, signal });
@@ -336,20 +341,19 @@ export async function superviseService(
         wake();
       });
       child.on('error', () => undefined);
-      return { rank: r.rank, child };
-    });
-    for (const { rank, child } of children) {
       const pid = child.pid;
-      if (pid === undefined) continue;
-      const st = await readProcStartTime(pid);
-      if (st === undefined) continue;
-      await record({ kind: 'process', rank, pid, startTime: st });
+      const st = pid === undefined ? undefined : await readProcStartTime(pid);
+      if (pid === undefined || st === undefined) return;
       await update((s) => {
-        const rs = s.ranks.find((x) => x.rank === rank);
-        if (!rs || exits.has(rank)) return;
+        s.resources.push({ kind: 'process', rank: r.rank, pid, startTime: st });
+        const rs = s.ranks.find((x) => x.rank === r.rank);
+        if (!rs || exits.has(r.rank)) return;
         Object.assign(rs, { pid, startTime: st, status: 'running', startedAt: new Date().toISOString() });
+        delete rs.exitCode;
+        delete rs.signal;
       });
-    }
+    };
+    for (const r of plan.ranks) await startRank(r);
     await update((s) => {
       s.status = 'running';
     });
