@@ -126,6 +126,8 @@ export function buildSlurmConf(opts: StartSlurmClusterOptions): string {
     'SlurmdParameters=config_overrides',
     'ReturnToService=2',
     'MpiDefault=none',
+    // Schedule a batch job when it is submitted (the default batches them on a 3 s cadence).
+    'SchedulerParameters=batch_sched_delay=0,sched_min_interval=0',
     'MinJobAge=600',
     'KillWait=5',
     'InactiveLimit=0',
