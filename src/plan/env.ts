@@ -98,16 +98,28 @@ export function buildServiceEnvs(ctx: EnvContext): Record<string, string>[] {
     userEnv: new Map(ctx.userEnv.map((e) => [e.key, e.value])),
   };
   const envs = ctx.ranks.map((r) => buildRankEnv(ctx, shared, r));
-  // Every rank of a service has the same names: sort them once and build each env in that order, so the
-  // objects share one shape (cheap to serialize and hash).
+  // Every rank of a service has the same names: sort them once, build rank 0's env in that order, and give
+  // the other ranks a copy of it with their own values written over (one object shape per service: cheap to
+  // build, serialize and hash).
   const order = [...(envs[0]?.keys() ?? [])].sort();
+  let first: Record<string, string> | undefined;
   return envs.map((env) => {
     if (env.size !== order.length) return sortKeys(Object.fromEntries(env));
-    const out: Record<string, string> = {};
+    if (first === undefined) {
+      const out: Record<string, string> = {};
+      for (const k of order) {
+        const v = env.get(k);
+        if (v === undefined) return sortKeys(Object.fromEntries(env));
+        setOwn(out, k, v);
+      }
+      first = out;
+      return out;
+    }
+    const out: Record<string, string> = { ...first };
     for (const k of order) {
       const v = env.get(k);
       if (v === undefined) return sortKeys(Object.fromEntries(env));
-      setOwn(out, k, v);
+      if (v !== out[k]) setOwn(out, k, v);
     }
     return out;
   });

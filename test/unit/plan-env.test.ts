@@ -332,3 +332,14 @@ test('every variable a plan can set is documented in ENV_DOCS', () => {
         assert.ok(documented.has(generic), `${k} is documented`);
       }
 });
+
+test('a user variable named __proto__ is an ordinary variable on every rank', () => {
+  const s = svcOf(
+    mustPlan(buildSpec([service('p', { nodes: 3, env: [{ key: '__proto__', value: 'x' }] })]), inv),
+  );
+  for (const r of s.ranks) {
+    assert.ok(Object.prototype.hasOwnProperty.call(r.env, '__proto__'), `rank ${r.rank}`);
+    assert.equal(Object.getOwnPropertyDescriptor(r.env, '__proto__')?.value, 'x');
+    assert.equal(r.env['MULTINODE_NODE_RANK'], String(r.rank));
+  }
+});
