@@ -21,7 +21,7 @@ import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/
 import type { GenerateInventoryOptions } from '../../src/plan/index.js';
 import type { KubernetesRenderOptions } from '../../src/render/kubernetes/index.js';
 import { inventoryForSpec, K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/cli/commands/render.js';
-import { goldenKeys, loadCase, renderCase } from './helpers/k8s-plan-fixtures.js';
+import { goldenKeys, loadCase, planCase, renderCase } from './helpers/k8s-plan-fixtures.js';
 
 type Json = Record<string, unknown>;
 
@@ -212,10 +212,28 @@ test('host network: hostNetwork, ClusterFirstWithHostNet, hostPort = containerPo
   const sp = (get(svc, 'spec.ports') as Json[])[0];
   assert.equal(sp?.['port'], 2222);
   assert.equal(sp?.['targetPort'], port?.['hostPort']);
-  // Workers share one template: it reserves every worker's host port.
+  // Workers share one template: it reserves every worker's host ports (declared `tf` and TF_CONFIG's).
   const worker = get(lws, 'spec.leaderWorkerTemplate.workerTemplate.spec') as Json;
-  const wports = ((worker['containers'] as Json[])[0]?.['ports'] as Json[]).map((p) => p['hostPort']);
-  assert.equal(new Set(wports).size, 2);
+  const wports = ((worker['containers'] as Json[])[0]?.['ports'] as Json[]).map((p) => [
+    p['name'],
+    p['hostPort'],
+  ]);
+  const plan = planCase(c, 'kubernetes');
+  for (const r of plan.services[0]?.ranks.slice(1) ?? []) {
+    const tf = (JSON.parse(r.env['TF_CONFIG'] ?? '{}') as { cluster: { worker: string[] } }).cluster.worker[
+      r.rank
+    ];
+    for (const port of [r.ports[0]?.hostPort, Number(tf?.split(':')[1])]) {
+      assert.ok(
+        wports.some(([, p]) => p === port),
+        `worker template reserves ${port}`,
+      );
+    }
+  }
+  assert.equal(new Set(wports.map(([n]) => n)).size, wports.length, 'port names unique');
+  // The leader reserves MASTER_PORT too.
+  const lports = ((leader['containers'] as Json[])[0]?.['ports'] as Json[]).map((p) => p['name']);
+  assert.ok(lports.includes('master'));
 });
 
 test('fabric NICs: one NetworkAttachmentDefinition per NIC, networks annotation, rdma/fabricN requests and limits', () => {

@@ -37,7 +37,7 @@ import type {
 import type { MountSpec, ProbeSpec, RestartPolicy, Spec, ServiceSpec } from '../../api/spec.js';
 import type { Issue, Result, SourcePos } from '../../api/issues.js';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { ENV, K8S, K8S_WELL_KNOWN as W, PRODUCT } from '../../api/names.js';
+import { DIST_ENV, ENV, K8S, K8S_WELL_KNOWN as W, PRODUCT } from '../../api/names.js';
 import { joinPath, parentPath } from '../../spec/paths.js';
 import { canonicalYaml } from './yaml.js';
 import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
@@ -733,6 +733,32 @@ class ServiceRender {
     };
   }
 
+  /**
+   * Ports a rank binds: the declared ones and, in host mode, the planner's other bound ports (the leader's
+   * `MASTER_PORT`, the rank's `TF_CONFIG` port), so the scheduler keeps them free too.
+   */
+  private boundPorts(rank: RankPlan): PortAssignment[] {
+    const out: PortAssignment[] = [...rank.ports];
+    if (this.svc.network.mode !== 'host') return out;
+    const add = (name: string, port: number | undefined): void => {
+      if (port === undefined || !Number.isInteger(port) || port <= 0) return;
+      if (out.some((p) => p.hostPort === port && p.protocol === 'tcp')) return;
+      out.push({ name, port, hostPort: port, protocol: 'tcp', auto: true });
+    };
+    if (rank.rank === 0) add('master', this.svc.masterPort);
+    const tf = rank.env[DIST_ENV.tfConfig];
+    if (tf !== undefined) {
+      try {
+        const parsed = JSON.parse(tf) as { cluster?: { worker?: unknown[] }; task?: { index?: number } };
+        const mine = parsed.cluster?.worker?.[parsed.task?.index ?? -1];
+        if (typeof mine === 'string') add('tf-config', Number(mine.slice(mine.lastIndexOf(':') + 1)));
+      } catch {
+        // Not JSON (a user override): nothing to reserve.
+      }
+    }
+    return out;
+  }
+
   /** Cores per rank: as the spec writes them (fractions allowed), else the cores the plan placed. */
   private cores(rank: RankPlan): number {
     return this.spec?.resource.cpuCores ?? Math.max(1, rank.cpus.length);
@@ -784,9 +810,12 @@ class ServiceRender {
     // Ports: every (name, bound port) any rank of the template binds, so each pod reserves what any of them
     // may bind (host mode: the scheduler then refuses a node where one is taken). The first rank's keep
     // their names; another rank's differing port gets `<name>-r<rank>`.
-    const ports: { name: string; p: PortAssignment }[] = rank0.ports.map((p) => ({ name: p.name, p }));
+    const ports: { name: string; p: PortAssignment }[] = this.boundPorts(rank0).map((p) => ({
+      name: p.name,
+      p,
+    }));
     for (const r of group.ranks.slice(1)) {
-      for (const p of r.ports) {
+      for (const p of this.boundPorts(r)) {
         if (ports.some((x) => x.p.name === p.name && x.p.hostPort === p.hostPort && x.p.port === p.port))
           continue;
         ports.push({ name: `${p.name}-r${r.rank}`, p });
