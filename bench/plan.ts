@@ -102,16 +102,19 @@ const record = (key: string, w: number, c: number): void => {
   wall.set(key, [...(wall.get(key) ?? []), w]);
   cpu.set(key, [...(cpu.get(key) ?? []), c]);
 };
+let counting = false;
 const timed = (key: string, fn: () => void): void => {
   const c0 = process.cpuUsage();
   const t0 = performance.now();
   fn();
   const w = performance.now() - t0;
   const c = process.cpuUsage(c0);
-  record(key, w, (c.user + c.system) / 1000);
+  if (counting) record(key, w, (c.user + c.system) / 1000);
 };
 
-for (let round = 0; round < rounds; round++) {
+// Round -1 warms the JIT up and is not counted.
+for (let round = -1; round < rounds; round++) {
+  counting = round >= 0;
   for (const s of scenarios) {
     const spec = specs.get(s);
     if (!spec) continue;
@@ -134,7 +137,7 @@ const median = (xs: readonly number[]): number => {
 };
 const ranks = SERVICES * RANKS;
 console.log(
-  `planner: ${SERVICES} services × ${RANKS} ranks (${ranks}) onto ${NODES} nodes, 100 blocks; median of ${rounds} interleaved rounds`,
+  `planner: ${SERVICES} services × ${RANKS} ranks (${ranks}) onto ${NODES} nodes, 100 blocks; median of ${rounds} interleaved rounds after a warm-up round`,
 );
 console.log(
   `${'row'.padEnd(22)}${'wall ms'.padStart(9)}${'ranks/s'.padStart(10)}${'cpu ms'.padStart(9)}${'ranks/s'.padStart(10)}${'cpu vs 20k'.padStart(12)}`,
