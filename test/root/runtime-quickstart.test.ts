@@ -16,6 +16,7 @@ import {
   makeStateDir,
   pidAlive,
   skipReason,
+  sleep,
   snapshot,
 } from './runtime-helpers.js';
 
@@ -89,6 +90,21 @@ test(
 
       const logs = cli(state, ['logs', 'quickstart', '--rank', '1']);
       assert.match(logs.stdout, /quickstart-1 \| rank 1\/3 on quickstart-1/);
+
+      // Rank 0 gone → the endpoint is withdrawn.
+      const rank0 = svc.ranks[0];
+      assert.ok(rank0);
+      process.kill(rank0.pid, 'SIGKILL');
+      let withdrawn = false;
+      for (let i = 0; i < 40 && !withdrawn; i++) {
+        await sleep(100);
+        const now = JSON.parse(cli(state, ['ps', '--output', 'json']).stdout) as {
+          endpoints: { published: boolean }[];
+        }[];
+        withdrawn = now[0]?.endpoints.every((e) => !e.published) ?? false;
+      }
+      assert.ok(withdrawn, 'endpoint still published after rank 0 died');
+      await assert.rejects(httpGet(`http://127.0.0.1:${port}/`, 1500));
 
       const pids = svc.ranks.map((r) => r.pid);
       const down = cli(state, ['down', 'examples/quickstart.yaml']);
