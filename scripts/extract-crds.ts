@@ -3,10 +3,12 @@
  * files in `../shared/k8s-crds/` (sources and commits in that folder's SOURCES.md) into
  * `src/render/kubernetes/crds/<group>_<kind>.json`, which the product ships and `validate.ts` loads lazily.
  * `description` fields are dropped (they are most of the bytes and never affect validation); everything else is
- * kept byte-for-byte in meaning. Run: `node --import tsx scripts/extract-crds.ts [CRD_DIR]`.
+ * kept unchanged in meaning. Output is formatted with the repository's prettier settings.
+ * Run: `node --import tsx scripts/extract-crds.ts [CRD_DIR]`; re-running on the same CRDs changes no byte.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { format, resolveConfig } from 'prettier';
 import { parse } from 'yaml';
 
 const crdDir = process.argv[2] ?? join(import.meta.dirname, '..', '..', 'shared', 'k8s-crds');
@@ -52,6 +54,8 @@ for (const [file, name] of Object.entries(WANTED)) {
     openAPIV3Schema: stripDescriptions(version.schema.openAPIV3Schema),
   };
   const path = join(outDir, `${name}.json`);
-  writeFileSync(path, `${JSON.stringify(out)}\n`);
+  // Formatted as the repository's prettier would, so `format:check` stays clean after a re-extraction.
+  const options = (await resolveConfig(path)) ?? {};
+  writeFileSync(path, await format(JSON.stringify(out), { ...options, parser: 'json' }));
   console.log(`${path}: ${out.apiVersion} ${out.kind}`);
 }
