@@ -5,12 +5,12 @@
  *
  * Services are planned in file order against one working copy of the inventory, so each sees what the
  * previous took. Per service: check the spec against the planner's rules (parallelism, overlay size), place
- * the gang (`placement.ts`), allocate cores/GPUs/NICs (`allocate.ts`), address it (`network.ts`), bind host
- * ports, then build files, the rank environment (`env.ts`), commands and probes (`backend.ts`).
+ * the gang (`placement.ts`), allocate cores/GPUs/NICs (`allocate.ts`), address it (`network.ts`), bind
+ * ports (`ports.ts`), then build files, the rank environment (`env.ts`), commands and probes (`backend.ts`).
  */
 import type { Inventory } from '../api/inventory.js';
 import type { Issue, SourcePos } from '../api/issues.js';
-import { DEFAULTS, DIST_ENV, COMPAT_ENV, PLAN_FILES, SERVICE_PLACEHOLDER, STATE } from '../api/names.js';
+import { DEFAULTS, PLAN_FILES, SERVICE_PLACEHOLDER, STATE } from '../api/names.js';
 import type {
   EndpointPlan,
   InfeasibleReason,
@@ -25,7 +25,8 @@ import type {
   ServicePlan,
 } from '../api/plan.js';
 import type { ProbeSpec, ServiceSpec, Spec } from '../api/spec.js';
-import { allocateRank, isPortFree, pickFreePort } from './allocate.js';
+import { allocateRank } from './allocate.js';
+import { bindPorts } from './ports.js';
 import type { PortPicker, RankResources } from './allocate.js';
 import { backendCommand, rankProbe } from './backend.js';
 import { canonicalJson, contentHashStreamed } from './canonical.js';
@@ -303,70 +304,10 @@ function planService(
       ],
     },
   });
-  const rankPorts: PortAssignment[][] = [];
-  for (let r = 0; r < n; r++) {
-    const i = placed.nodes[r] ?? 0;
-    const list: PortAssignment[] = [];
-    for (const p of svc.ports) {
-      if (!svc.hostNetwork) {
-        list.push({ auto: false, hostPort: p.port, name: p.name, port: p.port, protocol: p.protocol });
-        continue;
-      }
-      let hostPort: number;
-      if (p.hostPort === 'auto') {
-        const picked = pickFreePort(cluster, i, picker, `${svc.name}/${r}/port/${p.name}`);
-        if (picked === undefined) return noPort(i, `port ${p.name}`);
-        hostPort = picked;
-      } else hostPort = p.hostPort ?? p.port;
-      cluster.takePort(i, hostPort);
-      list.push({ auto: p.hostPort === 'auto', hostPort, name: p.name, port: p.port, protocol: p.protocol });
-    }
-    rankPorts.push(list);
-  }
-
   const userEnv = new Map(svc.env.map((e) => [e.key, e.value]));
-  let masterPort: number | undefined;
-  if (n > 1) {
-    const userMaster =
-      userEnv.get(DIST_ENV.masterPort) ??
-      (svc.envCompat.includes('backendai') ? userEnv.get(COMPAT_ENV.backendaiDistMasterPort) : undefined);
-    const leaderNode = placed.nodes[0] ?? 0;
-    if (userMaster !== undefined) {
-      masterPort = /^\d{1,5}$/.test(userMaster) ? Number(userMaster) : undefined;
-    } else {
-      masterPort = DEFAULTS.masterPort;
-      if (svc.hostNetwork && !isPortFree(cluster, leaderNode, picker, masterPort)) {
-        const picked = pickFreePort(cluster, leaderNode, picker, `${svc.name}/0/master`);
-        if (picked === undefined) return noPort(leaderNode, 'MASTER_PORT');
-        masterPort = picked;
-      }
-    }
-    if (svc.hostNetwork && masterPort !== undefined) cluster.takePort(leaderNode, masterPort);
-  }
-
-  const sshPorts: number[] = [];
-  const tfPorts: number[] = [];
-  for (let r = 0; r < n; r++) {
-    const i = placed.nodes[r] ?? 0;
-    let ssh: number = DEFAULTS.sshPort;
-    if (svc.hostNetwork) {
-      if (!isPortFree(cluster, i, picker, ssh)) {
-        const picked = pickFreePort(cluster, i, picker, `${svc.name}/${r}/ssh`);
-        if (picked === undefined) return noPort(i, 'sshd');
-        ssh = picked;
-      }
-      cluster.takePort(i, ssh);
-    }
-    sshPorts.push(ssh);
-    if (n > 1) {
-      if (svc.hostNetwork) {
-        const picked = pickFreePort(cluster, i, picker, `${svc.name}/${r}/tf`);
-        if (picked === undefined) return noPort(i, 'TF_CONFIG');
-        cluster.takePort(i, picked);
-        tfPorts.push(picked);
-      } else tfPorts.push((masterPort ?? DEFAULTS.masterPort) + r);
-    }
-  }
+  const bound = bindPorts(cluster, picker, svc, placed.nodes, userEnv);
+  if ('failure' in bound) return noPort(bound.failure.node, bound.failure.what);
+  const { rankPorts, masterPort, sshPorts, tfPorts } = bound;
 
   // --- files, env, commands -----------------------------------------------------------------------------
   const filesDir = options.filesDir.split(SERVICE_PLACEHOLDER).join(svc.name).replace(/\/+$/, '');
