@@ -145,6 +145,69 @@ http { access_log off; client_body_temp_path ${nginxDir}/tmp; proxy_temp_path ${
   }
 }
 
+/**
+ * (a') The DNAT itself, on an identical path: a host-network service on node-1; the host reaches its port
+ * directly (for this measurement only, an accept rule for that one port is added to — and removed from — our
+ * own guard table) vs through the endpoint (127.0.0.1 → DNAT → the same address and port).
+ */
+async function benchDnat(): Promise<void> {
+  console.log(
+    "(a') same path with and without DNAT — host-mode rank 0, wrk -t1 -c32 -d5s, median of 3, req/s",
+  );
+  const file = join(STATE, 'webhost.yaml');
+  writeFileSync(
+    file,
+    `version: v1
+services:
+  benchhost:
+    script: |
+      #!/bin/sh
+      exec ${NODE} -e "require('http').createServer((q, s) => s.end('ok')).listen(18090, '0.0.0.0')"
+    network:
+      host: true
+    ports:
+      - name: http
+        port: 18090
+    endpoints:
+      - name: web
+        port-name: http
+        protocol: http
+    readiness-probe:
+      tcp-socket:
+        port: 18090
+      period-seconds: 1
+`,
+  );
+  const up = cli(['up', '-d', '--cluster', 'bench', file]);
+  if (up.code !== 0) throw new Error(up.stderr);
+  const s = ps().find((x) => x.name === 'benchhost');
+  const r0 = s?.ranks[0];
+  const port = s?.endpoints[0]?.hostPort;
+  const meta = await readClusterMeta('bench');
+  if (!r0 || !port || !meta) throw new Error('no rank 0 / endpoint');
+  const rule = `oifname "${meta.rootLink}" ip daddr ${r0.address} tcp dport 18090 accept`;
+  run(['nft', 'insert', 'rule', 'ip', meta.guardTable, 'output', ...rule.split(' ')]);
+  try {
+    const direct: number[] = [];
+    const endpoint: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      direct.push(wrk([], `http://${r0.address}:18090/`));
+      endpoint.push(wrk([], `http://127.0.0.1:${port}/`));
+    }
+    row(`direct: host → ${r0.address}:18090`, fmt(median(direct), 0));
+    row(
+      `endpoint: host → 127.0.0.1:${port} (nft DNAT)`,
+      fmt(median(endpoint), 0),
+      median(endpoint) / median(direct),
+    );
+  } finally {
+    const listing = run(['nft', '-a', 'list', 'chain', 'ip', meta.guardTable, 'output']);
+    const h = /tcp dport 18090 accept # handle (\d+)/.exec(listing)?.[1];
+    if (h) run(['nft', 'delete', 'rule', 'ip', meta.guardTable, 'output', 'handle', h]);
+    cli(['down', 'benchhost']);
+  }
+}
+
 async function benchCreate(): Promise<void> {
   console.log('(b) cluster create / delete of 64 nodes (target ≤ 1 s)');
   const times: number[] = [];
@@ -255,6 +318,7 @@ try {
   if (want('a') || want('c')) await createCluster({ name: 'bench', nodes: 2 });
   if (want('d')) await createCluster({ name: 'bench8', nodes: 8 });
   if (want('a')) benchEndpoint();
+  if (want('a')) await benchDnat();
   if (want('c')) await benchIperf();
   if (want('d')) benchUp();
   if (want('b')) await benchCreate();
