@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseInventory } from '../../src/spec/inventory.js';
-import { generateInventory } from '../../src/plan/index.js';
+import { generateInventory, generateInventoryForSpec } from '../../src/plan/index.js';
 import { applyPlanToInventory } from '../../src/plan/apply.js';
 import { buildSpec, service } from './helpers/spec-builder.js';
 import { mustPlan } from './helpers/plan-helpers.js';
@@ -212,4 +212,51 @@ test('applyPlanToInventory: the next plan sees what the last one took', () => {
   assert.equal(after.services.length, 1);
   const r = mustPlan(buildSpec([service('o', { nodes: 1 })]), after);
   assert.ok(r.services[0]?.ranks[0]?.gpus.length === 0);
+});
+
+test('generateInventoryForSpec: one node per rank, the largest request, NUMA doubled, NICs up to the highest fabricN', () => {
+  const spec = buildSpec([
+    service('a', {
+      nodes: 2,
+      resource: { cpuCores: 12, cpuAffinity: 'NUMA', gpus: 2, gpuModel: 'NVIDIA H100' },
+    }),
+    service('b', {
+      nodes: 3,
+      resource: { fabricNics: ['fabric0', 'fabric2'], memoryBytes: 64e9, memoryText: '64GB' },
+    }),
+  ]);
+  const inv = generateInventoryForSpec(spec);
+  assert.equal(inv.nodes.length, 5);
+  const n = inv.nodes[0];
+  assert.ok(n);
+  assert.deepEqual(
+    n.numa.map((d) => d.cpus.length),
+    [12, 12],
+  );
+  assert.equal(n.gpus.length, 2);
+  assert.equal(n.gpus[0]?.model, 'NVIDIA H100');
+  assert.deepEqual(
+    n.fabricNics.map((f) => f.name),
+    ['fabric0', 'fabric1', 'fabric2'],
+  );
+  assert.equal(n.memoryBytes, 64e9);
+  mustPlan(spec, inv);
+  assert.equal(generateInventoryForSpec(spec, { nodes: 1 }).nodes.length, 1);
+});
+
+test('generateInventory rejects impossible shapes', () => {
+  assert.throws(() => generateInventory({ nodes: 0 }), RangeError);
+  assert.throws(() => generateInventory({ nodes: 2, addressBase: 'x' }), RangeError);
+  assert.throws(() => generateInventory({ nodes: 70_000 }), RangeError);
+});
+
+test('applyPlanToInventory keeps exclusive holdings exclusive', () => {
+  const inv = generateInventory({ nodes: 2 });
+  const after = applyPlanToInventory(
+    inv,
+    mustPlan(buildSpec([service('x', { nodes: 1, placement: { exclusive: true } })]), inv),
+  );
+  assert.equal(after.nodes[0]?.taken.exclusive, true);
+  const next = mustPlan(buildSpec([service('y', { nodes: 1 })]), after);
+  assert.equal(next.services[0]?.ranks[0]?.node, 'node-2');
 });

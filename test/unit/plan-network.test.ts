@@ -352,3 +352,17 @@ test('failover re-plan: same seed + released ports cooling → same nodes and su
   };
   assert.equal(cluster.ranks[1]?.ports['grpc'], moved.ports[0]?.hostPort);
 });
+
+test('bad planner options are reported, not thrown', () => {
+  const spec = buildSpec([service('a', { nodes: 1 })]);
+  for (const bad of [
+    { overlayPool: '10.0.0.0/25' },
+    { overlayPool: 'nope' },
+    { hostPortRange: { from: 3000, to: 2000 } },
+    { vniRange: { from: 0, to: 10 } },
+    { seed: 1.5 },
+  ]) {
+    const { issues } = mustFail(spec, inv3, bad);
+    assert.equal(issues[0]?.code, 'plan-bad-options', JSON.stringify(bad));
+  }
+});
