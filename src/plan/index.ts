@@ -50,6 +50,7 @@ export { compressCpuList } from './format.js';
 /** Stable issue codes of the planner. */
 export const PLAN_CODES = {
   parallelism: 'plan-parallelism',
+  parallelismLayout: 'plan-parallelism-layout',
   overlayTooLarge: 'plan-overlay-too-large',
   unknownPortName: 'plan-unknown-port-name',
   duplicateHostPort: 'plan-duplicate-host-port',
@@ -228,6 +229,16 @@ function planService(
       message: `parallelism does not match the GPUs: ${verdict.message}`,
       hint: 'make tensor × pipeline × data parallel sizes equal multinode.nodes × GPUs per node',
       ...(pos ? { pos: multiLine ? blockScalarPos(pos, parallelPath, verdict) : pos } : {}),
+    });
+  }
+  if (verdict?.ok === true && verdict.warning !== undefined) {
+    const pos = spec.positions[parallelPath];
+    warnings.push({
+      code: PLAN_CODES.parallelismLayout,
+      severity: 'warning',
+      path: parallelPath,
+      message: verdict.warning,
+      ...(pos ? { pos: parallelText.includes('\n') ? blockScalarPos(pos, parallelPath, verdict) : pos } : {}),
     });
   }
   if (issues.length > 0) return { issues, warnings };

@@ -10,7 +10,8 @@
  *   tp = total are both covered).
  * - sglang: `--tp` is the total across nodes and data-parallel attention splits it, so tp × pp = total and
  *   dp must divide tp.
- * Skipped when the service has no GPUs.
+ * Skipped when the service has no GPUs. When the product is right but tp neither divides nor is a multiple
+ * of the GPUs per node (tensor-parallel groups straddle nodes unevenly), the verdict carries a warning.
  */
 
 export interface ParallelFlag {
@@ -63,6 +64,11 @@ export interface ParallelismVerdict {
   /** Line and column (0-based) of the first flag involved. */
   readonly line: number;
   readonly column: number;
+  /**
+   * When the product is right but the layout is poor: a tensor-parallel group that neither fits inside a
+   * node nor covers whole nodes straddles nodes unevenly (GPUStack rejects it; vLLM runs it slowly).
+   */
+  readonly warning?: string;
 }
 
 export function checkParallelism(
@@ -131,10 +137,16 @@ export function checkParallelism(
       column,
       message: `${term(tp, 'tp')} × ${term(pp, 'pp')} × ${term(dp, 'dp')} = ${product}, but the service has ${have} GPUs`,
     };
+  const straddles = nodes > 1 && gpusPerNode % t !== 0 && t % gpusPerNode !== 0;
   return {
     ok: true,
     line,
     column,
     message: `${term(tp, 'tp')} × ${term(pp, 'pp')} × ${term(dp, 'dp')} = ${product} = ${have}`,
+    ...(straddles
+      ? {
+          warning: `${term(tp, 'tp')} neither divides nor is a multiple of the ${gpusPerNode} GPUs per node, so tensor-parallel groups straddle nodes unevenly; prefer tp = GPUs per node and pp = nodes`,
+        }
+      : {}),
   };
 }

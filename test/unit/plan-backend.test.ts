@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { BackendKind, ProbeSpec } from '../../src/api/spec.js';
-import { generateInventory } from '../../src/plan/index.js';
+import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
 import { checkParallelism, findParallelFlags } from '../../src/plan/parallelism.js';
 import { buildSpec, seed000Vllm, service } from './helpers/spec-builder.js';
 import { mustFail, mustPlan, svcOf } from './helpers/plan-helpers.js';
@@ -223,8 +223,25 @@ for (const c of parCases) {
     const v = checkParallelism(c.text, c.backend, c.nodes, c.gpus);
     assert.equal(v?.ok, c.ok, v?.message);
     if (c.message) assert.match(v?.message ?? '', c.message);
+    assert.equal(v?.warning, undefined, 'no layout warning');
   });
 }
+
+test('parallelism: right product, but tp groups straddle nodes → a warning, still a plan', () => {
+  const v = checkParallelism('x --tp 3 --pp 2', undefined, 3, 2);
+  assert.equal(v?.ok, true);
+  assert.match(v?.warning ?? '', /--tp 3 neither divides nor is a multiple of the 2 GPUs per node/);
+  const r = planSpec(
+    buildSpec([service('w', { nodes: 3, resource: { gpus: 2 }, script: 'x --tp 3 --pp 2' })]),
+    generateInventory({ nodes: 3, gpusPerNode: 2 }),
+    defaultPlanOptions(),
+  );
+  assert.ok(r.ok);
+  assert.deepEqual(
+    r.warnings.map((w) => w.code),
+    ['plan-parallelism-layout'],
+  );
+});
 
 test('parallelism flags carry their line', () => {
   assert.deepEqual(findParallelFlags('a\nb --pp=2\n'), [
