@@ -1,0 +1,44 @@
+/** Options and result of the Kubernetes renderer. */
+import type { Issue } from '../../api/issues.js';
+import type { Spec } from '../../api/spec.js';
+import type { ManifestObject } from './validate.js';
+
+export type Orchestrator = 'lws' | 'grove';
+export type GangScheduler = 'volcano' | 'kai' | 'none';
+export type StartupPolicy = 'LeaderCreated' | 'LeaderReady';
+
+/** SSH key material (OpenSSH format) for ranks that the leader reaches over SSH. The CLI generates it. */
+export interface SshKeyMaterial {
+  /** Client key the leader uses (`id_ed25519`). */
+  readonly privateKey: string;
+  readonly publicKey: string;
+  /** Host key every sshd presents; pinned in `known_hosts`. */
+  readonly hostPrivateKey: string;
+  readonly hostPublicKey: string;
+}
+
+export interface KubernetesRenderOptions {
+  /** Namespace written on every object; omitted when absent (kubectl's context decides). */
+  readonly namespace?: string;
+  /** Default `lws`; a service annotation `nvidia.com/enable-grove` decides when this is unset, and `"false"` always forces LWS. */
+  readonly orchestrator?: Orchestrator;
+  /** Default: `volcano` with LWS, `kai` with Grove (seed 003's pairing). */
+  readonly gang?: GangScheduler;
+  /** KAI queue when the service has no `nvidia.com/kai-scheduler-queue` annotation. Default `dynamo`. */
+  readonly kaiQueue?: string;
+  /** Volcano queue. Default `default`. */
+  readonly volcanoQueue?: string;
+  /** LWS startup policy. Default: `LeaderReady` unless the leader has a readiness probe (then `LeaderCreated`). */
+  readonly startupPolicy?: StartupPolicy;
+  readonly sshKeys?: SshKeyMaterial;
+  /** The spec the plan came from: volume references (PVC names), annotations, device requests, positions. */
+  readonly spec?: Spec;
+  /** Seconds a pod waits for a peer's DNS name before failing. Default 600. */
+  readonly resolveTimeoutSeconds?: number;
+}
+
+export interface KubernetesRender {
+  readonly objects: ManifestObject[];
+  readonly yaml: string;
+  readonly warnings: readonly Issue[];
+}

@@ -1,0 +1,877 @@
+/**
+ * One service of the plan → its Kubernetes objects (see index.ts for what is rendered and the environment
+ * algorithm). Collects located issues instead of throwing.
+ */
+import type {
+  EndpointPlan,
+  FabricAttachment,
+  Plan,
+  PlanFile,
+  PortAssignment,
+  RankPlan,
+  ServicePlan,
+} from '../../api/plan.js';
+import type { MountSpec, ServiceSpec } from '../../api/spec.js';
+import type { Issue, SourcePos } from '../../api/issues.js';
+import { DIST_ENV, ENV, K8S, K8S_WELL_KNOWN as W, PRODUCT } from '../../api/names.js';
+import { joinPath, parentPath } from '../../spec/paths.js';
+import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
+import type { ManifestObject } from './validate.js';
+import {
+  HELPER_ENV,
+  HOST_KEY_ALIAS,
+  SHIM_DIR,
+  SSH_DIR,
+  entrypointScript,
+  hostnameScript,
+  rankScript,
+  remoteScript,
+  sshWrapperScript,
+  sshdScript,
+} from './scripts.js';
+import type { ValuePart } from './scripts.js';
+
+import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
+import type { Json } from './values.js';
+import {
+  cpuQuantity,
+  commonDir,
+  escapeK8sExpansion,
+  escapeRegExp,
+  imageRef,
+  lwsRestartPolicy,
+  memoryQuantity,
+  probeToK8s,
+  sameJson,
+} from './values.js';
+
+export interface PodGroupTemplate {
+  /** Clique name (Grove) or `leader`/`worker` (LWS). */
+  readonly name: string;
+  readonly ranks: readonly RankPlan[];
+}
+
+export class ServiceRender {
+  private readonly spec: ServiceSpec | undefined;
+  private readonly name: string;
+  private readonly orchestrator: Orchestrator;
+  private readonly gang: GangScheduler;
+  private readonly labels: Record<string, string>;
+  private readonly annotations: Record<string, string>;
+  private readonly runtimeRe: RegExp | undefined;
+  private readonly addressRank = new Map<string, number>();
+  private readonly needsSsh: boolean;
+  private readonly filesRoot: string;
+  private readonly wrapperPath: string;
+  private configMapKeys: string[] = [];
+
+  constructor(
+    private readonly plan: Plan,
+    private readonly svc: ServicePlan,
+    private readonly opts: KubernetesRenderOptions,
+    private readonly issues: Issue[],
+  ) {
+    this.spec = opts.spec?.services.find((s) => s.name === svc.name);
+    this.name = dnsName([svc.name]);
+    const enableGrove = this.spec?.resource.annotations[W.enableGrove];
+    this.orchestrator =
+      enableGrove === 'false' ? 'lws' : (opts.orchestrator ?? (enableGrove === 'true' ? 'grove' : 'lws'));
+    this.gang = opts.gang ?? (this.orchestrator === 'grove' ? 'kai' : 'volcano');
+    this.labels = {
+      [K8S.labelName]: this.name,
+      [K8S.labelManagedBy]: PRODUCT,
+      [K8S.labelService]: labelValue(svc.name),
+    };
+    this.annotations = { [K8S.annotationPlanHash]: plan.hash };
+    for (const r of svc.ranks) {
+      if (!this.addressRank.has(r.address)) this.addressRank.set(r.address, r.rank);
+    }
+    const literals = [...this.addressRank.keys(), svc.network.subnet]
+      .filter((a) => a !== '')
+      .sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
+    this.runtimeRe =
+      literals.length > 0
+        ? new RegExp(`(?<![0-9.])(${literals.map(escapeRegExp).join('|')})(?![0-9])`, 'g')
+        : undefined;
+    this.needsSsh =
+      svc.ranks.length > 1 && svc.ranks.some((r) => r.command.kind === 'wait' || svc.backend === 'trtllm');
+    const leader = svc.ranks[0];
+    this.wrapperPath = leader?.env[ENV.sshWrapper] ?? '/etc/multinode/bin/multinode-ssh';
+    this.filesRoot = commonDir([...svc.files.map((f) => f.path), this.wrapperPath]);
+  }
+
+  private issue(
+    code: string,
+    path: string,
+    message: string,
+    severity: 'error' | 'warning' = 'error',
+    hint?: string,
+  ): void {
+    // Located at the field, or at the nearest enclosing field the file has.
+    let at: string | undefined = path;
+    let pos: SourcePos | undefined;
+    while (at !== undefined && pos === undefined) {
+      pos = this.opts.spec?.positions[at];
+      at = parentPath(at);
+    }
+    this.issues.push({
+      code,
+      severity,
+      path,
+      message,
+      ...(pos ? { pos } : {}),
+      ...(hint !== undefined ? { hint } : {}),
+    });
+  }
+
+  private meta(
+    name: string,
+    extraLabels: Record<string, string> = {},
+    extraAnn: Record<string, string> = {},
+  ): Json {
+    return {
+      name,
+      ...(this.opts.namespace !== undefined ? { namespace: this.opts.namespace } : {}),
+      labels: { ...this.labels, ...extraLabels },
+      annotations: { ...this.annotations, ...extraAnn },
+    };
+  }
+
+  render(): ManifestObject[] {
+    const svc = this.svc;
+    const base = joinPath('services', svc.name);
+    if (svc.ranks.length === 0) return [];
+    if (svc.imageUri === undefined) {
+      this.issue(
+        'k8s-no-image',
+        joinPath(joinPath(base, 'image'), 'uri'),
+        'Kubernetes needs a container image; set `image.uri`',
+      );
+    }
+    if (this.filesRoot === '/') {
+      this.issue(
+        'k8s-files-dir',
+        base,
+        'the plan files and SSH wrapper share no directory below `/`; plan with filesDir `/etc/multinode`',
+      );
+    }
+    for (const r of svc.ranks) {
+      if (!isDnsLabel(r.hostname) || !/^[a-z]/.test(r.hostname)) {
+        this.issue(
+          'k8s-hostname',
+          base,
+          `rank ${r.rank} host name \`${r.hostname}\` is not a DNS-1035 label (lower-case letters, digits and '-', starting with a letter), so no Service can carry it`,
+        );
+      }
+    }
+    if (this.needsSsh && this.opts.sshKeys === undefined) {
+      this.issue('k8s-ssh-keys', base, 'ranks wait for the leader over SSH but no key material was given');
+    }
+    if (this.orchestrator === 'grove' && this.gang === 'volcano') {
+      this.issue(
+        'k8s-gang',
+        base,
+        'Grove gang-schedules through its PodGang (KAI); Volcano is supported with LWS only',
+        'error',
+        'use --gang kai, or --orchestrator lws',
+      );
+    }
+    const groups = this.groups();
+    const objects: ManifestObject[] = [];
+    objects.push(...this.nads());
+    const secret = this.secret();
+    if (secret) objects.push(secret);
+    objects.push(this.configMap(groups));
+    objects.push(...this.rankServices());
+    const ep = this.endpointService();
+    if (ep) objects.push(ep);
+    if (this.gang === 'volcano') objects.push(this.podGroup());
+    objects.push(this.orchestrator === 'grove' ? this.podCliqueSet(groups) : this.leaderWorkerSet(groups));
+    return objects;
+  }
+
+  private groups(): PodGroupTemplate[] {
+    const ranks = this.svc.ranks;
+    if (this.orchestrator === 'grove') return ranks.map((r) => ({ name: `r${r.rank}`, ranks: [r] }));
+    const leader = ranks.slice(0, 1);
+    const workers = ranks.slice(1);
+    return workers.length > 0
+      ? [
+          { name: 'leader', ranks: leader },
+          { name: 'worker', ranks: workers },
+        ]
+      : [{ name: 'leader', ranks: leader }];
+  }
+
+  // ---- names
+
+  private configMapName(): string {
+    return dnsName([this.svc.name, 'multinode']);
+  }
+  private secretName(): string {
+    return dnsName(['mpirun-ssh-key', this.svc.name]);
+  }
+  private podGroupName(): string {
+    return dnsName([this.svc.name, 'gang']);
+  }
+  private nadName(device: string): string {
+    return dnsName(['roce-net', device]);
+  }
+
+  // ---- values with addresses
+
+  /**
+   * A value as literal text, rank addresses (`addrOf`) and the plan's service subnet (`iface`): both are known
+   * only in the pod. The subnet (OpenMPI's `*_if_include`) becomes the pod's interface name there.
+   */
+  private split(value: string): ValuePart[] {
+    if (!this.runtimeRe) return [{ text: value }];
+    const parts: ValuePart[] = [];
+    let last = 0;
+    for (const m of value.matchAll(this.runtimeRe)) {
+      const at = m.index;
+      if (at > last) parts.push({ text: value.slice(last, at) });
+      parts.push(
+        m[0] === this.svc.network.subnet ? { iface: true } : { addrOf: this.addressRank.get(m[0]) ?? 0 },
+      );
+      last = at + m[0].length;
+    }
+    if (last < value.length) parts.push({ text: value.slice(last) });
+    return parts;
+  }
+
+  private hasRuntimePart(value: string): boolean {
+    return this.split(value).some((p) => p.text === undefined);
+  }
+
+  /** Whether the rank's command must be set in its rank script (differs within the template, or run-time parts). */
+  private argvInRankScript(group: PodGroupTemplate): boolean {
+    const rank0 = group.ranks[0];
+    if (!rank0) return false;
+    return group.ranks.some(
+      (r) =>
+        !sameJson(this.argvFor(r), this.argvFor(rank0)) ||
+        this.argvFor(r).some((a) => this.hasRuntimePart(a)),
+    );
+  }
+
+  // ---- env
+
+  /** Static env for a template: same value on every rank of it, no address. */
+  private staticEnv(group: PodGroupTemplate): Record<string, string> {
+    const first = group.ranks[0];
+    if (!first) return {};
+    const out: Record<string, string> = {};
+    for (const [k, v] of Object.entries(first.env)) {
+      // LWS injects its own LWS_* variables; the plan's (env-compat: lws) are re-exported by the shim to win.
+      if (this.hasRuntimePart(v) || k.startsWith('LWS_')) continue;
+      if (group.ranks.every((r) => r.env[k] === v)) out[k] = v;
+    }
+    return out;
+  }
+
+  private fileTemplates(): { key: string; file: PlanFile; content: string }[] {
+    return this.svc.files.map((f) => ({
+      key: configMapKey(
+        f.path.startsWith(`${this.filesRoot}/`) ? f.path.slice(this.filesRoot.length + 1) : f.path,
+      ),
+      file: f,
+      content: this.split(f.content)
+        .map((p) =>
+          p.addrOf !== undefined
+            ? `@@MULTINODE_ADDR_${p.addrOf}@@`
+            : p.iface
+              ? '@@MULTINODE_IFACE@@'
+              : (p.text ?? ''),
+        )
+        .join(''),
+    }));
+  }
+
+  private rankScriptFor(group: PodGroupTemplate, rank: RankPlan, fileRanks: ReadonlySet<number>): string {
+    const stat = this.staticEnv(group);
+    const exports = Object.entries(rank.env)
+      .filter(([k]) => !(k in stat))
+      .map(([name, v]) => ({ name, parts: this.split(v) }));
+    if (this.svc.backend === 'vllm' && !(W.vllmCacheRoot in rank.env)) {
+      const cache = this.compilationCacheMount();
+      if (cache) exports.push({ name: W.vllmCacheRoot, parts: [{ text: cache.location }] });
+    }
+    const needed = new Set<number>(fileRanks);
+    for (const e of exports) for (const p of e.parts) if (p.addrOf !== undefined) needed.add(p.addrOf);
+    const argv = this.argvInRankScript(group) ? this.argvFor(rank).map((a) => this.split(a)) : undefined;
+    if (argv) for (const w of argv) for (const p of w) if (p.addrOf !== undefined) needed.add(p.addrOf);
+    const resolve = [...needed]
+      .sort((a, b) => a - b)
+      .map((r) => ({ rank: r, hostname: this.svc.ranks[r]?.hostname ?? `${this.svc.name}-${r}` }));
+    return rankScript({
+      service: this.svc.name,
+      rank: rank.rank,
+      resolve,
+      exports,
+      ...(argv ? { argv } : {}),
+    });
+  }
+
+  /** What a rank's container runs after the entrypoint: sshd for a rank that waits, else the plan's argv. */
+  argvFor(rank: RankPlan): string[] {
+    const argv =
+      rank.command.kind === 'wait' && this.needsSsh
+        ? ['/bin/sh', `${SHIM_DIR}/sshd.sh`]
+        : [...rank.command.argv];
+    if (argv.length === 0) argv.push('/bin/sh', '-c', 'exec sleep infinity');
+    return argv;
+  }
+
+  private compilationCacheMount(): MountSpec | undefined {
+    return this.svc.mounts.find((m) => {
+      const x = m as MountSpec & {
+        readonly compilationCache?: boolean;
+        readonly useAsCompilationCache?: boolean;
+      };
+      return x.compilationCache === true || x.useAsCompilationCache === true;
+    });
+  }
+
+  // ---- objects
+
+  private configMap(groups: readonly PodGroupTemplate[]): ManifestObject {
+    const files = this.fileTemplates();
+    const fileRanks = new Set<number>();
+    for (const f of this.svc.files)
+      for (const p of this.split(f.content)) if (p.addrOf !== undefined) fileRanks.add(p.addrOf);
+    const data: Record<string, string> = {};
+    for (const f of files) data[`files.${f.key}`] = f.content;
+    const wrapperKey = 'multinode-ssh';
+    data[`files.${wrapperKey}`] = sshWrapperScript(this.sshPort());
+    const installs = [
+      ...files.map((f) => ({ key: f.key, path: f.file.path, mode: f.file.mode })),
+      { key: wrapperKey, path: this.wrapperPath, mode: 0o755 },
+    ];
+    data['entrypoint.sh'] = entrypointScript({
+      service: this.svc.name,
+      filesRoot: this.filesRoot,
+      files: installs,
+      ...(this.svc.cwd !== undefined ? { cwd: this.svc.cwd } : {}),
+      resolveTimeoutSeconds: this.opts.resolveTimeoutSeconds ?? 600,
+    });
+    data['remote.sh'] = remoteScript(this.filesRoot, this.svc.cwd);
+    data['hostname'] = hostnameScript();
+    if (this.needsSsh) data['sshd.sh'] = sshdScript(this.sshPort());
+    for (const g of groups)
+      for (const r of g.ranks) data[`rank-${r.rank}.sh`] = this.rankScriptFor(g, r, fileRanks);
+    this.configMapKeys = Object.keys(data).sort();
+    return {
+      apiVersion: 'v1',
+      kind: 'ConfigMap',
+      metadata: this.meta(this.configMapName()) as ManifestObject['metadata'],
+      data,
+    };
+  }
+
+  /** The ConfigMap volume at SHIM_DIR: plan files under `files/`, `hostname` under `bin/`, scripts at the top. */
+  private configMapVolume(): Json {
+    const items = this.configMapKeys.map((key) => ({
+      key,
+      path: key.startsWith('files.')
+        ? `files/${key.slice('files.'.length)}`
+        : key === 'hostname'
+          ? 'bin/hostname'
+          : key,
+    }));
+    return {
+      name: 'multinode',
+      configMap: { name: this.configMapName(), defaultMode: 0o755, items },
+    };
+  }
+
+  private sshPort(): number {
+    const w = this.svc.ranks[1] ?? this.svc.ranks[0];
+    return w?.sshPort ?? 2222;
+  }
+
+  private secret(): ManifestObject | undefined {
+    if (!this.needsSsh || !this.opts.sshKeys) return undefined;
+    const k = this.opts.sshKeys;
+    const port = this.sshPort();
+    const hostKey = k.hostPublicKey.trim().split(/\s+/).slice(0, 2).join(' ');
+    // The wrapper pins the key under one alias (any host name or address of a rank); the per-rank lines serve
+    // a plain `ssh -p PORT HOST` typed by a user in a pod.
+    const knownHosts = [
+      `${HOST_KEY_ALIAS} ${hostKey}\n`,
+      ...this.svc.ranks.map((r) => `[${r.hostname}]:${r.sshPort || port} ${hostKey}\n`),
+    ].join('');
+    return {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: this.meta(this.secretName()) as ManifestObject['metadata'],
+      type: 'Opaque',
+      stringData: {
+        authorized_keys: `${k.publicKey.trim()}\n`,
+        id_ed25519: `${k.privateKey.trim()}\n`,
+        'id_ed25519.pub': `${k.publicKey.trim()}\n`,
+        known_hosts: knownHosts,
+        ssh_host_ed25519_key: `${k.hostPrivateKey.trim()}\n`,
+        'ssh_host_ed25519_key.pub': `${k.hostPublicKey.trim()}\n`,
+      },
+    };
+  }
+
+  private rankSelector(rank: number): Record<string, string> {
+    if (this.orchestrator === 'grove') {
+      return { [W.grovePodClique]: dnsName([this.name, '0', `r${rank}`]) };
+    }
+    return {
+      [W.lwsName]: this.name,
+      [W.lwsGroupIndex]: '0',
+      [W.lwsWorkerIndex]: String(rank),
+    };
+  }
+
+  private rankServices(): ManifestObject[] {
+    return this.svc.ranks
+      .filter((r) => isDnsLabel(r.hostname) && /^[a-z]/.test(r.hostname))
+      .map((r) => ({
+        apiVersion: 'v1',
+        kind: 'Service',
+        metadata: this.meta(r.hostname, { [K8S.labelRank]: String(r.rank) }) as ManifestObject['metadata'],
+        spec: {
+          clusterIP: 'None',
+          publishNotReadyAddresses: true,
+          selector: this.rankSelector(r.rank),
+        },
+      }));
+  }
+
+  private endpointService(): ManifestObject | undefined {
+    const leader = this.svc.ranks[0];
+    if (!leader) return undefined;
+    const host = this.svc.network.mode === 'host';
+    const ports: Json[] = [];
+    const seen = new Set<number>();
+    const add = (
+      name: string,
+      port: number,
+      target: number,
+      protocol: string,
+      appProtocol?: string,
+    ): void => {
+      if (seen.has(port)) return;
+      seen.add(port);
+      ports.push({
+        name: portName(name),
+        port,
+        protocol,
+        targetPort: target,
+        ...(appProtocol !== undefined ? { appProtocol } : {}),
+      });
+    };
+    for (const ep of this.svc.endpoints) this.addEndpointPort(ep, leader, add);
+    if (host) {
+      for (const p of leader.ports) add(p.name, p.port, p.hostPort, p.protocol.toUpperCase());
+    }
+    if (ports.length === 0) return undefined;
+    return {
+      apiVersion: 'v1',
+      kind: 'Service',
+      metadata: this.meta(dnsName([this.svc.name, 'endpoints']), {
+        [K8S.labelRank]: '0',
+      }) as ManifestObject['metadata'],
+      spec: {
+        ports,
+        selector: this.rankSelector(0),
+        type: 'ClusterIP',
+      },
+    };
+  }
+
+  private addEndpointPort(
+    ep: EndpointPlan,
+    leader: RankPlan,
+    add: (name: string, port: number, target: number, protocol: string, appProtocol?: string) => void,
+  ): void {
+    const p = leader.ports.find((x) => x.name === ep.portName);
+    const protocol = (p?.protocol ?? 'tcp').toUpperCase();
+    add(ep.name, ep.port, ep.targetPort, protocol, ep.protocol === 'tcp' ? undefined : ep.protocol);
+  }
+
+  private fabric(group: PodGroupTemplate): readonly FabricAttachment[] {
+    const first = group.ranks[0]?.fabricNics ?? [];
+    for (const r of group.ranks) {
+      if (
+        !sameJson(
+          r.fabricNics.map((n) => n.device),
+          first.map((n) => n.device),
+        )
+      ) {
+        this.issue(
+          'k8s-fabric-differs',
+          joinPath(joinPath(joinPath('services', this.svc.name), 'resource'), 'devices'),
+          `rank ${r.rank} uses fabric NICs ${r.fabricNics.map((n) => n.device).join(',') || 'none'} but rank ${group.ranks[0]?.rank} uses ${first.map((n) => n.device).join(',') || 'none'}; LWS workers share one template`,
+          'error',
+          'use --orchestrator grove (one template per rank)',
+        );
+        break;
+      }
+    }
+    return first;
+  }
+
+  private nads(): ManifestObject[] {
+    const devices = new Set<string>();
+    for (const r of this.svc.ranks) for (const n of r.fabricNics) devices.add(n.device);
+    return [...devices].sort().map((device) => ({
+      apiVersion: 'k8s.cni.cncf.io/v1',
+      kind: 'NetworkAttachmentDefinition',
+      metadata: {
+        name: this.nadName(device),
+        ...(this.opts.namespace !== undefined ? { namespace: this.opts.namespace } : {}),
+        labels: { [K8S.labelManagedBy]: PRODUCT },
+      },
+      spec: { config: JSON.stringify({ cniVersion: '0.3.1', type: 'host-device', device }) },
+    }));
+  }
+
+  private podGroup(): ManifestObject {
+    const n = this.svc.ranks.length;
+    const total = (f: (r: RankPlan) => number): number => this.svc.ranks.reduce((s, r) => s + f(r), 0);
+    const minResources: Record<string, string> = {
+      cpu: cpuQuantity(total((r) => this.cores(r))),
+      memory: memoryQuantity(total((r) => r.memoryBytes)),
+    };
+    if (this.svc.gpusPerNode > 0) minResources[this.gpuResource()] = String(n * this.svc.gpusPerNode);
+    return {
+      apiVersion: 'scheduling.volcano.sh/v1beta1',
+      kind: 'PodGroup',
+      metadata: this.meta(this.podGroupName()) as ManifestObject['metadata'],
+      spec: {
+        minMember: n,
+        minResources,
+        queue: this.opts.volcanoQueue ?? W.volcanoDefaultQueue,
+      },
+    };
+  }
+
+  /**
+   * Ports a rank binds: the declared ones and, in host mode, the planner's other bound ports (the leader's
+   * `MASTER_PORT`, the rank's `TF_CONFIG` port), so the scheduler keeps them free too.
+   */
+  private boundPorts(rank: RankPlan): PortAssignment[] {
+    const out: PortAssignment[] = [...rank.ports];
+    if (this.svc.network.mode !== 'host') return out;
+    const add = (name: string, port: number | undefined): void => {
+      if (port === undefined || !Number.isInteger(port) || port <= 0) return;
+      if (out.some((p) => p.hostPort === port && p.protocol === 'tcp')) return;
+      out.push({ name, port, hostPort: port, protocol: 'tcp', auto: true });
+    };
+    if (rank.rank === 0) add('master', this.svc.masterPort);
+    const tf = rank.env[DIST_ENV.tfConfig];
+    if (tf !== undefined) {
+      try {
+        const parsed = JSON.parse(tf) as { cluster?: { worker?: unknown[] }; task?: { index?: number } };
+        const mine = parsed.cluster?.worker?.[parsed.task?.index ?? -1];
+        if (typeof mine === 'string') add('tf-config', Number(mine.slice(mine.lastIndexOf(':') + 1)));
+      } catch {
+        // Not JSON (a user override): nothing to reserve.
+      }
+    }
+    return out;
+  }
+
+  /** Cores per rank: as the spec writes them (fractions allowed), else the cores the plan placed. */
+  private cores(rank: RankPlan): number {
+    return this.spec?.resource.cpuCores ?? Math.max(1, rank.cpus.length);
+  }
+
+  private gpuResource(): string {
+    return this.spec?.resource.gpuResource ?? 'nvidia.com/gpu';
+  }
+
+  private kaiQueue(): string {
+    return this.spec?.resource.annotations[W.kaiQueueAnnotation] ?? this.opts.kaiQueue ?? W.kaiDefaultQueue;
+  }
+
+  /** Labels and annotations on the workload object itself (gang/queue). */
+  private workloadMeta(): Json {
+    const labels: Record<string, string> = {};
+    const ann: Record<string, string> = {};
+    if (this.gang === 'kai') {
+      labels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
+      ann[W.kaiQueueAnnotation] = this.kaiQueue();
+    }
+    if (this.orchestrator === 'lws') ann[W.enableGrove] = 'false';
+    return this.meta(this.name, labels, ann);
+  }
+
+  // ---- pod template
+
+  private podTemplate(group: PodGroupTemplate): { metadata: Json; spec: Json } {
+    const svc = this.svc;
+    const rank0 = group.ranks[0];
+    if (!rank0) throw new Error('empty pod group');
+    const host = svc.network.mode === 'host';
+    const waits = rank0.command.kind === 'wait';
+    const base = joinPath('services', svc.name);
+
+    // Rank-specific pieces must agree across the template's ranks (LWS workers share one).
+    for (const r of group.ranks) {
+      if (!sameJson(r.probe, rank0.probe) || r.command.kind !== rank0.command.kind) {
+        this.issue(
+          'k8s-probe-differs',
+          base,
+          `rank ${r.rank} has a different probe or kind of command than rank ${rank0.rank}; LWS workers share one pod template`,
+          'error',
+          'use --orchestrator grove (one template per rank)',
+        );
+        break;
+      }
+    }
+    // Ports: every (name, bound port) any rank of the template binds, so each pod reserves what any of them
+    // may bind (host mode: the scheduler then refuses a node where one is taken). The first rank's keep
+    // their names; another rank's differing port gets `<name>-r<rank>`.
+    const ports: { name: string; p: PortAssignment }[] = this.boundPorts(rank0).map((p) => ({
+      name: p.name,
+      p,
+    }));
+    for (const r of group.ranks.slice(1)) {
+      for (const p of this.boundPorts(r)) {
+        if (ports.some((x) => x.p.name === p.name && x.p.hostPort === p.hostPort && x.p.port === p.port))
+          continue;
+        ports.push({ name: `${p.name}-r${r.rank}`, p });
+      }
+    }
+    const perRankArgv = this.argvInRankScript(group);
+
+    // Env: helpers, then the template's static variables (literal, sorted).
+    const env: Json[] = [
+      group.name !== 'worker'
+        ? { name: HELPER_ENV.index, value: String(rank0.rank) }
+        : {
+            name: HELPER_ENV.index,
+            valueFrom: { fieldRef: { fieldPath: `metadata.labels['${W.lwsWorkerIndex}']` } },
+          },
+      { name: HELPER_ENV.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
+    ];
+    const stat = this.staticEnv(group);
+    for (const k of Object.keys(stat).sort()) env.push({ name: k, value: escapeK8sExpansion(stat[k] ?? '') });
+
+    // Command: the entrypoint shim, then the rank's argv (or sshd for a rank that waits).
+    const argv = this.argvFor(rank0);
+    if (perRankArgv) argv.length = 0;
+    const command = ['/bin/sh', `${SHIM_DIR}/entrypoint.sh`, ...argv.map(escapeK8sExpansion)];
+
+    // Ports: in host mode containerPort = hostPort (the scheduler refuses clashing co-location).
+    const cports: Json[] = ports.map(({ name, p }) => ({
+      containerPort: host ? p.hostPort : p.port,
+      name: portName(name),
+      protocol: p.protocol.toUpperCase(),
+      ...(host ? { hostPort: p.hostPort } : {}),
+    }));
+    if (waits && this.needsSsh && !ports.some(({ p }) => (host ? p.hostPort : p.port) === rank0.sshPort)) {
+      cports.push({
+        containerPort: rank0.sshPort,
+        name: 'ssh',
+        protocol: 'TCP',
+        ...(host ? { hostPort: rank0.sshPort } : {}),
+      });
+    }
+
+    // Resources: requests = limits (Guaranteed QoS, which the kubelet's CPU and Topology Managers need).
+    const fabric = this.fabric(group);
+    const quantities: Record<string, string | number> = {
+      cpu: cpuQuantity(this.cores(rank0)),
+      memory: memoryQuantity(rank0.memoryBytes),
+    };
+    if (svc.gpusPerNode > 0) quantities[this.gpuResource()] = String(svc.gpusPerNode);
+    for (const [dev, count] of Object.entries(this.spec?.resource.devices ?? {})) {
+      if (dev === this.gpuResource() || dev.startsWith(W.rdmaPrefix)) continue;
+      quantities[dev] = String(count);
+    }
+    for (const n of fabric) quantities[`${W.rdmaPrefix}${n.device}`] = '1';
+
+    const portMap = (port: number): number => {
+      if (!host) return port;
+      if (rank0.ports.some((p) => p.hostPort === port)) return port;
+      return rank0.ports.find((p) => p.port === port)?.hostPort ?? port;
+    };
+    const probe = rank0.probe ? probeToK8s(rank0.probe, portMap) : undefined;
+
+    // Volumes.
+    const volumes: Json[] = [this.configMapVolume(), { name: 'multinode-files', emptyDir: {} }];
+    const mounts: Json[] = [
+      { mountPath: SHIM_DIR, name: 'multinode', readOnly: true },
+      { mountPath: this.filesRoot, name: 'multinode-files' },
+    ];
+    if (this.needsSsh) {
+      volumes.push({ name: 'ssh-key', secret: { defaultMode: 0o600, secretName: this.secretName() } });
+      mounts.push({ mountPath: SSH_DIR, name: 'ssh-key', readOnly: true });
+    }
+    const claims = new Map<string, string>();
+    for (const m of svc.mounts) {
+      const claim = this.claimName(m);
+      const vol = dnsName(['vol', m.volume]);
+      if (!claims.has(vol)) {
+        claims.set(vol, claim);
+        volumes.push({ name: vol, persistentVolumeClaim: { claimName: claim } });
+      }
+      mounts.push({ mountPath: m.location, name: vol });
+    }
+    if (svc.gpusPerNode > 0) {
+      volumes.push({ name: 'dshm', emptyDir: { medium: 'Memory' } });
+      mounts.push({ mountPath: '/dev/shm', name: 'dshm' });
+    }
+    volumes.sort((a, b) => String(a['name']).localeCompare(String(b['name'])));
+    mounts.sort((a, b) => String(a['mountPath']).localeCompare(String(b['mountPath'])));
+
+    const container: Json = {
+      name: 'main',
+      image: imageRef(svc.imageUri ?? ''),
+      command,
+      env,
+      ...(cports.length > 0 ? { ports: cports } : {}),
+      resources: { limits: quantities, requests: quantities },
+      volumeMounts: mounts,
+      ...(svc.cwd !== undefined ? { workingDir: svc.cwd } : {}),
+      ...(probe ? { readinessProbe: probe } : {}),
+      ...(fabric.length > 0 ? { securityContext: { capabilities: { add: ['IPC_LOCK'] } } } : {}),
+    };
+
+    // Placement: GPU model as node affinity, spread ranks over nodes.
+    const affinity: Json = {};
+    if (svc.gpuModel !== undefined) {
+      affinity['nodeAffinity'] = {
+        requiredDuringSchedulingIgnoredDuringExecution: {
+          nodeSelectorTerms: [
+            {
+              matchExpressions: [
+                {
+                  key: W.gpuProduct,
+                  operator: 'In',
+                  values: [labelValue(svc.gpuModel.replace(/\s+/g, '-'))],
+                },
+              ],
+            },
+          ],
+        },
+      };
+    }
+    if (svc.ranks.length > 1) {
+      affinity['podAntiAffinity'] = {
+        requiredDuringSchedulingIgnoredDuringExecution: [
+          {
+            labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
+            topologyKey: 'kubernetes.io/hostname',
+          },
+        ],
+      };
+      // `placement.topology`: all ranks in one domain of the node label `key` (required or preferred).
+      const topo = this.spec?.placement;
+      if (topo?.topologyKey !== undefined) {
+        const term = {
+          labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
+          topologyKey: topo.topologyKey,
+        };
+        affinity['podAffinity'] =
+          topo.topologyMode === 'required'
+            ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
+            : { preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: term, weight: 100 }] };
+      }
+    }
+
+    const podSpec: Json = {
+      containers: [container],
+      volumes,
+      restartPolicy: 'Always',
+      // No `<SERVICE>_PORT`-style variables from other Services: the env is the plan's (and vLLM reads VLLM_*).
+      enableServiceLinks: false,
+      ...(Object.keys(affinity).length > 0 ? { affinity } : {}),
+      ...(host ? { hostNetwork: true, dnsPolicy: 'ClusterFirstWithHostNet' } : {}),
+      ...(this.gang === 'volcano' ? { schedulerName: W.volcanoSchedulerName } : {}),
+      ...(this.gang === 'kai' ? { schedulerName: W.kaiSchedulerName } : {}),
+    };
+
+    const podLabels: Record<string, string> = { ...this.labels };
+    if (group.name !== 'worker') podLabels[K8S.labelRank] = String(rank0.rank);
+    if (this.gang === 'kai') podLabels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
+    const podAnn: Record<string, string> = { [K8S.annotationPlanHash]: this.plan.hash };
+    if (fabric.length > 0)
+      podAnn[W.multusNetworks] = fabric.map((n) => `${this.nadName(n.device)}@${n.ifname}`).join(', ');
+    if (this.gang === 'volcano') podAnn[W.volcanoGroupName] = this.podGroupName();
+    if (this.spec?.resource.cpuAffinity === 'NUMA') podAnn[W.annotationNuma] = 'best-effort';
+    return { metadata: { labels: podLabels, annotations: podAnn }, spec: podSpec };
+  }
+
+  private claimName(m: MountSpec): string {
+    if (m.volume === 'data') return dnsName([this.svc.name, 'data']);
+    const ref = this.opts.spec?.volumes[m.volume]?.reference;
+    if (ref !== undefined) {
+      const last = ref.replace(/\/+$/, '').split('/').pop() ?? m.volume;
+      return dnsName([last]);
+    }
+    return dnsName([m.volume]);
+  }
+
+  private startupPolicy(): StartupPolicy {
+    if (this.opts.startupPolicy) return this.opts.startupPolicy;
+    // A leader whose readiness needs its workers (a server over all ranks) never becomes Ready if workers
+    // start only after it is: LeaderReady would deadlock, so such groups start together.
+    return this.svc.ranks[0]?.probe !== undefined ? 'LeaderCreated' : 'LeaderReady';
+  }
+
+  private leaderWorkerSet(groups: readonly PodGroupTemplate[]): ManifestObject {
+    const leader = groups.find((g) => g.name === 'leader');
+    const worker = groups.find((g) => g.name === 'worker');
+    const leaderT = leader ? this.podTemplate(leader) : undefined;
+    const workerT = worker ? this.podTemplate(worker) : leaderT;
+    return {
+      apiVersion: 'leaderworkerset.x-k8s.io/v1',
+      kind: 'LeaderWorkerSet',
+      metadata: this.workloadMeta() as ManifestObject['metadata'],
+      spec: {
+        replicas: 1,
+        startupPolicy: this.startupPolicy(),
+        leaderWorkerTemplate: {
+          size: this.svc.ranks.length,
+          restartPolicy: lwsRestartPolicy(this.svc.restart.policy),
+          ...(worker && leaderT ? { leaderTemplate: leaderT } : {}),
+          workerTemplate: workerT,
+        },
+      },
+    };
+  }
+
+  private podCliqueSet(groups: readonly PodGroupTemplate[]): ManifestObject {
+    const cliques = groups.map((g) => {
+      const t = this.podTemplate(g);
+      const rank = g.ranks[0]?.rank ?? 0;
+      return {
+        name: g.name,
+        labels: t.metadata['labels'],
+        annotations: t.metadata['annotations'],
+        spec: {
+          roleName: rank === 0 ? 'leader' : `worker-${rank}`,
+          replicas: 1,
+          minAvailable: 1,
+          podSpec: t.spec,
+        },
+      };
+    });
+    return {
+      apiVersion: 'grove.io/v1alpha1',
+      kind: 'PodCliqueSet',
+      metadata: this.workloadMeta() as ManifestObject['metadata'],
+      spec: {
+        replicas: 1,
+        template: {
+          cliqueStartupType: 'CliqueStartupTypeAnyOrder',
+          headlessServiceConfig: { publishNotReadyAddresses: true },
+          cliques,
+          // recreate-group: terminate the gang soon after a rank is lost (Grove's default waits 4 h).
+          ...(this.svc.restart.policy === 'recreate-group'
+            ? { terminationDelay: `${Math.max(1, Math.round(this.svc.restart.backoffMaxSeconds))}s` }
+            : {}),
+        },
+      },
+    };
+  }
+}
