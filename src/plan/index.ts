@@ -57,7 +57,6 @@ export const PLAN_CODES = {
   poolExhausted: 'plan-pool-exhausted',
   badOptions: 'plan-bad-options',
   topologySpread: 'plan-topology-spread',
-  noFreePort: 'plan-no-free-port',
 } as const;
 
 export function defaultPlanOptions(partial: Partial<PlanOptions> = {}): PlanOptions {
