@@ -10,7 +10,7 @@
  * and no `additionalProperties`/`x-kubernetes-preserve-unknown-fields` rejects unknown fields (the API server
  * would silently prune them, which hides typos). CEL rules (`x-kubernetes-validations`) are not evaluated.
  */
-import { Ajv } from 'ajv';
+import type { Ajv } from 'ajv';
 import type { ValidateFunction, ErrorObject } from 'ajv';
 import type { Issue } from '../../api/issues.js';
 
@@ -82,9 +82,10 @@ function closeObjects(schema: unknown): unknown {
 let ajv: Ajv | undefined;
 const compiled = new Map<CrdName, ValidateFunction>();
 
-function getAjv(): Ajv {
+async function getAjv(): Promise<Ajv> {
   if (ajv) return ajv;
-  ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true });
+  const { Ajv: AjvClass } = await import('ajv');
+  ajv = new AjvClass({ allErrors: true, strict: false, validateFormats: true });
   for (const kw of [
     'x-kubernetes-list-type',
     'x-kubernetes-list-map-keys',
@@ -109,7 +110,7 @@ async function crdValidator(name: CrdName): Promise<ValidateFunction> {
   const have = compiled.get(name);
   if (have) return have;
   const crd = await loadCrd(name);
-  const fn = getAjv().compile(closeObjects(crd.openAPIV3Schema) as object);
+  const fn = (await getAjv()).compile(closeObjects(crd.openAPIV3Schema) as object);
   compiled.set(name, fn);
   return fn;
 }
