@@ -10,7 +10,7 @@
  * and no `additionalProperties`/`x-kubernetes-preserve-unknown-fields` rejects unknown fields (the API server
  * would silently prune them, which hides typos). CEL rules (`x-kubernetes-validations`) are not evaluated.
  */
-import type { Ajv } from 'ajv';
+import { Ajv } from 'ajv';
 import type { ValidateFunction, ErrorObject } from 'ajv';
 import type { Issue } from '../../api/issues.js';
 
@@ -82,10 +82,9 @@ function closeObjects(schema: unknown): unknown {
 let ajv: Ajv | undefined;
 const compiled = new Map<CrdName, ValidateFunction>();
 
-async function getAjv(): Promise<Ajv> {
+function getAjv(): Ajv {
   if (ajv) return ajv;
-  const { Ajv: AjvClass } = await import('ajv');
-  ajv = new AjvClass({ allErrors: true, strict: false, validateFormats: true });
+  ajv = new Ajv({ allErrors: true, strict: false, validateFormats: true });
   for (const kw of [
     'x-kubernetes-list-type',
     'x-kubernetes-list-map-keys',
@@ -110,7 +109,7 @@ async function crdValidator(name: CrdName): Promise<ValidateFunction> {
   const have = compiled.get(name);
   if (have) return have;
   const crd = await loadCrd(name);
-  const fn = (await getAjv()).compile(closeObjects(crd.openAPIV3Schema) as object);
+  const fn = getAjv().compile(closeObjects(crd.openAPIV3Schema) as object);
   compiled.set(name, fn);
   return fn;
 }
