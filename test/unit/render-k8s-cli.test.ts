@@ -165,3 +165,42 @@ test('-o json prints the same objects as one List; --startup-policy overrides th
   const lws = list.items.find((i) => i.kind === 'LeaderWorkerSet');
   assert.equal(lws?.spec?.startupPolicy, 'LeaderReady');
 });
+
+test('the bundled CLI (esbuild, lazily loaded chunks) renders and validates', async () => {
+  const { build } = await import('esbuild');
+  const dir = mkdtempSync(join(tmpdir(), 'mn-k8s-bundle-'));
+  try {
+    await build({
+      entryPoints: { multinode: join(root, 'src/cli/main.ts') },
+      outdir: dir,
+      entryNames: '[name]',
+      chunkNames: 'chunks/[name]-[hash]',
+      outExtension: { '.js': '.mjs' },
+      splitting: true,
+      bundle: true,
+      platform: 'node',
+      target: 'node20',
+      format: 'esm',
+      banner: {
+        js: "import { createRequire as __mnCreateRequire } from 'node:module'; const require = __mnCreateRequire(import.meta.url);",
+      },
+      logLevel: 'silent',
+    });
+    const r = spawnSync(
+      process.execPath,
+      [
+        join(dir, 'multinode.mjs'),
+        'render',
+        'examples/seed-000-vllm.yaml',
+        '--target',
+        'kubernetes',
+        '--check',
+      ],
+      { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
+    );
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /ok: 7 objects valid/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
