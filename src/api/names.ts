@@ -214,7 +214,8 @@ export const ENV_DOCS: readonly EnvVarDoc[] = [
     name: ENV.hostlist,
     family: 'multinode',
     when: 'always',
-    meaning: 'All ranks as `host:slots`, rank order, comma-separated (slots = GPUs per node, at least 1).',
+    meaning:
+      'All ranks as `host:slots`, rank order, comma-separated (slots = GPUs per node, or CPU cores when the service has no GPUs).',
     example: 'vllm-0:1,vllm-1:1',
   },
   {

@@ -25,6 +25,8 @@ export interface EnvContext {
   readonly service: string;
   readonly ranks: readonly EnvRank[];
   readonly gpusPerNode: number;
+  /** Slots per host in host lists and hostfiles (`slotsPerHost`). */
+  readonly slots: number;
   readonly implementation: Implementation;
   readonly backend?: BackendKind;
   readonly envCompat: readonly EnvCompatFamily[];
@@ -46,9 +48,12 @@ function envToken(name: string): string {
   return name.toUpperCase().replace(/[^A-Z0-9]/g, '_');
 }
 
-/** Slots per host in host lists and hostfiles: GPUs per node, at least 1. */
-export function slotsPerHost(gpusPerNode: number): number {
-  return Math.max(1, gpusPerNode);
+/**
+ * Slots per host in host lists and hostfiles: one process per GPU when the service has GPUs, else one per
+ * core, so `mpirun -np <nodes × cores>` fits a CPU-only service without oversubscription flags.
+ */
+export function slotsPerHost(gpusPerNode: number, cpuCores: number): number {
+  return gpusPerNode > 0 ? gpusPerNode : Math.max(1, cpuCores);
 }
 
 /** The hostfile in the implementation's format, one line per rank. */
@@ -86,7 +91,7 @@ export function buildServiceEnvs(ctx: EnvContext): Record<string, string>[] {
   const leader = ctx.ranks[0];
   if (leader === undefined) return [];
   const hosts = ctx.ranks.map((r) => r.hostname);
-  const slots = slotsPerHost(ctx.gpusPerNode);
+  const slots = ctx.slots;
   const multi = ctx.ranks.length > 1;
   const shared: Shared = {
     hosts,

@@ -324,7 +324,7 @@ function planService(
   const hostfilePath = `${filesDir}/${PLAN_FILES.hostfile}`;
   const clusterFilePath = `${filesDir}/${PLAN_FILES.clusterFile}`;
   const scriptPath = `${filesDir}/${PLAN_FILES.script}`;
-  const slots = slotsPerHost(svc.resource.gpus);
+  const slots = slotsPerHost(svc.resource.gpus, svc.resource.cpuCores);
   const clusterView = {
     version: 1,
     service: svc.name,
@@ -359,6 +359,7 @@ function planService(
     service: svc.name,
     ranks: envRanks,
     gpusPerNode: svc.resource.gpus,
+    slots,
     implementation: svc.implementation,
     ...(svc.backend ? { backend: svc.backend.kind } : {}),
     envCompat: svc.envCompat,
