@@ -104,6 +104,10 @@ function hostsFile(meta: { nodes: readonly ClusterNodeMeta[] }, extra: readonly 
   return `${[...lines, ...extra].join('\n')}\n`;
 }
 
+/** Shell snippet: turn off br_netfilter's iptables/arptables calls in the current network namespace. */
+export const BRNF_OFF =
+  'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -w "$f" ] && echo 0 > "$f"; done; true';
+
 const RESOLV = '# multinode emulated node: names resolve through /etc/hosts only\noptions ndots:0\n';
 
 /** Writes the hosts/resolv.conf/hostname files for a network namespace. */
@@ -255,16 +259,9 @@ async function buildCluster(meta: ClusterMeta, ports: RuntimePorts): Promise<voi
   });
 
   // Persistent UTS namespaces, one host name each: one shell for all nodes (a fork per node is the cost).
-  // In parallel: keep bridged frames out of iptables/nft in our namespaces (br_netfilter is per netns and on
-  // by default once loaded); the switch and the service bridges are plain L2.
-  const brnf = run.run([
-    '/bin/sh',
-    '-c',
-    'for ns in "$@"; do /usr/bin/nsenter --net="/run/netns/$ns" /bin/sh -c \'for f in /proc/sys/net/bridge/bridge-nf-call-*; do [ -w "$f" ] && echo 0 > "$f"; done; true\'; done',
-    'multinode-brnf',
-    meta.switchNs,
-    ...meta.nodes.map((n) => n.netns),
-  ]);
+  // Keep bridged frames out of iptables/nft in the switch (br_netfilter is per netns and on by default once
+  // loaded): it is plain L2. Service setup does the same in the nodes it uses.
+  const brnf = run.run([...netnsExecArgv(meta.switchNs), '/bin/sh', '-c', BRNF_OFF]);
   await run.run([
     '/bin/sh',
     '-c',

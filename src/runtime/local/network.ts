@@ -19,7 +19,7 @@ import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../api/plan.js';
 import type { RuntimePorts } from '../ports.js';
 import type { ClusterMeta, ClusterNodeMeta } from './cluster.js';
-import { writeEtcFiles } from './cluster.js';
+import { BRNF_OFF, writeEtcFiles } from './cluster.js';
 import { NETNS_DIR, netnsExecArgv } from './node-exec.js';
 import { serviceNames } from './paths.js';
 import type { Resource } from './service-state.js';
@@ -233,7 +233,12 @@ export async function setupServiceNetwork(
           input: lines(peers.map((p) => `fdb append 00:00:00:00:00:00 dev ${names.vxlan} dst ${p.address}`)),
         });
       await run.run(
-        [...netnsExecArgv(n.netns), '/bin/sh', '-c', 'nft -f - && sysctl -q -w net.ipv4.ip_forward=1'],
+        [
+          ...netnsExecArgv(n.netns),
+          '/bin/sh',
+          '-c',
+          `nft -f - && sysctl -q -w net.ipv4.ip_forward=1 && ${BRNF_OFF}`,
+        ],
         {
           input: renderNodeTable(
             names.nodeTable,
