@@ -266,6 +266,11 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
   if (result.warnings.length > 0) printIssues(result.warnings);
   const placeMs = Date.now() - t0;
   const plan = result.plan;
+  for (const svc of plan.services)
+    if (svc.imageUri)
+      note(
+        `${svc.name}: image.uri ${svc.imageUri} is recorded, but the local runtime runs the script on this machine's file system`,
+      );
   const services = degraded ? plan.services.map(addressesForHostnames) : plan.services;
   for (const svc of services) {
     await createServiceRecord({

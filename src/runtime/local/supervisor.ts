@@ -230,12 +230,6 @@ export async function superviseService(
     emit({ kind: 'phase', phase: p, ms });
   };
 
-  if (plan.imageUri)
-    emit({
-      kind: 'note',
-      message: `image.uri ${plan.imageUri} is recorded; the local runtime runs the script on this machine's file system`,
-    });
-
   try {
     // Endpoints: host ports now (the root table is recorded before it can exist), published once ready.
     const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
