@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { K8S_ONLY_ENV, validateManifests } from '../../src/render/kubernetes/index.js';
+import { K8S_ONLY_ENV, kubernetesEnv, validateManifests } from '../../src/render/kubernetes/index.js';
 import {
   POD_IFACE,
   SHELL_NOISE,
@@ -60,7 +60,9 @@ for (const name of cases) {
         for (const k of [...K8S_ONLY_ENV, ...SHELL_NOISE]) delete got[k];
         // Documented rewrite: the plan's service subnet names the pod's interface on Kubernetes.
         const inPod = (v: string): string => v.split(svc.network.subnet).join(POD_IFACE);
-        const want = Object.fromEntries(Object.entries(rank.env).map(([k, v]) => [k, inPod(v)]));
+        const want = Object.fromEntries(
+          Object.entries(kubernetesEnv(rank.env)).map(([k, v]) => [k, inPod(v)]),
+        );
         assert.deepEqual(got, want, `${name} ${svc.name} rank ${rank.rank}: env`);
         const k8sRank = k8s.services.find((s) => s.name === svc.name)?.ranks[rank.rank];
         if (rank.command.kind !== 'wait') {

@@ -11,7 +11,12 @@ import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, planSpec } from '../../src/plan/index.js';
 import type { Target } from '../../src/api/plan.js';
 import { inventoryForSpec, K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/cli/commands/render.js';
-import { K8S_ONLY_ENV, renderKubernetes, validateManifests } from '../../src/render/kubernetes/index.js';
+import {
+  K8S_ONLY_ENV,
+  kubernetesEnv,
+  renderKubernetes,
+  validateManifests,
+} from '../../src/render/kubernetes/index.js';
 import { POD_IFACE, SHELL_NOISE, goldenKeys, runPodEntrypoint } from './helpers/k8s-plan-fixtures.js';
 
 const tricky = fc.constantFrom(
@@ -96,7 +101,9 @@ test('generated services: valid manifests, and every pod sees the local plan of 
         const run = runPodEntrypoint(out.objects, 'svc', rank.rank, rank.address, addresses);
         const got = { ...run.env };
         for (const k of [...K8S_ONLY_ENV, ...SHELL_NOISE]) delete got[k];
-        const want = Object.fromEntries(Object.entries(rank.env).map(([k, v]) => [k, inPod(v)]));
+        const want = Object.fromEntries(
+          Object.entries(kubernetesEnv(rank.env)).map(([k, v]) => [k, inPod(v)]),
+        );
         assert.deepEqual(got, want, `rank ${rank.rank} env`);
         if (rank.command.kind !== 'wait') assert.deepEqual(run.argv, rank.command.argv.map(inPod));
         for (const f of svc.files) assert.equal(run.files[f.path], inPod(f.content), f.path);

@@ -39,6 +39,7 @@ import {
   escapeK8sExpansion,
   escapeRegExp,
   imageRef,
+  kubernetesEnv,
   lwsRestartPolicy,
   memoryQuantity,
   probeToK8s,
@@ -262,10 +263,11 @@ export class ServiceRender {
     const first = group.ranks[0];
     if (!first) return {};
     const out: Record<string, string> = {};
-    for (const [k, v] of Object.entries(first.env)) {
+    const envs = group.ranks.map((r) => kubernetesEnv(r.env));
+    for (const [k, v] of Object.entries(envs[0] ?? {})) {
       // LWS injects its own LWS_* variables; the plan's (env-compat: lws) are re-exported by the shim to win.
       if (this.hasRuntimePart(v) || k.startsWith('LWS_')) continue;
-      if (group.ranks.every((r) => r.env[k] === v)) out[k] = v;
+      if (envs.every((e) => e[k] === v)) out[k] = v;
     }
     return out;
   }
@@ -290,7 +292,7 @@ export class ServiceRender {
 
   private rankScriptFor(group: PodGroupTemplate, rank: RankPlan, fileRanks: ReadonlySet<number>): string {
     const stat = this.staticEnv(group);
-    const exports = Object.entries(rank.env)
+    const exports = Object.entries(kubernetesEnv(rank.env))
       .filter(([k]) => !(k in stat))
       .map(([name, v]) => ({ name, parts: this.split(v) }));
     if (this.svc.backend === 'vllm' && !(W.vllmCacheRoot in rank.env)) {
@@ -755,7 +757,8 @@ export class ServiceRender {
         },
       };
     }
-    if (svc.ranks.length > 1) {
+    // One rank per node unless the spec asks to pack ranks (then the scheduler may co-locate them).
+    if (svc.ranks.length > 1 && this.spec?.placement.strategy !== 'pack') {
       affinity['podAntiAffinity'] = {
         requiredDuringSchedulingIgnoredDuringExecution: [
           {
@@ -764,18 +767,18 @@ export class ServiceRender {
           },
         ],
       };
-      // `placement.topology`: all ranks in one domain of the node label `key` (required or preferred).
-      const topo = this.spec?.placement;
-      if (topo?.topologyKey !== undefined) {
-        const term = {
-          labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
-          topologyKey: topo.topologyKey,
-        };
-        affinity['podAffinity'] =
-          topo.topologyMode === 'required'
-            ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
-            : { preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: term, weight: 100 }] };
-      }
+    }
+    // `placement.topology`: all ranks in one domain of the node label `key` (required or preferred).
+    const topo = this.spec?.placement;
+    if (svc.ranks.length > 1 && topo?.topologyKey !== undefined) {
+      const term = {
+        labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
+        topologyKey: topo.topologyKey,
+      };
+      affinity['podAffinity'] =
+        topo.topologyMode === 'required'
+          ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
+          : { preferredDuringSchedulingIgnoredDuringExecution: [{ podAffinityTerm: term, weight: 100 }] };
     }
 
     const podSpec: Json = {

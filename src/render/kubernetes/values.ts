@@ -1,5 +1,6 @@
 /** Small pure conversions from plan values to Kubernetes values (quantities, probes, escaping, paths). */
 import type { ProbeSpec, RestartPolicy } from '../../api/spec.js';
+import { ENV } from '../../api/names.js';
 
 export type Json = Record<string, unknown>;
 
@@ -80,4 +81,21 @@ export function commonDir(paths: readonly string[]): string {
   }
   const dir = first.slice(0, n).join('/');
   return dir === '' ? '/' : dir;
+}
+
+/**
+ * A rank's environment as its pod must see it. The one documented difference from the plan:
+ * `CUDA_VISIBLE_DEVICES` lists the rank's GPUs as the container numbers them (`0…n-1`; the device plugin
+ * exposes only the pod's GPUs), not the node indices the planner chose.
+ */
+export function kubernetesEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+  const out = { ...env };
+  const cuda = out[ENV.cudaVisibleDevices];
+  if (cuda !== undefined && /^\d+(,\d+)*$/.test(cuda)) {
+    out[ENV.cudaVisibleDevices] = cuda
+      .split(',')
+      .map((_, i) => String(i))
+      .join(',');
+  }
+  return out;
 }
