@@ -56,7 +56,7 @@ export async function downService(
   options.onProgress?.(`removing ${latest.resources.length} network object(s)`);
   // Reverse order; a run of resources of the same kind is independent, so undo it in parallel.
   const reversed = [...latest.resources].reverse();
-  for (let i = 0; i < reversed.length; ) {
+  for (let i = 0; i < reversed.length;) {
     let j = i + 1;
     while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
     await Promise.all(reversed.slice(i, j).map((r) => undoResource(r, ports)));
