@@ -20,7 +20,7 @@ import type { Inventory } from '../../api/inventory.js';
 import { createCluster, listClusters, readInventory } from '../../runtime/local/cluster.js';
 import type { ClusterMeta } from '../../runtime/local/cluster.js';
 import { serviceDir, stateRoot } from '../../runtime/local/paths.js';
-import { readServiceState } from '../../runtime/local/service-state.js';
+import { isSameProcess, readServiceState } from '../../runtime/local/service-state.js';
 import type { SupervisorEvent } from '../../runtime/local/supervisor.js';
 import { createServiceRecord, superviseService } from '../../runtime/local/supervisor.js';
 import { downService } from '../../runtime/local/teardown.js';
@@ -273,6 +273,12 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       );
   const services = degraded ? plan.services.map(addressesForHostnames) : plan.services;
   for (const svc of services) {
+    // What a crashed supervisor left behind is replaced (running services are refused below).
+    const old = await readServiceState(svc.name);
+    if (old && !(await isSameProcess(old.supervisorPid, old.supervisorStartTime))) {
+      note(`${svc.name}: removing what a previous run left (its supervisor is gone)`);
+      await downService(svc.name);
+    }
     await createServiceRecord({
       plan: svc,
       cluster: clusterName,
