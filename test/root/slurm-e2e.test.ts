@@ -30,8 +30,14 @@ describe('slurm target on an emulated Slurm cluster', { skip: skip ?? false, tim
     if (!c) throw new Error('cluster not started');
     return c;
   };
-  const up = (file: string, detach = false, keepFailure = false): Promise<SlurmJobRecord[]> =>
+  const up = (
+    file: string,
+    detach = false,
+    keepFailure = false,
+    service?: string,
+  ): Promise<SlurmJobRecord[]> =>
     slurmUp(file, {
+      ...(service !== undefined ? { service } : {}),
       clientArgv: cluster().slurm.clientArgv,
       env: { MN_TEST_OUT: out, PATH: `${PROGRAMS}:${process.env['PATH'] ?? '/usr/bin:/bin'}` },
       quiet: true,
@@ -107,7 +113,7 @@ services:
   test(
     'OpenMPI allreduce across 3 nodes: srun --mpi=pmix (launch: all) and mpirun from the leader',
     { skip: ompiSkip ?? false },
-    async () => {
+    async (t) => {
       const bin = join(cluster().scratch, 'allreduce.ompi');
       const cc = spawnSync('mpicc.openmpi', ['-O2', '-o', bin, join(PROGRAMS, 'allreduce.c')], {
         encoding: 'utf8',
@@ -134,7 +140,24 @@ services:
       implementation: ompi
 `,
       );
-      const recs = await up(file);
+      let recs: SlurmJobRecord[];
+      try {
+        recs = await up(file, false, true);
+      } catch (e) {
+        // Known upstream flake, not ours: about 1 in 30 `srun --mpi=pmix` steps of Debian's OpenMPI 4.1.4
+        // on Slurm 22.05's pmix_v4 segfault in one rank during MPI_Init's fence (docs/slurm.md, Limits).
+        // Retry that service once, and say so.
+        const pmixSegv = (r: SlurmJobRecord): boolean =>
+          r.service === 'sl-ompi-all' && /segmentation fault/.test(r.failure ?? '');
+        if (
+          !(e instanceof SlurmJobFailedError) ||
+          !e.records.every((r) => r.state === 'COMPLETED' || pmixSegv(r))
+        )
+          throw e;
+        t.diagnostic(`srun --mpi=pmix segfault (known flake), retried once: ${e.message}`);
+        const again = await up(file, false, false, 'sl-ompi-all');
+        recs = [...e.records.filter((r) => r.service !== 'sl-ompi-all'), ...again];
+      }
       assert.equal(recs.length, 2);
       for (const rec of recs) {
         assert.equal(rec.state, 'COMPLETED', outputOf(rec));
