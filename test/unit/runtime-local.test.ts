@@ -268,3 +268,54 @@ test('degraded mode: rank host names in env and files become loopback addresses,
   });
   assert.equal(out.files[0]?.content, '127.0.1.1 slots=1\n127.0.1.2 slots=1\n');
 });
+
+test('https endpoints: the TLS proxy owns the public port, DNAT matches a second loopback port', async () => {
+  const { planEndpoints } = await import('../../src/runtime/local/endpoints.js');
+  const cluster = {
+    name: 'c',
+    nodes: [{ name: 'node-1', address: '198.18.0.1', fabric: [] }],
+  } as unknown as ClusterMeta;
+  const p = plan(1, {
+    endpoints: [
+      {
+        name: 'api',
+        portName: 'web',
+        protocol: 'https',
+        rank: 0,
+        targetAddress: '198.18.200.2',
+        targetPort: 8443,
+        port: 8443,
+      },
+      {
+        name: 'web',
+        portName: 'web',
+        protocol: 'http',
+        rank: 0,
+        targetAddress: '198.18.200.2',
+        targetPort: 8080,
+        port: 8080,
+      },
+    ],
+  });
+  const { endpoints, forwards } = await planEndpoints(p, cluster, new Set(), () => Promise.resolve(true));
+  const [api, web] = endpoints;
+  assert.ok(api && web);
+  assert.equal(api.tls, true);
+  assert.equal(api.hostPort, 8443);
+  assert.notEqual(api.dnatPort, api.hostPort);
+  assert.equal(web.dnatPort, web.hostPort);
+  assert.deepEqual(
+    forwards.map((f) => [f.viaPort, f.target, f.port]),
+    [
+      [api.dnatPort, '198.18.200.2', 8443],
+      [8080, '198.18.200.2', 8080],
+    ],
+  );
+  const table = renderEndpointTable(
+    't',
+    { rootLink: 'l', hostAddress: '198.18.0.254' } as ClusterMeta,
+    endpoints,
+  );
+  assert.match(table, new RegExp(`tcp dport ${api.dnatPort} dnat to 198\\.18\\.0\\.1:${api.dnatPort}`));
+  assert.doesNotMatch(table, /tcp dport 8443 dnat/);
+});

@@ -6,7 +6,12 @@
  * node forwards via-port to rank 0 (its own nft table, see network.ts); in host mode via-port is rank 0's
  * host port. Publishing replaces the table atomically; withdrawing deletes it.
  */
-import { createServer } from 'node:net';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile } from 'node:fs/promises';
+import { connect, createServer } from 'node:net';
+import { join } from 'node:path';
+import { createServer as createTlsServer } from 'node:tls';
+import type { Server as TlsServer } from 'node:tls';
 import type { ServicePlan } from '../../api/plan.js';
 import type { RuntimePorts } from '../ports.js';
 import type { ClusterMeta } from './cluster.js';
@@ -64,8 +69,14 @@ export async function planEndpoints(
   for (const e of plan.endpoints) {
     const hostPort = await pickHostPort(e.port, taken, isFree);
     taken.add(hostPort);
+    // https: a small TLS proxy owns the public port and forwards to a second, DNAT-ed loopback port.
+    const tls = e.protocol === 'https';
+    const dnatPort = tls
+      ? await pickHostPort(hostPort + 10000 > 65535 ? 20000 : hostPort + 10000, taken, isFree)
+      : hostPort;
+    taken.add(dnatPort);
     const host = plan.network.mode === 'host';
-    const viaPort = host ? e.targetPort : hostPort;
+    const viaPort = host ? e.targetPort : dnatPort;
     endpoints.push({
       name: e.name,
       protocol: e.protocol,
@@ -75,6 +86,8 @@ export async function planEndpoints(
       viaPort,
       targetAddress: e.targetAddress,
       targetPort: e.targetPort,
+      dnatPort,
+      ...(tls ? { tls: true } : {}),
       published: false,
     });
     if (!host)
@@ -95,7 +108,8 @@ export function renderEndpointTable(
   endpoints: readonly EndpointState[],
 ): string {
   const dnat = endpoints.map(
-    (e) => `    ip daddr ${e.hostAddress} tcp dport ${e.hostPort} dnat to ${e.viaAddress}:${e.viaPort}`,
+    (e) =>
+      `    ip daddr ${e.hostAddress} tcp dport ${e.dnatPort ?? e.hostPort} dnat to ${e.viaAddress}:${e.viaPort}`,
   );
   return `table ip ${table} {
   chain output {
@@ -131,4 +145,59 @@ export async function withdrawEndpoints(
 ): Promise<void> {
   const table = serviceNames(clusterName, service).endpointTable;
   await ports.spawner.run(['nft', 'delete', 'table', 'ip', table], { check: false });
+}
+
+/** A self-signed certificate for 127.0.0.1/localhost (openssl), kept in `dir`. */
+export async function ensureCertificate(
+  dir: string,
+  ports: RuntimePorts,
+): Promise<{ key: string; cert: string }> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  const key = join(dir, 'key.pem');
+  const cert = join(dir, 'cert.pem');
+  if (!existsSync(cert))
+    await ports.spawner.run([
+      'openssl',
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-days',
+      '365',
+      '-subj',
+      '/CN=localhost',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost',
+      '-keyout',
+      key,
+      '-out',
+      cert,
+    ]);
+  return { key, cert };
+}
+
+/** Terminates TLS on 127.0.0.1:hostPort and pipes each connection to the DNAT-ed 127.0.0.1:dnatPort. */
+export async function startTlsProxy(
+  e: EndpointState,
+  files: { key: string; cert: string },
+): Promise<TlsServer> {
+  const [key, cert] = await Promise.all([readFile(files.key), readFile(files.cert)]);
+  const server = createTlsServer({ key, cert }, (client) => {
+    const upstream = connect({ host: ENDPOINT_HOST, port: e.dnatPort ?? e.hostPort });
+    client.pipe(upstream).pipe(client);
+    const close = () => {
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on('error', close);
+    upstream.on('error', close);
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ host: e.hostAddress, port: e.hostPort, exclusive: true }, () => resolve());
+  });
+  return server;
 }

@@ -63,6 +63,10 @@ export interface EndpointState {
   readonly viaPort: number;
   readonly targetAddress: string;
   readonly targetPort: number;
+  /** Port the DNAT rule matches on 127.0.0.1 (= hostPort, except for https, where the TLS proxy owns hostPort). */
+  readonly dnatPort?: number;
+  /** https: TLS is terminated on the host by the supervisor (certificate in `<service>/tls/`). */
+  readonly tls?: boolean;
   published: boolean;
 }
 

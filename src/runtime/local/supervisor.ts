@@ -16,7 +16,15 @@ import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import type { ClusterMeta } from './cluster.js';
 import { readClusterMeta } from './cluster.js';
-import { planEndpoints, publishEndpoints, readForwardedPorts, withdrawEndpoints } from './endpoints.js';
+import {
+  ensureCertificate,
+  planEndpoints,
+  publishEndpoints,
+  readForwardedPorts,
+  startTlsProxy,
+  withdrawEndpoints,
+} from './endpoints.js';
+import type { Server as TlsServer } from 'node:tls';
 import { rankLogPath } from './logs.js';
 import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
 import { nodeExecArgv } from './node-exec.js';
@@ -230,11 +238,16 @@ export async function superviseService(
     emit({ kind: 'phase', phase: p, ms });
   };
 
+  const tlsServers: TlsServer[] = [];
   try {
     // Endpoints: host ports now (the root table is recorded before it can exist), published once ready.
     const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
     const taken = await readForwardedPorts(ports);
-    for (const o of others) for (const e of o.endpoints) taken.add(e.hostPort);
+    for (const o of others)
+      for (const e of o.endpoints) {
+        taken.add(e.hostPort);
+        if (e.dnatPort !== undefined) taken.add(e.dnatPort);
+      }
     const { endpoints, forwards } = cluster
       ? await planEndpoints(plan, cluster, taken)
       : { endpoints: loopbackEndpoints(plan), forwards: [] };
@@ -243,6 +256,11 @@ export async function superviseService(
     await update((s) => {
       s.endpoints = endpoints;
     });
+    // https endpoints: TLS terminated here (self-signed certificate), plain TCP on to rank 0.
+    for (const e of endpoints.filter((x) => x.tls)) {
+      const files = await ensureCertificate(join(dir, 'tls'), ports);
+      tlsServers.push(await startTlsProxy(e, files));
+    }
 
     let t = ports.clock.now();
     const rankNets = cluster
@@ -446,12 +464,14 @@ export async function superviseService(
         break;
       }
     }
+    for (const srv of tlsServers) srv.close();
     const stopped = options.stop?.aborted === true;
     await update((s) => {
       s.status = stopped ? 'stopping' : code === 0 ? 'completed' : 'failed';
     });
     return code;
   } catch (e) {
+    for (const srv of tlsServers) srv.close();
     await update((s) => {
       s.status = 'failed';
       s.message = e instanceof Error ? e.message : String(e);
