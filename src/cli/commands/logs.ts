@@ -7,6 +7,7 @@ import { followLogs } from '../../runtime/local/logs.js';
 import { serviceDir } from '../../runtime/local/paths.js';
 import { readServiceState } from '../../runtime/local/service-state.js';
 import { paint } from '../output.js';
+import { quietOnClosedStdout } from './runtime-common.js';
 
 const COLORS = ['cyan', 'yellow', 'green', 'magenta', 'blue', 'red'] as const;
 
@@ -23,6 +24,7 @@ export function registerLogs(program: Command): void {
     .option('--no-prefix', 'print lines without the rank prefix')
     .description('Show the logs of a service, all ranks rank-prefixed (or one rank).')
     .action(async (service: string, opts: { rank?: string; follow?: boolean; prefix: boolean }) => {
+      quietOnClosedStdout();
       const state = await readServiceState(service);
       if (!state)
         throw new MultinodeError(

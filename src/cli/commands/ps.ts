@@ -5,6 +5,7 @@ import type { ServiceState } from '../../runtime/local/service-state.js';
 import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
 import { slurmPs } from './slurm-target.js';
+import { quietOnClosedStdout } from './runtime-common.js';
 
 async function supervisorAlive(s: ServiceState): Promise<boolean> {
   if (s.supervisorPid === undefined || s.supervisorStartTime === undefined) return false;
@@ -23,6 +24,7 @@ export function registerPs(program: Command): void {
     .option('--target <target>', 'local (default) or slurm')
     .description('List services: status, ranks, endpoints, readiness and per-phase timings.')
     .action(async (opts: { output: string; target?: string }) => {
+      quietOnClosedStdout();
       if (opts.target === 'slurm') {
         await slurmPs({ output: opts.output === 'json' ? 'json' : 'text' });
         return;

@@ -19,3 +19,11 @@ export function requireRoot(what: string): void {
 export function slurmStateDir(cluster: string): string {
   return join(clusterDir(cluster), 'slurm');
 }
+
+/** `multinode ps | head`: a closed stdout ends the command quietly instead of crashing on EPIPE. */
+export function quietOnClosedStdout(): void {
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(0);
+    throw e;
+  });
+}
