@@ -60,6 +60,8 @@ export interface RankScriptInput {
   readonly exports: readonly { readonly name: string; readonly parts: readonly ValuePart[] }[];
   /** The rank's command, when it differs within the template or holds run-time parts (replaces the arguments). */
   readonly argv?: readonly (readonly ValuePart[])[];
+  /** Also run sshd in the background (a rank that runs its own command but must be reachable by the wrapper). */
+  readonly backgroundSshd?: boolean;
 }
 
 export function rankScript(input: RankScriptInput): string {
@@ -79,6 +81,7 @@ export function rankScript(input: RankScriptInput): string {
   lines.push(`MN_ADDRS=${shQuote(ranks.join(' '))}`);
   for (const e of input.exports) lines.push(`export ${e.name}=${shWord(e.parts)}`);
   if (input.argv) lines.push(`set -- ${input.argv.map(shWord).join(' ')}`);
+  if (input.backgroundSshd === true) lines.push('MN_SSHD=1');
   return `${lines.join('\n')}\n`;
 }
 
@@ -162,6 +165,8 @@ if [ -n "\${MULTINODE_NODE_HOSTNAME:-}" ]; then export HOSTNAME="$MULTINODE_NODE
 unset ${HELPER_ENV.index} ${HELPER_ENV.podIp}
 mkdir -p ${shQuote(input.filesRoot)}/.k8s
 export -p > ${shQuote(`${input.filesRoot}/.k8s/rank.env`)}
+# Every rank is reachable through the wrapper, as locally: a rank with its own command runs sshd beside it.
+if [ "\${MN_SSHD:-0}" = 1 ]; then /bin/sh "$MN_K8S/sshd.sh" & fi
 exec "$@"
 `;
 }

@@ -312,6 +312,7 @@ export class ServiceRender {
       resolve,
       exports,
       ...(argv ? { argv } : {}),
+      ...(this.needsSsh && rank.command.kind !== 'wait' ? { backgroundSshd: true } : {}),
     });
   }
 
@@ -612,7 +613,6 @@ export class ServiceRender {
     const rank0 = group.ranks[0];
     if (!rank0) throw new Error('empty pod group');
     const host = svc.network.mode === 'host';
-    const waits = rank0.command.kind === 'wait';
     const base = joinPath('services', svc.name);
 
     // Rank-specific pieces must agree across the template's ranks (LWS workers share one).
@@ -669,7 +669,7 @@ export class ServiceRender {
       protocol: p.protocol.toUpperCase(),
       ...(host ? { hostPort: p.hostPort } : {}),
     }));
-    if (waits && this.needsSsh && !ports.some(({ p }) => (host ? p.hostPort : p.port) === rank0.sshPort)) {
+    if (this.needsSsh && !ports.some(({ p }) => (host ? p.hostPort : p.port) === rank0.sshPort)) {
       cports.push({
         containerPort: rank0.sshPort,
         name: 'ssh',
