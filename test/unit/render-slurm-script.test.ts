@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { renderSlurm, renderSlurmJobs, SLURM_SCRIPT_SEPARATOR } from '../../src/render/slurm/index.js';
-import { compileTokens, templateValue } from '../../src/render/slurm/template.js';
+import { compileTokens, isSafeCut, splitVarying, templateValue } from '../../src/render/slurm/template.js';
 import { extractRankProgram, fakeSlurmBin, fixturePlan } from './render-slurm-helpers.js';
 
 function sbatchLines(script: string): string[] {
@@ -286,4 +286,30 @@ test('under fake Slurm: leader with active workers runs workers in their own ste
   } finally {
     rmSync(fake, { recursive: true, force: true });
   }
+});
+
+test('splitVarying cuts only outside references and escapes', () => {
+  assert.equal(isSafeCut('a${MN_H[1]}b', 3), false);
+  assert.equal(isSafeCut('a${MN_H[1]}b', 1), true);
+  assert.equal(isSafeCut('a${MN_H[1]}b', 11), true);
+  assert.equal(isSafeCut('a\\"b', 2), false);
+  const refs = splitVarying(['x${MN_H[0]}y', 'x${MN_H[1]}y']);
+  assert.deepEqual(refs, { prefix: 'x', middles: ['${MN_H[0]}', '${MN_H[1]}'], suffix: 'y' });
+  const esc = splitVarying(['\\"a', '\\$a']);
+  assert.deepEqual(esc, { prefix: '', middles: ['\\"', '\\$'], suffix: 'a' });
+  const same = splitVarying(['abc', 'abd', 'ab']);
+  assert.deepEqual(same, { prefix: 'ab', middles: ['c', 'd', ''], suffix: '' });
+});
+
+test('the script grows linearly: 128 ranks stay far below the 128 KiB argument limit and parse', () => {
+  const sizes = [16, 64, 128].map((n) => {
+    const script = renderSlurm(fixturePlan({ name: 'big', nodes: n, launch: 'all' }));
+    const program = extractRankProgram(script);
+    const r = spawnSync('bash', ['-n'], { input: program, encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return program.length;
+  });
+  assert.ok((sizes[2] ?? 0) < 64 * 1024, `128 ranks: ${sizes[2]} bytes`);
+  // Doubling the ranks roughly doubles the program (not quadruples it).
+  assert.ok((sizes[2] ?? 0) < 2.6 * (sizes[1] ?? 0), sizes.join(' '));
 });

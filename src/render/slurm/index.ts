@@ -24,7 +24,15 @@
  */
 import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import { DIST_ENV, ENV, SLURM_TARGET } from '../../api/names.js';
-import { compileTokens, escapeDq, featureName, jobName, shellQuote, templateValue } from './template.js';
+import {
+  compileTokens,
+  escapeDq,
+  featureName,
+  jobName,
+  shellQuote,
+  splitVarying,
+  templateValue,
+} from './template.js';
 
 export { featureName } from './template.js';
 
@@ -314,12 +322,15 @@ function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
     lines.push(`mn_put ${tmpl(f.path)} ${f.mode.toString(8)} ${tmpl(f.content)}`);
   }
 
-  // Environment: identical templates once, rank-specific ones in a case.
+  // Environment: identical templates once; a rank-specific one as a common prefix/suffix around a
+  // per-rank middle chosen in one case (keeps the script O(N) for values like TF_CONFIG).
   const keys = new Set<string>();
   for (const r of svc.ranks) for (const k of Object.keys(r.env)) keys.add(k);
   const common: string[] = [];
+  const varying: string[] = [];
   const perRank: string[][] = svc.ranks.map(() => []);
   const dropped: string[] = [];
+  const inner = (dq: string): string => dq.slice(1, -1);
   for (const key of [...keys].sort()) {
     if (SLURM_OWNED(key) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) continue;
     const values = svc.ranks.map((r) => r.env[key]);
@@ -329,20 +340,26 @@ function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
     }
     const t = values.map((v) => (v === undefined ? undefined : tmpl(v)));
     const first = t[0];
-    if (first !== undefined && t.every((x) => x === first)) common.push(`export ${key}=${first}`);
-    else
+    if (first !== undefined && t.every((x) => x === first)) {
+      common.push(`export ${key}=${first}`);
+    } else if (t.every((x): x is string => x !== undefined)) {
+      const { prefix, middles, suffix } = splitVarying(t.map(inner));
+      middles.forEach((m, i) => perRank[i]?.push(`mn_m_${key}="${m}"`));
+      varying.push(`export ${key}="${prefix}\${mn_m_${key}}${suffix}"`);
+    } else {
       t.forEach((x, i) => {
         if (x !== undefined) perRank[i]?.push(`export ${key}=${x}`);
       });
+    }
   }
   if (dropped.length > 0) lines.push(`# Not exported (they name the planned network): ${dropped.join(' ')}`);
   lines.push('# The rank environment (same template for every rank).', ...common);
   if (perRank.some((l) => l.length > 0)) {
-    lines.push('case $MN_RANK in');
+    lines.push('# What differs between ranks.', 'case $MN_RANK in');
     perRank.forEach((l, i) => {
       if (l.length > 0) lines.push(`${i})`, ...l.map((x) => `  ${x}`), '  ;;');
     });
-    lines.push('esac');
+    lines.push('esac', ...varying);
   }
   if (svc.implementation === 'ompi') {
     lines.push(

@@ -69,3 +69,48 @@ export function featureName(model: string): string {
 export function jobName(service: string): string {
   return service.replace(/[^A-Za-z0-9_.-]+/g, '_') || 'multinode';
 }
+
+/**
+ * Whether a bash double-quoted fragment can be cut at `q`: not inside a `${…}` reference and not between
+ * a backslash and the character it escapes.
+ */
+export function isSafeCut(dq: string, q: number): boolean {
+  let back = 0;
+  for (let j = q - 1; j >= 0 && dq[j] === '\\'; j--) back++;
+  if (back % 2 === 1) return false;
+  let i = 0;
+  while (i < q) {
+    if (dq[i] === '\\') i += 2;
+    else if (dq.startsWith('${', i)) {
+      const close = dq.indexOf('}', i);
+      if (close < 0 || close >= q) return i >= q;
+      i = close + 1;
+    } else i++;
+  }
+  return true;
+}
+
+/**
+ * Splits per-rank double-quoted fragments into a common prefix, one middle per rank and a common suffix,
+ * cutting only where `isSafeCut` allows. A per-rank value such as TF_CONFIG (all hosts, then this rank's
+ * index) then costs its middle per rank instead of its whole length: O(N) script instead of O(N²).
+ */
+export function splitVarying(values: readonly string[]): {
+  prefix: string;
+  middles: string[];
+  suffix: string;
+} {
+  const first = values[0] ?? '';
+  let p = 0;
+  while (p < first.length && values.every((v) => v[p] === first[p])) p++;
+  while (p > 0 && !isSafeCut(first, p)) p--;
+  const minLen = Math.min(...values.map((v) => v.length));
+  let s = 0;
+  while (s < minLen - p && values.every((v) => v[v.length - 1 - s] === first[first.length - 1 - s])) s++;
+  while (s > 0 && values.some((v) => !isSafeCut(v, v.length - s))) s--;
+  return {
+    prefix: first.slice(0, p),
+    middles: values.map((v) => v.slice(p, v.length - s)),
+    suffix: s > 0 ? first.slice(first.length - s) : '',
+  };
+}
