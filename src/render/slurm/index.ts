@@ -23,7 +23,7 @@
  * step, rank 0 in the batch step; the group lives as long as rank 0, and a failing worker step ends it.
  */
 import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
-import { DIST_ENV, ENV, SLURM_TARGET } from '../../api/names.js';
+import { ENV, SLURM_TARGET } from '../../api/names.js';
 import {
   compileTokens,
   escapeDq,
@@ -442,21 +442,3 @@ export const SLURM_SCRIPT_VARS = {
   jobDir: SLURM_TARGET.jobDirEnv,
   rankProgram: 'MN_RANK_PROGRAM',
 } as const;
-
-/** Variables the Slurm script leaves to Slurm (documented). */
-export const SLURM_ENV_LEFT_TO_SLURM = [ENV.cudaVisibleDevices, 'SLURM_*'] as const;
-export const SLURM_ENV_MAPPED = [
-  ENV.nodeRank,
-  ENV.nodeIp,
-  ENV.nodeHostname,
-  ENV.leaderHost,
-  ENV.leaderIp,
-  ENV.hostlist,
-  ENV.hostlistNoSlots,
-  ENV.hostfile,
-  ENV.sshWrapper,
-  ENV.clusterFile,
-  DIST_ENV.masterAddr,
-  DIST_ENV.masterPort,
-  DIST_ENV.tfConfig,
-] as const;
