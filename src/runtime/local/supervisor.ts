@@ -457,10 +457,12 @@ export async function superviseService(
     const current = await readServiceState(name, ports);
     if (current) await stopRanks(current, 3000);
     let code = 0;
+    let why: string | undefined;
     for (const r of scriptRanks) {
       const e = exits.get(r);
       if (e && e.code !== 0) {
         code = e.code ?? 128;
+        why = `rank ${r} exited with ${e.signal ? `signal ${e.signal}` : `code ${e.code}`}`;
         break;
       }
     }
@@ -468,6 +470,7 @@ export async function superviseService(
     const stopped = options.stop?.aborted === true;
     await update((s) => {
       s.status = stopped ? 'stopping' : code === 0 ? 'completed' : 'failed';
+      if (!stopped && why !== undefined) s.message = why;
     });
     return code;
   } catch (e) {
