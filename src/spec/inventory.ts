@@ -13,7 +13,7 @@
  * `gpus: {count, model}` (spread over the domains) or a list `[{index, model, numa}]`; `fabric-nics: K`
  * (`fabric0…`) or a list `[{name, address, numa}]`; CPU lists as `"0-3,8"` or `[0, 1, 2]`.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type {
   FabricNic,
   GpuDevice,

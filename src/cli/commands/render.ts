@@ -43,6 +43,10 @@ interface RenderFlags {
   startupPolicy?: StartupPolicy;
   sshKeyDir?: string;
   seed: string;
+  partition?: string;
+  exclusive?: boolean;
+  time?: string;
+  account?: string;
 }
 
 export function registerRender(program: Command): void {
@@ -75,6 +79,10 @@ export function registerRender(program: Command): void {
     .option('--ssh-key-dir <dir>', 'reuse (or create) the SSH keypair and host key in this directory')
     .option('--seed <n>', 'planner seed', '0')
     .option('--check', 'validate the output against the Kubernetes and CRD schemas before printing it')
+    .option('--partition <name>', 'slurm: partition (#SBATCH --partition)')
+    .option('--exclusive', 'slurm: whole nodes only (#SBATCH --exclusive)')
+    .option('--time <limit>', 'slurm: time limit (#SBATCH --time), e.g. 01:00:00')
+    .option('--account <name>', 'slurm: account to charge (#SBATCH --account)')
     .addOption(
       new Option('-o, --output <format>', 'kubernetes: a YAML stream, or one JSON List')
         .choices(['yaml', 'json'])
@@ -310,5 +318,10 @@ async function renderSlurmTarget(file: string, flags: RenderFlags): Promise<stri
   const { plan, warnings } = await planForTarget(file, 'slurm', flags);
   const { renderSlurm } = await import('../../render/slurm/index.js');
   printIssues(warnings);
-  return renderSlurm(plan, {});
+  return renderSlurm(plan, {
+    ...(flags.partition === undefined ? {} : { partition: flags.partition }),
+    ...(flags.exclusive === true ? { exclusive: true } : {}),
+    ...(flags.time === undefined ? {} : { time: flags.time }),
+    ...(flags.account === undefined ? {} : { account: flags.account }),
+  });
 }
