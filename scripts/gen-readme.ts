@@ -12,9 +12,9 @@ function helpOf(cmd: Command): string {
   return cmd.helpInformation().trimEnd();
 }
 
-export function generateReadme(): string {
+export async function generateReadme(): Promise<string> {
   const template = readFileSync('docs/README.template.md', 'utf8');
-  const program = buildProgram();
+  const program = await buildProgram();
   const blocks = [
     helpOf(program),
     ...program.commands.map((c) => helpOf(c)),
@@ -30,7 +30,7 @@ export function generateReadme(): string {
   return `<!-- Generated from docs/README.template.md by scripts/gen-readme.ts; edit those, not this file. -->\n${out.trimEnd()}\n`;
 }
 
-const readme = generateReadme();
+const readme = await generateReadme();
 if (process.argv.includes('--check')) {
   const current = existsSync('README.md') ? readFileSync('README.md', 'utf8') : '';
   if (current !== readme) {

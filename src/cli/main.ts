@@ -5,42 +5,45 @@
 import { Command, CommanderError } from 'commander';
 import { EXIT, MultinodeError } from '../api/issues.js';
 import { printIssues } from './output.js';
-import { registerValidate } from './commands/validate.js';
-import { registerSchema } from './commands/schema.js';
-import { registerPlan } from './commands/plan.js';
-import { registerRender } from './commands/render.js';
-import { registerUp } from './commands/up.js';
-import { registerPs } from './commands/ps.js';
-import { registerLogs } from './commands/logs.js';
-import { registerExec } from './commands/exec.js';
-import { registerDown } from './commands/down.js';
-import { registerCluster } from './commands/cluster.js';
+
+type Register = (program: Command) => void;
+
+/**
+ * Every command, loaded on demand: a run imports only the module of the command it names, so `validate`
+ * does not pay for the runtime, the renderers or their schemas. `--help` and the README load them all.
+ */
+const COMMANDS: readonly (readonly [string, () => Promise<Register>])[] = [
+  ['validate', async () => (await import('./commands/validate.js')).registerValidate],
+  ['schema', async () => (await import('./commands/schema.js')).registerSchema],
+  ['plan', async () => (await import('./commands/plan.js')).registerPlan],
+  ['render', async () => (await import('./commands/render.js')).registerRender],
+  ['up', async () => (await import('./commands/up.js')).registerUp],
+  ['ps', async () => (await import('./commands/ps.js')).registerPs],
+  ['logs', async () => (await import('./commands/logs.js')).registerLogs],
+  ['exec', async () => (await import('./commands/exec.js')).registerExec],
+  ['down', async () => (await import('./commands/down.js')).registerDown],
+  ['cluster', async () => (await import('./commands/cluster.js')).registerCluster],
+];
 
 declare const MULTINODE_VERSION: string | undefined;
 const version = typeof MULTINODE_VERSION === 'string' ? MULTINODE_VERSION : '0.0.0-dev';
 
-export function buildProgram(): Command {
+/** The program with every command, or only `only` when it names one (the fast path for a run). */
+export async function buildProgram(only?: string): Promise<Command> {
   const program = new Command('multinode')
     .description('Run one YAML-described multinode service on an emulated cluster, Kubernetes or Slurm.')
     .version(version, '-V, --version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
-  registerValidate(program);
-  registerSchema(program);
-  registerPlan(program);
-  registerRender(program);
-  registerUp(program);
-  registerPs(program);
-  registerLogs(program);
-  registerExec(program);
-  registerDown(program);
-  registerCluster(program);
+  const selected = COMMANDS.filter(([name]) => only === undefined || name === only);
+  for (const [, load] of selected.length > 0 ? selected : COMMANDS) (await load())(program);
   return program;
 }
 
 export async function main(argv: readonly string[]): Promise<number> {
-  const program = buildProgram();
   try {
+    const first = argv[0];
+    const program = await buildProgram(first !== undefined && !first.startsWith('-') ? first : undefined);
     await program.parseAsync([...argv], { from: 'user' });
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
