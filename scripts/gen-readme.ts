@@ -12,6 +12,18 @@ function helpOf(cmd: Command): string {
   return cmd.helpInformation().trimEnd();
 }
 
+/** Included files are sections of the README: their headings move one level down (outside code fences). */
+function demoteHeadings(markdown: string): string {
+  let fenced = false;
+  return markdown
+    .split('\n')
+    .map((line) => {
+      if (line.startsWith('```')) fenced = !fenced;
+      return !fenced && /^#{1,5} /.test(line) ? `#${line}` : line;
+    })
+    .join('\n');
+}
+
 export async function generateReadme(): Promise<string> {
   const template = readFileSync('docs/README.template.md', 'utf8');
   const program = await buildProgram();
@@ -23,7 +35,7 @@ export async function generateReadme(): Promise<string> {
   const cli = blocks.map((b) => '```text\n' + b + '\n```').join('\n\n');
   const out = template
     .replace(/<!-- include: (\S+) -->/g, (_m, path: string) =>
-      existsSync(path) ? readFileSync(path, 'utf8').trim() : '',
+      existsSync(path) ? demoteHeadings(readFileSync(path, 'utf8').trim()) : '',
     )
     .replace('<!-- cli-reference -->', cli)
     .replace(/\n{3,}/g, '\n\n');
