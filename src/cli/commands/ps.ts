@@ -55,9 +55,25 @@ export function registerPs(program: Command): void {
               status: r.status,
               alive: r.alive,
               exitCode: r.exitCode,
+              signal: r.signal,
+              restarts: r.restarts ?? 0,
+              missingSince: r.missingSince,
+              ports: s.plan.ranks[r.rank]?.ports.map((p) => ({ name: p.name, hostPort: p.hostPort })),
             })),
             endpoints: s.endpoints,
             probe: s.probe,
+            group: s.group,
+            restart: {
+              policy: s.plan.restart.policy,
+              ...(s.failover
+                ? {
+                    restartsAfterStart: s.failover.ledger.restartsAfterStart,
+                    restartsBeforeStart: s.failover.ledger.restartsBeforeStart,
+                    clusterFileVersion: s.failover.clusterVersion,
+                    history: s.failover.history,
+                  }
+                : {}),
+            },
             timings: s.timings,
             message: s.message,
           })),
@@ -83,8 +99,9 @@ export function registerPs(program: Command): void {
       for (const { state: s, supervisorAlive: sup, ranks } of rows) {
         const alive = ranks.filter((r) => r.alive).length;
         let status: string = s.status;
-        if (!sup && ['starting', 'running', 'ready'].includes(s.status))
-          status = `${s.status} (supervisor gone)`;
+        if (!sup && ['starting', 'running', 'ready', 'restarting'].includes(s.status))
+          status = `${s.status} (supervisor gone: killed or crashed; \`multinode down ${s.name}\` cleans up, \`up\` replaces it)`;
+        else if (s.status === 'ready' && s.group && !s.group.ready) status = 'running (group not ready)';
         const eps = s.endpoints.map(
           (e) => `${e.hostAddress}:${e.hostPort}→${e.name}${e.published ? '' : ' (withdrawn)'}`,
         );
@@ -104,6 +121,22 @@ export function registerPs(program: Command): void {
       }
       console.log(table(out));
       for (const { state: s, ranks } of rows) {
+        const f = s.failover;
+        console.log(
+          `${s.name}: restart ${s.plan.restart.policy}, ${f?.ledger.restartsAfterStart ?? 0}/${s.plan.restart.maxRestarts} restarts after start, ${f?.ledger.restartsBeforeStart ?? 0}/${s.plan.restart.maxStartupRestarts} before${f ? `, cluster.json v${f.clusterVersion}` : ''}`,
+        );
+        for (const m of s.group?.missing ?? [])
+          console.log(
+            `  ${paint('yellow', 'missing', process.stdout)} rank ${m.rank} since ${m.since} (${m.why})`,
+          );
+        for (const h of (f?.history ?? []).slice(-5)) {
+          const ph = Object.entries(h.timings)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ');
+          console.log(
+            `  ${h.at} ${h.trigger} → ${h.action} [${h.ranks.join(',')}] (${ph} ms)${h.moved && h.moved.length > 0 ? ` ports ${h.moved.join(', ')}` : ''}`,
+          );
+        }
         for (const r of ranks) {
           const st = r.alive
             ? paint('green', 'running', process.stdout)
@@ -113,7 +146,7 @@ export function registerPs(program: Command): void {
                 ? paint('red', `failed ${r.exitCode ?? r.signal ?? ''}`, process.stdout)
                 : r.status;
           console.log(
-            `  ${r.hostname.padEnd(16)} ${r.node.padEnd(10)} ${r.address.padEnd(15)} pid ${String(r.pid ?? '-').padEnd(8)} ${st}`,
+            `  ${r.hostname.padEnd(16)} ${r.node.padEnd(10)} ${r.address.padEnd(15)} pid ${String(r.pid ?? '-').padEnd(8)} ${st}${r.restarts ? ` (restarted ${r.restarts}×)` : ''}${!r.alive && r.missingSince ? ` missing since ${r.missingSince}` : ''}`,
           );
         }
         if (s.message) console.log(`  ${paint('red', 'error:', process.stdout)} ${s.message}`);

@@ -33,6 +33,7 @@ import { rankColor } from './logs.js';
 
 interface UpOpts {
   detach?: boolean;
+  waitTimeout?: string;
   cluster?: string;
   target?: string;
 }
@@ -126,6 +127,8 @@ function describeEvent(service: string, e: SupervisorEvent): string | undefined 
       return `${service}: ready${e.endpoints.length > 0 ? ` — ${e.endpoints.join(', ')}` : ''}`;
     case 'not-ready':
       return `${service}: not ready (${e.detail})`;
+    case 'restart':
+      return `${service}: ${e.reason}`;
   }
 }
 
@@ -135,11 +138,29 @@ export function cliEntryArgv(): string[] {
   return [process.execPath, ...process.execArgv, entry];
 }
 
-async function waitDetached(plan: ServicePlan, pid: number | undefined): Promise<void> {
+/** Default for `up -d --wait-timeout` (seconds). */
+export const DEFAULT_WAIT_TIMEOUT_S = 300;
+
+async function waitDetached(plan: ServicePlan, pid: number | undefined, timeoutS: number): Promise<void> {
   let lastShown = '';
+  const deadline = Date.now() + timeoutS * 1000;
   for (;;) {
     await new Promise((r) => setTimeout(r, 100));
     const s = await readServiceState(plan.name);
+    if (s && timeoutS > 0 && Date.now() > deadline && s.status !== 'ready' && s.status !== 'completed') {
+      const missing = (s.group?.missing ?? []).map((m) => `rank ${m.rank} (${m.why} since ${m.since})`);
+      const why = [
+        s.probe.status !== 'none'
+          ? `rank 0's probe: ${s.probe.status}${s.probe.last ? ` (${s.probe.last})` : ''}`
+          : '',
+        missing.length > 0 ? `missing: ${missing.join(', ')}` : '',
+        s.message ?? '',
+      ].filter((x) => x !== '');
+      throw new MultinodeError(
+        'runtime.wait-timeout',
+        `service ${plan.name} is not ready after ${timeoutS} s (status ${s.status}${why.length > 0 ? `; ${why.join('; ')}` : ''}). It keeps running: see \`multinode ps\` and \`multinode logs ${plan.name}\`; stop it with \`multinode down ${plan.name}\`; wait longer with --wait-timeout SECONDS (0 = no limit)`,
+      );
+    }
     if (!s) throw new MultinodeError('runtime.vanished', `service ${plan.name} disappeared while starting`);
     if (s.status === 'failed') {
       throw new MultinodeError(
@@ -243,16 +264,13 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
     inventory = await readInventory(cluster.name);
   }
   const root = stateRoot();
-  const result = planSpec(
-    spec,
-    inventory,
-    defaultPlanOptions({
-      target: 'local',
-      filesDir: `${root}/${STATE.servicesDir}/{service}/files`,
-      sshWrapperPath: `${root}/bin/multinode-ssh`,
-      runAsRoot: !degraded,
-    }),
-  );
+  const planOptions = defaultPlanOptions({
+    target: 'local',
+    filesDir: `${root}/${STATE.servicesDir}/{service}/files`,
+    sshWrapperPath: `${root}/bin/multinode-ssh`,
+    runAsRoot: !degraded,
+  });
+  const result = planSpec(spec, inventory, planOptions);
   if (!result.ok) {
     printIssues(result.issues);
     for (const r of result.reasons) {
@@ -285,10 +303,21 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       file: abs,
       planHash: plan.hash,
       placeMs,
+      spec,
+      planOptions,
       ...(degraded ? { degraded: true } : {}),
     });
   }
 
+  const waitTimeout = opts.waitTimeout === undefined ? DEFAULT_WAIT_TIMEOUT_S : Number(opts.waitTimeout);
+  if (!Number.isFinite(waitTimeout) || waitTimeout < 0)
+    throw new MultinodeError(
+      'cli.bad-option',
+      `--wait-timeout must be a number of seconds ≥ 0, got ${opts.waitTimeout}`,
+      {
+        exitCode: EXIT.badInput,
+      },
+    );
   if (opts.detach) {
     for (const svc of plan.services) {
       const dir = serviceDir(svc.name);
@@ -297,7 +326,7 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);
       child.unref();
-      await waitDetached(svc, child.pid);
+      await waitDetached(svc, child.pid, waitTimeout);
       const s = await readServiceState(svc.name);
       const eps = (s?.endpoints ?? []).map(
         (e) => `${e.name} → ${e.protocol === 'tcp' ? 'tcp' : e.protocol}://${e.hostAddress}:${e.hostPort}`,
@@ -377,6 +406,10 @@ export function registerUp(program: Command): void {
       'run in the background: a supervisor per service keeps running after this returns',
     )
     .option('--cluster <name>', 'emulated cluster to run on (default: "default", created when none exists)')
+    .option(
+      '--wait-timeout <seconds>',
+      `with -d: how long to wait for every service to be ready (0 = no limit; default ${DEFAULT_WAIT_TIMEOUT_S})`,
+    )
     .option('--target <target>', 'local (default) or slurm')
     .action(async (file: string, opts: UpOpts) => {
       await runUp(file, opts);

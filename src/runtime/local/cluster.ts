@@ -385,12 +385,21 @@ export function parseSsPorts(text: string): number[] {
   return [...found].sort((a, b) => a - b);
 }
 
-/** The inventory the planner sees, read from the live cluster: capacity, what services hold, real listeners. */
-export async function readInventory(name: string, ports: RuntimePorts = defaultPorts()): Promise<Inventory> {
+/**
+ * The inventory the planner sees, read from the live cluster: capacity, what services hold, real listeners. of a cluster. `exclude` leaves one service's holdings out (re-planning it on failover);
+ * its own host ports are not reported as listening either, so ranks still running keep theirs.
+ */
+export async function readInventory(
+  name: string,
+  ports: RuntimePorts = defaultPorts(),
+  options: { readonly exclude?: string } = {},
+): Promise<Inventory> {
   const meta = await readClusterMeta(name, ports);
   if (!meta)
     throw new MultinodeError('cluster.not-found', `no cluster named "${name}"`, { exitCode: EXIT.badInput });
-  const services = (await listServiceStates(ports)).filter((s) => s.cluster === name);
+  const all = (await listServiceStates(ports)).filter((s) => s.cluster === name);
+  const services = all.filter((s) => s.name !== options.exclude);
+  const excluded = all.find((s) => s.name === options.exclude);
   const listening = new Map<string, number[]>();
   await runBatched(meta.nodes, 8, async (n) => {
     listening.set(n.name, await readListeningPorts(n.netns, ports));
@@ -418,6 +427,16 @@ export async function readInventory(name: string, ports: RuntimePorts = defaultP
         if (!svc.includes(s.name)) svc.push(s.name);
       }
     const owned = new Set(hostPorts);
+    if (excluded?.plan.network.mode === 'host')
+      for (const r of excluded.plan.ranks)
+        if (r.node === n.name)
+          for (const p of [
+            ...r.ports.map((x) => x.hostPort),
+            r.sshPort,
+            r.tfPort ?? 0,
+            excluded.plan.masterPort ?? 0,
+          ])
+            owned.add(p);
     return {
       name: n.name,
       address: n.address,

@@ -5,7 +5,10 @@
  */
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { ServicePlan } from '../../api/plan.js';
+import type { PlanOptions, ServicePlan } from '../../api/plan.js';
+import type { Spec } from '../../api/spec.js';
+import type { RestartLedger } from '../failover/policy.js';
+import type { CoolingEntry } from '../failover/port-pool.js';
 import { STATE } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
@@ -51,6 +54,39 @@ export interface RankState {
   signal?: string;
   startedAt?: string;
   endedAt?: string;
+  /** Times this rank was started again (alone or with its group). */
+  restarts?: number;
+  /** Since when the rank has been missing (not alive and not finished with 0). */
+  missingSince?: string;
+}
+
+/** One (re)start of ranks after a failure, with its per-phase timings (ms). */
+export interface RestartRecord {
+  /** When the failure was seen (ISO). */
+  readonly at: string;
+  readonly trigger: string;
+  readonly action: 'restart-rank' | 'recreate-group' | 'fail';
+  readonly ranks: readonly number[];
+  readonly reason: string;
+  /** detect (exit → decision), backoff, stop, replan, spawn, ready (exit → group ready again). */
+  timings: Record<string, number>;
+  /** Host ports that moved, `rank/name old→new`. */
+  moved?: string[];
+}
+
+/** What the supervisor spends and remembers across restarts. */
+export interface FailoverState {
+  ledger: RestartLedger;
+  cooling: CoolingEntry[];
+  /** Version of `cluster.json` (bumped on every re-publication). */
+  clusterVersion: number;
+  history: RestartRecord[];
+}
+
+/** Group readiness: rank 0's probe passes and every rank is alive. */
+export interface GroupState {
+  ready: boolean;
+  missing: { rank: number; since: string; why: string }[];
 }
 
 export interface EndpointState {
@@ -78,14 +114,21 @@ export interface ProbeState {
   lastAt?: string;
 }
 
-export type ServiceStatus = 'starting' | 'running' | 'ready' | 'completed' | 'failed' | 'stopping';
+export type ServiceStatus =
+  'starting' | 'running' | 'ready' | 'restarting' | 'completed' | 'failed' | 'stopping';
 
 export interface ServiceState {
   readonly name: string;
   readonly cluster: string;
   readonly file: string;
   readonly planHash: string;
-  readonly plan: ServicePlan;
+  /** The current plan (re-planned on failover: new host ports). */
+  plan: ServicePlan;
+  /** The spec (this service only) and options it was planned with, to re-plan on failover. */
+  spec?: Spec;
+  planOptions?: PlanOptions;
+  failover?: FailoverState;
+  group?: GroupState;
   readonly createdAt: string;
   status: ServiceStatus;
   message?: string;

@@ -8,14 +8,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync, openSync, closeSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
-import { availableParallelism } from 'node:os';
+import { availableParallelism, constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
-import type { RankPlan, ServicePlan } from '../../api/plan.js';
+import type { PlanOptions, RankPlan, ServicePlan } from '../../api/plan.js';
+import type { Spec } from '../../api/spec.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import type { ClusterMeta } from './cluster.js';
-import { readClusterMeta } from './cluster.js';
+import { readClusterMeta, readInventory } from './cluster.js';
 import {
   ensureCertificate,
   planEndpoints,
@@ -31,8 +32,13 @@ import { nodeExecArgv } from './node-exec.js';
 import { serviceDir, serviceNames, stateRoot, withLock } from './paths.js';
 import { ENV, STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
+import type { ServiceSsh } from './ssh/index.js';
+import { EMPTY_LEDGER, decideRestart, recordReady, recordRestart } from '../failover/policy.js';
+import { coolingByNode, releasePorts } from '../failover/port-pool.js';
+import { hasMovablePorts, releasedPorts, replanService, versionedFiles } from '../failover/replan.js';
+import { stopGroup } from './processes.js';
 import { nextProbeState, runProbe } from './probe.js';
-import type { EndpointState, Resource, ServiceState } from './service-state.js';
+import type { EndpointState, FailoverState, Resource, RestartRecord, ServiceState } from './service-state.js';
 import {
   listServiceStates,
   readProcStartTime,
@@ -51,6 +57,9 @@ export interface ServiceRequest {
   readonly file: string;
   readonly planHash: string;
   readonly placeMs: number;
+  /** The spec (at least this service) and the options it was planned with: failover re-plans from them. */
+  readonly spec?: Spec;
+  readonly planOptions?: PlanOptions;
 }
 
 export type SupervisorEvent =
@@ -63,7 +72,13 @@ export type SupervisorEvent =
       readonly signal: string | null;
     }
   | { readonly kind: 'ready'; readonly endpoints: readonly string[] }
-  | { readonly kind: 'not-ready'; readonly detail: string };
+  | { readonly kind: 'not-ready'; readonly detail: string }
+  | {
+      readonly kind: 'restart';
+      readonly action: 'restart-rank' | 'recreate-group' | 'fail';
+      readonly ranks: readonly number[];
+      readonly reason: string;
+    };
 
 export interface SuperviseOptions {
   readonly onEvent?: (e: SupervisorEvent) => void;
@@ -90,6 +105,10 @@ export async function createServiceRecord(
       file: req.file,
       planHash: req.planHash,
       plan: req.plan,
+      ...(req.spec
+        ? { spec: { ...req.spec, services: req.spec.services.filter((x) => x.name === req.plan.name) } }
+        : {}),
+      ...(req.planOptions ? { planOptions: req.planOptions } : {}),
       createdAt: new Date(ports.clock.now()).toISOString(),
       status: 'starting',
       ...(req.degraded ? { degraded: true } : {}),
@@ -195,7 +214,46 @@ export function rankArgv(
   return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns), ...taskset, ...cmd];
 }
 
-/** Runs a service to completion (or until stopped). Returns the exit code to report (first failing rank's). */
+/** Writes a file atomically (temp + rename), so a running rank watching it never reads half of it. */
+async function writeFileAtomic(path: string, content: string, mode: number): Promise<void> {
+  await mkdir(dirname(path), { recursive: true });
+  const tmp = `${path}.tmp-${process.pid}`;
+  await writeFile(tmp, content, { mode });
+  await chmod(tmp, mode);
+  await rename(tmp, path);
+}
+
+function signalNumber(name: string | null): number | null {
+  if (name === null) return null;
+  return (osConstants.signals as Record<string, number | undefined>)[name] ?? 0;
+}
+
+interface LiveRank {
+  readonly pid: number;
+  readonly startTime: string;
+  readonly gen: number;
+}
+
+interface SeenExit {
+  readonly rank: number;
+  readonly pid: number;
+  readonly startTime: string;
+  readonly gen: number;
+  readonly code: number | null;
+  readonly signal: string | null;
+  readonly at: number;
+}
+
+/** A group counts as started (LWS "after start") once it has been ready this long. */
+export const STARTED_AFTER_MS = 2000;
+
+/** Delay between SIGTERM and SIGKILL when the supervisor stops ranks itself (group recreation, failure). */
+export const RESTART_GRACE_MS = 2000;
+
+/**
+ * Runs a service to completion (or until stopped), acting on rank failures per the restart policy (see
+ * docs/failover.md). Returns the exit code to report (the failing rank's).
+ */
 export async function superviseService(
   name: string,
   options: SuperviseOptions = {},
@@ -209,14 +267,31 @@ export async function superviseService(
   const cluster = degraded ? undefined : await readClusterMeta(initial.cluster, ports);
   if (!degraded && !cluster)
     throw new MultinodeError('cluster.not-found', `cluster "${initial.cluster}" is gone`);
-  const plan = initial.plan;
+  let plan = initial.plan;
+  const restartSpec = plan.restart;
   const dir = serviceDir(name);
   const update = (fn: (s: ServiceState) => void) => updateServiceState(name, fn, ports);
+  const now = () => ports.clock.now();
+  const iso = (ms = now()) => new Date(ms).toISOString();
   const startTime = await readProcStartTime(process.pid);
+  let failover: FailoverState = initial.failover ?? {
+    ledger: EMPTY_LEDGER,
+    cooling: [],
+    clusterVersion: 1,
+    history: [],
+  };
   await update((s) => {
     s.supervisorPid = process.pid;
     if (startTime !== undefined) s.supervisorStartTime = startTime;
+    s.failover = failover;
   });
+  const saveFailover = async (extra?: (s: ServiceState) => void) => {
+    const f = failover;
+    await update((s) => {
+      s.failover = f;
+      extra?.(s);
+    });
+  };
   const record = async (r: Resource | readonly Resource[]) => {
     await update((s) => {
       s.resources.push(...(Array.isArray(r) ? (r as readonly Resource[]) : [r as Resource]));
@@ -239,6 +314,7 @@ export async function superviseService(
   };
 
   const tlsServers: TlsServer[] = [];
+  const live = new Map<number, LiveRank>();
   try {
     // Endpoints: host ports now (the root table is recorded before it can exist), published once ready.
     const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
@@ -248,9 +324,11 @@ export async function superviseService(
         taken.add(e.hostPort);
         if (e.dnatPort !== undefined) taken.add(e.dnatPort);
       }
-    const { endpoints, forwards } = cluster
+    const planned = cluster
       ? await planEndpoints(plan, cluster, taken)
       : { endpoints: loopbackEndpoints(plan), forwards: [] };
+    let endpoints = planned.endpoints;
+    const forwards = planned.forwards;
     if (cluster && endpoints.length > 0)
       await record({ kind: 'nft', table: serviceNames(cluster.name, name).endpointTable });
     await update((s) => {
@@ -262,7 +340,7 @@ export async function superviseService(
       tlsServers.push(await startTlsProxy(e, files));
     }
 
-    let t = ports.clock.now();
+    let t = now();
     const rankNets = cluster
       ? await setupServiceNetwork({ cluster, plan, serviceDir: dir, ports, record, keepResults }, forwards)
       : plan.ranks.map((r) => ({ rank: r.rank, netns: '' }));
@@ -272,16 +350,18 @@ export async function superviseService(
         if (r) Object.assign(r, { netns: rn.netns });
       }
     });
-    await phase('network', ports.clock.now() - t);
+    await phase('network', now() - t);
 
-    for (const f of plan.files) {
-      await mkdir(dirname(f.path), { recursive: true });
-      await writeFile(f.path, f.content);
-      await chmod(f.path, f.mode);
-      if (!f.path.startsWith(`${dir}/`)) await record({ kind: 'dir', path: f.path });
-    }
+    const writePlanFiles = async (p: ServicePlan, version: number) => {
+      for (const f of versionedFiles(p.files, version)) {
+        const fresh = !existsSync(f.path);
+        await writeFileAtomic(f.path, f.content, f.mode);
+        if (fresh && !f.path.startsWith(`${dir}/`)) await record({ kind: 'dir', path: f.path });
+      }
+    };
+    await writePlanFiles(plan, failover.clusterVersion);
 
-    t = ports.clock.now();
+    t = now();
     const cwd = plan.cwd ?? dirname(initial.file);
     if (!existsSync(cwd))
       throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
@@ -294,9 +374,11 @@ export async function superviseService(
         kind: 'note',
         message: 'no root: no sshd per rank, so $MULTINODE_SSH_WRAPPER and mpirun cannot reach other ranks',
       });
+    let ssh: ServiceSsh | undefined;
+    const sshds = new Map<number, { pid: number; startTime: string }>();
     if (cluster && needsSsh(plan)) {
       await writeDispatchWrapper(plan);
-      const ssh = await prepareServiceSsh(plan, {
+      ssh = await prepareServiceSsh(plan, {
         serviceDir: dir,
         rankExec: (r) => rankExecPrefix(cluster.name, dir, r, netnsOf(r)),
         logFile: (r) => rankLogPath(dir, r.rank),
@@ -315,20 +397,32 @@ export async function superviseService(
         closeSync(fd);
         child.on('error', () => undefined);
         const st = child.pid !== undefined ? await readProcStartTime(child.pid) : undefined;
-        if (child.pid !== undefined && st !== undefined)
+        if (child.pid !== undefined && st !== undefined) {
+          sshds.set(r.rank, { pid: child.pid, startTime: st });
           await record({ kind: 'process', rank: r.rank, pid: child.pid, startTime: st });
+        }
       }
-      await Promise.all(plan.ranks.map((r) => ssh.waitReady(r.rank, { timeoutMs: 15_000 })));
-      await phase('sshd', ports.clock.now() - t);
-      t = ports.clock.now();
+      const s0 = ssh;
+      await Promise.all(plan.ranks.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 })));
+      await phase('sshd', now() - t);
+      t = now();
     }
-    const exits = new Map<number, { code: number | null; signal: string | null }>();
+
+    // ---- ranks -------------------------------------------------------------------------------------
+    const seen: SeenExit[] = [];
+    /** Generations stopped on purpose (their exits are not failures). */
+    const intended = new Set<number>();
+    /** Exits of generations below this one are stale (a group recreation replaced them). */
+    let minGen = 0;
+    let gen = 0;
+    const done = new Set<number>();
+    const missingSince = new Map<number, number>();
     let wake: () => void = () => undefined;
     /**
-     * Starts one rank (also the seam for restarts): its own process group, output appended to its log, the
-     * process recorded (pid + start time) together with the rank's status in one state write.
+     * Starts one rank: its own process group, output appended to its log, the process recorded (pid + start
+     * time) together with the rank's status in one state write.
      */
-    const startRank = async (r: RankPlan): Promise<void> => {
+    const startRank = async (r: RankPlan, restarted: boolean): Promise<void> => {
       const argv = cluster ? rankArgv(cluster.name, dir, r, netnsOf(r)) : plainRankArgv(r);
       const fd = openSync(rankLogPath(dir, r.rank), 'a');
       const child = spawn(argv[0] as string, argv.slice(1), {
@@ -338,112 +432,397 @@ export async function superviseService(
         stdio: ['ignore', fd, fd],
       });
       closeSync(fd);
-      exits.delete(r.rank);
+      const g = ++gen;
+      done.delete(r.rank);
+      const pid = child.pid;
+      const st = pid === undefined ? undefined : await readProcStartTime(pid);
+      let exited = false;
       child.on('exit', (code, signal) => {
-        exits.set(r.rank, { code, signal });
+        exited = true;
+        const at = now();
+        if (live.get(r.rank)?.gen === g) live.delete(r.rank);
+        if (intended.has(g) || g < minGen) return;
+        if (code !== 0) missingSince.set(r.rank, at);
+        seen.push({ rank: r.rank, pid: pid ?? 0, startTime: st ?? '0', gen: g, code, signal, at });
         emit({ kind: 'rank-exit', rank: r.rank, code, signal });
         void update((s) => {
           const rs = s.ranks.find((x) => x.rank === r.rank);
           if (!rs) return;
           rs.status = code === 0 ? 'exited' : 'failed';
           if (code !== null) rs.exitCode = code;
+          else delete rs.exitCode;
           if (signal !== null) rs.signal = signal;
-          rs.endedAt = new Date().toISOString();
+          else delete rs.signal;
+          rs.endedAt = iso(at);
+          if (code !== 0) rs.missingSince = iso(at);
         }).catch(() => undefined);
         wake();
       });
       child.on('error', () => undefined);
-      const pid = child.pid;
-      const st = pid === undefined ? undefined : await readProcStartTime(pid);
       if (pid === undefined || st === undefined) return;
+      if (!exited) live.set(r.rank, { pid, startTime: st, gen: g });
+      missingSince.delete(r.rank);
       await update((s) => {
         s.resources.push({ kind: 'process', rank: r.rank, pid, startTime: st });
         const rs = s.ranks.find((x) => x.rank === r.rank);
-        if (!rs || exits.has(r.rank)) return;
-        Object.assign(rs, { pid, startTime: st, status: 'running', startedAt: new Date().toISOString() });
+        if (!rs) return;
+        if (restarted) rs.restarts = (rs.restarts ?? 0) + 1;
+        if (exited) return;
+        Object.assign(rs, { pid, startTime: st, status: 'running', startedAt: iso() });
         delete rs.exitCode;
         delete rs.signal;
+        delete rs.missingSince;
+        delete rs.endedAt;
       });
     };
-    for (const r of plan.ranks) await startRank(r);
+    /** Stops ranks' process groups on purpose (TERM, then KILL after the grace period). */
+    const stopLive = async (ranks: readonly number[], graceMs = RESTART_GRACE_MS) => {
+      const targets = ranks.flatMap((r) => {
+        const l = live.get(r);
+        return l ? [l] : [];
+      });
+      for (const l of targets) intended.add(l.gen);
+      await Promise.all(targets.map((l) => stopGroup(l.pid, l.startTime, graceMs)));
+      for (const r of ranks) live.delete(r);
+    };
+
+    for (const r of plan.ranks) await startRank(r, false);
     await update((s) => {
       s.status = 'running';
     });
-    await phase('spawn', ports.clock.now() - t);
+    await phase('spawn', now() - t);
 
-    // Readiness of rank 0, and endpoint publishing that follows it.
-    const rank0 = plan.ranks[0];
-    const probe = rank0?.probe ?? plan.probe;
-    const started = ports.clock.now();
-    let ready = false;
-    let everReady = false;
-    const setReady = async (isReady: boolean, detail: string) => {
-      if (isReady === ready) return;
-      ready = isReady;
-      if (isReady) {
+    // ---- readiness: rank 0's probe AND every rank alive; endpoints published while group-ready --------
+    const probeOf = () => plan.ranks[0]?.probe ?? plan.probe;
+    const started = now();
+    let published = false;
+    let groupReady = false;
+    let everReady = failover.ledger.everReady;
+    let openRestart: RestartRecord | undefined;
+    let probeState = { ready: false, successes: 0, failures: 0 };
+    const resetProbe = () => {
+      probeState = { ready: false, successes: 0, failures: 0 };
+      const p = probeOf();
+      nextProbe = now() + (p ? p.initialDelaySeconds * 1000 : 0);
+    };
+    let nextProbe = started + (probeOf()?.initialDelaySeconds ?? 0) * 1000;
+    if (probeOf()) await update((s) => void (s.probe.status = 'waiting'));
+    const rn0 = rankNets.find((x) => x.rank === 0);
+    options.stop?.addEventListener('abort', () => wake());
+
+    const endpointUrls = () =>
+      endpoints.map(
+        (e) =>
+          `${e.name}: ${e.protocol === 'https' ? 'https' : e.protocol === 'http' ? 'http' : 'tcp'}://${e.hostAddress}:${e.hostPort}`,
+      );
+    const setPublished = async (want: boolean, detail: string) => {
+      if (want === published) return;
+      published = want;
+      if (want) {
         if (cluster) await publishEndpoints(cluster, name, endpoints, ports);
-        await update((s) => {
-          s.status = 'ready';
-          s.endpoints.forEach((e) => (e.published = true));
-          s.probe.status = 'ready';
-        });
-        if (!everReady) await phase('ready', ports.clock.now() - started);
-        everReady = true;
-        emit({
-          kind: 'ready',
-          endpoints: endpoints.map(
-            (e) =>
-              `${e.name}: ${e.protocol === 'https' ? 'https' : e.protocol === 'http' ? 'http' : 'tcp'}://${e.hostAddress}:${e.hostPort}`,
-          ),
-        });
-      } else {
-        if (cluster) await withdrawEndpoints(cluster.name, name, ports);
-        await update((s) => {
-          if (s.status === 'ready') s.status = 'running';
-          s.endpoints.forEach((e) => (e.published = false));
-          s.probe.status = 'not-ready';
-        });
-        if (detail !== 'service finished')
-          emit({
-            kind: 'not-ready',
-            detail: endpoints.length > 0 ? `${detail}; endpoints withdrawn` : detail,
+      } else if (cluster) await withdrawEndpoints(cluster.name, name, ports);
+      await update((s) => {
+        s.endpoints.forEach((e) => (e.published = want));
+      });
+      if (!want && endpoints.length > 0 && detail !== 'service finished')
+        emit({ kind: 'not-ready', detail: `${detail}; endpoints withdrawn` });
+    };
+    /** Whether every rank is alive (or finished with 0), and who is missing since when. */
+    const missingRanks = async () => {
+      const out: { rank: number; since: string; why: string }[] = [];
+      for (const r of plan.ranks) {
+        if (done.has(r.rank)) continue;
+        if (!live.has(r.rank)) {
+          out.push({
+            rank: r.rank,
+            since: iso(missingSince.get(r.rank) ?? now()),
+            why: 'process not running',
           });
+          continue;
+        }
+        const sd = sshds.get(r.rank);
+        if (sd && (await readProcStartTime(sd.pid)) !== sd.startTime) {
+          if (!missingSince.has(r.rank)) missingSince.set(r.rank, now());
+          out.push({
+            rank: r.rank,
+            since: iso(missingSince.get(r.rank) ?? now()),
+            why: 'sshd not answering',
+          });
+        }
       }
+      return out;
+    };
+    let lastGroup = '';
+    let readySince: number | undefined;
+    const evaluate = async (probeDetail: string) => {
+      const probe = probeOf();
+      const rank0Ok = live.has(0) && (probe ? probeState.ready : true);
+      const missing = await missingRanks();
+      const ready = rank0Ok && missing.length === 0;
+      const key = JSON.stringify([ready, missing]);
+      if (key !== lastGroup) {
+        lastGroup = key;
+        await update((s) => {
+          s.group = { ready, missing };
+          if (ready) s.status = 'ready';
+          else if (s.status === 'ready') s.status = 'running';
+          s.probe.status = probe
+            ? probeState.ready
+              ? 'ready'
+              : live.has(0)
+                ? 'waiting'
+                : 'not-ready'
+            : 'none';
+          if (ready && s.message?.startsWith('restarting')) delete s.message;
+        });
+      }
+      if (ready && !groupReady) {
+        groupReady = true;
+        readySince = now();
+        if (!everReady) await phase('ready', now() - started);
+        everReady = true;
+        if (openRestart) {
+          openRestart.timings['ready'] = now() - Date.parse(openRestart.at);
+          openRestart = undefined;
+        }
+        await saveFailover();
+        await setPublished(true, 'ready');
+        emit({ kind: 'ready', endpoints: endpointUrls() });
+      } else if (!ready && groupReady) {
+        groupReady = false;
+        emit({
+          kind: 'not-ready',
+          detail: !rank0Ok
+            ? `rank 0 not ready (${probeDetail})`
+            : `rank(s) ${missing.map((m) => m.rank).join(',')} missing`,
+        });
+      }
+      // "Started" (budgets, backoff reset) once the group has stayed ready a while: a crash loop whose ranks
+      // are all alive for an instant does not count as started.
+      if (!ready) readySince = undefined;
+      else if (
+        readySince !== undefined &&
+        now() - readySince >= STARTED_AFTER_MS &&
+        (!failover.ledger.everReady || failover.ledger.consecutiveFailures > 0)
+      ) {
+        failover = { ...failover, ledger: recordReady(failover.ledger) };
+        await saveFailover();
+      }
+      // Published while group-ready; a worker being restarted alone (rank 0 untouched and serving) keeps it.
+      if (!ready && published && !rank0Ok) await setPublished(false, `rank 0 not ready (${probeDetail})`);
+    };
+
+    /** Re-plans host ports for `restarting` ranks and re-publishes everything (files, endpoints, state). */
+    const repickPorts = async (
+      restarting: readonly number[],
+      rec: RestartRecord,
+    ): Promise<'ok' | 'escalate'> => {
+      const tRe = now();
+      if (!cluster || !hasMovablePorts(plan) || !initial.spec || !initial.planOptions) {
+        failover = { ...failover, clusterVersion: failover.clusterVersion + 1 };
+        await writePlanFiles(plan, failover.clusterVersion);
+        rec.timings['replan'] = now() - tRe;
+        return 'ok';
+      }
+      let cooling = failover.cooling;
+      for (const rn of restarting) {
+        const rp = plan.ranks[rn];
+        if (rp) cooling = releasePorts(cooling, rp.node, releasedPorts(plan, rp), now());
+      }
+      const inventory = await readInventory(cluster.name, ports, { exclude: name });
+      const keep = plan.ranks.map((r) => r.rank).filter((r) => !restarting.includes(r));
+      const res = replanService(
+        initial.spec,
+        plan,
+        inventory,
+        initial.planOptions,
+        coolingByNode(cooling, now()),
+        keep,
+      );
+      failover = { ...failover, cooling };
+      if (!res.ok) {
+        rec.timings['replan'] = now() - tRe;
+        if (keep.length > 0 && res.reason.includes('is running')) return 'escalate';
+        emit({ kind: 'note', message: `cannot re-pick ports (${res.reason}); keeping the old ones` });
+        failover = { ...failover, clusterVersion: failover.clusterVersion + 1 };
+        await writePlanFiles(plan, failover.clusterVersion);
+        return 'ok';
+      }
+      plan = res.plan;
+      rec.moved = res.moved;
+      // Endpoints follow rank 0 (host mode: the DNAT target is rank 0's host port).
+      endpoints = endpoints.map((e) => {
+        const ep = plan.endpoints.find((x) => x.name === e.name);
+        return ep
+          ? { ...e, viaPort: ep.targetPort, targetAddress: ep.targetAddress, targetPort: ep.targetPort }
+          : e;
+      });
+      failover = { ...failover, clusterVersion: failover.clusterVersion + 1 };
+      await writePlanFiles(plan, failover.clusterVersion);
+      const p = plan;
+      const eps = endpoints;
+      await saveFailover((s) => {
+        s.plan = p;
+        s.endpoints = eps.map((e) => ({ ...e, published }));
+      });
+      if (published && cluster) await publishEndpoints(cluster, name, endpoints, ports);
+      if (res.moved.length > 0) emit({ kind: 'note', message: `new host ports: ${res.moved.join(', ')}` });
+      rec.timings['replan'] = now() - tRe;
+      return 'ok';
+    };
+
+    const sleepUnlessStopped = async (ms: number) => {
+      if (ms <= 0) return;
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, ms);
+        const onAbort = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        options.stop?.addEventListener('abort', onAbort, { once: true });
+      });
+    };
+
+    const recreateGroup = async (rec: RestartRecord, delayMs: number) => {
+      let ts = now();
+      await setPublished(false, 'recreating the group');
+      resetProbe();
+      minGen = gen + 1;
+      await stopLive(plan.ranks.map((r) => r.rank));
+      if (ssh) {
+        await ssh.stopSessions(500).catch(() => undefined);
+        await ssh.closeConnections().catch(() => undefined);
+      }
+      rec.timings['stop'] = now() - ts;
+      const tb = now();
+      await sleepUnlessStopped(delayMs);
+      rec.timings['backoff'] = now() - tb;
+      if (options.stop?.aborted) return;
+      await repickPorts(
+        plan.ranks.map((r) => r.rank),
+        rec,
+      );
+      ts = now();
+      seen.splice(0, seen.length);
+      done.clear();
+      minGen = gen + 1;
+      for (const r of plan.ranks) await startRank(r, true);
+      rec.timings['spawn'] = now() - ts;
+    };
+
+    const restartOne = async (rank: number, rec: RestartRecord, delayMs: number) => {
+      if (rank === 0) {
+        await setPublished(false, 'rank 0 restarting');
+        resetProbe();
+      }
+      rec.timings['stop'] = 0;
+      const tb = now();
+      await sleepUnlessStopped(delayMs);
+      rec.timings['backoff'] = now() - tb;
+      if (options.stop?.aborted) return;
+      if (ssh) await ssh.closeConnections().catch(() => undefined);
+      if ((await repickPorts([rank], rec)) === 'escalate') {
+        emit({ kind: 'note', message: 'the re-plan would move running ranks; recreating the group instead' });
+        rec.timings['escalated'] = 1;
+        await recreateGroup(rec, 0);
+        return;
+      }
+      const rp = plan.ranks[rank];
+      const ts = now();
+      if (rp) await startRank(rp, true);
+      rec.timings['spawn'] = now() - ts;
     };
 
     const scriptRanks = plan.launch === 'all' ? plan.ranks.map((r) => r.rank) : [0];
-    const finished = () => scriptRanks.every((r) => exits.has(r)) || options.stop?.aborted === true;
-    let probeState = { ready: false, successes: 0, failures: 0 };
-    let nextProbe = started + (probe ? probe.initialDelaySeconds * 1000 : 0);
-    if (probe) await update((s) => void (s.probe.status = 'waiting'));
-    const rn0 = rankNets.find((x) => x.rank === 0);
-    // The planner binds rank 0's probe to the port rank 0 really listens on (the host port in host mode).
-    const probePort = probe ? probe.action.port : 0;
-    options.stop?.addEventListener('abort', () => wake());
+    let failure: { code: number; why: string } | undefined;
+    const finished = () =>
+      failure !== undefined || options.stop?.aborted === true || scriptRanks.every((r) => done.has(r));
 
+    /** One failure or finish, as the policy says. */
+    const handleExit = async (e: SeenExit) => {
+      // A rank's grandchildren never outlive it: whatever is left of its process group goes now.
+      await stopGroup(e.pid, e.startTime, 500);
+      if (e.gen < minGen || intended.has(e.gen)) return;
+      const allDone = plan.ranks.every((r) => r.rank === e.rank || done.has(r.rank));
+      const decision = decideRestart(
+        restartSpec,
+        failover.ledger,
+        { rank: e.rank, code: e.code, signal: signalNumber(e.signal) },
+        allDone,
+      );
+      if (decision.action === 'done') {
+        done.add(e.rank);
+        missingSince.delete(e.rank);
+        return;
+      }
+      const rec: RestartRecord = {
+        at: iso(e.at),
+        trigger:
+          e.code !== null
+            ? `rank ${e.rank} exited with code ${e.code}`
+            : `rank ${e.rank} killed by ${e.signal ?? '?'}`,
+        action: decision.action,
+        ranks: decision.action === 'restart-rank' ? [e.rank] : plan.ranks.map((r) => r.rank),
+        reason: decision.reason,
+        timings: { detect: Math.max(0, now() - e.at) },
+      };
+      emit({ kind: 'restart', action: decision.action, ranks: rec.ranks, reason: decision.reason });
+      failover = {
+        ...failover,
+        ledger: recordRestart(failover.ledger, decision),
+        history: [...failover.history.slice(-19), rec],
+      };
+      if (decision.action === 'fail') {
+        failure = { code: e.code ?? 128 + (signalNumber(e.signal) ?? 0), why: decision.reason };
+        await saveFailover();
+        return;
+      }
+      groupReady = false;
+      openRestart = rec;
+      await saveFailover((s) => {
+        s.status = 'restarting';
+        s.message = `restarting: ${decision.reason}`;
+      });
+      if (decision.action === 'recreate-group') await recreateGroup(rec, decision.delaySeconds * 1000);
+      else await restartOne(decision.rank, rec, decision.delaySeconds * 1000);
+      await saveFailover((s) => {
+        if (s.status === 'restarting') s.status = 'running';
+      });
+      lastGroup = '';
+    };
+
+    let probeDetail = 'no answer yet';
     while (!finished()) {
-      if (exits.has(0)) {
-        await setReady(false, 'rank 0 exited');
-      } else if (!probe) {
-        await setReady(true, 'running');
-      } else if (ports.clock.now() >= nextProbe && rank0 && rn0) {
+      const e = seen.shift();
+      if (e) {
+        await handleExit(e);
+        continue;
+      }
+      const probe = probeOf();
+      const rank0 = plan.ranks[0];
+      if (probe && live.has(0) && now() >= nextProbe && rank0 && rn0) {
         const res = await runProbe(
           probe,
-          { netns: rn0.netns, address: rank0.address, port: probePort },
+          { netns: rn0.netns, address: rank0.address, port: probe.action.port },
           ports.spawner,
         );
         probeState = nextProbeState(probeState, res.ok, probe);
+        probeDetail = res.detail;
         const ps = probeState;
         await update((s) => {
           s.probe.successes = ps.successes;
           s.probe.failures = ps.failures;
           s.probe.last = res.detail;
-          s.probe.lastAt = new Date().toISOString();
+          s.probe.lastAt = iso();
         });
-        await setReady(probeState.ready, res.detail);
-        nextProbe = ports.clock.now() + probe.periodSeconds * 1000;
+        nextProbe = now() + probe.periodSeconds * 1000;
       }
-      const waitMs = probe ? Math.max(50, Math.min(1000, nextProbe - ports.clock.now())) : 1000;
+      if (!live.has(0)) probeDetail = done.has(0) ? 'rank 0 finished' : 'rank 0 not running';
+      await evaluate(probeDetail);
+      if (seen.length > 0 || finished()) continue;
+      // Poll fast until the group is ready (so recovery is seen quickly), then at the probe period.
+      const idle = groupReady && failover.ledger.everReady ? 1000 : groupReady ? 250 : 100;
+      const waitMs = probe && live.has(0) ? Math.max(20, Math.min(idle, nextProbe - now())) : idle;
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, waitMs);
         wake = () => {
@@ -453,26 +832,20 @@ export async function superviseService(
       });
     }
 
-    await setReady(false, 'service finished');
+    await setPublished(false, 'service finished');
+    const stopped = options.stop?.aborted === true;
+    await stopLive([...live.keys()], stopped ? 3000 : RESTART_GRACE_MS);
     const current = await readServiceState(name, ports);
     if (current) await stopRanks(current, 3000);
-    let code = 0;
-    let why: string | undefined;
-    for (const r of scriptRanks) {
-      const e = exits.get(r);
-      if (e && e.code !== 0) {
-        code = e.code ?? 128;
-        why = `rank ${r} exited with ${e.signal ? `signal ${e.signal}` : `code ${e.code}`}`;
-        break;
-      }
-    }
     for (const srv of tlsServers) srv.close();
-    const stopped = options.stop?.aborted === true;
+    const code = failure?.code ?? 0;
     await update((s) => {
-      s.status = stopped ? 'stopping' : code === 0 ? 'completed' : 'failed';
-      if (!stopped && why !== undefined) s.message = why;
+      s.status = stopped ? 'stopping' : failure ? 'failed' : 'completed';
+      s.group = { ready: false, missing: s.group?.missing ?? [] };
+      if (!stopped && failure)
+        s.message = `${failure.why}; left for inspection (\`multinode down ${name}\` removes it)`;
     });
-    return code;
+    return stopped ? 0 : code;
   } catch (e) {
     for (const srv of tlsServers) srv.close();
     await update((s) => {
