@@ -559,23 +559,6 @@ export async function superviseService(
       const rank0Ok = live.has(0) && (probe ? probeState.ready : true);
       const missing = await missingRanks();
       const ready = rank0Ok && missing.length === 0;
-      const key = JSON.stringify([ready, missing]);
-      if (key !== lastGroup) {
-        lastGroup = key;
-        await update((s) => {
-          s.group = { ready, missing };
-          if (ready) s.status = 'ready';
-          else if (s.status === 'ready') s.status = 'running';
-          s.probe.status = probe
-            ? probeState.ready
-              ? 'ready'
-              : live.has(0)
-                ? 'waiting'
-                : 'not-ready'
-            : 'none';
-          if (ready && s.message?.startsWith('restarting')) delete s.message;
-        });
-      }
       if (ready && !groupReady) {
         groupReady = true;
         readySince = now();
@@ -595,6 +578,24 @@ export async function superviseService(
           detail: !rank0Ok
             ? `rank 0 not ready (${probeDetail})`
             : `rank(s) ${missing.map((m) => m.rank).join(',')} missing`,
+        });
+      }
+      // State after the endpoints: `ready` in state means published.
+      const key = JSON.stringify([ready, missing]);
+      if (key !== lastGroup) {
+        lastGroup = key;
+        await update((s) => {
+          s.group = { ready, missing };
+          if (ready) s.status = 'ready';
+          else if (s.status === 'ready') s.status = 'running';
+          s.probe.status = probe
+            ? probeState.ready
+              ? 'ready'
+              : live.has(0)
+                ? 'waiting'
+                : 'not-ready'
+            : 'none';
+          if (ready && s.message?.startsWith('restarting')) delete s.message;
         });
       }
       // "Started" (budgets, backoff reset) once the group has stayed ready a while: a crash loop whose ranks
@@ -779,9 +780,11 @@ export async function superviseService(
       }
       groupReady = false;
       openRestart = rec;
+      const gone = rec.ranks.map((r) => ({ rank: r, since: rec.at, why: 'restarting' }));
       await saveFailover((s) => {
         s.status = 'restarting';
         s.message = `restarting: ${decision.reason}`;
+        s.group = { ready: false, missing: gone };
       });
       if (decision.action === 'recreate-group') await recreateGroup(rec, decision.delaySeconds * 1000);
       else await restartOne(decision.rank, rec, decision.delaySeconds * 1000);
