@@ -201,7 +201,7 @@ stop_sessions() {
   for f in "$sessions/$rank".*; do
     [ -f "$f" ] || continue
     read -r p st < "$f" || { rm -f "$f"; continue; }
-    if read -r cur < "/proc/$p/stat" 2>/dev/null; then
+    if read -r cur 2>/dev/null < "/proc/$p/stat"; then
       a=(\${cur##*) })
       if [ "\${a[19]}" = "$st" ] && [ "\${a[0]}" != Z ]; then
         kill -TERM -- "-$p" "$p" 2>/dev/null
@@ -215,7 +215,7 @@ stop_sessions() {
     left=()
     for f in "\${live[@]}"; do
       read -r p st <<< "$f"
-      read -r cur < "/proc/$p/stat" 2>/dev/null || continue
+      read -r cur 2>/dev/null < "/proc/$p/stat" || continue
       a=(\${cur##*) })
       [ "\${a[19]}" = "$st" ] && [ "\${a[0]}" != Z ] && left+=("$f")
     done
