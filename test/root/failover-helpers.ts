@@ -114,16 +114,16 @@ export async function waitFor<T>(
   everyMs = 25,
 ): Promise<T> {
   const deadline = Date.now() + timeoutMs;
-  let last: unknown;
+  let last: string | undefined;
   for (;;) {
     try {
       const v = await check();
       if (v !== undefined && v !== false) return v;
     } catch (e) {
-      last = e;
+      last = e instanceof Error ? e.message : JSON.stringify(e);
     }
     if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
+      throw new Error(`timed out waiting for ${what}${last !== undefined ? `: ${last}` : ''}`);
     await sleep(everyMs);
   }
 }

@@ -127,7 +127,11 @@ test(
           assert.notEqual(s.ranks[1]?.pid, b.ranks[1]?.pid);
           assert.equal(s.failover?.history.at(-1)?.action, 'restart-rank');
           // A rank's grandchildren never outlive it.
-          await waitFor('grandchildren gone', async () => grandchildren.every((p) => !pidAlive(p)), 10_000);
+          await waitFor(
+            'grandchildren gone',
+            () => Promise.resolve(grandchildren.every((p) => !pidAlive(p))),
+            10_000,
+          );
           s = await trigger('onf', dir, 'exit1');
           assert.equal(s.ranks[0]?.pid, b.ranks[0]?.pid);
           assert.equal(s.failover?.history.length, 2);
