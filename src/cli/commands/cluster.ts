@@ -4,7 +4,7 @@ import { EXIT, MultinodeError } from '../../api/issues.js';
 import { parseMemorySize, formatBytes } from '../../spec/units.js';
 import { createCluster, deleteCluster, listClusters } from '../../runtime/local/cluster.js';
 import { listServiceStates } from '../../runtime/local/service-state.js';
-import { paint, printJson } from '../output.js';
+import { paint, printJson, table } from '../output.js';
 import { requireRoot, slurmStateDir } from './runtime-common.js';
 import { existsSync } from 'node:fs';
 import { nodeExecArgv } from '../../runtime/local/node-exec.js';
@@ -156,15 +156,5 @@ export function registerCluster(program: Command): void {
     });
 }
 
-export function table(rows: readonly (readonly string[])[]): string {
-  const widths: number[] = [];
-  for (const r of rows) r.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows
-    .map((r) =>
-      r
-        .map((c, i) => c.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
-}
+/** Kept here too: `ps` imports it from this module. */
+export { table };

@@ -12,7 +12,7 @@ import type { Inventory } from '../../api/inventory.js';
 import type { InfeasibleReason, Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { compressCpuList } from '../../plan/format.js';
-import { paint, printIssues } from '../output.js';
+import { paint, printIssues, table } from '../output.js';
 
 interface PlanFlags {
   inventory?: string;
@@ -192,7 +192,11 @@ function formatService(svc: ServicePlan, withEnv: boolean, bold: (s: string) => 
   out.push('');
   const rows: string[][] = [['RANK', 'ROLE', 'NODE', 'HOST', 'IP', 'GPUS', 'CPUSET', 'PORTS', 'SSH']];
   for (const r of svc.ranks) rows.push(rankRow(r));
-  out.push(...table(rows).map((l) => `  ${l}`));
+  out.push(
+    ...table(rows)
+      .split('\n')
+      .map((l) => `  ${l}`),
+  );
   if (svc.endpoints.length > 0) {
     out.push('', '  endpoints (rank 0 only):');
     for (const e of svc.endpoints) {
@@ -238,15 +242,4 @@ function rankRow(r: RankPlan): string[] {
     ports.length === 0 ? '-' : ports.join(' '),
     String(r.sshPort),
   ];
-}
-
-function table(rows: readonly string[][]): string[] {
-  const widths: number[] = [];
-  for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-  return rows.map((row) =>
-    row
-      .map((c, i) => (i === row.length - 1 ? c : c.padEnd(widths[i] ?? 0)))
-      .join('  ')
-      .trimEnd(),
-  );
 }

@@ -30,7 +30,7 @@ import {
   submitSlurmJob,
 } from '../../runtime/slurm/jobs.js';
 import type { SlurmClient, SlurmJobRecord } from '../../runtime/slurm/jobs.js';
-import { paint, printIssues, printJson } from '../output.js';
+import { paint, printIssues, printJson, table } from '../output.js';
 
 export interface SlurmUpOptions {
   readonly detach?: boolean;
@@ -206,15 +206,7 @@ export async function slurmPs(opts: { output?: 'text' | 'json' | 'none' } = {}):
           r.submittedAt.replace('T', ' ').slice(0, 19),
           describe(r).split(' — ').slice(1).join(' — ') || '-',
         ]);
-      const widths: number[] = [];
-      for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, c.length)));
-      for (const row of rows)
-        console.log(
-          row
-            .map((c, i) => c.padEnd(widths[i] ?? 0))
-            .join('  ')
-            .trimEnd(),
-        );
+      console.log(table(rows));
     }
   }
   return recs;
