@@ -1,10 +1,27 @@
 /**
- * Human output helpers: colours (when stdout/stderr is a TTY and NO_COLOR is unset), issue printing with the
+ * Terminal I/O helpers: reading an input file (or standard input), colours (when stdout/stderr is a TTY and NO_COLOR is unset), issue printing with the
  * offending source line and a caret, and JSON output.
  */
 import { readFileSync } from 'node:fs';
 import { styleText } from 'node:util';
+import { EXIT, MultinodeError } from '../api/issues.js';
 import type { Issue } from '../api/issues.js';
+
+/**
+ * The text of an input file named on the command line (`-` reads standard input). A file that cannot be read
+ * is bad input: `MultinodeError` `<what>.unreadable`, exit 2, naming the file and the system's error code.
+ */
+export function readInputText(file: string, what: 'spec' | 'inventory'): string {
+  try {
+    return readFileSync(file === '-' ? 0 : file, 'utf8');
+  } catch (err) {
+    const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
+    throw new MultinodeError(`${what}.unreadable`, `cannot read ${file}: ${reason}`, {
+      cause: err,
+      exitCode: EXIT.badInput,
+    });
+  }
+}
 
 type Style = Parameters<typeof styleText>[0];
 

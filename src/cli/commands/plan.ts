@@ -5,14 +5,13 @@
  * prints the canonical plan. Exit 0 with a plan, 2 for bad input, 1 when no placement fits.
  */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Issue } from '../../api/issues.js';
 import type { Inventory } from '../../api/inventory.js';
 import type { InfeasibleReason, Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { compressCpuList } from '../../plan/format.js';
-import { paint, printIssues, table } from '../output.js';
+import { paint, printIssues, readInputText, table } from '../output.js';
 
 interface PlanFlags {
   inventory?: string;
@@ -30,18 +29,6 @@ interface PlanFlags {
 
 function badInput(message: string, issues: readonly Issue[] = []): MultinodeError {
   return new MultinodeError('plan.bad-input', message, { exitCode: EXIT.badInput, issues });
-}
-
-function readText(file: string, what: string): string {
-  try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (err) {
-    const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
-    throw new MultinodeError(`${what}.unreadable`, `cannot read ${file}: ${reason}`, {
-      cause: err,
-      exitCode: EXIT.badInput,
-    });
-  }
 }
 
 function intFlag(name: string, value: string | undefined, min: number): number | undefined {
@@ -74,7 +61,7 @@ export function registerPlan(program: Command): void {
         throw badInput(`--output must be table or json, got "${flags.output}"`);
       const seed = intFlag('seed', flags.seed, 0) ?? 0;
       const { parseSpec, parseMemorySize } = await import('../../spec/index.js');
-      const parsed = parseSpec(readText(file, 'spec'), file === '-' ? '<stdin>' : file);
+      const parsed = parseSpec(readInputText(file, 'spec'), file === '-' ? '<stdin>' : file);
       if (!parsed.ok) throw badInput(`${file}: invalid spec`, parsed.issues);
       const spec = parsed.value;
       if (flags.output === 'table') printIssues(parsed.warnings);
@@ -129,7 +116,7 @@ async function loadInventory(
         '--inventory cannot be combined with --nodes/--gpus-per-node/--gpu-model/--fabric-nics/--blocks/--cores/--memory',
       );
     const { parseInventory } = await import('../../spec/inventory.js');
-    const r = parseInventory(readText(flags.inventory, 'inventory'), flags.inventory);
+    const r = parseInventory(readInputText(flags.inventory, 'inventory'), flags.inventory);
     if (!r.ok) throw badInput(`${flags.inventory}: invalid inventory`, r.issues);
     printIssues(r.warnings);
     return r.value;

@@ -1,9 +1,8 @@
 /** `multinode validate FILE…`: parse and check spec files; exit 0 when valid (warnings allowed), 2 when not. */
 import type { Command } from 'commander';
-import { readFileSync } from 'node:fs';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Issue } from '../../api/issues.js';
-import { paint, printIssues, printJson } from '../output.js';
+import { paint, printIssues, printJson, readInputText } from '../output.js';
 
 interface ValidateOptions {
   output: 'human' | 'json';
@@ -13,18 +12,6 @@ interface FileReport {
   file: string;
   valid: boolean;
   issues: readonly Issue[];
-}
-
-function readSpecText(file: string): string {
-  try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (err) {
-    const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
-    throw new MultinodeError('spec.unreadable', `cannot read ${file}: ${reason}`, {
-      cause: err,
-      exitCode: EXIT.badInput,
-    });
-  }
 }
 
 export function registerValidate(program: Command): void {
@@ -47,7 +34,7 @@ export function registerValidate(program: Command): void {
       const { parseSpec } = await import('../../spec/index.js');
       const reports: FileReport[] = files.map((arg) => {
         const file = arg === '-' ? '<stdin>' : arg;
-        const result = parseSpec(readSpecText(arg), file);
+        const result = parseSpec(readInputText(arg, 'spec'), file);
         return result.ok
           ? { file, valid: true, issues: result.warnings }
           : { file, valid: false, issues: result.issues };
