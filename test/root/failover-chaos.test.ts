@@ -5,6 +5,7 @@
  * entry of the service is left. `MN_CHAOS_CYCLES` sets N (default 100).
  * Also, through the CLI once: after a supervisor SIGKILL, `ps` says so and `down` cleans everything.
  */
+import { spawn } from 'node:child_process';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
@@ -135,6 +136,13 @@ test('supervisor SIGKILL: ps says so, down cleans everything', { skip, timeout: 
     const s = await waitStatus(name, ['ready', 'failed'], 60_000);
     assert.equal(s.status, 'ready');
     kill(s.supervisorPid);
+    // A rank the supervisor spawned but did not get to record before it died: found by its environment.
+    const stray = spawn('/bin/sleep', ['infinity'], {
+      detached: true,
+      stdio: 'ignore',
+      env: { ...s.plan.ranks[1]?.env },
+    });
+    stray.unref();
     await sleep(200);
     const ps = cli(dir, ['ps']);
     assert.equal(ps.code, 0, ps.stderr);
@@ -142,6 +150,7 @@ test('supervisor SIGKILL: ps says so, down cleans everything', { skip, timeout: 
     const down = cli(dir, ['down', name]);
     assert.equal(down.code, 0, down.stderr);
     for (const r of s.ranks) assert.ok(!pidAlive(r.pid ?? -1));
+    assert.ok(!pidAlive(stray.pid ?? -1), 'the unrecorded rank process is gone too');
     assert.deepEqual(serviceSnapshot(dir, hashesFor(dir, [], [[C, name]])), EMPTY_SNAPSHOT);
   } finally {
     await cleanupAll(dir, [C]);

@@ -721,7 +721,11 @@ export async function superviseService(
       await sleepUnlessStopped(delayMs);
       rec.timings['backoff'] = now() - tb;
       if (options.stop?.aborted) return;
-      if (ssh) await ssh.closeConnections().catch(() => undefined);
+      if (ssh) {
+        // What the leader started on other ranks through the wrapper dies with it (leader launch).
+        if (rank === 0 && plan.launch === 'leader') await ssh.stopSessions(500).catch(() => undefined);
+        await ssh.closeConnections().catch(() => undefined);
+      }
       if ((await repickPorts([rank], rec)) === 'escalate') {
         emit({ kind: 'note', message: 'the re-plan would move running ranks; recreating the group instead' });
         rec.timings['escalated'] = 1;

@@ -4,14 +4,15 @@
  * reverse order (endpoint table, CNI attachments, rank namespaces, node tables, links, files) → remove the
  * service's state. Whatever is already gone counts as done.
  */
-import { rm } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { ENV } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import { undoResource } from './network.js';
 import { serviceDir } from './paths.js';
 import { stopGroup, stopProcess } from './processes.js';
 import type { ServiceState } from './service-state.js';
-import { readServiceState, updateServiceState } from './service-state.js';
+import { readProcStartTime, readServiceState, updateServiceState } from './service-state.js';
 
 export interface DownResult {
   readonly existed: boolean;
@@ -25,6 +26,31 @@ export async function stopRanks(state: ServiceState, graceMs = 3000): Promise<vo
     if (r.pid !== undefined && r.startTime !== undefined) groups.set(r.pid, r.startTime);
   for (const res of state.resources) if (res.kind === 'process') groups.set(res.pid, res.startTime);
   await Promise.all([...groups].map(([pid, st]) => stopGroup(pid, st, graceMs)));
+}
+
+/**
+ * Processes of this service that no record names (a supervisor killed between spawning a rank and recording
+ * it): found by their environment, which names this service's own cluster file (a path under this state
+ * directory), and stopped. Returns how many were found.
+ */
+export async function sweepServiceProcesses(state: ServiceState, graceMs = 1000): Promise<number> {
+  const clusterFile = state.plan.ranks[0]?.env[ENV.clusterFile];
+  if (!clusterFile) return 0;
+  const needle = `\0${ENV.clusterFile}=${clusterFile}\0`;
+  const found: { pid: number; startTime: string }[] = [];
+  for (const d of await readdir('/proc')) {
+    if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
+    try {
+      const env = `\0${await readFile(`/proc/${d}/environ`, 'utf8')}`;
+      if (!env.includes(needle)) continue;
+      const st = await readProcStartTime(Number(d));
+      if (st !== undefined) found.push({ pid: Number(d), startTime: st });
+    } catch {
+      /* gone, or not ours to read */
+    }
+  }
+  await Promise.all(found.map((p) => stopProcess(p.pid, p.startTime, graceMs)));
+  return found.length;
 }
 
 export async function downService(
@@ -53,6 +79,7 @@ export async function downService(
   const latest = (await readServiceState(name, ports)) ?? state;
   options.onProgress?.(`stopping ${latest.ranks.length} rank(s)`);
   await stopRanks(latest, options.graceMs ?? 3000);
+  await sweepServiceProcesses(latest, Math.min(options.graceMs ?? 3000, 1000));
   options.onProgress?.(`removing ${latest.resources.length} network object(s)`);
   // Reverse order; a run of resources of the same kind is independent, so undo it in parallel.
   const reversed = [...latest.resources].reverse();
