@@ -108,7 +108,8 @@ function intAtLeast(name: string, value: number, min: number): number {
  * An emulated inventory the spec fits: one node per rank of every service (so exclusive services, fixed host
  * ports and fabric NICs never compete), each node as large as the largest per-node request (cores doubled
  * over two NUMA domains so a NUMA-pinned rank fits in one), the first GPU model asked for, and as many
- * fabric NICs as the highest `fabricN` requested. `overrides` replace any computed value.
+ * fabric NICs as the highest `fabricN` requested. `overrides` replace any computed value (cores follow an
+ * overridden `numaDomains`: the largest request per domain).
  */
 export function generateInventoryForSpec(
   spec: { readonly services: readonly ServiceShape[] },
@@ -121,7 +122,8 @@ export function generateInventoryForSpec(
     1,
     max((s) => s.resource.cpuCores),
   );
-  const numa = services.some((s) => s.resource.cpuAffinity === 'NUMA') ? 2 : 1;
+  // Cores are sized per domain, so a caller fixing `numaDomains` gets cores for that many.
+  const numa = overrides.numaDomains ?? (services.some((s) => s.resource.cpuAffinity === 'NUMA') ? 2 : 1);
   const nicCount = max((s) =>
     Math.max(0, ...s.resource.fabricNics.map((n) => (/^fabric(\d+)$/.exec(n) ? Number(n.slice(6)) + 1 : 0))),
   );

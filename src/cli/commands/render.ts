@@ -16,7 +16,7 @@ import type { Spec } from '../../api/spec.js';
 import { parseSpec } from '../../spec/index.js';
 import { joinPath } from '../../spec/paths.js';
 import { parseInventory } from '../../spec/inventory.js';
-import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
+import { defaultPlanOptions, generateInventoryForSpec, planSpec } from '../../plan/index.js';
 import type {
   GangScheduler,
   Orchestrator,
@@ -114,28 +114,12 @@ function fail(issues: readonly Issue[], message: string): never {
   throw new MultinodeError('render-failed', message, { issues, exitCode: EXIT.badInput });
 }
 
-/** An inventory big enough for the spec: one node per rank, the largest per-node request, no fabric NICs. */
+/**
+ * An inventory big enough for the spec: one node per rank, the largest per-node request, one NUMA domain
+ * and no fabric NICs (the cluster's own nodes decide those).
+ */
 export function inventoryForSpec(spec: Spec): Inventory {
-  const services = spec.services;
-  const nodes = services.reduce((n, s) => n + s.nodes, 0);
-  const max = (f: (s: Spec['services'][number]) => number): number => Math.max(0, ...services.map(f));
-  const model = services.find((s) => s.resource.gpuModel !== undefined)?.resource.gpuModel;
-  return generateInventory({
-    nodes: Math.max(1, nodes),
-    gpusPerNode: max((s) => s.resource.gpus),
-    ...(model !== undefined ? { gpuModel: model } : {}),
-    cores: Math.max(
-      1,
-      max((s) => s.resource.cpuCores),
-    ),
-    memoryBytes: Math.max(
-      2 ** 30,
-      max((s) => s.resource.memoryBytes),
-    ),
-    numaDomains: 1,
-    fabricNics: 0,
-    name: 'generated-for-render',
-  });
+  return generateInventoryForSpec(spec, { name: 'generated-for-render', numaDomains: 1, fabricNics: 0 });
 }
 
 async function loadInventory(file: string): Promise<Inventory> {
