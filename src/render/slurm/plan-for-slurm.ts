@@ -9,25 +9,19 @@
 import type { Inventory } from '../../api/inventory.js';
 import type { PlanOptions, PlanResult } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
-import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
+import { defaultPlanOptions, generateInventoryForSpec, planSpec } from '../../plan/index.js';
 
-/** Enough identical nodes for the largest service, each with the largest per-rank request. */
+/**
+ * Enough identical nodes for every rank of every service (services are planned one after another against one
+ * inventory, so each gets its own nodes), each with the largest per-rank request: one NUMA domain, no fabric
+ * NICs, and memory exactly the largest request (Slurm's nodes decide the rest).
+ */
 export function slurmInventory(spec: Spec): Inventory {
-  const nodes = Math.max(1, ...spec.services.map((s) => s.nodes));
-  const gpus = Math.max(0, ...spec.services.map((s) => s.resource.gpus));
-  const cores = Math.max(1, ...spec.services.map((s) => s.resource.cpuCores));
-  const memoryBytes = Math.max(1, ...spec.services.map((s) => s.resource.memoryBytes));
-  const model = spec.services.find((s) => s.resource.gpuModel !== undefined)?.resource.gpuModel;
-  // Services are planned one after another against one inventory: give each its own set of nodes.
-  const total = spec.services.reduce((a, s) => a + s.nodes, 0);
-  return generateInventory({
+  return generateInventoryForSpec(spec, {
     name: 'slurm',
-    nodes: Math.max(nodes, total),
-    gpusPerNode: gpus,
-    cores,
-    memoryBytes,
     numaDomains: 1,
-    ...(model !== undefined ? { gpuModel: model } : {}),
+    fabricNics: 0,
+    memoryBytes: Math.max(1, ...spec.services.map((s) => s.resource.memoryBytes)),
   });
 }
 
