@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli } from './runtime-helpers.js';
 import {
@@ -79,3 +79,48 @@ test('up -d --wait-timeout, and ps after a restart', { skip, timeout: 120_000 },
     await cleanupAll(dir, [C]);
   }
 });
+
+test(
+  'group readiness in leader launch: a worker whose sshd is gone is missing; ps says which and since when',
+  { skip: skip || (existsSync('/usr/sbin/sshd') ? false : 'needs /usr/sbin/sshd'), timeout: 120_000 },
+  async () => {
+    const dir = useStateDir('grp');
+    const C = 'fogrp';
+    try {
+      await makeCluster(C, 2, 4);
+      const [name = ''] = await upDetached(
+        `version: v1
+services:
+  grp:
+    script: |
+      #!/bin/sh
+      exec sleep infinity
+    multinode:
+      nodes: 2
+    resource:
+      cpu:
+        cores: 1
+      memory:
+        size: 16MB
+`,
+        C,
+        dir,
+      );
+      const s = await waitStatus(name, ['ready', 'failed'], 60_000);
+      assert.equal(s.status, 'ready', s.message);
+      const sshd = s.resources.find((r) => r.kind === 'process' && r.rank === 1 && r.pid !== s.ranks[1]?.pid);
+      assert.ok(sshd && sshd.kind === 'process');
+      kill(sshd.pid);
+      const after = await waitFor('rank 1 missing', async () => {
+        const x = await state(name);
+        return x.group && !x.group.ready && x.group.missing.some((m) => m.rank === 1) ? x : undefined;
+      });
+      assert.equal(after.status, 'running');
+      assert.match(after.group?.missing[0]?.why ?? '', /sshd not answering/);
+      const ps = cli(dir, ['ps']);
+      assert.match(ps.stdout, /missing rank 1 since \S+ \(sshd not answering\)/);
+    } finally {
+      await cleanupAll(dir, [C]);
+    }
+  },
+);

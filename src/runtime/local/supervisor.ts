@@ -247,6 +247,9 @@ interface SeenExit {
 /** A group counts as started (LWS "after start") once it has been ready this long. */
 export const STARTED_AFTER_MS = 2000;
 
+/** How often the supervisor checks that every rank's sshd answers (when the service runs sshd per rank). */
+export const SSHD_CHECK_MS = 5000;
+
 /** Delay between SIGTERM and SIGKILL when the supervisor stops ranks itself (group recreation, failure). */
 export const RESTART_GRACE_MS = 2000;
 
@@ -541,7 +544,7 @@ export async function superviseService(
           continue;
         }
         const sd = sshds.get(r.rank);
-        if (sd && (await readProcStartTime(sd.pid)) !== sd.startTime) {
+        if (sd && ((await readProcStartTime(sd.pid)) !== sd.startTime || sshdDown.has(r.rank))) {
           if (!missingSince.has(r.rank)) missingSince.set(r.rank, now());
           out.push({
             rank: r.rank,
@@ -551,6 +554,31 @@ export async function superviseService(
         }
       }
       return out;
+    };
+    // sshd answering (not just alive), checked in the background every SSHD_CHECK_MS.
+    const sshdDown = new Set<number>();
+    let sshdCheckAt = now() + SSHD_CHECK_MS;
+    let sshdChecking = false;
+    const checkSshd = async () => {
+      const s0 = ssh;
+      if (!s0 || sshdChecking || now() < sshdCheckAt) return;
+      sshdChecking = true;
+      try {
+        await Promise.all(
+          plan.ranks.map(async (r) => {
+            try {
+              await s0.waitReady(r.rank, { timeoutMs: 2000 });
+              sshdDown.delete(r.rank);
+            } catch {
+              sshdDown.add(r.rank);
+            }
+          }),
+        );
+      } finally {
+        sshdChecking = false;
+        sshdCheckAt = now() + SSHD_CHECK_MS;
+        wake();
+      }
     };
     let lastGroup = '';
     let readySince: number | undefined;
@@ -825,6 +853,7 @@ export async function superviseService(
         nextProbe = now() + probe.periodSeconds * 1000;
       }
       if (!live.has(0)) probeDetail = done.has(0) ? 'rank 0 finished' : 'rank 0 not running';
+      void checkSshd();
       await evaluate(probeDetail);
       if (seen.length > 0 || finished()) continue;
       // Poll fast until the group is ready (so recovery is seen quickly), then at the probe period.
