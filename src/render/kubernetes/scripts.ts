@@ -17,10 +17,20 @@
  * - the SSH wrapper (`MULTINODE_SSH_WRAPPER`): `ssh -p PORT -i KEY` with the pinned `known_hosts`.
  */
 
+import { ENV } from '../../api/names.js';
+
 export const SHIM_DIR = '/opt/multinode-k8s';
 export const SSH_DIR = '/etc/multinode-ssh';
 
 export const ADDR_VAR = 'MN_ADDR_';
+
+/** In a file template (ConfigMap): where rank `r`'s address goes; `entrypoint.sh` fills it in. */
+export function addrPlaceholder(rank: number | string): string {
+  return `@@MULTINODE_ADDR_${rank}@@`;
+}
+/** In a file template: where the pod's interface name (`MN_IFACE`) goes. */
+export const IFACE_PLACEHOLDER = '@@MULTINODE_IFACE@@';
+
 export const HELPER_ENV = {
   index: 'MULTINODE_K8S_RANK',
   podIp: 'MULTINODE_K8S_POD_IP',
@@ -150,10 +160,10 @@ mn_install() {
   mn_sed=''
   for mn_r in $MN_ADDRS; do
     eval "mn_a=\\$${ADDR_VAR}$mn_r"
-    mn_sed="$mn_sed -e s|@@MULTINODE_ADDR_$mn_r@@|$mn_a|g"
+    mn_sed="$mn_sed -e s|${addrPlaceholder('$mn_r')}|$mn_a|g"
   done
   # shellcheck disable=SC2086
-  sed $mn_sed -e "s|@@MULTINODE_IFACE@@|$MN_IFACE|g" "$MN_K8S/files/$1" > "$2"
+  sed $mn_sed -e "s|${IFACE_PLACEHOLDER}|$MN_IFACE|g" "$MN_K8S/files/$1" > "$2"
   chmod "$3" "$2"
 }
 mn_rank="$${HELPER_ENV.index}"
@@ -161,7 +171,7 @@ MN_IFACE=$(mn_iface "$${HELPER_ENV.podIp}")
 . "$MN_K8S/rank-$mn_rank.sh"
 ${install.join('\n')}
 export PATH="$MN_K8S/bin:$PATH"
-if [ -n "\${MULTINODE_NODE_HOSTNAME:-}" ]; then export HOSTNAME="$MULTINODE_NODE_HOSTNAME"; fi
+if [ -n "\${${ENV.nodeHostname}:-}" ]; then export HOSTNAME="$${ENV.nodeHostname}"; fi
 unset ${HELPER_ENV.index} ${HELPER_ENV.podIp}
 mkdir -p ${shQuote(input.filesRoot)}/.k8s
 export -p > ${shQuote(`${input.filesRoot}/.k8s/rank.env`)}
@@ -193,8 +203,8 @@ export function hostnameScript(): string {
   return `#!/bin/sh
 # Prints the rank's planned host name (MULTINODE_NODE_HOSTNAME) when called without arguments; a pod's own
 # host name is its LWS/Grove pod name, or the node's name with hostNetwork. Anything else goes to hostname(1).
-if [ "$#" -eq 0 ] && [ -n "\${MULTINODE_NODE_HOSTNAME:-}" ]; then
-  printf '%s\\n' "$MULTINODE_NODE_HOSTNAME"
+if [ "$#" -eq 0 ] && [ -n "\${${ENV.nodeHostname}:-}" ]; then
+  printf '%s\\n' "$${ENV.nodeHostname}"
   exit 0
 fi
 for d in /usr/bin /bin /usr/sbin /sbin; do
@@ -248,7 +258,7 @@ case $mn_host in
   *[!0-9.]*.*) mn_host=\${mn_host%%.*} ;;
 esac
 mn_fwd=0
-[ "\${MULTINODE_WRAPPER_FORWARD_STREAMS:-}" = 1 ] && mn_fwd=1
+[ "\${${ENV.wrapperForwardStreams}:-}" = 1 ] && mn_fwd=1
 mn_tty=-T
 if [ $# -eq 0 ]; then
   mn_fwd=1

@@ -18,8 +18,10 @@ import { joinPath, parentPath } from '../../spec/paths.js';
 import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
 import type { ManifestObject } from './validate.js';
 import {
+  addrPlaceholder,
   HELPER_ENV,
   HOST_KEY_ALIAS,
+  IFACE_PLACEHOLDER,
   SHIM_DIR,
   SSH_DIR,
   entrypointScript,
@@ -280,11 +282,7 @@ export class ServiceRender {
       file: f,
       content: this.split(f.content)
         .map((p) =>
-          p.addrOf !== undefined
-            ? `@@MULTINODE_ADDR_${p.addrOf}@@`
-            : p.iface
-              ? '@@MULTINODE_IFACE@@'
-              : (p.text ?? ''),
+          p.addrOf !== undefined ? addrPlaceholder(p.addrOf) : p.iface ? IFACE_PLACEHOLDER : (p.text ?? ''),
         )
         .join(''),
     }));
