@@ -11,6 +11,7 @@
 import type { BackendKind, ProbeSpec } from '../api/spec.js';
 import type { RankCommand } from '../api/plan.js';
 import { DEFAULTS, IMPL_ENV } from '../api/names.js';
+import { shQuote } from './shell.js';
 
 export const SHELL = '/bin/sh';
 
@@ -25,12 +26,6 @@ export interface BackendContext {
   readonly sshWrapperPath: string;
   readonly userEnvKeys: readonly string[];
   readonly runAsRoot: boolean;
-}
-
-/** POSIX single-quoting. */
-export function shQuote(text: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(text)) return text;
-  return `'${text.replace(/'/g, `'\\''`)}'`;
 }
 
 export function backendCommand(ctx: BackendContext, rank: number): RankCommand {

@@ -18,6 +18,7 @@
  */
 
 import { ENV } from '../../api/names.js';
+import { singleQuote } from '../../plan/shell.js';
 
 export const SHIM_DIR = '/opt/multinode-k8s';
 export const SSH_DIR = '/etc/multinode-ssh';
@@ -36,11 +37,6 @@ export const HELPER_ENV = {
   podIp: 'MULTINODE_K8S_POD_IP',
 } as const;
 
-/** Single-quotes a string for POSIX sh. */
-export function shQuote(s: string): string {
-  return `'${s.replace(/'/g, `'\\''`)}'`;
-}
-
 /** An env value with rank addresses replaced by their run-time variables, as a shell word. */
 export interface ValuePart {
   readonly text?: string;
@@ -57,7 +53,7 @@ export function shWord(parts: readonly ValuePart[]): string {
         ? `"$${ADDR_VAR}${p.addrOf}"`
         : p.iface === true
           ? '"$MN_IFACE"'
-          : shQuote(p.text ?? ''),
+          : singleQuote(p.text ?? ''),
     )
     .join('');
 }
@@ -85,10 +81,10 @@ export function rankScript(input: RankScriptInput): string {
     lines.push(
       r.rank === input.rank
         ? `${ADDR_VAR}${r.rank}="$${HELPER_ENV.podIp}"`
-        : `${ADDR_VAR}${r.rank}="$(mn_resolve ${shQuote(r.hostname)})"`,
+        : `${ADDR_VAR}${r.rank}="$(mn_resolve ${singleQuote(r.hostname)})"`,
     );
   }
-  lines.push(`MN_ADDRS=${shQuote(ranks.join(' '))}`);
+  lines.push(`MN_ADDRS=${singleQuote(ranks.join(' '))}`);
   for (const e of input.exports) lines.push(`export ${e.name}=${shWord(e.parts)}`);
   if (input.argv) lines.push(`set -- ${input.argv.map(shWord).join(' ')}`);
   if (input.backgroundSshd === true) lines.push('MN_SSHD=1');
@@ -108,7 +104,7 @@ export interface EntrypointInput {
 
 export function entrypointScript(input: EntrypointInput): string {
   const install = input.files.map(
-    (f) => `mn_install ${shQuote(f.key)} ${shQuote(f.path)} ${(f.mode & 0o7777).toString(8)}`,
+    (f) => `mn_install ${singleQuote(f.key)} ${singleQuote(f.path)} ${(f.mode & 0o7777).toString(8)}`,
   );
   return `#!/bin/sh
 # multinode entrypoint for ${input.service} on Kubernetes: sets the plan's rank environment and files, then
@@ -173,8 +169,8 @@ ${install.join('\n')}
 export PATH="$MN_K8S/bin:$PATH"
 if [ -n "\${${ENV.nodeHostname}:-}" ]; then export HOSTNAME="$${ENV.nodeHostname}"; fi
 unset ${HELPER_ENV.index} ${HELPER_ENV.podIp}
-mkdir -p ${shQuote(input.filesRoot)}/.k8s
-export -p > ${shQuote(`${input.filesRoot}/.k8s/rank.env`)}
+mkdir -p ${singleQuote(input.filesRoot)}/.k8s
+export -p > ${singleQuote(`${input.filesRoot}/.k8s/rank.env`)}
 # Every rank is reachable through the wrapper, as locally: a rank with its own command runs sshd beside it.
 if [ "\${MN_SSHD:-0}" = 1 ]; then /bin/sh "$MN_K8S/sshd.sh" & fi
 exec "$@"
@@ -190,8 +186,8 @@ export function remoteScript(filesRoot: string, cwd: string | undefined): string
 # $1 = 1 to keep stdout/stderr on the connection, else they go to this pod's log (its PID 1);
 # $2 = the command line ('' = interactive shell). Runs it with the rank's environment (recorded by
 # entrypoint.sh) and working directory, like the local runtime's wrapper.
-. ${shQuote(`${filesRoot}/.k8s/rank.env`)}
-${cwd !== undefined ? `cd ${shQuote(cwd)} 2>/dev/null || true\n` : ''}mn_sh=/bin/sh
+. ${singleQuote(`${filesRoot}/.k8s/rank.env`)}
+${cwd !== undefined ? `cd ${singleQuote(cwd)} 2>/dev/null || true\n` : ''}mn_sh=/bin/sh
 [ -x /bin/bash ] && mn_sh=/bin/bash
 if [ -z "\${2:-}" ]; then exec "$mn_sh" -i; fi
 if [ "$1" = 1 ] || ! { : >>/proc/1/fd/1; } 2>/dev/null; then exec "$mn_sh" -c "$2"; fi

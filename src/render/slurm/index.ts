@@ -24,15 +24,8 @@
  */
 import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import { ENV, SLURM_TARGET } from '../../api/names.js';
-import {
-  compileTokens,
-  escapeDq,
-  featureName,
-  jobName,
-  shellQuote,
-  splitVarying,
-  templateValue,
-} from './template.js';
+import { compileTokens, escapeDq, featureName, jobName, splitVarying, templateValue } from './template.js';
+import { shQuote } from '../../plan/shell.js';
 
 export { featureName } from './template.js';
 
@@ -315,7 +308,7 @@ function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
     'printf -v mn_env \'MN_JOB_ID=%q\\nMN_JOB_HOSTS=%q\\nMN_JOB_ADDRS=%q\\nMN_JOB_DIR=%q\\n\' "$MN_JOB_ID" "$MN_JOB_HOSTS" "$MN_JOB_ADDRS" "$MN_JOB_DIR"',
     'mn_put "$MN_DIR/job.env" 644 "$mn_env"',
     'mn_put "$MN_DIR/rank-program" 644 "$MN_RANK_PROGRAM"',
-    `mn_put "$MN_DIR/${WRAPPER_REL}" 755 ${shellQuote(WRAPPER_SCRIPT)}`,
+    `mn_put "$MN_DIR/${WRAPPER_REL}" 755 ${shQuote(WRAPPER_SCRIPT)}`,
   ];
   if (svc.files.length > 0) lines.push('# Files every rank sees (hostfile, cluster file).');
   for (const f of svc.files) {

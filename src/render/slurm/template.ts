@@ -23,12 +23,6 @@ export function escapeDq(text: string): string {
   return text.replace(ESCAPE_IN_DQ, (c) => `\\${c}`);
 }
 
-/** A bash single-quoted word for `text` (safe for any content). */
-export function shellQuote(text: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(text)) return text;
-  return `'${text.replace(/'/g, `'\\''`)}'`;
-}
-
 function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }

@@ -48,7 +48,7 @@ import {
 export { removeSshMaterial } from './keys.js';
 export { waitForSshd } from './sshd.js';
 export { stopSessions, type StopSessionsResult } from './sessions.js';
-export { buildDispatchWrapper, shQuote } from './wrapper.js';
+export { buildDispatchWrapper } from './wrapper.js';
 
 /** Where `prepareSsh` puts a service's wrapper, relative to its service directory. */
 export const WRAPPER_REL_PATH = 'bin/multinode-ssh';

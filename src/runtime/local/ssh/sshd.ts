@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { connect } from 'node:net';
+import { singleQuote } from '../../../plan/shell.js';
 
 export const SSHD = '/usr/sbin/sshd';
 /** Debian's sshd chroots its unprivileged child here; absent when the system service never ran. */
@@ -193,7 +194,7 @@ export async function waitForSshd(
  * group, so without this they would outlive the rank. Args: `<rank> <sshd_config>`. Pure.
  */
 export function buildSshdRunScript(sessionsDir: string, graceSeconds = 2): string {
-  const dir = `'${sessionsDir.replace(/'/g, `'\\''`)}'`;
+  const dir = singleQuote(sessionsDir);
   return `# Runs sshd for one rank and takes the rank's wrapper sessions down with it (generated; do not edit).
 rank=$1 cfg=$2 sessions=${dir}
 stop_sessions() {

@@ -13,17 +13,14 @@
  * (pyenv init) never runs. `MULTINODE_SSH_MUX=0` in the caller's environment turns sharing off.
  */
 import { ENV } from '../../../api/names.js';
+import { shQuote } from '../../../plan/shell.js';
 
 export const SSH_CLIENT = '/usr/bin/ssh';
 
 /** Caller-side knob: `0` disables connection sharing for one call (benchmarks, debugging). */
 export const SSH_MUX_ENV = ENV.sshMux;
 
-/** Single-quotes a string for POSIX sh. */
-export function shQuote(value: string): string {
-  if (/^[A-Za-z0-9_@%+=:,./-]+$/.test(value)) return value;
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
+export { shQuote };
 
 function isShellName(name: string): boolean {
   return /^[A-Za-z_][A-Za-z0-9_]*$/.test(name);
