@@ -3,10 +3,10 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { readServiceState } from '../../runtime/local/service-state.js';
 import { rankEnv, rankExecPrefix } from '../../runtime/local/supervisor.js';
 import { serviceDir } from '../../runtime/local/paths.js';
 import { dirname } from 'node:path';
+import { requireServiceState } from './runtime-common.js';
 
 export function registerExec(program: Command): void {
   program
@@ -16,23 +16,20 @@ export function registerExec(program: Command): void {
     .option('--rank <r>', 'rank to run in', '0')
     .description("Run a command inside one rank's namespaces, with that rank's environment and cwd.")
     .action(async (service: string, command: string[], opts: { rank: string }) => {
-      const state = await readServiceState(service);
-      if (!state)
-        throw new MultinodeError(
-          'runtime.no-service',
-          `no service named "${service}" (see \`multinode ps\`)`,
-          {
-            exitCode: EXIT.badInput,
-          },
-        );
+      const state = await requireServiceState(service);
       const rank = state.plan.ranks.find((r) => String(r.rank) === opts.rank);
       const rs = state.ranks.find((r) => String(r.rank) === opts.rank);
       if (!rank || !rs)
-        throw new MultinodeError('cli.bad-option', `${service} has no rank ${opts.rank}`, {
-          exitCode: EXIT.badInput,
-        });
+        throw new MultinodeError(
+          'cli.bad-option',
+          `${service} has no rank ${opts.rank} (0…${state.ranks.length - 1})`,
+          { exitCode: EXIT.badInput },
+        );
       if (!rs.netns && !state.degraded)
-        throw new MultinodeError('runtime.not-ready', `${service} rank ${opts.rank} has no network yet`);
+        throw new MultinodeError(
+          'runtime.not-ready',
+          `${service} rank ${opts.rank} has no network yet (still starting; \`multinode ps\` shows when it runs)`,
+        );
       const overlay = state.plan.network.mode === 'overlay';
       const argv = state.degraded
         ? command

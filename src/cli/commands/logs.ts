@@ -1,13 +1,12 @@
 /** `multinode logs SERVICE [--rank R] [-f]`: the stored per-rank logs, rank-prefixed like `up` shows them. */
-import { join } from 'node:path';
 import type { Command } from 'commander';
 import type { styleText } from 'node:util';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { followLogs } from '../../runtime/local/logs.js';
+import { followLogs, rankLogPath } from '../../runtime/local/logs.js';
 import { serviceDir } from '../../runtime/local/paths.js';
 import { readServiceState } from '../../runtime/local/service-state.js';
 import { paint } from '../output.js';
-import { quietOnClosedStdout } from './runtime-common.js';
+import { quietOnClosedStdout, requireServiceState } from './runtime-common.js';
 
 const COLORS = ['cyan', 'yellow', 'green', 'magenta', 'blue', 'red'] as const;
 
@@ -25,15 +24,7 @@ export function registerLogs(program: Command): void {
     .description('Show the logs of a service, all ranks rank-prefixed (or one rank).')
     .action(async (service: string, opts: { rank?: string; follow?: boolean; prefix: boolean }) => {
       quietOnClosedStdout();
-      const state = await readServiceState(service);
-      if (!state)
-        throw new MultinodeError(
-          'runtime.no-service',
-          `no service named "${service}" (see \`multinode ps\`)`,
-          {
-            exitCode: EXIT.badInput,
-          },
-        );
+      const state = await requireServiceState(service);
       let ranks = state.ranks;
       if (opts.rank !== undefined) {
         ranks = ranks.filter((r) => String(r.rank) === opts.rank);
@@ -51,7 +42,7 @@ export function registerLogs(program: Command): void {
       const stop = new AbortController();
       process.on('SIGINT', () => stop.abort());
       await followLogs(
-        ranks.map((r) => ({ rank: r.rank, path: join(dir, 'logs', `rank-${r.rank}.log`) })),
+        ranks.map((r) => ({ rank: r.rank, path: rankLogPath(dir, r.rank) })),
         (rank, line) => {
           if (!opts.prefix) {
             process.stdout.write(`${line}\n`);

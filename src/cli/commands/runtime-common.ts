@@ -1,7 +1,9 @@
 /** Helpers shared by the local-runtime commands (up, ps, logs, exec, down, cluster). */
 import { join } from 'node:path';
-import { MultinodeError } from '../../api/issues.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
 import { clusterDir } from '../../runtime/local/paths.js';
+import { readServiceState } from '../../runtime/local/service-state.js';
+import type { ServiceState } from '../../runtime/local/service-state.js';
 
 export function isRoot(): boolean {
   return process.getuid?.() === 0;
@@ -13,6 +15,16 @@ export function requireRoot(what: string): void {
       'runtime.not-root',
       `\`multinode ${what}\` needs root (network namespaces, veth links, nftables); run it with sudo`,
     );
+}
+
+/** The recorded state of service `name`; bad input (exit 2) naming it when no such service runs. */
+export async function requireServiceState(name: string): Promise<ServiceState> {
+  const state = await readServiceState(name);
+  if (!state)
+    throw new MultinodeError('runtime.no-service', `no service named "${name}" (see \`multinode ps\`)`, {
+      exitCode: EXIT.badInput,
+    });
+  return state;
 }
 
 /** Where `cluster create --slurm` keeps the Slurm cluster of an emulated cluster. */
