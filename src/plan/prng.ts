@@ -1,6 +1,5 @@
 /**
- * Seeded determinism for the planner: a 32-bit string hash (FNV-1a, then a murmur3 finalizer) and a small
- * PRNG (mulberry32). The planner never uses `Math.random`; every choice that is not decided by the input is
+ * Seeded determinism for the planner: a 32-bit string hash (FNV-1a, then a murmur3 finalizer). The planner never uses `Math.random`; every choice that is not decided by the input is
  * derived from `options.seed` and stable names (service, node, port), so the same input gives the same plan.
  */
 
@@ -17,18 +16,6 @@ export function hash32(seed: number, text: string): number {
   h = Math.imul(h, 0xc2b2ae35) >>> 0;
   h ^= h >>> 16;
   return h >>> 0;
-}
-
-/** mulberry32: returns a function yielding uint32 values; same seed, same sequence. */
-export function createPrng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
 }
 
 /** A start index in `[0, size)` for a linear probe, derived from seed and key. */

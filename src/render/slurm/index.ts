@@ -427,11 +427,3 @@ export MN_RANK_PROGRAM
 exec srun --jobid="$MN_JOB_ID" --nodes=1 --ntasks=1 --overlap --nodelist="$mn_node" --kill-on-bad-exit=1 --quiet \\
   /bin/bash -c "$MN_RANK_PROGRAM" multinode-rank exec "$*"
 `;
-
-/** The run-time shell reference lists a test can preset (instead of asking `scontrol`). */
-export const SLURM_SCRIPT_VARS = {
-  hosts: 'MN_JOB_HOSTS',
-  addresses: 'MN_JOB_ADDRS',
-  jobDir: SLURM_TARGET.jobDirEnv,
-  rankProgram: 'MN_RANK_PROGRAM',
-} as const;
