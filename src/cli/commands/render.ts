@@ -23,12 +23,12 @@ import type {
   SshKeyMaterial,
   StartupPolicy,
 } from '../../render/kubernetes/index.js';
+import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../render/kubernetes/options.js';
 import { slurmInventory } from '../../render/slurm/plan-for-slurm.js';
 import { paint, printIssues } from '../output.js';
 
-/** Where a pod finds the plan's files and the SSH wrapper on Kubernetes. */
-export const K8S_FILES_DIR = '/etc/multinode';
-export const K8S_SSH_WRAPPER = '/etc/multinode/bin/multinode-ssh';
+// The Kubernetes paths live with the renderer; exported here too for the tests that plan like `render`.
+export { K8S_FILES_DIR, K8S_SSH_WRAPPER };
 
 interface RenderFlags {
   target: string;

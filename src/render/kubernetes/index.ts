@@ -44,6 +44,7 @@ export type {
   StartupPolicy,
 } from './options.js';
 export { SHIM_DIR, SSH_DIR, ADDR_VAR, HELPER_ENV } from './scripts.js';
+export { K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
 export { commonDir, cpuQuantity, escapeK8sExpansion, kubernetesEnv, memoryQuantity } from './values.js';
 export { validateManifests } from './validate.js';
 export { canonicalJsonList } from './yaml.js';

@@ -3,6 +3,13 @@ import type { Issue } from '../../api/issues.js';
 import type { Spec } from '../../api/spec.js';
 import type { ManifestObject } from './validate.js';
 
+/**
+ * Where a pod finds the plan's files and the SSH wrapper: plan for Kubernetes with these as `filesDir` and
+ * `sshWrapperPath` (the renderer mounts one directory holding both).
+ */
+export const K8S_FILES_DIR = '/etc/multinode';
+export const K8S_SSH_WRAPPER = `${K8S_FILES_DIR}/bin/multinode-ssh`;
+
 export type Orchestrator = 'lws' | 'grove';
 export type GangScheduler = 'volcano' | 'kai' | 'none';
 export type StartupPolicy = 'LeaderCreated' | 'LeaderReady';

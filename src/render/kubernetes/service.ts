@@ -34,6 +34,7 @@ import {
 import type { ValuePart } from './scripts.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
+import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
 import type { Json } from './values.js';
 import {
   cpuQuantity,
@@ -99,7 +100,7 @@ export class ServiceRender {
     this.needsSsh =
       svc.ranks.length > 1 && svc.ranks.some((r) => r.command.kind === 'wait' || svc.backend === 'trtllm');
     const leader = svc.ranks[0];
-    this.wrapperPath = leader?.env[ENV.sshWrapper] ?? '/etc/multinode/bin/multinode-ssh';
+    this.wrapperPath = leader?.env[ENV.sshWrapper] ?? K8S_SSH_WRAPPER;
     this.filesRoot = commonDir([...svc.files.map((f) => f.path), this.wrapperPath]);
   }
 
@@ -155,7 +156,7 @@ export class ServiceRender {
       this.issue(
         'k8s-files-dir',
         base,
-        'the plan files and SSH wrapper share no directory below `/`; plan with filesDir `/etc/multinode`',
+        `the plan files and SSH wrapper share no directory below \`/\`; plan with filesDir \`${K8S_FILES_DIR}\``,
       );
     }
     for (const r of svc.ranks) {
