@@ -37,7 +37,6 @@ export const DIST_ENV = {
   tfConfig: 'TF_CONFIG',
 } as const;
 
-/** Never preset by multinode (launchers such as torchrun set them per process). */
 /** Implementation (launcher) variables, per `multinode.implementation`. */
 export const IMPL_ENV = {
   ompiRshAgent: 'OMPI_MCA_plm_rsh_agent',
@@ -109,6 +108,7 @@ export const PLAN_FILES = {
 /** The `{service}` placeholder in `PlanOptions.filesDir`. */
 export const SERVICE_PLACEHOLDER = '{service}';
 
+/** Never preset by multinode (launchers such as torchrun set them per process). */
 export const NEVER_PRESET = ['WORLD_SIZE', 'RANK', 'LOCAL_RANK'] as const;
 
 export const DEFAULTS = {
