@@ -11,7 +11,7 @@ import type { Inventory } from '../../api/inventory.js';
 import type { InfeasibleReason, Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { compressCpuList } from '../../plan/format.js';
-import { paint, printIssues, readInputText, table } from '../output.js';
+import { paint, printIssues, printJson, readInputText, table } from '../output.js';
 
 interface PlanFlags {
   inventory?: string;
@@ -72,9 +72,7 @@ export function registerPlan(program: Command): void {
       if (!result.ok) {
         const inputErrors = result.issues.filter((i) => i.severity === 'error');
         if (flags.output === 'json') {
-          process.stdout.write(
-            `${JSON.stringify({ ok: false, issues: result.issues, reasons: result.reasons }, null, 2)}\n`,
-          );
+          printJson({ ok: false, issues: result.issues, reasons: result.reasons });
         } else {
           printIssues(result.issues);
           printReasons(result.reasons);
