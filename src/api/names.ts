@@ -454,3 +454,11 @@ export const SLURM_TARGET = {
   /** The Slurm partition `cluster create --slurm` defines. */
   partition: 'multinode',
 } as const;
+
+/** More third-party Kubernetes names the renderer writes (placement, ingress, storage); see docs/kubernetes.md. */
+export const K8S_WELL_KNOWN_PLACEMENT = {
+  /** LeaderWorkerSet: one group per domain of this node label, no other LWS group in it. */
+  lwsExclusiveTopology: 'leaderworkerset.sigs.k8s.io/exclusive-topology',
+  /** The node's host name label (one domain per node). */
+  hostnameKey: 'kubernetes.io/hostname',
+} as const;

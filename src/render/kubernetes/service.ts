@@ -13,7 +13,14 @@ import type {
 } from '../../api/plan.js';
 import type { MountSpec, ServiceSpec } from '../../api/spec.js';
 import type { Issue, SourcePos } from '../../api/issues.js';
-import { DIST_ENV, ENV, K8S, K8S_WELL_KNOWN as W, PRODUCT } from '../../api/names.js';
+import {
+  DIST_ENV,
+  ENV,
+  K8S,
+  K8S_WELL_KNOWN as W,
+  K8S_WELL_KNOWN_PLACEMENT as WP,
+  PRODUCT,
+} from '../../api/names.js';
 import { joinPath, parentPath } from '../../spec/paths.js';
 import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
 import type { ManifestObject } from './validate.js';
@@ -601,8 +608,29 @@ export class ServiceRender {
       labels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
       ann[W.kaiQueueAnnotation] = this.kaiQueue();
     }
-    if (this.orchestrator === 'lws') ann[W.enableGrove] = 'false';
+    if (this.orchestrator === 'lws') {
+      ann[W.enableGrove] = 'false';
+      const key = this.exclusiveTopologyKey();
+      if (key !== undefined) ann[WP.lwsExclusiveTopology] = key;
+    }
     return this.meta(this.name, labels, ann);
+  }
+
+  private exclusive(): boolean {
+    return this.svc.exclusive === true || this.spec?.placement.exclusive === true;
+  }
+
+  /**
+   * LWS `exclusive-topology` for an exclusive service: the spec's topology key, or the host name label when
+   * the whole group fits one node (one rank). A multi-rank group spread one rank per node without a topology
+   * key gets no annotation: LWS would require every rank in ONE domain of the key, i.e. on one node, which
+   * the one-rank-per-node anti-affinity forbids. The pod anti-affinity in `podTemplate` covers that case.
+   */
+  private exclusiveTopologyKey(): string | undefined {
+    if (!this.exclusive()) return undefined;
+    const key = this.spec?.placement.topologyKey;
+    if (key !== undefined) return key;
+    return this.svc.ranks.length === 1 ? WP.hostnameKey : undefined;
   }
 
   // ---- pod template
@@ -757,15 +785,29 @@ export class ServiceRender {
       };
     }
     // One rank per node unless the spec asks to pack ranks (then the scheduler may co-locate them).
+    const antiAffinity: Json[] = [];
     if (svc.ranks.length > 1 && this.spec?.placement.strategy !== 'pack') {
-      affinity['podAntiAffinity'] = {
-        requiredDuringSchedulingIgnoredDuringExecution: [
-          {
-            labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
-            topologyKey: 'kubernetes.io/hostname',
-          },
-        ],
-      };
+      antiAffinity.push({
+        labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
+        topologyKey: WP.hostnameKey,
+      });
+    }
+    // `placement.exclusive`: no pod of another multinode service in the rank's domain (its node, or the
+    // domain of the spec's topology key). Required anti-affinity is symmetric in the scheduler, so the other
+    // service's pods are kept out too. `Exists` limits it to multinode pods (DaemonSets stay schedulable).
+    if (this.exclusive()) {
+      antiAffinity.push({
+        labelSelector: {
+          matchExpressions: [
+            { key: K8S.labelService, operator: 'Exists' },
+            { key: K8S.labelService, operator: 'NotIn', values: [labelValue(svc.name)] },
+          ],
+        },
+        topologyKey: this.spec?.placement.topologyKey ?? WP.hostnameKey,
+      });
+    }
+    if (antiAffinity.length > 0) {
+      affinity['podAntiAffinity'] = { requiredDuringSchedulingIgnoredDuringExecution: antiAffinity };
     }
     // `placement.topology`: all ranks in one domain of the node label `key` (required or preferred).
     const topo = this.spec?.placement;
