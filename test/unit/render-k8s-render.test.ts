@@ -333,3 +333,49 @@ function parseSpecOk(text: string) {
   if (!p.ok) throw new Error('bad spec');
   return p.value;
 }
+
+const ENDPOINTS = (scope: string, type: string) => `
+services:
+  web:
+    image: { uri: docker://img:1 }
+    script: serve
+    ports: [{ name: http, port: 8080 }]
+    endpoints: [{ name: api, port-name: http, protocol: https, type: ${type}, scope: ${scope} }]
+`;
+
+test('a public https endpoint gets an Ingress with TLS under --ingress-domain and ingressClassName', async () => {
+  const { out } = render(ENDPOINTS('public', 'subdomain'), {
+    ingressDomain: 'apps.corp.test',
+    ingressClass: 'nginx',
+  });
+  const ing = find(out.objects, 'Ingress', 'web-api');
+  assert.equal(get(ing, 'spec.ingressClassName'), 'nginx');
+  assert.deepEqual(get(ing, 'spec.tls'), [{ hosts: ['api.web.apps.corp.test'] }]);
+  assert.deepEqual(out.warnings, []);
+  assert.deepEqual(await validateManifests(out.objects), []);
+});
+
+test('an unknown endpoint scope or type renders as group/subdomain with a located warning', () => {
+  const group = render(ENDPOINTS('team', 'subdomain')).out;
+  assert.equal(group.objects.filter((o) => o.kind === 'Ingress').length, 0);
+  assert.deepEqual(
+    group.warnings.map((w) => [w.code, w.path]),
+    [['k8s-endpoint-scope', 'services.web.endpoints[0].scope']],
+  );
+  const other = render(ENDPOINTS('public', 'path')).out;
+  assert.equal(other.objects.filter((o) => o.kind === 'Ingress').length, 1);
+  assert.deepEqual(
+    other.warnings.map((w) => w.code),
+    ['k8s-endpoint-type'],
+  );
+});
+
+test('the validator rejects a malformed Ingress', async () => {
+  const bad: ManifestObject = {
+    apiVersion: 'networking.k8s.io/v1',
+    kind: 'Ingress',
+    metadata: { name: 'x' },
+    spec: { rules: [{ host: 'a.b', http: { paths: [{ path: '/' }] } }] },
+  };
+  assert.ok((await validateManifests([bad])).length > 0);
+});

@@ -41,6 +41,8 @@ interface RenderFlags {
   check?: boolean;
   output: 'yaml' | 'json';
   startupPolicy?: StartupPolicy;
+  ingressDomain?: string;
+  ingressClass?: string;
   sshKeyDir?: string;
   seed: string;
   partition?: string;
@@ -76,6 +78,14 @@ export function registerRender(program: Command): void {
     .option('--kai-queue <queue>', 'KAI queue when the service names none (default dynamo)')
     .option('--volcano-queue <queue>', 'Volcano queue (default "default")')
     .option('--inventory <file>', 'nodes to plan against (default: generated from the spec, no fabric NICs)')
+    .option(
+      '--ingress-domain <domain>',
+      'kubernetes: domain of public HTTP endpoints, host <endpoint>.<service>.<domain> (default example.com, a placeholder)',
+    )
+    .option(
+      '--ingress-class <class>',
+      'kubernetes: ingressClassName of rendered Ingresses (default: the cluster default)',
+    )
     .option('--ssh-key-dir <dir>', 'reuse (or create) the SSH keypair and host key in this directory')
     .option('--seed <n>', 'planner seed', '0')
     .option('--check', 'validate the output against the Kubernetes and CRD schemas before printing it')
@@ -281,6 +291,8 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
     ...(flags.kaiQueue !== undefined ? { kaiQueue: flags.kaiQueue } : {}),
     ...(flags.volcanoQueue !== undefined ? { volcanoQueue: flags.volcanoQueue } : {}),
     ...(flags.startupPolicy !== undefined ? { startupPolicy: flags.startupPolicy } : {}),
+    ...(flags.ingressDomain !== undefined ? { ingressDomain: flags.ingressDomain } : {}),
+    ...(flags.ingressClass !== undefined ? { ingressClass: flags.ingressClass } : {}),
   });
   if (!r.ok) fail(r.issues, `${file}: cannot render for Kubernetes`);
   printIssues([...warnings, ...r.value.warnings]);

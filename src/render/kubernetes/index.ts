@@ -11,6 +11,8 @@
  * - one headless Service per rank named as the plan names the rank (`<service>-<rank>`), selecting exactly that
  *   pod and publishing not-ready addresses, so every rank host name in the plan's env resolves in the pod;
  * - a ClusterIP Service on rank 0 only (endpoints' ports; in host mode the fixed port maps to the host port);
+ *   for `scope: public` endpoints also an Ingress (http/https, host `<endpoint>.<service>.<domain>`) or a
+ *   LoadBalancer Service (tcp);
  * - Multus NetworkAttachmentDefinitions (host-device) for fabric NICs, plus the pod annotation and
  *   `rdma/<nic>` requests/limits;
  * - a ConfigMap (mounted at SHIM_DIR) with the plan's files, the per-rank environment and the entrypoint shim
@@ -44,7 +46,7 @@ export type {
   StartupPolicy,
 } from './options.js';
 export { SHIM_DIR, SSH_DIR, ADDR_VAR, HELPER_ENV } from './scripts.js';
-export { K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
+export { DEFAULT_INGRESS_DOMAIN, K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
 export { commonDir, cpuQuantity, escapeK8sExpansion, kubernetesEnv, memoryQuantity } from './values.js';
 export { validateManifests } from './validate.js';
 export { canonicalJsonList } from './yaml.js';
@@ -54,6 +56,7 @@ const KIND_ORDER = [
   'Secret',
   'ConfigMap',
   'Service',
+  'Ingress',
   'PodGroup',
   'LeaderWorkerSet',
   'PodCliqueSet',

@@ -10,6 +10,12 @@ import type { ManifestObject } from './validate.js';
 export const K8S_FILES_DIR = '/etc/multinode';
 export const K8S_SSH_WRAPPER = `${K8S_FILES_DIR}/bin/multinode-ssh`;
 
+/**
+ * Placeholder DNS domain for public HTTP endpoints (`<endpoint>.<service>.<domain>`): override it with the
+ * cluster's wildcard ingress domain (`--ingress-domain`).
+ */
+export const DEFAULT_INGRESS_DOMAIN = 'example.com';
+
 export type Orchestrator = 'lws' | 'grove';
 export type GangScheduler = 'volcano' | 'kai' | 'none';
 export type StartupPolicy = 'LeaderCreated' | 'LeaderReady';
@@ -40,6 +46,10 @@ export interface KubernetesRenderOptions {
   readonly sshKeys?: SshKeyMaterial;
   /** The spec the plan came from: volume references (PVC names), annotations, device requests, positions. */
   readonly spec?: Spec;
+  /** Domain public HTTP(S) endpoints get their Ingress host under. Default `DEFAULT_INGRESS_DOMAIN`. */
+  readonly ingressDomain?: string;
+  /** `spec.ingressClassName` of rendered Ingresses; omitted when absent (the cluster's default class). */
+  readonly ingressClass?: string;
   /** Seconds a pod waits for a peer's DNS name before failing. Default 600. */
   readonly resolveTimeoutSeconds?: number;
 }

@@ -41,7 +41,7 @@ import {
 import type { ValuePart } from './scripts.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
-import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
+import { DEFAULT_INGRESS_DOMAIN, K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
 import type { Json } from './values.js';
 import {
   cpuQuantity,
@@ -195,7 +195,7 @@ export class ServiceRender {
     objects.push(this.configMap(groups));
     objects.push(...this.rankServices());
     const ep = this.endpointService();
-    if (ep) objects.push(ep);
+    if (ep) objects.push(ep, ...this.publicEndpoints(ep));
     if (this.gang === 'volcano') objects.push(this.podGroup());
     objects.push(this.orchestrator === 'grove' ? this.podCliqueSet(groups) : this.leaderWorkerSet(groups));
     return objects;
@@ -492,6 +492,90 @@ export class ServiceRender {
         type: 'ClusterIP',
       },
     };
+  }
+
+  /**
+   * `scope: public` endpoints, reachable from outside the cluster: http/https through an Ingress with the host
+   * `<endpoint>.<service>.<ingress domain>` (`type: subdomain`) to the rank-0 Service's port; tcp through a
+   * LoadBalancer Service on rank 0. Any other scope (`group`, none) stays on the ClusterIP Service.
+   */
+  private publicEndpoints(epService: ManifestObject): ManifestObject[] {
+    const out: ManifestObject[] = [];
+    const base = joinPath('services', this.svc.name);
+    const leader = this.svc.ranks[0];
+    if (!leader) return out;
+    const domain = this.opts.ingressDomain ?? DEFAULT_INGRESS_DOMAIN;
+    this.svc.endpoints.forEach((ep, i) => {
+      const at = joinPath(joinPath(base, 'endpoints'), i);
+      if (ep.scope !== undefined && ep.scope !== 'public' && ep.scope !== 'group') {
+        this.issue(
+          'k8s-endpoint-scope',
+          joinPath(at, 'scope'),
+          `endpoint scope \`${ep.scope}\` is not \`group\` or \`public\`; rendered as \`group\` (ClusterIP only)`,
+          'warning',
+        );
+      }
+      if (ep.scope !== 'public') return;
+      if (ep.type !== undefined && ep.type !== 'subdomain') {
+        this.issue(
+          'k8s-endpoint-type',
+          joinPath(at, 'type'),
+          `endpoint type \`${ep.type}\` is not supported on Kubernetes; published as \`subdomain\``,
+          'warning',
+        );
+      }
+      if (ep.protocol === 'tcp') {
+        const p = leader.ports.find((x) => x.name === ep.portName);
+        out.push({
+          apiVersion: 'v1',
+          kind: 'Service',
+          metadata: this.meta(dnsName([this.svc.name, ep.name, 'public']), {
+            [K8S.labelRank]: '0',
+          }) as ManifestObject['metadata'],
+          spec: {
+            ports: [
+              {
+                name: portName(ep.name),
+                port: ep.port,
+                protocol: (p?.protocol ?? 'tcp').toUpperCase(),
+                targetPort: ep.targetPort,
+              },
+            ],
+            selector: this.rankSelector(0),
+            type: 'LoadBalancer',
+          },
+        });
+        return;
+      }
+      const host = `${dnsName([ep.name])}.${dnsName([this.svc.name])}.${domain}`;
+      out.push({
+        apiVersion: 'networking.k8s.io/v1',
+        kind: 'Ingress',
+        metadata: this.meta(dnsName([this.svc.name, ep.name])) as ManifestObject['metadata'],
+        spec: {
+          ...(this.opts.ingressClass !== undefined ? { ingressClassName: this.opts.ingressClass } : {}),
+          rules: [
+            {
+              host,
+              http: {
+                paths: [
+                  {
+                    backend: {
+                      service: { name: epService.metadata.name, port: { number: ep.port } },
+                    },
+                    path: '/',
+                    pathType: 'Prefix',
+                  },
+                ],
+              },
+            },
+          ],
+          // https: TLS at the Ingress with the controller's default certificate (no Secret is rendered).
+          ...(ep.protocol === 'https' ? { tls: [{ hosts: [host] }] } : {}),
+        },
+      });
+    });
+    return out;
   }
 
   private addEndpointPort(

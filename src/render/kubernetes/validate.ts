@@ -169,6 +169,14 @@ async function validateCore(obj: ManifestObject, prefix = ''): Promise<Issue[]> 
       const { Secret } = await import('kubernetes-models/v1/Secret');
       return run(new Secret(data));
     }
+    case 'networking.k8s.io/v1/Ingress': {
+      const { Ingress } = await import('kubernetes-models/networking.k8s.io/v1/Ingress');
+      return run(new Ingress(data));
+    }
+    case 'v1/PersistentVolumeClaim': {
+      const { PersistentVolumeClaim } = await import('kubernetes-models/v1/PersistentVolumeClaim');
+      return run(new PersistentVolumeClaim(data));
+    }
     case 'v1/PodTemplateSpec': {
       const { PodTemplateSpec } = await import('kubernetes-models/v1/PodTemplateSpec');
       return run(new PodTemplateSpec(data));
