@@ -379,3 +379,23 @@ test('the validator rejects a malformed Ingress', async () => {
   };
   assert.ok((await validateManifests([bad])).length > 0);
 });
+
+test('a data volume size that is not a quantity is a located error', () => {
+  const r = buildKubernetes(
+    render(`
+services:
+  db:
+    image: { uri: docker://img:1 }
+    script: serve
+    mounts: { data: { location: /var/lib/db } }
+    persist: true
+`).plan,
+    { dataVolumeSize: 'ten gigs' },
+  );
+  assert.equal(r.ok, false);
+  if (!r.ok)
+    assert.deepEqual(
+      r.issues.map((i) => i.code),
+      ['k8s-data-size'],
+    );
+});

@@ -43,6 +43,8 @@ interface RenderFlags {
   startupPolicy?: StartupPolicy;
   ingressDomain?: string;
   ingressClass?: string;
+  dataSize?: string;
+  storageClass?: string;
   sshKeyDir?: string;
   seed: string;
   partition?: string;
@@ -86,6 +88,11 @@ export function registerRender(program: Command): void {
       '--ingress-class <class>',
       'kubernetes: ingressClassName of rendered Ingresses (default: the cluster default)',
     )
+    .option(
+      '--data-size <quantity>',
+      'kubernetes: size of the `data` volume claim with persist: true (default 10Gi)',
+    )
+    .option('--storage-class <class>', 'kubernetes: storageClassName of the `data` volume claim')
     .option('--ssh-key-dir <dir>', 'reuse (or create) the SSH keypair and host key in this directory')
     .option('--seed <n>', 'planner seed', '0')
     .option('--check', 'validate the output against the Kubernetes and CRD schemas before printing it')
@@ -293,6 +300,8 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
     ...(flags.startupPolicy !== undefined ? { startupPolicy: flags.startupPolicy } : {}),
     ...(flags.ingressDomain !== undefined ? { ingressDomain: flags.ingressDomain } : {}),
     ...(flags.ingressClass !== undefined ? { ingressClass: flags.ingressClass } : {}),
+    ...(flags.dataSize !== undefined ? { dataVolumeSize: flags.dataSize } : {}),
+    ...(flags.storageClass !== undefined ? { storageClass: flags.storageClass } : {}),
   });
   if (!r.ok) fail(r.issues, `${file}: cannot render for Kubernetes`);
   printIssues([...warnings, ...r.value.warnings]);

@@ -15,6 +15,8 @@
  *   LoadBalancer Service (tcp);
  * - Multus NetworkAttachmentDefinitions (host-device) for fabric NICs, plus the pod annotation and
  *   `rdma/<nic>` requests/limits;
+ * - a PersistentVolumeClaim `<service>-data` for the built-in `data` volume when the service persists it
+ *   (`persist: true`; otherwise `data` is an emptyDir); declared volumes are claims referenced by name;
  * - a ConfigMap (mounted at SHIM_DIR) with the plan's files, the per-rank environment and the entrypoint shim
  *   that installs those files at their planned paths (an emptyDir) at start (see scripts.ts);
  * - a Secret `mpirun-ssh-key-<service>` with the SSH keypair when a rank waits for the leader (leader launch,
@@ -46,7 +48,12 @@ export type {
   StartupPolicy,
 } from './options.js';
 export { SHIM_DIR, SSH_DIR, ADDR_VAR, HELPER_ENV } from './scripts.js';
-export { DEFAULT_INGRESS_DOMAIN, K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
+export {
+  DEFAULT_DATA_VOLUME_SIZE,
+  DEFAULT_INGRESS_DOMAIN,
+  K8S_FILES_DIR,
+  K8S_SSH_WRAPPER,
+} from './options.js';
 export { commonDir, cpuQuantity, escapeK8sExpansion, kubernetesEnv, memoryQuantity } from './values.js';
 export { validateManifests } from './validate.js';
 export { canonicalJsonList } from './yaml.js';
@@ -55,6 +62,7 @@ const KIND_ORDER = [
   'NetworkAttachmentDefinition',
   'Secret',
   'ConfigMap',
+  'PersistentVolumeClaim',
   'Service',
   'Ingress',
   'PodGroup',

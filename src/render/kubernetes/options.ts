@@ -16,6 +16,9 @@ export const K8S_SSH_WRAPPER = `${K8S_FILES_DIR}/bin/multinode-ssh`;
  */
 export const DEFAULT_INGRESS_DOMAIN = 'example.com';
 
+/** Size of the PersistentVolumeClaim for a service's built-in `data` volume (`persist: true`). */
+export const DEFAULT_DATA_VOLUME_SIZE = '10Gi';
+
 export type Orchestrator = 'lws' | 'grove';
 export type GangScheduler = 'volcano' | 'kai' | 'none';
 export type StartupPolicy = 'LeaderCreated' | 'LeaderReady';
@@ -50,6 +53,10 @@ export interface KubernetesRenderOptions {
   readonly ingressDomain?: string;
   /** `spec.ingressClassName` of rendered Ingresses; omitted when absent (the cluster's default class). */
   readonly ingressClass?: string;
+  /** Requested size of the `data` volume's claim (a Kubernetes quantity). Default `DEFAULT_DATA_VOLUME_SIZE`. */
+  readonly dataVolumeSize?: string;
+  /** `storageClassName` of the `data` volume's claim; omitted when absent (the cluster's default class). */
+  readonly storageClass?: string;
   /** Seconds a pod waits for a peer's DNS name before failing. Default 600. */
   readonly resolveTimeoutSeconds?: number;
 }

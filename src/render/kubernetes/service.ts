@@ -41,7 +41,12 @@ import {
 import type { ValuePart } from './scripts.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
-import { DEFAULT_INGRESS_DOMAIN, K8S_FILES_DIR, K8S_SSH_WRAPPER } from './options.js';
+import {
+  DEFAULT_DATA_VOLUME_SIZE,
+  DEFAULT_INGRESS_DOMAIN,
+  K8S_FILES_DIR,
+  K8S_SSH_WRAPPER,
+} from './options.js';
 import type { Json } from './values.js';
 import {
   cpuQuantity,
@@ -193,6 +198,8 @@ export class ServiceRender {
     const secret = this.secret();
     if (secret) objects.push(secret);
     objects.push(this.configMap(groups));
+    const data = this.dataClaim();
+    if (data) objects.push(data);
     objects.push(...this.rankServices());
     const ep = this.endpointService();
     if (ep) objects.push(ep, ...this.publicEndpoints(ep));
@@ -819,13 +826,17 @@ export class ServiceRender {
       volumes.push({ name: 'ssh-key', secret: { defaultMode: 0o600, secretName: this.secretName() } });
       mounts.push({ mountPath: SSH_DIR, name: 'ssh-key', readOnly: true });
     }
-    const claims = new Map<string, string>();
+    const claims = new Set<string>();
     for (const m of svc.mounts) {
-      const claim = this.claimName(m);
       const vol = dnsName(['vol', m.volume]);
       if (!claims.has(vol)) {
-        claims.set(vol, claim);
-        volumes.push({ name: vol, persistentVolumeClaim: { claimName: claim } });
+        claims.add(vol);
+        // `data` without `persist` lives as long as the pod (an emptyDir); everything else is a claim.
+        volumes.push(
+          m.volume === 'data' && !svc.persist
+            ? { name: vol, emptyDir: {} }
+            : { name: vol, persistentVolumeClaim: { claimName: this.claimName(m) } },
+        );
       }
       mounts.push({ mountPath: m.location, name: vol });
     }
@@ -927,6 +938,32 @@ export class ServiceRender {
     if (this.gang === 'volcano') podAnn[W.volcanoGroupName] = this.podGroupName();
     if (this.spec?.resource.cpuAffinity === 'NUMA') podAnn[W.annotationNuma] = 'best-effort';
     return { metadata: { labels: podLabels, annotations: podAnn }, spec: podSpec };
+  }
+
+  /**
+   * The claim for the built-in `data` volume when the service persists it and mounts it: ReadWriteMany when
+   * more than one rank mounts it (they run on different nodes), else ReadWriteOnce.
+   */
+  private dataClaim(): ManifestObject | undefined {
+    if (!this.svc.persist || !this.svc.mounts.some((m) => m.volume === 'data')) return undefined;
+    const size = this.opts.dataVolumeSize ?? DEFAULT_DATA_VOLUME_SIZE;
+    if (!/^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$/.test(size)) {
+      this.issue(
+        'k8s-data-size',
+        joinPath(joinPath('services', this.svc.name), 'persist'),
+        `data volume size \`${size}\` is not a Kubernetes quantity (e.g. 10Gi)`,
+      );
+    }
+    return {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: this.meta(dnsName([this.svc.name, 'data'])) as ManifestObject['metadata'],
+      spec: {
+        accessModes: [this.svc.ranks.length > 1 ? 'ReadWriteMany' : 'ReadWriteOnce'],
+        resources: { requests: { storage: size } },
+        ...(this.opts.storageClass !== undefined ? { storageClassName: this.opts.storageClass } : {}),
+      },
+    };
   }
 
   private claimName(m: MountSpec): string {
