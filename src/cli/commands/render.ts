@@ -3,9 +3,7 @@
  * rendered text on stdout. Every problem (spec, plan, render, and with `--check` the schema validation) is
  * reported, located, before anything is printed.
  */
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { Inventory } from '../../api/inventory.js';
@@ -17,14 +15,10 @@ import { parseSpec } from '../../spec/index.js';
 import { joinPath } from '../../spec/paths.js';
 import { parseInventory } from '../../spec/inventory.js';
 import { defaultPlanOptions, generateInventoryForSpec, planSpec } from '../../plan/index.js';
-import type {
-  GangScheduler,
-  Orchestrator,
-  SshKeyMaterial,
-  StartupPolicy,
-} from '../../render/kubernetes/index.js';
+import type { GangScheduler, Orchestrator, StartupPolicy } from '../../render/kubernetes/index.js';
 import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../render/kubernetes/options.js';
 import { slurmInventory } from '../../render/slurm/plan-for-slurm.js';
+import { sshKeysFor } from '../../runtime/keys/index.js';
 import { paint, printIssues } from '../output.js';
 
 // The Kubernetes paths live with the renderer; exported here too for the tests that plan like `render`.
@@ -192,96 +186,6 @@ export async function planForTarget(
     fail([...result.issues, ...reasons], `${file}: cannot plan for ${target}`);
   }
   return { spec, plan: result.plan, warnings: [...parsed.warnings, ...result.warnings] };
-}
-
-// ---- SSH key material (OpenSSH format, ed25519, generated with node:crypto)
-
-function sshString(buf: Buffer): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(buf.length);
-  return Buffer.concat([len, buf]);
-}
-
-function u32(n: number): Buffer {
-  const b = Buffer.alloc(4);
-  b.writeUInt32BE(n >>> 0);
-  return b;
-}
-
-/** A fresh ed25519 keypair as OpenSSH private key text and public key line. */
-export function generateOpenSshEd25519(comment: string): { privateKey: string; publicKey: string } {
-  const { publicKey, privateKey } = generateKeyPairSync('ed25519');
-  const pub = Buffer.from(publicKey.export({ format: 'jwk' }).x ?? '', 'base64url');
-  const seed = Buffer.from(privateKey.export({ format: 'jwk' }).d ?? '', 'base64url');
-  const type = Buffer.from('ssh-ed25519');
-  const blob = Buffer.concat([sshString(type), sshString(pub)]);
-  const check = randomBytes(4).readUInt32BE();
-  let priv = Buffer.concat([
-    u32(check),
-    u32(check),
-    sshString(type),
-    sshString(pub),
-    sshString(Buffer.concat([seed, pub])),
-    sshString(Buffer.from(comment)),
-  ]);
-  const pad: number[] = [];
-  for (let i = 1; (priv.length + pad.length) % 8 !== 0; i++) pad.push(i);
-  priv = Buffer.concat([priv, Buffer.from(pad)]);
-  const none = Buffer.from('none');
-  const body = Buffer.concat([
-    Buffer.from('openssh-key-v1\0'),
-    sshString(none),
-    sshString(none),
-    sshString(Buffer.alloc(0)),
-    u32(1),
-    sshString(blob),
-    sshString(priv),
-  ]);
-  const b64 = body.toString('base64').replace(/(.{70})/g, '$1\n');
-  return {
-    privateKey: `-----BEGIN OPENSSH PRIVATE KEY-----\n${b64.replace(/\n$/, '')}\n-----END OPENSSH PRIVATE KEY-----\n`,
-    publicKey: `ssh-ed25519 ${blob.toString('base64')} ${comment}\n`,
-  };
-}
-
-async function readOrCreate(
-  dir: string,
-  name: string,
-  comment: string,
-): Promise<{ privateKey: string; publicKey: string }> {
-  try {
-    return {
-      privateKey: await readFile(join(dir, name), 'utf8'),
-      publicKey: await readFile(join(dir, `${name}.pub`), 'utf8'),
-    };
-  } catch {
-    const k = generateOpenSshEd25519(comment);
-    await mkdir(dir, { recursive: true, mode: 0o700 });
-    await writeFile(join(dir, name), k.privateKey, { mode: 0o600 });
-    await writeFile(join(dir, `${name}.pub`), k.publicKey, { mode: 0o644 });
-    return k;
-  }
-}
-
-export async function sshKeysFor(name: string, dir: string | undefined): Promise<SshKeyMaterial> {
-  if (dir !== undefined) {
-    const user = await readOrCreate(dir, 'id_ed25519', `multinode:${name}:user`);
-    const host = await readOrCreate(dir, 'ssh_host_ed25519_key', `multinode:${name}:host`);
-    return {
-      privateKey: user.privateKey,
-      publicKey: user.publicKey,
-      hostPrivateKey: host.privateKey,
-      hostPublicKey: host.publicKey,
-    };
-  }
-  const user = generateOpenSshEd25519(`multinode:${name}:user`);
-  const host = generateOpenSshEd25519(`multinode:${name}:host`);
-  return {
-    privateKey: user.privateKey,
-    publicKey: user.publicKey,
-    hostPrivateKey: host.privateKey,
-    hostPublicKey: host.publicKey,
-  };
 }
 
 async function runRender(file: string, flags: RenderFlags): Promise<string> {
