@@ -42,7 +42,17 @@ test('render --check prints a multi-document stream kubectl can take, and report
   );
   assert.deepEqual(
     docs.map((d) => d.kind),
-    ['Secret', 'ConfigMap', 'Service', 'Service', 'Service', 'PodGroup', 'LeaderWorkerSet'],
+    [
+      'Secret',
+      'ConfigMap',
+      'PersistentVolumeClaim',
+      'Service',
+      'Service',
+      'Service',
+      'Ingress',
+      'PodGroup',
+      'LeaderWorkerSet',
+    ],
   );
   assert.ok(docs.every((d) => d.metadata.namespace === 'ml'));
 });
@@ -199,7 +209,7 @@ test('the bundled CLI (esbuild, lazily loaded chunks) renders and validates', as
       { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /ok: 7 objects valid/);
+    assert.match(r.stderr, /ok: 9 objects valid/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
