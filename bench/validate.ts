@@ -1,71 +1,45 @@
 /**
- * Whole-process time of `multinode validate examples/seed-000-vllm.yaml` (the bundled CLI, spawned with
- * node), interleaved with a `node -e 0` baseline so both see the same machine load. Prints medians, p90s and
- * the ratio. Target: validate median < 150 ms.
+ * Whole-process time of `multinode validate examples/seed-000-vllm.yaml` as users run it (`./multinode`:
+ * the launcher's up-to-date checks, then the code-cached single-file bundle in dist/fast/), interleaved with
+ * a `node -e 0` baseline so every case sees the same machine load. Also shows the pieces: the fast bundle
+ * without the launcher, the full ESM CLI (`node dist/multinode.mjs`, e.g. an npm-installed bin) with and
+ * without source maps (what `./multinode` ran before), and `--version`. Prints medians, p90s, the ratio to
+ * node and the median CPU time (user + sys, from wait4's rusage via GNU time when present).
+ * Target: validate median < 150 ms.
  *   node --import tsx bench/validate.ts [runs=30]
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build as esbuild } from 'esbuild';
 
 const root = join(import.meta.dirname, '..');
 const runs = Math.max(20, Number(process.argv[2] ?? 30));
+const seed = 'examples/seed-000-vllm.yaml';
 
 const build = spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: root, stdio: 'inherit' });
 if (build.status !== 0) throw new Error('build failed');
 
-// The validate path alone (commander + the validate command + the spec layer), bundled the way
-// scripts/build.mjs bundles the CLI: separates the cost of the spec layer from the rest of the CLI's startup.
-const tmp = mkdtempSync(join(tmpdir(), 'mn-bench-'));
-await esbuild({
-  stdin: {
-    contents: [
-      "import { Command } from 'commander';",
-      "import { registerValidate } from './src/cli/commands/validate.ts';",
-      "const p = new Command('multinode').exitOverride();",
-      'registerValidate(p);',
-      "await p.parseAsync(process.argv.slice(2), { from: 'user' });",
-    ].join('\n'),
-    resolveDir: root,
-    loader: 'ts',
-    sourcefile: 'validate-only.ts',
-  },
-  outdir: tmp,
-  entryNames: 'validate-only',
-  outExtension: { '.js': '.mjs' },
-  splitting: true,
-  bundle: true,
-  platform: 'node',
-  target: 'node20',
-  format: 'esm',
-  banner: {
-    js: "import { createRequire as __mnCreateRequire } from 'node:module'; const require = __mnCreateRequire(import.meta.url);",
-  },
-  logLevel: 'warning',
-});
-
+const node = process.execPath;
 const cases = {
-  'node -e 0': [process.execPath, '-e', '0'],
-  'multinode validate seed-000-vllm': [
-    process.execPath,
+  'node -e 0': [node, '-e', '0'],
+  './multinode validate (users run this)': ['./multinode', 'validate', seed],
+  'node dist/fast/run.cjs validate': [node, 'dist/fast/run.cjs', 'validate', seed],
+  'node dist/multinode.mjs validate': [node, 'dist/multinode.mjs', 'validate', seed],
+  '  … with --enable-source-maps (old)': [
+    node,
+    '--enable-source-maps',
     'dist/multinode.mjs',
     'validate',
-    'examples/seed-000-vllm.yaml',
+    seed,
   ],
-  'multinode --version': [process.execPath, 'dist/multinode.mjs', '--version'],
-  'validate path only (bundle)': [
-    process.execPath,
-    join(tmp, 'validate-only.mjs'),
-    'validate',
-    'examples/seed-000-vllm.yaml',
-  ],
+  './multinode --version': ['./multinode', '--version'],
 } as const;
 type Name = keyof typeof cases;
 
 // CPU time (user + sys) is steadier than wall time on a loaded machine; GNU time reports it when present.
 const gnuTime = existsSync('/usr/bin/time') ? '/usr/bin/time' : undefined;
+const tmp = mkdtempSync(join(tmpdir(), 'mn-bench-'));
 const cpuFile = join(tmp, 'cpu.txt');
 
 function time(argv: readonly string[]): { wall: number; cpu: number } {
@@ -100,16 +74,16 @@ const quantile = (xs: number[], q: number): number => {
 const base = quantile(samples['node -e 0'], 0.5);
 console.log(`runs per case: ${runs} (interleaved)`);
 console.log(
-  `${'case'.padEnd(36)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'vs node'.padStart(9)} ${'cpu med'.padStart(9)}`,
+  `${'case'.padEnd(40)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'vs node'.padStart(9)} ${'cpu med'.padStart(9)}`,
 );
 for (const name of Object.keys(cases) as Name[]) {
   const med = quantile(samples[name], 0.5);
   const p90 = quantile(samples[name], 0.9);
   console.log(
-    `${name.padEnd(36)} ${`${med.toFixed(1)} ms`.padStart(9)} ${`${p90.toFixed(1)} ms`.padStart(9)} ${`${(med / base).toFixed(2)}x`.padStart(9)} ${`${quantile(cpu[name], 0.5).toFixed(0)} ms`.padStart(9)}`,
+    `${name.padEnd(40)} ${`${med.toFixed(1)} ms`.padStart(9)} ${`${p90.toFixed(1)} ms`.padStart(9)} ${`${(med / base).toFixed(2)}x`.padStart(9)} ${`${quantile(cpu[name], 0.5).toFixed(0)} ms`.padStart(9)}`,
   );
 }
 console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
 rmSync(tmp, { recursive: true, force: true });
-const med = quantile(samples['multinode validate seed-000-vllm'], 0.5);
+const med = quantile(samples['./multinode validate (users run this)'], 0.5);
 console.log(`validate median ${med.toFixed(1)} ms; target < 150 ms: ${med < 150 ? 'met' : 'NOT met'}`);

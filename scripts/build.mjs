@@ -1,24 +1,68 @@
-// Bundles the CLI into one ESM file so `multinode` starts without resolving hundreds of modules.
+// Builds the CLI into dist/ (or the directory given as the first argument, for tests):
+//  - multinode.mjs (+ chunks/): the whole CLI, one ESM entry whose commands load on demand.
+//  - fast/validate.cjs: `validate` and `--version` in ONE CommonJS file (no chunks, so no ESM loader
+//    resolving a dozen modules), run by fast/run.cjs with a V8 code cache (validate.cjs.cache, primed here
+//    by one run). `./multinode` sends those commands there; see src/cli/fast.ts and src/cli/code-cache.ts.
 import { build } from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 
-const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
-await build({
-  entryPoints: { multinode: 'src/cli/main.ts' },
-  outdir: 'dist',
-  entryNames: '[name]',
-  chunkNames: 'chunks/[name]-[hash]',
-  outExtension: { '.js': '.mjs' },
-  splitting: true,
+const root = resolve(import.meta.dirname, '..');
+const out = resolve(process.argv[2] ?? join(root, 'dist'));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+const common = {
+  absWorkingDir: root,
   bundle: true,
   platform: 'node',
   target: 'node20',
-  format: 'esm',
-  sourcemap: 'linked',
   legalComments: 'none',
   define: { MULTINODE_VERSION: JSON.stringify(pkg.version) },
-  banner: {
-    js: "import { createRequire as __mnCreateRequire } from 'node:module'; const require = __mnCreateRequire(import.meta.url);",
-  },
   logLevel: 'warning',
-});
+};
+await Promise.all([
+  build({
+    ...common,
+    entryPoints: { multinode: 'src/cli/main.ts' },
+    outdir: out,
+    entryNames: '[name]',
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+    splitting: true,
+    format: 'esm',
+    sourcemap: 'linked',
+    banner: {
+      js: "import { createRequire as __mnCreateRequire } from 'node:module'; const require = __mnCreateRequire(import.meta.url);",
+    },
+  }),
+  build({
+    ...common,
+    entryPoints: { validate: 'src/cli/fast.ts', run: 'src/cli/code-cache.ts' },
+    outdir: join(out, 'fast'),
+    outExtension: { '.js': '.cjs' },
+    format: 'cjs',
+    // Less source to read and hash per run (~4 ms); names are kept so an internal error's stack still reads.
+    minifyWhitespace: true,
+    minifySyntax: true,
+  }),
+]);
+
+// code-cache.ts runs the bundle with vm.Script, which has no loader for a dynamic import(): the fast
+// bundle must be self-contained (esbuild turns internal dynamic imports into plain calls).
+const fast = readFileSync(join(out, 'fast/validate.cjs'), 'utf8');
+if (/\bimport\(/.test(fast)) {
+  throw new Error('build: dist/fast/validate.cjs contains a dynamic import(), which vm.Script cannot run');
+}
+
+// Prime the code cache with a representative run (a stale cache is rejected by V8 and rewritten).
+rmSync(join(out, 'fast/validate.cjs.cache'), { force: true });
+const prime = spawnSync(
+  process.execPath,
+  [join(out, 'fast/run.cjs'), 'validate', join(root, 'examples/seed-000-vllm.yaml')],
+  { stdio: 'ignore' },
+);
+if (prime.status !== 0) {
+  process.stderr.write(
+    `build: priming the code cache failed (exit ${prime.status}); it is written on first use\n`,
+  );
+}
