@@ -1,7 +1,8 @@
 /**
  * Local-runtime benchmarks, side by side (run as root: `node --import tsx bench/runtime-bench.ts [a|b|c|d]…`):
- *  (a) endpoint req/s (host → 127.0.0.1 → nft DNAT → rank 0) vs wrk inside rank 0's node straight to rank 0
- *      vs nginx as a reverse proxy in that node (wrk -t1 -c32 -d5s, median of 3);
+ *  (a) endpoint req/s (host → 127.0.0.1 → nft DNAT → rank 0) vs the host straight to rank 0 over the same
+ *      links vs nginx on the host as a reverse proxy (wrk -t1 -c32 -d5s, interleaved rounds, median), for an
+ *      overlay rank 0 and (a') a host-mode one;
  *  (b) `cluster create` of 64 nodes (and delete);
  *  (c) iperf3 rank→rank over the service overlay vs a raw VXLAN between the same nodes, and host-mode ranks
  *      vs the underlay (5 s, 1 stream, median of 3);
@@ -15,8 +16,10 @@ import { join, resolve } from 'node:path';
 
 const STATE = mkdtempSync(join(tmpdir(), 'mn-bench-'));
 process.env['MULTINODE_STATE_DIR'] = STATE;
-const { nodeExecArgv } = await import('../src/runtime/local/node-exec.js');
+const { nodeExecArgv, netnsExecArgv } = await import('../src/runtime/local/node-exec.js');
 const { createCluster, deleteCluster, readClusterMeta } = await import('../src/runtime/local/cluster.js');
+const { serviceNames } = await import('../src/runtime/local/paths.js');
+const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -81,131 +84,160 @@ function rankPrefix(service: string, rank: number): string[] {
   return [NODE, '--import', 'tsx', MAIN, 'exec', service, '--rank', String(rank), '--'];
 }
 
-function benchEndpoint(): void {
-  console.log('(a) endpoint vs direct vs nginx — wrk -t1 -c32 -d5s, median of 3, req/s');
-  const file = join(STATE, 'web.yaml');
-  writeFileSync(
-    file,
-    `version: v1
-services:
-  benchweb:
-    script: |
-      #!/bin/sh
-      exec ${NODE} -e "require('http').createServer((q, s) => s.end('ok')).listen(8080, '0.0.0.0')"
-    ports:
-      - name: http
-        port: 8080
-    endpoints:
-      - name: web
-        port-name: http
-        protocol: http
-    readiness-probe:
-      tcp-socket:
-        port: 8080
-      period-seconds: 1
-`,
-  );
-  const up = cli(['up', '-d', '--cluster', 'bench', file]);
-  if (up.code !== 0) throw new Error(up.stderr);
-  const s = ps().find((x) => x.name === 'benchweb');
-  const r0 = s?.ranks[0];
-  const port = s?.endpoints[0]?.hostPort;
-  if (!r0 || !port) throw new Error('no rank 0 / endpoint');
-  const nodePrefix = nodeExecArgv({ clusterName: 'bench', node: r0.node });
-  const nginxDir = join(STATE, 'nginx');
-  run(['mkdir', '-p', join(nginxDir, 'logs'), join(nginxDir, 'tmp')]);
-  writeFileSync(
-    join(nginxDir, 'nginx.conf'),
-    `worker_processes 1; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/logs/error.log;
-events { worker_connections 1024; }
-http { access_log off; client_body_temp_path ${nginxDir}/tmp; proxy_temp_path ${nginxDir}/tmp;
-  fastcgi_temp_path ${nginxDir}/tmp; uwsgi_temp_path ${nginxDir}/tmp; scgi_temp_path ${nginxDir}/tmp;
-  upstream rank0 { server ${r0.address}:8080; keepalive 64; }
-  server { listen 127.0.0.1:18080; location / { proxy_pass http://rank0; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
-`,
-  );
-  run([...nodePrefix, 'nginx', '-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir]);
+/** Runs `f` and removes whatever the undo list holds afterwards, in reverse, even on failure. */
+function withUndo(f: (undo: (argv: readonly string[]) => void) => void): void {
+  const undos: (readonly string[])[] = [];
   try {
-    const direct: number[] = [];
-    const endpoint: number[] = [];
-    const nginx: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      direct.push(wrk(nodePrefix, `http://${r0.address}:8080/`));
-      endpoint.push(wrk([], `http://127.0.0.1:${port}/`));
-      nginx.push(wrk(nodePrefix, 'http://127.0.0.1:18080/'));
-    }
-    const d = median(direct);
-    row(`direct: wrk in ${r0.node} → rank 0 (${r0.address})`, fmt(d, 0));
-    row(`endpoint: host → 127.0.0.1:${port} (nft DNAT ×2)`, fmt(median(endpoint), 0), median(endpoint) / d);
-    row('nginx reverse proxy in the node → rank 0', fmt(median(nginx), 0), median(nginx) / d);
+    f((argv) => undos.push(argv));
   } finally {
-    const pid = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8'));
-    if (pid > 0) process.kill(pid, 'SIGTERM');
-    cli(['down', 'benchweb']);
+    for (const argv of undos.reverse()) spawnSync(argv[0] as string, argv.slice(1), { stdio: 'ignore' });
   }
 }
 
 /**
- * (a') The DNAT itself, on an identical path: a host-network service on node-1; the host reaches its port
- * directly (for this measurement only, an accept rule for that one port is added to — and removed from — our
- * own guard table) vs through the endpoint (127.0.0.1 → DNAT → the same address and port).
+ * (a) The endpoint against a direct connection over the SAME path (LAB-NOTES §3): wrk runs in the root
+ * namespace for all three. For the bench only, the host is given a /32 route to rank 0's address via its
+ * node over the cluster's one root link, our guard table lets that one flow out and the node's fence lets it
+ * through to the rank; all three are removed afterwards. Then, interleaved, ≥ 3 rounds:
+ *   direct:   host → rank 0 address (root link → switch → node → service bridge → rank)
+ *   endpoint: host → 127.0.0.1:P → nft DNAT → node → nft DNAT → rank 0 (the same links)
+ *   nginx:    host → nginx on 127.0.0.1 (keepalive upstream) → rank 0 over the direct route.
+ * Overlay first (the default), then host mode (rank 0 in the node's namespace, one DNAT).
  */
-async function benchDnat(): Promise<void> {
+async function benchEndpoint(hostMode: boolean): Promise<void> {
+  const svc = hostMode ? 'benchhost' : 'benchweb';
+  const bport = hostMode ? 18090 : 8080;
   console.log(
-    "(a') same path with and without DNAT — host-mode rank 0, wrk -t1 -c32 -d5s, median of 3, req/s",
+    `(a${hostMode ? "'" : ''}) ${hostMode ? 'host-mode' : 'overlay'} rank 0: endpoint vs direct vs nginx, same path — wrk -t1 -c32 -d5s, ${ROUNDS} rounds interleaved, median req/s`,
   );
-  const file = join(STATE, 'webhost.yaml');
+  const file = join(STATE, `${svc}.yaml`);
   writeFileSync(
     file,
     `version: v1
 services:
-  benchhost:
+  ${svc}:
     script: |
       #!/bin/sh
-      exec ${NODE} -e "require('http').createServer((q, s) => s.end('ok')).listen(18090, '0.0.0.0')"
-    network:
-      host: true
-    ports:
+      exec ${NODE} -e "require('http').createServer((q, s) => s.end('ok')).listen(${bport}, '0.0.0.0')"
+${hostMode ? '    network:\n      host: true\n' : ''}    ports:
       - name: http
-        port: 18090
+        port: ${bport}
     endpoints:
       - name: web
         port-name: http
         protocol: http
     readiness-probe:
       tcp-socket:
-        port: 18090
+        port: ${bport}
       period-seconds: 1
 `,
   );
   const up = cli(['up', '-d', '--cluster', 'bench', file]);
   if (up.code !== 0) throw new Error(up.stderr);
-  const s = ps().find((x) => x.name === 'benchhost');
-  const r0 = s?.ranks[0];
-  const port = s?.endpoints[0]?.hostPort;
-  const meta = await readClusterMeta('bench');
-  if (!r0 || !port || !meta) throw new Error('no rank 0 / endpoint');
-  const rule = `oifname "${meta.rootLink}" ip daddr ${r0.address} tcp dport 18090 accept`;
-  run(['nft', 'insert', 'rule', 'ip', meta.guardTable, 'output', ...rule.split(' ')]);
   try {
-    const direct: number[] = [];
-    const endpoint: number[] = [];
-    for (let i = 0; i < 3; i++) {
-      direct.push(wrk([], `http://${r0.address}:18090/`));
-      endpoint.push(wrk([], `http://127.0.0.1:${port}/`));
-    }
-    row(`direct: host → ${r0.address}:18090`, fmt(median(direct), 0));
-    row(
-      `endpoint: host → 127.0.0.1:${port} (nft DNAT)`,
-      fmt(median(endpoint), 0),
-      median(endpoint) / median(direct),
-    );
+    const s = ps().find((x) => x.name === svc);
+    const r0 = s?.ranks[0];
+    const port = s?.endpoints[0]?.hostPort;
+    const meta = await readClusterMeta('bench');
+    const node = meta?.nodes.find((n) => n.name === r0?.node);
+    if (!r0 || !port || !meta || !node) throw new Error('no rank 0 / endpoint');
+    withUndo((undo) => {
+      const mark = `mn-bench-${process.pid}`;
+      // Direct path for the bench only: root → rank 0 over the root link, through the guard and the fence.
+      if (!hostMode) {
+        run(['ip', 'route', 'add', `${r0.address}/32`, 'via', node.address, 'dev', meta.rootLink]);
+        undo(['ip', 'route', 'del', `${r0.address}/32`, 'via', node.address, 'dev', meta.rootLink]);
+        const nodeTable = serviceNames('bench', svc).nodeTable;
+        const ns = netnsExecArgv(node.netns);
+        run([
+          ...ns,
+          'nft',
+          'insert',
+          'rule',
+          'ip',
+          nodeTable,
+          'forward',
+          'ip',
+          'saddr',
+          meta.hostAddress,
+          'ip',
+          'daddr',
+          r0.address,
+          'tcp',
+          'dport',
+          String(bport),
+          'accept',
+          'comment',
+          `"${mark}"`,
+        ]);
+        undo([...ns, 'sh', '-c', deleteMarked(nodeTable, 'forward', mark)]);
+      }
+      run([
+        'nft',
+        'insert',
+        'rule',
+        'ip',
+        meta.guardTable,
+        'output',
+        'oifname',
+        meta.rootLink,
+        'ip',
+        'daddr',
+        r0.address,
+        'tcp',
+        'dport',
+        String(bport),
+        'accept',
+        'comment',
+        `"${mark}"`,
+      ]);
+      undo(['sh', '-c', deleteMarked(meta.guardTable, 'output', mark)]);
+      // nginx as a reverse proxy in the root namespace, to rank 0 over the same direct route.
+      const nginxDir = join(STATE, `nginx-${svc}`);
+      run(['mkdir', '-p', join(nginxDir, 'logs'), join(nginxDir, 'tmp')]);
+      writeFileSync(
+        join(nginxDir, 'nginx.conf'),
+        `worker_processes 1; pid ${nginxDir}/nginx.pid; error_log ${nginxDir}/logs/error.log;
+events { worker_connections 1024; }
+http { access_log off; client_body_temp_path ${nginxDir}/tmp; proxy_temp_path ${nginxDir}/tmp;
+  fastcgi_temp_path ${nginxDir}/tmp; uwsgi_temp_path ${nginxDir}/tmp; scgi_temp_path ${nginxDir}/tmp;
+  upstream rank0 { server ${r0.address}:${bport}; keepalive 64; }
+  server { listen 127.0.0.1:18080; location / { proxy_pass http://rank0; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+`,
+      );
+      run(['nginx', '-c', join(nginxDir, 'nginx.conf'), '-p', nginxDir]);
+      const pid = Number(readFileSync(join(nginxDir, 'nginx.pid'), 'utf8'));
+      if (pid > 0) undo(['kill', String(pid)]);
+      const direct: number[] = [];
+      const endpoint: number[] = [];
+      const nginx: number[] = [];
+      for (let i = 0; i < ROUNDS; i++) {
+        direct.push(wrk([], `http://${r0.address}:${bport}/`));
+        endpoint.push(wrk([], `http://127.0.0.1:${port}/`));
+        nginx.push(wrk([], 'http://127.0.0.1:18080/'));
+      }
+      const d = median(direct);
+      row(`direct: host → ${r0.address}:${bport}`, fmt(d, 0));
+      row(
+        `endpoint: host → 127.0.0.1:${port} (nft DNAT${hostMode ? '' : ' ×2'})`,
+        fmt(median(endpoint), 0),
+        median(endpoint) / d,
+      );
+      row('nginx reverse proxy on the host → rank 0', fmt(median(nginx), 0), median(nginx) / d);
+      row('  rounds (direct / endpoint / nginx)', '');
+      for (let i = 0; i < ROUNDS; i++)
+        console.log(
+          `    ${fmt(direct[i] ?? NaN, 0)} / ${fmt(endpoint[i] ?? NaN, 0)} / ${fmt(nginx[i] ?? NaN, 0)}`,
+        );
+    });
   } finally {
-    const listing = run(['nft', '-a', 'list', 'chain', 'ip', meta.guardTable, 'output']);
-    const h = /tcp dport 18090 accept # handle (\d+)/.exec(listing)?.[1];
-    if (h) run(['nft', 'delete', 'rule', 'ip', meta.guardTable, 'output', 'handle', h]);
-    cli(['down', 'benchhost']);
+    cli(['down', svc]);
   }
+}
+
+/** A shell command deleting every rule carrying comment `mark` from a chain. */
+function deleteMarked(table: string, chain: string, mark: string): string {
+  return `nft -a list chain ip ${table} ${chain} | sed -n 's/.*comment "${mark}" # handle \\([0-9]*\\).*/\\1/p' | while read h; do nft delete rule ip ${table} ${chain} handle "$h"; done`;
 }
 
 async function benchCreate(): Promise<void> {
@@ -317,8 +349,8 @@ if (process.getuid?.() !== 0) {
 try {
   if (want('a') || want('c')) await createCluster({ name: 'bench', nodes: 2 });
   if (want('d')) await createCluster({ name: 'bench8', nodes: 8 });
-  if (want('a')) benchEndpoint();
-  if (want('a')) await benchDnat();
+  if (want('a')) await benchEndpoint(false);
+  if (want('a')) await benchEndpoint(true);
   if (want('c')) await benchIperf();
   if (want('d')) benchUp();
   if (want('b')) await benchCreate();
