@@ -3,7 +3,7 @@ import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
 import { downService } from '../../runtime/local/teardown.js';
 import { paint } from '../output.js';
-import { readSpecFile } from './up.js';
+import { readSpecFile } from './runtime-common.js';
 import { slurmDown } from './slurm-target.js';
 
 export function registerDown(program: Command): void {
@@ -22,7 +22,7 @@ export function registerDown(program: Command): void {
       }
       let names = [target];
       if (existsSync(target) && statSync(target).isFile())
-        names = (await readSpecFile(target)).services.map((s) => s.name);
+        names = readSpecFile(target).services.map((s) => s.name);
       const graceMs = Math.max(0, Number(opts.grace) * 1000 || 0);
       for (const name of names) {
         const r = await downService(name, {

@@ -16,9 +16,7 @@
  * directory, as on a shared file system or the emulated cluster).
  */
 import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { parseSpec } from '../../spec/index.js';
 import { planForSlurm } from '../../render/slurm/plan-for-slurm.js';
 import { renderSlurmJobs, slurmEndpoints } from '../../render/slurm/index.js';
 import type { SlurmRenderOptions } from '../../render/slurm/index.js';
@@ -30,7 +28,8 @@ import {
   submitSlurmJob,
 } from '../../runtime/slurm/jobs.js';
 import type { SlurmClient, SlurmJobRecord } from '../../runtime/slurm/jobs.js';
-import { paint, printIssues, printJson, table } from '../output.js';
+import { paint, printJson, table } from '../output.js';
+import { readSpecFile } from './runtime-common.js';
 
 export interface SlurmUpOptions {
   readonly detach?: boolean;
@@ -84,22 +83,8 @@ export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<
   const say = (line: string): void => {
     if (!opts.quiet) console.log(line);
   };
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new MultinodeError('cli.read', `cannot read ${file}: ${(e as Error).message}`, {
-      exitCode: EXIT.badInput,
-    });
-  }
-  const parsed = parseSpec(text, file);
-  if (!parsed.ok)
-    throw new MultinodeError('spec.invalid', `${file} is not valid`, {
-      issues: parsed.issues,
-      exitCode: EXIT.badInput,
-    });
-  if (!opts.quiet && parsed.warnings.length > 0) printIssues(parsed.warnings);
-  const planned = planForSlurm(parsed.value, {
+  const spec = readSpecFile(file, { quiet: opts.quiet === true });
+  const planned = planForSlurm(spec, {
     runAsRoot: process.getuid?.() === 0,
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
   });

@@ -7,14 +7,12 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync, existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import type { Command } from 'commander';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Spec } from '../../api/spec.js';
 import type { ServicePlan } from '../../api/plan.js';
 import { STATE } from '../../api/names.js';
-import { parseSpec } from '../../spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
 import type { Inventory } from '../../api/inventory.js';
 import { createCluster, listClusters, readInventory } from '../../runtime/local/cluster.js';
@@ -24,9 +22,9 @@ import { isSameProcess, readServiceState } from '../../runtime/local/service-sta
 import type { SupervisorEvent } from '../../runtime/local/supervisor.js';
 import { createServiceRecord, superviseService } from '../../runtime/local/supervisor.js';
 import { downService } from '../../runtime/local/teardown.js';
-import { followLogs } from '../../runtime/local/logs.js';
+import { followLogs, rankLogPath } from '../../runtime/local/logs.js';
 import { paint, printIssues } from '../output.js';
-import { isRoot, slurmStateDir } from './runtime-common.js';
+import { isRoot, readSpecFile, slurmStateDir } from './runtime-common.js';
 import { slurmUp } from './slurm-target.js';
 import { readSlurmCluster } from '../../runtime/slurm/cluster.js';
 import { rankColor } from './logs.js';
@@ -36,25 +34,6 @@ interface UpOpts {
   waitTimeout?: string;
   cluster?: string;
   target?: string;
-}
-
-export async function readSpecFile(file: string): Promise<Spec> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (e) {
-    throw new MultinodeError('cli.no-file', `cannot read ${file}: ${(e as Error).message}`, {
-      exitCode: EXIT.badInput,
-    });
-  }
-  const r = parseSpec(text, file);
-  if (!r.ok)
-    throw new MultinodeError('spec.invalid', `${file} is not a valid spec`, {
-      issues: r.issues,
-      exitCode: EXIT.badInput,
-    });
-  if (r.warnings.length > 0) printIssues(r.warnings);
-  return r.value;
 }
 
 function note(msg: string): void {
@@ -132,7 +111,7 @@ function describeEvent(service: string, e: SupervisorEvent): string | undefined 
   }
 }
 
-export function cliEntryArgv(): string[] {
+function cliEntryArgv(): string[] {
   const entry = process.argv[1];
   if (!entry) throw new MultinodeError('cli.no-entry', 'cannot tell how this CLI was started');
   return [process.execPath, ...process.execArgv, entry];
@@ -191,7 +170,7 @@ async function waitDetached(plan: ServicePlan, pid: number | undefined, timeoutS
 }
 
 /** The pseudo cluster name of degraded (no root) services. */
-export const LOOPBACK_CLUSTER = '(loopback)';
+const LOOPBACK_CLUSTER = '(loopback)';
 
 /**
  * Degraded mode: rank host names cannot resolve (no per-rank hosts file without a mount namespace), so every
@@ -235,7 +214,7 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       exitCode: EXIT.badInput,
     });
   const abs = resolve(file);
-  const parsed = await readSpecFile(file);
+  const parsed = readSpecFile(file);
   const degraded = !isRoot();
   const t0 = Date.now();
   let spec = parsed;
@@ -358,7 +337,7 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
     followLogs(
       svc.ranks.map((r) => ({
         rank: r.rank,
-        path: join(serviceDir(svc.name), 'logs', `rank-${r.rank}.log`),
+        path: rankLogPath(serviceDir(svc.name), r.rank),
       })),
       (rank, line) => {
         const host = svc.ranks[rank]?.hostname ?? `${svc.name}-${rank}`;
