@@ -11,6 +11,7 @@ import {
   cleanupAll,
   kill,
   makeCluster,
+  pidAlive,
   skipReason,
   state,
   upDetached,
@@ -47,9 +48,9 @@ test('up -d --wait-timeout, and ps after a restart', { skip, timeout: 120_000 },
     await makeCluster(C, 2, 4);
     const file = join(dir, 'never-ready.yaml');
     writeFileSync(file, SPEC('neverready', true));
-    const up = cli(dir, ['up', '-d', '--cluster', C, '--wait-timeout', '2', file]);
+    const up = cli(dir, ['up', '-d', '--cluster', C, '--wait-timeout', '5', file]);
     assert.notEqual(up.code, 0);
-    assert.match(up.stderr, /neverready is not ready after 2 s/);
+    assert.match(up.stderr, /neverready is not ready after 5 s/);
     assert.match(up.stderr, /probe: (waiting|not-ready)/);
     assert.match(up.stderr, /multinode down neverready/);
     assert.equal((await state('neverready')).status, 'running', 'it keeps running');
@@ -81,7 +82,7 @@ test('up -d --wait-timeout, and ps after a restart', { skip, timeout: 120_000 },
 });
 
 test(
-  'group readiness in leader launch: a worker whose sshd is gone is missing; ps says which and since when',
+  "leader launch: a worker's sshd is part of the rank; its death is the rank failing, restarted per policy",
   { skip: skip || (existsSync('/usr/sbin/sshd') ? false : 'needs /usr/sbin/sshd'), timeout: 120_000 },
   async () => {
     const dir = useStateDir('grp');
@@ -102,23 +103,46 @@ services:
         cores: 1
       memory:
         size: 16MB
+    restart:
+      policy: on-failure
+      backoff-seconds: 0
 `,
         C,
         dir,
       );
       const s = await waitStatus(name, ['ready', 'failed'], 60_000);
       assert.equal(s.status, 'ready', s.message);
-      const sshd = s.resources.find((r) => r.kind === 'process' && r.rank === 1 && r.pid !== s.ranks[1]?.pid);
+      const sshdOf = (x: typeof s) =>
+        x.resources.find(
+          (r) => r.kind === 'process' && r.rank === 1 && r.pid !== x.ranks[1]?.pid && pidAlive(r.pid),
+        );
+      const sshd = sshdOf(s);
       assert.ok(sshd && sshd.kind === 'process');
       kill(sshd.pid);
-      const after = await waitFor('rank 1 missing', async () => {
+      const after = await waitFor('rank 1 restarted with a new sshd, group ready', async () => {
         const x = await state(name);
-        return x.group && !x.group.ready && x.group.missing.some((m) => m.rank === 1) ? x : undefined;
+        const h = x.failover?.history.at(-1);
+        return x.status === 'ready' && h && /rank 1's sshd killed by SIGKILL/.test(h.trigger) ? x : undefined;
       });
-      assert.equal(after.status, 'running');
-      assert.match(after.group?.missing[0]?.why ?? '', /sshd not answering/);
+      assert.equal(after.ranks[0]?.pid, s.ranks[0]?.pid, 'rank 0 untouched under on-failure');
+      assert.equal(after.ranks[1]?.restarts, 1);
+      assert.notEqual(after.ranks[1]?.pid, s.ranks[1]?.pid);
+      const again = sshdOf(after);
+      assert.ok(again && again.kind === 'process' && again.pid !== sshd.pid, 'a new sshd for rank 1');
+      // The new sshd answers: rank 0 reaches rank 1 through the wrapper.
+      const host1 = after.plan.ranks[1]?.hostname ?? '';
+      const r = cli(dir, [
+        'exec',
+        name,
+        '--',
+        '/bin/sh',
+        '-c',
+        `MULTINODE_WRAPPER_FORWARD_STREAMS=1 "$MULTINODE_SSH_WRAPPER" ${host1} hostname`,
+      ]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(r.stdout.trim(), host1);
       const ps = cli(dir, ['ps']);
-      assert.match(ps.stdout, /missing rank 1 since \S+ \(sshd not answering\)/);
+      assert.match(ps.stdout, /rank 1's sshd killed by SIGKILL/);
     } finally {
       await cleanupAll(dir, [C]);
     }

@@ -242,6 +242,8 @@ interface SeenExit {
   readonly code: number | null;
   readonly signal: string | null;
   readonly at: number;
+  /** The rank's sshd exited (the rank's own process was then stopped): the rank counts as failed. */
+  readonly sshd?: true;
 }
 
 /** A group counts as started (LWS "after start") once it has been ready this long. */
@@ -379,6 +381,49 @@ export async function superviseService(
       });
     let ssh: ServiceSsh | undefined;
     const sshds = new Map<number, { pid: number; startTime: string }>();
+    /** sshd exits not yet acted on (an sshd is part of its rank: its death is the rank failing). */
+    interface SshdExit {
+      rank: number;
+      pid: number;
+      startTime: string;
+      code: number | null;
+      signal: string | null;
+      at: number;
+    }
+    const sshdExits: SshdExit[] = [];
+    let supervising = true;
+    let wake: () => void = () => undefined;
+    const startSshd = async (s0: ServiceSsh, r: RankPlan): Promise<void> => {
+      const argv = s0.sshdArgv(r.rank);
+      const fd = openSync(rankLogPath(dir, r.rank), 'a');
+      const child = spawn(argv[0] as string, argv.slice(1), {
+        detached: true,
+        stdio: ['ignore', fd, fd],
+        env: { ...BASE_ENV },
+      });
+      closeSync(fd);
+      child.on('error', () => undefined);
+      const st = child.pid !== undefined ? await readProcStartTime(child.pid) : undefined;
+      if (child.pid === undefined || st === undefined) return;
+      const pid = child.pid;
+      sshds.set(r.rank, { pid, startTime: st });
+      child.on('exit', (code, signal) => {
+        if (sshds.get(r.rank)?.pid !== pid) return;
+        sshds.delete(r.rank);
+        if (!supervising) return;
+        sshdExits.push({ rank: r.rank, pid, startTime: st, code, signal, at: now() });
+        wake();
+      });
+      await record({ kind: 'process', rank: r.rank, pid, startTime: st });
+    };
+    /** Starts the sshd of each given rank that has none (after it died), and waits until they answer. */
+    const ensureSshds = async (ranks: readonly number[]): Promise<void> => {
+      const s0 = ssh;
+      if (!s0) return;
+      const again = plan.ranks.filter((r) => ranks.includes(r.rank) && !sshds.has(r.rank));
+      for (const r of again) await startSshd(s0, r);
+      await Promise.all(again.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 }).catch(() => undefined)));
+    };
     if (cluster && needsSsh(plan)) {
       await writeDispatchWrapper(plan);
       ssh = await prepareServiceSsh(plan, {
@@ -389,22 +434,7 @@ export async function superviseService(
         env: (r) => rankEnv(r),
       });
       await record({ kind: 'ssh-control', path: ssh.controlDir });
-      for (const r of plan.ranks) {
-        const argv = ssh.sshdArgv(r.rank);
-        const fd = openSync(rankLogPath(dir, r.rank), 'a');
-        const child = spawn(argv[0] as string, argv.slice(1), {
-          detached: true,
-          stdio: ['ignore', fd, fd],
-          env: { ...BASE_ENV },
-        });
-        closeSync(fd);
-        child.on('error', () => undefined);
-        const st = child.pid !== undefined ? await readProcStartTime(child.pid) : undefined;
-        if (child.pid !== undefined && st !== undefined) {
-          sshds.set(r.rank, { pid: child.pid, startTime: st });
-          await record({ kind: 'process', rank: r.rank, pid: child.pid, startTime: st });
-        }
-      }
+      for (const r of plan.ranks) await startSshd(ssh, r);
       const s0 = ssh;
       await Promise.all(plan.ranks.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 })));
       await phase('sshd', now() - t);
@@ -420,7 +450,6 @@ export async function superviseService(
     let gen = 0;
     const done = new Set<number>();
     const missingSince = new Map<number, number>();
-    let wake: () => void = () => undefined;
     /**
      * Starts one rank: its own process group, output appended to its log, the process recorded (pid + start
      * time) together with the rank's status in one state write.
@@ -735,6 +764,7 @@ export async function superviseService(
       seen.splice(0, seen.length);
       done.clear();
       minGen = gen + 1;
+      await ensureSshds(plan.ranks.map((r) => r.rank));
       for (const r of plan.ranks) await startRank(r, true);
       rec.timings['spawn'] = now() - ts;
     };
@@ -762,6 +792,7 @@ export async function superviseService(
       }
       const rp = plan.ranks[rank];
       const ts = now();
+      await ensureSshds([rank]);
       if (rp) await startRank(rp, true);
       rec.timings['spawn'] = now() - ts;
     };
@@ -775,7 +806,7 @@ export async function superviseService(
     const handleExit = async (e: SeenExit) => {
       // A rank's grandchildren never outlive it: whatever is left of its process group goes now.
       await stopGroup(e.pid, e.startTime, 500);
-      if (e.gen < minGen || intended.has(e.gen)) return;
+      if (e.gen < minGen || (intended.has(e.gen) && !e.sshd)) return;
       const allDone = plan.ranks.every((r) => r.rank === e.rank || done.has(r.rank));
       const decision = decideRestart(
         restartSpec,
@@ -792,8 +823,8 @@ export async function superviseService(
         at: iso(e.at),
         trigger:
           e.code !== null
-            ? `rank ${e.rank} exited with code ${e.code}`
-            : `rank ${e.rank} killed by ${e.signal ?? '?'}`,
+            ? `rank ${e.rank}${e.sshd ? "'s sshd" : ''} exited with code ${e.code}`
+            : `rank ${e.rank}${e.sshd ? "'s sshd" : ''} killed by ${e.signal ?? '?'}`,
         action: decision.action,
         ranks: decision.action === 'restart-rank' ? [e.rank] : plan.ranks.map((r) => r.rank),
         reason: decision.reason,
@@ -826,8 +857,41 @@ export async function superviseService(
       lastGroup = '';
     };
 
+    /**
+     * A rank's sshd died: the rank fails with the sshd's exit (a clean exit counts as code 1: sshd never ends
+     * on its own). Its process is stopped and the policy decides, as for any failure; a restart starts a new
+     * sshd before the rank. Ignored while the rank is not running (a restart already brings a new sshd).
+     */
+    const sshdFailed = async (x: SshdExit) => {
+      // The runner's process group: sshd itself (listening on the rank's port) may outlive a killed runner.
+      await stopGroup(x.pid, x.startTime, 500);
+      const l = live.get(x.rank);
+      if (!l || done.has(x.rank)) return;
+      emit({
+        kind: 'note',
+        message: `rank ${x.rank}'s sshd ${x.signal ? `was killed by ${x.signal}` : `exited with code ${x.code ?? '?'}`}: rank ${x.rank} failed`,
+      });
+      await stopLive([x.rank], 500);
+      missingSince.set(x.rank, x.at);
+      seen.push({
+        rank: x.rank,
+        pid: l.pid,
+        startTime: l.startTime,
+        gen: l.gen,
+        code: x.signal ? null : x.code === 0 ? 1 : x.code,
+        signal: x.signal,
+        at: x.at,
+        sshd: true,
+      });
+    };
+
     let probeDetail = 'no answer yet';
     while (!finished()) {
+      const x = sshdExits.shift();
+      if (x) {
+        await sshdFailed(x);
+        continue;
+      }
       const e = seen.shift();
       if (e) {
         await handleExit(e);
@@ -855,7 +919,7 @@ export async function superviseService(
       if (!live.has(0)) probeDetail = done.has(0) ? 'rank 0 finished' : 'rank 0 not running';
       void checkSshd();
       await evaluate(probeDetail);
-      if (seen.length > 0 || finished()) continue;
+      if (seen.length > 0 || sshdExits.length > 0 || finished()) continue;
       // Poll fast until the group is ready (so recovery is seen quickly), then at the probe period.
       const idle = groupReady && failover.ledger.everReady ? 1000 : groupReady ? 250 : 100;
       const waitMs = probe && live.has(0) ? Math.max(20, Math.min(idle, nextProbe - now())) : idle;
@@ -868,6 +932,7 @@ export async function superviseService(
       });
     }
 
+    supervising = false;
     await setPublished(false, 'service finished');
     const stopped = options.stop?.aborted === true;
     await stopLive([...live.keys()], stopped ? 3000 : RESTART_GRACE_MS);
