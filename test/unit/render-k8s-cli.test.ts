@@ -79,7 +79,7 @@ test('invalid combinations fail with located errors before anything is printed',
     multinode: { nodes: 2 }
     network: { fabric-nics: 8 }
 `,
-      /spec\.yaml:2:3: error\[plan-infeasible\] services\.t: .*lacks fabric NIC fabric0[^]*hint: without --inventory/,
+      /spec\.yaml:2:3: error\[render\.plan-infeasible\] services\.t: .*lacks fabric NIC fabric0[^]*hint: without --inventory/,
     ],
     [
       'host ports clashing',

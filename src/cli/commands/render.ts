@@ -3,7 +3,6 @@
  * rendered text on stdout. Every problem (spec, plan, render, and with `--check` the schema validation) is
  * reported, located, before anything is printed.
  */
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import type { Inventory } from '../../api/inventory.js';
@@ -19,10 +18,23 @@ import type { GangScheduler, Orchestrator, StartupPolicy } from '../../render/ku
 import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../render/kubernetes/options.js';
 import { slurmInventory } from '../../render/slurm/plan-for-slurm.js';
 import { sshKeysFor } from '../../runtime/keys/index.js';
-import { paint, printIssues } from '../output.js';
+import { paint, printIssues, readInputText } from '../output.js';
 
 // The Kubernetes paths live with the renderer; exported here too for the tests that plan like `render`.
 export { K8S_FILES_DIR, K8S_SSH_WRAPPER };
+
+/**
+ * Error codes of `multinode render` (`area.name`, like `cli.*` and `spec.*`), documented in docs/kubernetes.md.
+ * An unreadable spec or inventory is `spec.unreadable` / `inventory.unreadable` (output.ts).
+ */
+export const RENDER_ERRORS = {
+  /** Any error in the spec, plan, rendering or `--check` validation; the issues say which. Exit 2. */
+  failed: 'render.failed',
+  /** `--seed` is not a non-negative integer. Exit 2. */
+  badSeed: 'render.bad-seed',
+  /** Issue code: a service cannot be placed on the (given or generated) inventory. */
+  planInfeasible: 'render.plan-infeasible',
+} as const;
 
 interface RenderFlags {
   target: string;
@@ -110,19 +122,8 @@ export function registerRender(program: Command): void {
     });
 }
 
-async function readText(file: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    throw new MultinodeError('read-failed', `cannot read ${file}: ${(err as Error).message}`, {
-      cause: err,
-      exitCode: EXIT.badInput,
-    });
-  }
-}
-
 function fail(issues: readonly Issue[], message: string): never {
-  throw new MultinodeError('render-failed', message, { issues, exitCode: EXIT.badInput });
+  throw new MultinodeError(RENDER_ERRORS.failed, message, { issues, exitCode: EXIT.badInput });
 }
 
 /**
@@ -133,32 +134,36 @@ export function inventoryForSpec(spec: Spec): Inventory {
   return generateInventoryForSpec(spec, { name: 'generated-for-render', numaDomains: 1, fabricNics: 0 });
 }
 
-async function loadInventory(file: string): Promise<Inventory> {
-  const text = await readText(file);
+function loadInventory(file: string): Inventory {
+  const text = readInputText(file, 'inventory');
   const r = parseInventory(text, file);
   if (!r.ok) fail(r.issues, `${file}: invalid inventory`);
   return r.value;
 }
 
-export async function planForTarget(
+export function planForTarget(
   file: string,
   target: Target,
   flags: Pick<RenderFlags, 'inventory' | 'seed'>,
-): Promise<{ spec: Spec; plan: Plan; warnings: readonly Issue[] }> {
-  const parsed = parseSpec(await readText(file), file);
+): { spec: Spec; plan: Plan; warnings: readonly Issue[] } {
+  const parsed = parseSpec(readInputText(file, 'spec'), file);
   if (!parsed.ok) fail(parsed.issues, `${file}: invalid spec`);
   const spec = parsed.value;
   const inventory =
     flags.inventory !== undefined
-      ? await loadInventory(flags.inventory)
+      ? loadInventory(flags.inventory)
       : target === 'slurm'
         ? slurmInventory(spec)
         : inventoryForSpec(spec);
   const seed = Number(flags.seed);
   if (!Number.isInteger(seed) || seed < 0) {
-    throw new MultinodeError('bad-seed', `--seed must be a non-negative integer, got ${flags.seed}`, {
-      exitCode: EXIT.badInput,
-    });
+    throw new MultinodeError(
+      RENDER_ERRORS.badSeed,
+      `--seed must be a non-negative integer, got ${flags.seed}`,
+      {
+        exitCode: EXIT.badInput,
+      },
+    );
   }
   const options = defaultPlanOptions({
     target,
@@ -170,7 +175,7 @@ export async function planForTarget(
   const result = planSpec(spec, inventory, options);
   if (!result.ok) {
     const reasons: Issue[] = result.reasons.map((r) => ({
-      code: 'plan-infeasible',
+      code: RENDER_ERRORS.planInfeasible,
       severity: 'error',
       path: joinPath('services', r.service),
       message: r.nodes.every((n) => r.summary.includes(n))
@@ -190,7 +195,7 @@ export async function planForTarget(
 
 async function runRender(file: string, flags: RenderFlags): Promise<string> {
   if (flags.target === 'slurm') return renderSlurmTarget(file, flags);
-  const { spec, plan, warnings } = await planForTarget(file, 'kubernetes', flags);
+  const { spec, plan, warnings } = planForTarget(file, 'kubernetes', flags);
   const { buildKubernetes, validateManifests } = await import('../../render/kubernetes/index.js');
   const sshKeys = await sshKeysFor(plan.services.map((s) => s.name).join('-'), flags.sshKeyDir);
   const r = buildKubernetes(plan, {
@@ -224,7 +229,7 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
 }
 
 async function renderSlurmTarget(file: string, flags: RenderFlags): Promise<string> {
-  const { plan, warnings } = await planForTarget(file, 'slurm', flags);
+  const { plan, warnings } = planForTarget(file, 'slurm', flags);
   const { renderSlurm } = await import('../../render/slurm/index.js');
   printIssues(warnings);
   return renderSlurm(plan, {

@@ -77,7 +77,7 @@ export const K8S_ONLY_ENV = ['PATH', 'HOSTNAME', W.vllmCacheRoot] as const;
 export function renderKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}): KubernetesRender {
   const r = buildKubernetes(plan, opts);
   if (!r.ok) {
-    throw new MultinodeError('k8s-render', 'the plan cannot be rendered for Kubernetes', {
+    throw new MultinodeError('render.kubernetes', 'the plan cannot be rendered for Kubernetes', {
       issues: r.issues,
       exitCode: EXIT.badInput,
     });
