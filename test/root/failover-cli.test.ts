@@ -76,6 +76,33 @@ test('up -d --wait-timeout, and ps after a restart', { skip, timeout: 120_000 },
     assert.equal(json[0]?.group.ready, true);
     assert.equal(json[0]?.restart.history.length, 1);
     assert.equal(json[0]?.ranks[1]?.restarts, 1);
+
+    // `up` after a supervisor crash: what is left (ranks still running) is replaced, saying so; `up` while
+    // supervised is refused.
+    const again = join(dir, 'again.yaml');
+    writeFileSync(again, SPEC('again', false));
+    const up1 = cli(dir, ['up', '-d', '--cluster', C, again]);
+    assert.equal(up1.code, 0, up1.stderr);
+    const first = await state('again');
+    kill(first.supervisorPid);
+    await waitFor('supervisor gone', () =>
+      Promise.resolve(pidAlive(first.supervisorPid ?? -1) ? undefined : true),
+    );
+    const up2 = cli(dir, ['up', '-d', '--cluster', C, again]);
+    assert.equal(up2.code, 0, up2.stderr);
+    assert.match(
+      up2.stderr,
+      /again: its supervisor \(pid \d+\) is gone \(status ready, 2 of 2 rank\(s\) still running\); replacing it/,
+    );
+    for (const r of first.ranks) assert.ok(!pidAlive(r.pid ?? -1), `old rank ${r.rank} stopped`);
+    const second = await state('again');
+    assert.equal(second.status, 'ready');
+    assert.notEqual(second.supervisorPid, first.supervisorPid);
+    const up3 = cli(dir, ['up', '-d', '--cluster', C, again]);
+    assert.notEqual(up3.code, 0);
+    assert.match(up3.stderr, /service "again" is already up \(status ready, supervisor pid \d+\)/);
+    assert.equal((await state('again')).supervisorPid, second.supervisorPid, 'the running one is untouched');
+    assert.equal(cli(dir, ['down', 'again']).code, 0);
   } finally {
     await cleanupAll(dir, [C]);
   }

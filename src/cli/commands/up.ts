@@ -199,6 +199,40 @@ export function addressesForHostnames(svc: ServicePlan): ServicePlan {
   };
 }
 
+/** A record without a supervisor yet is another `up` starting it, unless it is older than this. */
+const STARTING_GRACE_MS = 30_000;
+
+/**
+ * Before planning (so the plan sees what the leftovers really held): a service of the file that is still
+ * supervised is refused; what a crashed supervisor left (ranks still running, networks, endpoints, state) is
+ * removed, saying what. Running ranks are not adopted: the service starts afresh.
+ */
+async function replaceLeftovers(names: readonly string[]): Promise<void> {
+  for (const name of names) {
+    const old = await readServiceState(name);
+    if (!old) continue;
+    const supervised =
+      old.supervisorPid === undefined
+        ? Date.now() - Date.parse(old.createdAt) < STARTING_GRACE_MS
+        : await isSameProcess(old.supervisorPid, old.supervisorStartTime);
+    if (supervised)
+      throw new MultinodeError(
+        'runtime.service-exists',
+        `service "${name}" is already up (status ${old.status}${old.supervisorPid !== undefined ? `, supervisor pid ${old.supervisorPid}` : ', starting'}); run \`multinode down ${name}\` first`,
+      );
+    let running = 0;
+    for (const r of old.ranks) if (await isSameProcess(r.pid, r.startTime)) running++;
+    const was =
+      old.supervisorPid === undefined
+        ? 'its supervisor never started'
+        : `its supervisor (pid ${old.supervisorPid}) is gone`;
+    note(
+      `${name}: ${was} (status ${old.status}, ${running} of ${old.ranks.length} rank(s) still running); replacing it: stopping those ranks and removing its networks, endpoints and state before starting again (running ranks are not adopted)`,
+    );
+    await downService(name);
+  }
+}
+
 async function runUp(file: string, opts: UpOpts): Promise<void> {
   if (opts.target === 'slurm') {
     // A Slurm cluster emulated on one of our clusters (`cluster create --slurm`), else the system's Slurm.
@@ -215,6 +249,16 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
     });
   const abs = resolve(file);
   const parsed = readSpecFile(file);
+  const waitTimeout = opts.waitTimeout === undefined ? DEFAULT_WAIT_TIMEOUT_S : Number(opts.waitTimeout);
+  if (!Number.isFinite(waitTimeout) || waitTimeout < 0)
+    throw new MultinodeError(
+      'cli.bad-option',
+      `--wait-timeout must be a number of seconds ≥ 0, got ${opts.waitTimeout}`,
+      {
+        exitCode: EXIT.badInput,
+      },
+    );
+  await replaceLeftovers(parsed.services.map((s) => s.name));
   const degraded = !isRoot();
   const t0 = Date.now();
   let spec = parsed;
@@ -270,12 +314,6 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       );
   const services = degraded ? plan.services.map(addressesForHostnames) : plan.services;
   for (const svc of services) {
-    // What a crashed supervisor left behind is replaced (running services are refused below).
-    const old = await readServiceState(svc.name);
-    if (old && !(await isSameProcess(old.supervisorPid, old.supervisorStartTime))) {
-      note(`${svc.name}: removing what a previous run left (its supervisor is gone)`);
-      await downService(svc.name);
-    }
     await createServiceRecord({
       plan: svc,
       cluster: clusterName,
@@ -288,15 +326,6 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
     });
   }
 
-  const waitTimeout = opts.waitTimeout === undefined ? DEFAULT_WAIT_TIMEOUT_S : Number(opts.waitTimeout);
-  if (!Number.isFinite(waitTimeout) || waitTimeout < 0)
-    throw new MultinodeError(
-      'cli.bad-option',
-      `--wait-timeout must be a number of seconds ≥ 0, got ${opts.waitTimeout}`,
-      {
-        exitCode: EXIT.badInput,
-      },
-    );
   if (opts.detach) {
     for (const svc of plan.services) {
       const dir = serviceDir(svc.name);
