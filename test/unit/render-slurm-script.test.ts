@@ -8,7 +8,12 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { renderSlurm, renderSlurmJobs, SLURM_SCRIPT_SEPARATOR } from '../../src/render/slurm/index.js';
+import {
+  PMIX_FENCE_LINES,
+  renderSlurm,
+  renderSlurmJobs,
+  SLURM_SCRIPT_SEPARATOR,
+} from '../../src/render/slurm/index.js';
 import { compileTokens, isSafeCut, splitVarying, templateValue } from '../../src/render/slurm/template.js';
 import { extractRankProgram, fakeSlurmBin, fixturePlan } from './render-slurm-helpers.js';
 
@@ -52,10 +57,16 @@ test('launch modes: srun for all (with --mpi per flavour), batch step for the le
     all?.script ?? '',
     /\nsrun --label --kill-on-bad-exit=1 --nodes=2 --ntasks=2 --ntasks-per-node=1 .*--mpi=pmix /,
   );
+  // One PMIx fence algorithm for the ompi step (Slurm's "mixed" default races MPI_Init), set before srun.
+  assert.match(
+    all?.script ?? '',
+    /\nexport SLURM_PMIX_FENCE=\$\{SLURM_PMIX_FENCE:-tree\}\nsrun .*--mpi=pmix /,
+  );
   const mpich = renderSlurmJobs(fixturePlan({ launch: 'all', implementation: 'mpich' }))[0];
   assert.match(mpich?.script ?? '', /--mpi=pmi2 /);
   const gen = renderSlurmJobs(fixturePlan({ launch: 'all' }))[0];
   assert.doesNotMatch(gen?.script ?? '', /--mpi=/);
+  for (const s of [mpich, gen]) assert.doesNotMatch(s?.script ?? '', /SLURM_PMIX_FENCE/);
   const leader = renderSlurmJobs(fixturePlan({ launch: 'leader' }))[0];
   assert.equal(leader?.launch, 'leader');
   assert.doesNotMatch(leader?.script ?? '', /\nsrun /);
@@ -312,4 +323,14 @@ test('the script grows linearly: 128 ranks stay far below the 128 KiB argument l
   assert.ok((sizes[2] ?? 0) < 64 * 1024, `128 ranks: ${sizes[2]} bytes`);
   // Doubling the ranks roughly doubles the program (not quadruples it).
   assert.ok((sizes[2] ?? 0) < 2.6 * (sizes[1] ?? 0), sizes.join(' '));
+});
+
+test('the PMIx fence default is tree, and a SLURM_PMIX_FENCE already set wins', () => {
+  const run = (env: Record<string, string>): string =>
+    spawnSync('/bin/bash', ['-c', `${PMIX_FENCE_LINES.join('\n')}\nprintf %s "$SLURM_PMIX_FENCE"`], {
+      encoding: 'utf8',
+      env: { PATH: '/usr/bin:/bin', ...env },
+    }).stdout;
+  assert.equal(run({}), 'tree');
+  assert.equal(run({ SLURM_PMIX_FENCE: 'ring' }), 'ring');
 });

@@ -53,6 +53,17 @@ export interface SlurmEndpoint {
   readonly port: number;
 }
 
+/**
+ * `srun --mpi=pmix` steps use one PMIx fence algorithm. Slurm's default ("mixed") runs MPI_Init's modex
+ * (data) as a ring and its barrier (no data) as a tree; with Slurm 22.05 + OpenMPI 4.1.4 about 1 step in
+ * 40 then lets rank 0 out of the barrier before a slower rank has set up its PML, which segfaults on
+ * rank 0's first message (docs/slurm.md, "OpenMPI direct launch"). A user's SLURM_PMIX_FENCE wins.
+ */
+export const PMIX_FENCE_LINES: readonly string[] = [
+  '# One PMIx fence algorithm for the whole step (Slurm\'s default "mixed" races MPI_Init; see docs/slurm.md).',
+  'export SLURM_PMIX_FENCE=${SLURM_PMIX_FENCE:-tree}',
+];
+
 /** Separates scripts when a plan with several services is rendered as one text. */
 export const SLURM_SCRIPT_SEPARATOR =
   '# ---- multinode: next job script (submit each with its own sbatch) ----';
@@ -238,6 +249,7 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     svc.implementation === 'ompi' ? ' --mpi=pmix' : svc.implementation === 'mpich' ? ' --mpi=pmi2' : '';
   const rankCmd = '/bin/bash -c "$MN_RANK_PROGRAM" multinode-rank rank';
   if (launch === 'srun-all') {
+    if (svc.implementation === 'ompi') body.push(...PMIX_FENCE_LINES);
     body.push(
       `srun --label --kill-on-bad-exit=1 --nodes=${n} --ntasks=${n} --ntasks-per-node=1 --nodelist="\${MN_JOB_HOSTS// /,}"${mpi} ${rankCmd}`,
       'mn_rc=$?',
