@@ -4,7 +4,21 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { isTerminal, parseFailure, parseScontrolJob } from '../../src/runtime/slurm/jobs.js';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  isTerminal,
+  parseFailure,
+  parseScontrolJob,
+  pruneSlurmJobRecords,
+  readSlurmJobRecords,
+  SLURM_JOB_RECORD_KEEP_MS,
+  slurmJobRecordPath,
+  slurmJobsDir,
+} from '../../src/runtime/slurm/jobs.js';
+import type { SlurmJobRecord } from '../../src/runtime/slurm/jobs.js';
+import { STATE } from '../../src/api/names.js';
 import { buildSlurmConf } from '../../src/runtime/slurm/cluster.js';
 
 test('parseScontrolJob reads state, reason, exit code, nodes, batch host', () => {
@@ -77,4 +91,64 @@ test('buildSlurmConf: own paths with %n, per-node TmpFS, no cgroups or accountin
   ])
     assert.ok(lines.includes(l), `missing: ${l}\n${conf}`);
   assert.doesNotMatch(conf, /cgroup/i);
+});
+
+test('pruning drops records of jobs that ended over 7 days ago, with their script and output', async () => {
+  const root = mkdtempSync(join(tmpdir(), 'mn-slurm-prune-'));
+  const before = process.env[STATE.envVar];
+  process.env[STATE.envVar] = root;
+  try {
+    const dir = slurmJobsDir();
+    mkdirSync(dir, { recursive: true });
+    const now = Date.parse('2026-06-10T12:00:00Z');
+    const ago = (days: number): string => new Date(now - days * 24 * 3600 * 1000).toISOString();
+    const elsewhere = join(root, 'user-output.out');
+    writeFileSync(elsewhere, 'mine\n');
+    const rec = (
+      id: string,
+      state: string,
+      times: Partial<SlurmJobRecord>,
+      output?: string,
+    ): SlurmJobRecord => {
+      const r: SlurmJobRecord = {
+        id,
+        jobId: id.split('-')[0] ?? id,
+        service: 's',
+        file: '/x.yaml',
+        planHash: 'h',
+        submittedAt: ago(40),
+        client: { argv: [] },
+        output: output ?? join(dir, `s-${id}.out`),
+        scriptPath: join(dir, `s-${id}.sh`),
+        endpoints: [],
+        state,
+        updatedAt: ago(40),
+        ...times,
+      };
+      for (const f of [slurmJobRecordPath(r), r.scriptPath, ...(output ? [] : [r.output])])
+        writeFileSync(f, f.endsWith('.json') ? JSON.stringify(r) : 'x\n');
+      return r;
+    };
+    const recs = [
+      rec('1-aa', 'COMPLETED', { endedAt: ago(8) }),
+      rec('2-aa', 'FAILED', { endedAt: ago(6) }),
+      rec('3-aa', 'GONE', { updatedAt: ago(30) }, elsewhere), // older record: no endedAt
+      rec('4-aa', 'RUNNING', { updatedAt: ago(30) }),
+    ];
+    assert.equal(SLURM_JOB_RECORD_KEEP_MS, 7 * 24 * 3600 * 1000);
+    const kept = await pruneSlurmJobRecords(recs, { now });
+    assert.deepEqual(
+      kept.map((r) => r.id),
+      ['2-aa', '4-aa'],
+    );
+    assert.deepEqual((await readSlurmJobRecords()).map((r) => r.id).sort(), ['2-aa', '4-aa']);
+    for (const r of recs.filter((x) => x.id === '1-aa'))
+      for (const f of [r.scriptPath, r.output]) assert.ok(!existsSync(f), f);
+    assert.ok(existsSync(join(dir, 's-2-aa.out')));
+    assert.ok(existsSync(elsewhere), 'an output outside the jobs directory is left alone');
+  } finally {
+    if (before === undefined) delete process.env[STATE.envVar];
+    else process.env[STATE.envVar] = before;
+    rmSync(root, { recursive: true, force: true });
+  }
 });

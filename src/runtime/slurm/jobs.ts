@@ -9,6 +9,7 @@
  *   querySlurmJob(client, jobId) → SlurmJobStatus | undefined     (undefined: slurmctld no longer knows it)
  *   refreshSlurmJob(record) → SlurmJobRecord                       (queried, failure detail, saved)
  *   listSlurmJobs() / followSlurmJobs(records, callbacks) / cancelSlurmJobs(nameOrFile)
+ *   pruneSlurmJobRecords(records) → kept      (records of jobs that ended > 7 days ago are removed; `ps` does it)
  */
 import { existsSync } from 'node:fs';
 import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
@@ -60,7 +61,12 @@ export interface SlurmJobRecord {
   /** One line on why it failed (`rank 1 on node-2 exited with code 3`), when it did. */
   readonly failure?: string;
   readonly updatedAt: string;
+  /** When multinode first saw the job in a terminal state (the basis for pruning old records). */
+  readonly endedAt?: string;
 }
+
+/** `ps` drops records (and their script and output) of jobs that ended more than this long ago: 7 days. */
+export const SLURM_JOB_RECORD_KEEP_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** Job states after which nothing changes. */
 export const TERMINAL_STATES = new Set([
@@ -277,8 +283,34 @@ export async function refreshSlurmJob(
       if (failure !== undefined) next = { ...next, failure };
     }
   }
+  if (isTerminal(next.state) && next.endedAt === undefined) next = { ...next, endedAt: next.updatedAt };
   await saveRecord(next);
   return next;
+}
+
+/**
+ * Removes the records of jobs that ended more than `keepMs` before `now`, with their script and output when
+ * those sit in the jobs directory (an output elsewhere is the user's). Records written before `endedAt`
+ * existed use `updatedAt`, the last time their state changed. Returns the records kept.
+ */
+export async function pruneSlurmJobRecords(
+  recs: readonly SlurmJobRecord[],
+  opts: { readonly keepMs?: number; readonly now?: number } = {},
+): Promise<SlurmJobRecord[]> {
+  const keepMs = opts.keepMs ?? SLURM_JOB_RECORD_KEEP_MS;
+  const now = opts.now ?? Date.now();
+  const dir = resolve(slurmJobsDir());
+  const kept: SlurmJobRecord[] = [];
+  for (const r of recs) {
+    const ended = Date.parse(r.endedAt ?? r.updatedAt);
+    if (!isTerminal(r.state) || !Number.isFinite(ended) || now - ended <= keepMs) {
+      kept.push(r);
+      continue;
+    }
+    const own = [r.scriptPath, r.output].filter((f) => resolve(f).startsWith(`${dir}/`));
+    for (const f of [recordPath(r.id), ...own]) await rm(f, { force: true });
+  }
+  return kept;
 }
 
 export async function readSlurmJobRecords(): Promise<SlurmJobRecord[]> {
@@ -299,10 +331,13 @@ export async function readSlurmJobRecords(): Promise<SlurmJobRecord[]> {
   return out.sort((a, b) => (a.submittedAt < b.submittedAt ? -1 : a.submittedAt > b.submittedAt ? 1 : 0));
 }
 
-/** Every job we submitted, refreshed from Slurm. */
-export async function listSlurmJobs(spawner: ProcessSpawner = realSpawner): Promise<SlurmJobRecord[]> {
+/** Every job we submitted, refreshed from Slurm; records of jobs that ended over 7 days ago are pruned. */
+export async function listSlurmJobs(
+  spawner: ProcessSpawner = realSpawner,
+  prune: { readonly keepMs?: number; readonly now?: number } = {},
+): Promise<SlurmJobRecord[]> {
   const recs = await readSlurmJobRecords();
-  return Promise.all(recs.map((r) => refreshSlurmJob(r, spawner)));
+  return pruneSlurmJobRecords(await Promise.all(recs.map((r) => refreshSlurmJob(r, spawner))), prune);
 }
 
 export interface FollowCallbacks {
