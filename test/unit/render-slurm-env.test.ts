@@ -185,3 +185,74 @@ services:
     rmSync(fake, { recursive: true, force: true });
   }
 });
+
+test('GASNet (launch: leader): the spawner environment names the Slurm nodes, and GASNET_SSH_CMD reaches each', () => {
+  const text = `version: v1
+services:
+  pgas:
+    script: |
+      #!/bin/bash
+      env -0 > "$OUT/leader-env"
+      # What GASNet's ssh spawner (GASNET_SPAWNFN=S) does: CMD [OPTIONS] HOST COMMAND, one per server.
+      for h in $GASNET_SSH_SERVERS; do
+        $GASNET_SSH_CMD $GASNET_SSH_OPTIONS "$h" 'echo "$SLURMD_NODENAME $MULTINODE_NODE_RANK $MULTINODE_NODE_IP" > "$OUT/worker-$MULTINODE_NODE_RANK"' &
+      done
+      wait
+    multinode:
+      nodes: 3
+      implementation: gasnet
+`;
+  const fake = fakeSlurmBin();
+  try {
+    const out = join(fake, 'out');
+    mkdirSync(out);
+    writeFileSync(join(fake, 'job.sh'), slurmScript(text, 'pgas.yaml'));
+    const hosts = ['gpu07', 'gpu08', 'gpu09'];
+    const addrs = ['10.9.0.7', '10.9.0.8', '10.9.0.9'];
+    const log = join(fake, 'srun.log');
+    const r = spawnSync('bash', [join(fake, 'job.sh')], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${fake}/bin:/usr/bin:/bin`,
+        OUT: out,
+        TMPDIR: fake,
+        SLURM_JOB_ID: '77',
+        SLURM_JOB_NODELIST: 'gpu[07-09]',
+        SLURMD_NODENAME: 'gpu07',
+        FAKE_NODES: hosts.join(' '),
+        FAKE_ADDRS: addrs.join(' '),
+        FAKE_LOG: log,
+      },
+    });
+    assert.equal(r.status, 0, r.stderr);
+    const env: Record<string, string> = {};
+    for (const e of readFileSync(join(out, 'leader-env'), 'utf8').split('\0')) {
+      const i = e.indexOf('=');
+      if (i > 0) env[e.slice(0, i)] = e.slice(i + 1);
+    }
+    assert.equal(env['GASNET_SPAWNFN'], 'S');
+    assert.equal(env['GASNET_SSH_SERVERS'], 'gpu07 gpu08 gpu09');
+    assert.equal(env['GASNET_SSH_OPTIONS'], '');
+    assert.equal(env['GASNET_SSH_CMD'], join(fake, 'multinode-77', 'bin', 'multinode-ssh'));
+    assert.equal(env['GASNET_SSH_CMD'], env['MULTINODE_SSH_WRAPPER']);
+    for (const [rank, h] of hosts.entries())
+      assert.equal(
+        readFileSync(join(out, `worker-${rank}`), 'utf8').trim(),
+        `${h} ${rank} ${addrs[rank] ?? ''}`,
+        `the spawner reached ${h} as rank ${rank}`,
+      );
+    // Each remote start is one single-task srun step on that node, inside the job.
+    // (The log holds each srun's argv; the rank program in it spans lines, so keep the `srun` lines.)
+    const steps = readFileSync(log, 'utf8')
+      .split('\n')
+      .filter((l) => l.startsWith('srun '));
+    assert.equal(steps.length, 3, steps.join('\n'));
+    for (const h of hosts)
+      assert.ok(
+        steps.some((s) => /--jobid=77 /.test(s) && /--nodes=1 --ntasks=1 /.test(s) && s.includes(h)),
+        `${h}: ${steps.join('\n')}`,
+      );
+  } finally {
+    rmSync(fake, { recursive: true, force: true });
+  }
+});
