@@ -224,6 +224,12 @@ http { access_log off; client_body_temp_path ${nginxDir}/tmp; proxy_temp_path ${
         median(endpoint) / d,
       );
       row('nginx reverse proxy on the host → rank 0', fmt(median(nginx), 0), median(nginx) / d);
+      // Under a varying load the per-round ratios (each round's three runs back to back) are steadier.
+      const perRound = (xs: number[]) => median(xs.map((x, i) => x / (direct[i] ?? NaN)));
+      row(
+        '  median of per-round ratios to direct: endpoint, nginx',
+        `${fmt(perRound(endpoint), 2)}×, ${fmt(perRound(nginx), 2)}×`,
+      );
       row('  rounds (direct / endpoint / nginx)', '');
       for (let i = 0; i < ROUNDS; i++)
         console.log(
