@@ -56,7 +56,7 @@ export interface SlurmEndpoint {
 /**
  * `srun --mpi=pmix` steps use one PMIx fence algorithm. Slurm's default ("mixed") runs MPI_Init's modex
  * (data) as a ring and its barrier (no data) as a tree; with Slurm 22.05 + OpenMPI 4.1.4 about 1 step in
- * 40 then lets rank 0 out of the barrier before a slower rank has set up its PML, which segfaults on
+ * 46 then lets rank 0 out of the barrier before a slower rank has set up its PML, which segfaults on
  * rank 0's first message (docs/slurm.md, "OpenMPI direct launch"). A user's SLURM_PMIX_FENCE wins.
  */
 export const PMIX_FENCE_LINES: readonly string[] = [
