@@ -137,7 +137,7 @@ export function extractRankProgram(script: string): string {
  * A directory with fake `srun` and `scontrol` for running a rendered script under bash without Slurm.
  * `scontrol show hostnames` prints $FAKE_NODES; `scontrol -o show node` prints NodeName/NodeAddr from
  * $FAKE_NODES/$FAKE_ADDRS; `srun` runs its command once per node of `--nodelist` (or all nodes minus
- * `--exclude`) in parallel with SLURMD_NODENAME set, and logs its argv to $FAKE_LOG.
+ * `--exclude`) in parallel with SLURMD_NODENAME set, and logs its argv to $FAKE_LOG under a lock.
  */
 export function fakeSlurmBin(): string {
   const dir = mkdtempSync(join(tmpdir(), 'mn-render-slurm-'));
@@ -152,7 +152,8 @@ fi
 echo "fake scontrol: unsupported $*" >&2; exit 1
 `;
   const srun = `#!/bin/bash
-echo "srun $*" >> "\${FAKE_LOG:-/dev/null}"
+# One locked write per call: concurrent steps must not interleave their (multi-line) argv in the log.
+{ flock 9; printf 'srun %s\\n' "$*" >&9; } 9>> "\${FAKE_LOG:-/dev/null}"
 nodes=; exclude=
 while [ $# -gt 0 ]; do
   case $1 in
