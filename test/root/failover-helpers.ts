@@ -31,7 +31,9 @@ let bundled: string | undefined;
 /** The supervisor entry bundled to one .mjs file (once per process). */
 export async function supervisorBundle(): Promise<string> {
   if (bundled && existsSync(bundled)) return bundled;
-  const out = join(mkdtempSync(join(tmpdir(), 'mn-fo-bundle-')), 'supervise.mjs');
+  const dir = mkdtempSync(join(tmpdir(), 'mn-fo-bundle-'));
+  process.once('exit', () => rmSync(dir, { recursive: true, force: true }));
+  const out = join(dir, 'supervise.mjs');
   await build({
     entryPoints: [join(ROOT_DIR, 'test/root/failover-entry.ts')],
     bundle: true,
