@@ -115,10 +115,14 @@ async function upPlanned(
   const recordDir = join(work, 'records');
   const cwd = join(work, 'home'); // the spec's cwd (/home/vllm) does not exist on this machine
   mkdirSync(cwd, { recursive: true });
+  // Each rank's own TMPDIR in the work dir (as the runtime gives it), so OpenMPI's session directories of
+  // the TRT-LLM mpirun go away with the test instead of staying in /tmp.
+  for (const r of plan.ranks) mkdirSync(join(work, 'tmp', `rank-${r.rank}`), { recursive: true });
   const env = (i: number): Record<string, string> => ({
     ...(plan.ranks[i]?.env ?? {}),
     PATH: `${STANDINS}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: '/root',
+    TMPDIR: join(work, 'tmp', `rank-${i}`),
     STANDIN_RECORD_DIR: recordDir,
     STANDIN_LIFETIME: '120',
   });

@@ -6,7 +6,7 @@
  * It runs in the foreground of `up`, or detached (`up -d` starts `multinode __supervise SERVICE`).
  */
 import { spawn } from 'node:child_process';
-import { existsSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
 import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -156,8 +156,23 @@ async function writeDispatchWrapper(plan: ServicePlan): Promise<void> {
   await rename(tmp, path);
 }
 
-export function rankEnv(rank: RankPlan): Record<string, string> {
-  return { ...BASE_ENV, HOME: process.env['HOME'] ?? '/root', ...rank.env };
+/**
+ * What a rank's processes run with: a clean base, then the planned env (which wins). `TMPDIR` is the rank's own
+ * directory in the service's state, as a real node has its own /tmp: what programs leave there (OpenMPI's
+ * session directories after a killed `mpirun`, say) goes away with the service on `down`.
+ */
+export function rankEnv(rank: RankPlan, serviceDirPath: string): Record<string, string> {
+  return {
+    ...BASE_ENV,
+    HOME: process.env['HOME'] ?? '/root',
+    TMPDIR: rankTmpDir(serviceDirPath, rank.rank),
+    ...rank.env,
+  };
+}
+
+/** The rank's private temporary directory (created before anything of the rank starts). */
+export function rankTmpDir(serviceDirPath: string, rank: number): string {
+  return join(serviceDirPath, 'tmp', `rank-${rank}`);
 }
 
 /** Host CPUs for a planned cpuset: the emulated core ids folded onto the cores this machine has. */
@@ -424,6 +439,7 @@ export async function superviseService(
       for (const r of again) await startSshd(s0, r);
       await Promise.all(again.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 }).catch(() => undefined)));
     };
+    for (const r of plan.ranks) mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
     if (cluster && needsSsh(plan)) {
       await writeDispatchWrapper(plan);
       ssh = await prepareServiceSsh(plan, {
@@ -431,7 +447,7 @@ export async function superviseService(
         rankExec: (r) => rankExecPrefix(cluster.name, dir, r, netnsOf(r)),
         logFile: (r) => rankLogPath(dir, r.rank),
         cwd: () => cwd,
-        env: (r) => rankEnv(r),
+        env: (r) => rankEnv(r, dir),
       });
       await record({ kind: 'ssh-control', path: ssh.controlDir });
       for (const r of plan.ranks) await startSshd(ssh, r);
@@ -457,9 +473,10 @@ export async function superviseService(
     const startRank = async (r: RankPlan, restarted: boolean): Promise<void> => {
       const argv = cluster ? rankArgv(cluster.name, dir, r, netnsOf(r)) : plainRankArgv(r);
       const fd = openSync(rankLogPath(dir, r.rank), 'a');
+      mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
       const child = spawn(argv[0] as string, argv.slice(1), {
         cwd,
-        env: rankEnv(r),
+        env: rankEnv(r, dir),
         detached: true,
         stdio: ['ignore', fd, fd],
       });

@@ -18,7 +18,7 @@
  *   rankExec: (r) => rankExecPrefix(cluster.name, dir, r, netnsOf(r)),
  *   logFile: (r) => rankLogPath(dir, r.rank),
  *   cwd: () => cwd,
- *   env: (r) => rankEnv(r),
+ *   env: (r) => rankEnv(r, serviceDir),
  * });
  * await writeDispatchWrapper(join(stateRoot(), 'bin', 'multinode-ssh'), join(stateRoot(), STATE.servicesDir));
  * for (const r of plan.ranks) spawnOwned(ssh.sshdArgv(r.rank), rankLogPath(dir, r.rank)); // record each PID
