@@ -3,7 +3,7 @@
  * `nodeExecArgv`) with a real Slurm on it (`startSlurmCluster`), torn down by PID and name in `teardown()`
  * even after a partial set-up. Also the skip reason when something needed is missing.
  */
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,15 @@ import { nodeExecArgv } from '../../src/runtime/local/node-exec.js';
 import { startSlurmCluster, stopSlurmCluster } from '../../src/runtime/slurm/cluster.js';
 import type { SlurmClusterInfo } from '../../src/runtime/slurm/cluster.js';
 import { readSlurmJobRecords, slurmJobRecordPath } from '../../src/runtime/slurm/jobs.js';
+
+// Every cluster, job record and script of these tests lives under a temporary state directory (removed when
+// the test process exits), never in /var/lib/multinode. The CLI children inherit it through the environment.
+if (process.env['MULTINODE_STATE_DIR'] === undefined) {
+  const state = mkdtempSync(join(tmpdir(), 'mn-slurm-state-'));
+  chmodSync(state, 0o755); // munged runs as user munge and must reach the cluster's munge directory
+  process.env['MULTINODE_STATE_DIR'] = state;
+  process.once('exit', () => rmSync(state, { recursive: true, force: true }));
+}
 
 const BINARIES = [
   '/usr/sbin/slurmctld',
