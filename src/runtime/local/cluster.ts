@@ -10,6 +10,7 @@
  * 64 nodes come up in about a second. Metadata lives in `<state>/clusters/<name>/cluster.json`.
  */
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { runLimited } from './concurrency.js';
 import { join } from 'node:path';
 import type { Inventory, InventoryNode, PlacedService } from '../../api/inventory.js';
 import { EXIT, MultinodeError } from '../../api/issues.js';
@@ -131,21 +132,6 @@ export function nodeHostsFile(
   return hostsFile(meta, extra);
 }
 
-async function runBatched<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
-    while (next < items.length) {
-      const item = items[next++] as T;
-      await fn(item);
-    }
-  });
-  await Promise.all(workers);
-}
-
 /** Creates an emulated cluster; on any failure everything created so far is removed again. */
 export async function createCluster(
   options: CreateClusterOptions,
@@ -252,7 +238,7 @@ async function buildCluster(meta: ClusterMeta, ports: RuntimePorts): Promise<voi
   }
   await run.run(['ip', '-n', meta.switchNs, '-batch', '-'], { input: sw.map((l) => `${l}\n`).join('') });
 
-  await runBatched(meta.nodes, 8, async (n) => {
+  await runLimited(meta.nodes, 8, async (n) => {
     const lines = ['link set lo up', `addr add ${n.address}/24 dev under0`, 'link set under0 up'];
     for (const f of n.fabric) lines.push(`addr add ${f.address} dev ${f.name}`, `link set ${f.name} up`);
     await run.run(['ip', '-n', n.netns, '-batch', '-'], { input: lines.map((l) => `${l}\n`).join('') });
@@ -401,7 +387,7 @@ export async function readInventory(
   const services = all.filter((s) => s.name !== options.exclude);
   const excluded = all.find((s) => s.name === options.exclude);
   const listening = new Map<string, number[]>();
-  await runBatched(meta.nodes, 8, async (n) => {
+  await runLimited(meta.nodes, 8, async (n) => {
     listening.set(n.name, await readListeningPorts(n.netns, ports));
   });
   const placed: PlacedService[] = services.map((s) => ({

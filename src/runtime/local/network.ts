@@ -15,6 +15,7 @@
  * in reverse and treat "already gone" as success.
  */
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { runLimited } from './concurrency.js';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../api/plan.js';
 import type { RuntimePorts } from '../ports.js';
@@ -268,19 +269,6 @@ export async function setupServiceNetwork(
     await ports.cni.invoke({ ...rec, command: 'ADD', hostNsPrefix: hostNsPrefix(node) });
   await ctx.keepResults?.(results);
   return rankNs;
-}
-
-async function runLimited<T>(
-  items: readonly T[],
-  limit: number,
-  fn: (item: T) => Promise<void>,
-): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) await fn(items[next++] as T);
-    }),
-  );
 }
 
 function withPrefix(address: string): string {
