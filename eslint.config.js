@@ -1,8 +1,12 @@
-// Lint: type-aware rules plus the one-way layer rule (api ← spec ← plan ← render ← runtime ← cli).
+// Lint: type-aware rules plus the one-way layer rule, a fan of targets:
+//   api ← lib ← spec ← plan ← targets/{local,kubernetes,slurm} ← app ← cli
+// and no target imports another.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
-const layers = ['api', 'spec', 'plan', 'render', 'runtime', 'cli'];
+const chain = ['api', 'lib', 'spec', 'plan', 'targets', 'app', 'cli'];
+const targets = ['local', 'kubernetes', 'slurm'];
+const pureLayers = ['api', 'lib', 'spec', 'plan'];
 const effectful = [
   'node:fs',
   'node:fs/promises',
@@ -13,21 +17,30 @@ const effectful = [
   'node:process',
   'node:dgram',
 ];
+const picture = chain.join(' ← ');
+
+/** Patterns for "imports from src/<dir>" as seen from anywhere under src/. */
+const dirPatterns = (dir, message) => ({ group: [`**/${dir}/**`, `**/${dir}`], message });
 
 /** Each layer may import only from layers to its left; the pure core may not touch the machine. */
-const layerRules = layers.map((layer, i) => {
-  const forbidden = layers.slice(i + 1);
-  const pure = ['api', 'spec', 'plan', 'render'].includes(layer);
-  return {
-    files: [`src/${layer}/**/*.ts`],
+const layerRules = chain.flatMap((layer, i) => {
+  const forbidden = chain.slice(i + 1);
+  const pure = pureLayers.includes(layer);
+  const base = (files, extra) => ({
+    files,
     rules: {
       'no-restricted-imports': [
         'error',
         {
-          patterns: forbidden.map((f) => ({
-            group: [`**/${f}/**`, `**/${f}`],
-            message: `src/${layer} must not import from src/${f}: imports point left only (${layers.join(' ← ')}).`,
-          })),
+          patterns: [
+            ...forbidden.map((f) =>
+              dirPatterns(
+                f,
+                `src/${layer} must not import from src/${f}: imports point left only (${picture}).`,
+              ),
+            ),
+            ...extra,
+          ],
           paths: pure
             ? effectful.map((name) => ({
                 name,
@@ -46,7 +59,40 @@ const layerRules = layers.map((layer, i) => {
         : {}),
       ...(layer === 'cli' ? {} : { 'no-console': 'error' }),
     },
-  };
+  });
+  if (layer !== 'targets') return [base([`src/${layer}/**/*.ts`], [])];
+  // The seams every target shares (src/targets/*.ts) may not import any one target.
+  const shared = base(
+    ['src/targets/*.ts'],
+    targets.flatMap((o) => [
+      dirPatterns(`targets/${o}`, 'shared target code must not import a target'),
+      { group: [`./${o}/**`, `./${o}`], message: 'shared target code must not import a target' },
+    ]),
+  );
+  // Targets form a fan: each may use the layers to its left, none may import a sibling target.
+  return [shared].concat(
+    targets.map((t) =>
+      base(
+        [`src/targets/${t}/**/*.ts`],
+        targets
+          .filter((o) => o !== t)
+          .map((o) =>
+            dirPatterns(
+              `targets/${o}`,
+              `src/targets/${t} must not import another target (src/targets/${o}).`,
+            ),
+          )
+          .concat(
+            targets
+              .filter((o) => o !== t)
+              .map((o) => ({
+                group: [`../${o}/**`, `../${o}`],
+                message: `targets do not import each other`,
+              })),
+          ),
+      ),
+    ),
+  );
 });
 
 export default tseslint.config(

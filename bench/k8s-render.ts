@@ -8,7 +8,7 @@
  *   node --import tsx bench/k8s-render.ts [rounds]
  */
 import { performance } from 'node:perf_hooks';
-import { renderKubernetes, validateManifests } from '../src/render/kubernetes/index.js';
+import { renderKubernetes, validateManifests } from '../src/targets/kubernetes/index.js';
 import { parseSpec } from '../src/spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../src/plan/index.js';
 import { goldenCaseNames, goldenKeys, loadCase, planCase } from '../test/unit/helpers/k8s-plan-fixtures.js';

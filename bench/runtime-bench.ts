@@ -16,9 +16,9 @@ import { join, resolve } from 'node:path';
 
 const STATE = mkdtempSync(join(tmpdir(), 'mn-bench-'));
 process.env['MULTINODE_STATE_DIR'] = STATE;
-const { nodeExecArgv, netnsExecArgv } = await import('../src/runtime/local/node-exec.js');
-const { createCluster, deleteCluster, readClusterMeta } = await import('../src/runtime/local/cluster.js');
-const { serviceNames } = await import('../src/runtime/local/paths.js');
+const { nodeExecArgv, netnsExecArgv } = await import('../src/targets/local/node-exec.js');
+const { createCluster, deleteCluster, readClusterMeta } = await import('../src/targets/local/cluster.js');
+const { serviceNames } = await import('../src/targets/local/paths.js');
 const ROUNDS = Number(process.env['BENCH_ROUNDS'] ?? 3);
 
 const ROOT = resolve(import.meta.dirname, '..');

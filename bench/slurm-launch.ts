@@ -14,10 +14,10 @@ import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { slurmUp } from '../src/cli/commands/slurm-target.js';
-import { readSlurmCluster } from '../src/runtime/slurm/cluster.js';
-import { clusterDir } from '../src/runtime/local/paths.js';
-import { readSlurmJobRecords, runSlurm, slurmJobRecordPath } from '../src/runtime/slurm/jobs.js';
-import type { SlurmClient } from '../src/runtime/slurm/jobs.js';
+import { readSlurmCluster } from '../src/targets/slurm/cluster.js';
+import { clusterDir } from '../src/targets/local/paths.js';
+import { readSlurmJobRecords, runSlurm, slurmJobRecordPath } from '../src/targets/slurm/jobs.js';
+import type { SlurmClient } from '../src/targets/slurm/jobs.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src/cli/main.ts');

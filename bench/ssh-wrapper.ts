@@ -10,7 +10,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitForSshd } from '../src/runtime/local/ssh/sshd.js';
+import { waitForSshd } from '../src/targets/local/ssh/sshd.js';
 import { createCluster, rootSkipReason, startSshService } from '../test/root/ssh-fixture.js';
 
 const nodes = Number(process.argv[2] ?? 4);

@@ -1,7 +1,7 @@
 /**
  * Extracts the `openAPIV3Schema` of the custom resources the Kubernetes renderer emits from the official CRD
  * files in `../shared/k8s-crds/` (sources and commits in that folder's SOURCES.md) into
- * `src/render/kubernetes/crds/<group>_<kind>.json`, which the product ships and `validate.ts` loads lazily.
+ * `src/targets/kubernetes/crds/<group>_<kind>.json`, which the product ships and `validate.ts` loads lazily.
  * `description` fields are dropped (they are most of the bytes and never affect validation); everything else is
  * kept unchanged in meaning. Output is formatted with the repository's prettier settings.
  * Run: `node --import tsx scripts/extract-crds.ts [CRD_DIR]`; re-running on the same CRDs changes no byte.

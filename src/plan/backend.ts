@@ -11,7 +11,7 @@
 import type { BackendKind, ProbeSpec } from '../api/spec.js';
 import type { RankCommand } from '../api/plan.js';
 import { DEFAULTS, IMPL_ENV } from '../api/names.js';
-import { shQuote } from './shell.js';
+import { shQuote } from '../lib/shell.js';
 
 export const SHELL = '/bin/sh';
 

@@ -10,7 +10,7 @@
  */
 import type { FabricNic, GpuDevice, Inventory, InventoryNode, NumaDomain } from '../api/inventory.js';
 import { DEFAULTS } from '../api/names.js';
-import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from './ipv4.js';
+import { cidrContains, formatIpv4, parseCidr, parseIpv4 } from '../lib/ipv4.js';
 
 export interface GenerateInventoryOptions {
   readonly nodes: number;

@@ -7,7 +7,7 @@
  */
 import type { Inventory } from '../api/inventory.js';
 import { DEFAULTS } from '../api/names.js';
-import type { Cidr } from './ipv4.js';
+import type { Cidr } from '../lib/ipv4.js';
 import {
   cidrContains,
   cidrsOverlap,
@@ -16,7 +16,7 @@ import {
   formatIpv4,
   parseCidr,
   parseIpv4,
-} from './ipv4.js';
+} from '../lib/ipv4.js';
 import { pickStart } from './prng.js';
 
 /** Largest rank count a /24 overlay can address (.2 … .254). */

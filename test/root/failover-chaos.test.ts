@@ -26,8 +26,8 @@ import {
   useStateDir,
   waitStatus,
 } from './failover-helpers.js';
-import { downService } from '../../src/runtime/local/teardown.js';
-import { isHostPortFree } from '../../src/runtime/local/endpoints.js';
+import { downService } from '../../src/targets/local/teardown.js';
+import { isHostPortFree } from '../../src/targets/local/endpoints.js';
 
 const skip = skipReason();
 

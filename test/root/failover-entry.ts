@@ -2,7 +2,7 @@
  * A detached supervisor for the failover tests and bench, without the CLI around it: bundled once with
  * esbuild (see failover-helpers.ts) so it starts in a fraction of `tsx src/cli/main.ts __supervise`'s time.
  */
-import { superviseService } from '../../src/runtime/local/supervisor.js';
+import { superviseService } from '../../src/targets/local/supervisor.js';
 
 const name = process.argv[2] ?? '';
 const stop = new AbortController();

@@ -11,12 +11,12 @@ import { build } from 'esbuild';
 import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, planSpec } from '../../src/plan/index.js';
 import { STATE } from '../../src/api/names.js';
-import { createCluster, deleteCluster, readInventory } from '../../src/runtime/local/cluster.js';
-import { createServiceRecord } from '../../src/runtime/local/supervisor.js';
-import { listServiceStates, readServiceState } from '../../src/runtime/local/service-state.js';
-import type { ServiceState } from '../../src/runtime/local/service-state.js';
-import { downService } from '../../src/runtime/local/teardown.js';
-import { serviceDir, stateRoot } from '../../src/runtime/local/paths.js';
+import { createCluster, deleteCluster, readInventory } from '../../src/targets/local/cluster.js';
+import { createServiceRecord } from '../../src/targets/local/supervisor.js';
+import { listServiceStates, readServiceState } from '../../src/targets/local/service-state.js';
+import type { ServiceState } from '../../src/targets/local/service-state.js';
+import { downService } from '../../src/targets/local/teardown.js';
+import { serviceDir, stateRoot } from '../../src/targets/local/paths.js';
 
 export const ROOT_DIR = resolve(import.meta.dirname, '../..');
 

@@ -21,8 +21,8 @@ import {
   waitFor,
   waitStatus,
 } from './failover-helpers.js';
-import type { ServiceState } from '../../src/runtime/local/service-state.js';
-import { serviceNames } from '../../src/runtime/local/paths.js';
+import type { ServiceState } from '../../src/targets/local/service-state.js';
+import { serviceNames } from '../../src/targets/local/paths.js';
 
 const skip = skipReason();
 

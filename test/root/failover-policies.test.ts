@@ -21,7 +21,7 @@ import {
   waitFor,
   waitStatus,
 } from './failover-helpers.js';
-import type { ServiceState } from '../../src/runtime/local/service-state.js';
+import type { ServiceState } from '../../src/targets/local/service-state.js';
 
 const skip = skipReason();
 const CLUSTER = 'fopol';

@@ -4,7 +4,7 @@
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
-import { clusterNames, serviceNames } from '../../src/runtime/local/paths.js';
+import { clusterNames, serviceNames } from '../../src/targets/local/paths.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import http from 'node:http';

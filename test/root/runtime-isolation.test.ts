@@ -19,7 +19,7 @@ import {
   sleep,
   snapshot,
 } from './runtime-helpers.js';
-import { runOnNode } from '../../src/runtime/local/node-exec.js';
+import { runOnNode } from '../../src/targets/local/node-exec.js';
 
 const skip = skipReason(['curl']);
 

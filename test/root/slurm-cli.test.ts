@@ -9,8 +9,8 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { clusterDir } from '../../src/runtime/local/paths.js';
-import { readSlurmJobRecords, slurmJobRecordPath } from '../../src/runtime/slurm/jobs.js';
+import { clusterDir } from '../../src/targets/local/paths.js';
+import { readSlurmJobRecords, slurmJobRecordPath } from '../../src/targets/slurm/jobs.js';
 import { slurmSkipReason } from './slurm-helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SlurmJobFailedError, slurmDown, slurmPs, slurmUp } from '../../src/cli/commands/slurm-target.js';
-import type { SlurmJobRecord } from '../../src/runtime/slurm/jobs.js';
+import type { SlurmJobRecord } from '../../src/targets/slurm/jobs.js';
 import { slurmSkipReason, startTestCluster } from './slurm-helpers.js';
 import type { SlurmTestCluster } from './slurm-helpers.js';
 

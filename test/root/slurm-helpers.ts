@@ -8,11 +8,11 @@ import { chmod } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { createCluster, deleteCluster } from '../../src/runtime/local/cluster.js';
-import { nodeExecArgv } from '../../src/runtime/local/node-exec.js';
-import { startSlurmCluster, stopSlurmCluster } from '../../src/runtime/slurm/cluster.js';
-import type { SlurmClusterInfo } from '../../src/runtime/slurm/cluster.js';
-import { readSlurmJobRecords, slurmJobRecordPath } from '../../src/runtime/slurm/jobs.js';
+import { createCluster, deleteCluster } from '../../src/targets/local/cluster.js';
+import { nodeExecArgv } from '../../src/targets/local/node-exec.js';
+import { startSlurmCluster, stopSlurmCluster } from '../../src/targets/slurm/cluster.js';
+import type { SlurmClusterInfo } from '../../src/targets/slurm/cluster.js';
+import { readSlurmJobRecords, slurmJobRecordPath } from '../../src/targets/slurm/jobs.js';
 
 // Every cluster, job record and script of these tests lives under a temporary state directory (removed when
 // the test process exits), never in /var/lib/multinode. The CLI children inherit it through the environment.

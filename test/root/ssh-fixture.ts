@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, openSync, closeSync, writeFileSync } from 'nod
 import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareSsh, type ServiceSsh } from '../../src/runtime/local/ssh/index.js';
+import { prepareSsh, type ServiceSsh } from '../../src/targets/local/ssh/index.js';
 
 export interface RunResult {
   readonly code: number | null;

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, generateInventoryForSpec, planSpec } from '../../src/plan/index.js';
-import { renderSlurm } from '../../src/render/slurm/index.js';
+import { renderSlurm } from '../../src/targets/slurm/index.js';
 
 const dir = 'examples';
 const files = readdirSync(dir).filter((f) => f.endsWith('.yaml'));

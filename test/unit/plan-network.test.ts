@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { generateInventory } from '../../src/plan/index.js';
 import { buildSpec, service } from './helpers/spec-builder.js';
 import { mustFail, mustPlan, svcOf, withNode, withTaken } from './helpers/plan-helpers.js';
-import { cidrContains, parseCidr, parseIpv4 } from '../../src/plan/ipv4.js';
+import { cidrContains, parseCidr, parseIpv4 } from '../../src/lib/ipv4.js';
 
 const inv3 = generateInventory({ nodes: 3 });
 const http = { name: 'http', port: 8080, protocol: 'tcp' as const };

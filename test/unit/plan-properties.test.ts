@@ -17,7 +17,7 @@ import {
   planSpec,
 } from '../../src/plan/index.js';
 import { buildSpec, service } from './helpers/spec-builder.js';
-import { contentHash, contentHashStreamed } from '../../src/plan/canonical.js';
+import { contentHash, contentHashStreamed } from '../../src/lib/canonical.js';
 
 const MODELS = ['NVIDIA L4', 'NVIDIA H100'];
 

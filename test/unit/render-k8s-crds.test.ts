@@ -1,5 +1,5 @@
 /**
- * The CRD schemas shipped in src/render/kubernetes/crds/ are the official ones: each equals the
+ * The CRD schemas shipped in src/targets/kubernetes/crds/ are the official ones: each equals the
  * `openAPIV3Schema` of its source file in ../shared/k8s-crds/ (named in the JSON's `source`) minus
  * `description` strings. Skips when the shared folder is not present.
  */

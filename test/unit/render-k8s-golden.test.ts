@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { K8S_ONLY_ENV, kubernetesEnv, validateManifests } from '../../src/render/kubernetes/index.js';
+import { K8S_ONLY_ENV, kubernetesEnv, validateManifests } from '../../src/targets/kubernetes/index.js';
 import {
   POD_IFACE,
   SHELL_NOISE,

@@ -1,5 +1,5 @@
 /**
- * SSH key material the `render` command ships in the Kubernetes Secret (src/runtime/keys): OpenSSH ed25519
+ * SSH key material the `render` command ships in the Kubernetes Secret (src/app/ssh-keys.ts): OpenSSH ed25519
  * keys that `ssh-keygen` accepts, and a key directory laid out with the local runtime's `SSH_FILES` names.
  */
 import { test } from 'node:test';
@@ -8,8 +8,8 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { generateOpenSshEd25519, sshKeysFor } from '../../src/runtime/keys/index.js';
-import { SSH_FILES } from '../../src/runtime/local/ssh/keys.js';
+import { generateOpenSshEd25519, sshKeysFor } from '../../src/app/ssh-keys.js';
+import { SSH_FILES } from '../../src/targets/local/ssh/keys.js';
 
 const KEYGEN = '/usr/bin/ssh-keygen';
 

@@ -16,7 +16,7 @@ import {
   kubernetesEnv,
   renderKubernetes,
   validateManifests,
-} from '../../src/render/kubernetes/index.js';
+} from '../../src/targets/kubernetes/index.js';
 import { POD_IFACE, SHELL_NOISE, goldenKeys, runPodEntrypoint } from './helpers/k8s-plan-fixtures.js';
 
 const tricky = fc.constantFrom(

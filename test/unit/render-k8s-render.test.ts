@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ManifestObject } from '../../src/render/kubernetes/index.js';
+import type { ManifestObject } from '../../src/targets/kubernetes/index.js';
 import {
   buildKubernetes,
   commonDir,
@@ -13,13 +13,13 @@ import {
   memoryQuantity,
   renderKubernetes,
   validateManifests,
-} from '../../src/render/kubernetes/index.js';
-import { dnsName, isDnsLabel, portName } from '../../src/render/kubernetes/names.js';
-import { canonicalYaml } from '../../src/render/kubernetes/yaml.js';
+} from '../../src/targets/kubernetes/index.js';
+import { dnsName, isDnsLabel, portName } from '../../src/targets/kubernetes/names.js';
+import { canonicalYaml } from '../../src/targets/kubernetes/yaml.js';
 import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
 import type { GenerateInventoryOptions } from '../../src/plan/index.js';
-import type { KubernetesRenderOptions } from '../../src/render/kubernetes/index.js';
+import type { KubernetesRenderOptions } from '../../src/targets/kubernetes/index.js';
 import { inventoryForSpec, K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/cli/commands/render.js';
 import { goldenKeys, loadCase, planCase, renderCase } from './helpers/k8s-plan-fixtures.js';
 

@@ -14,8 +14,8 @@ import { basename, join } from 'node:path';
 import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
 import type { Plan } from '../../src/api/plan.js';
-import { planForSlurm } from '../../src/render/slurm/plan-for-slurm.js';
-import { renderSlurm } from '../../src/render/slurm/index.js';
+import { planForSlurm } from '../../src/targets/slurm/plan-for-slurm.js';
+import { renderSlurm } from '../../src/targets/slurm/index.js';
 import { extractRankProgram, fakeSlurmBin } from './render-slurm-helpers.js';
 
 const PATH_VARS = new Set(['MULTINODE_HOSTFILE', 'MULTINODE_CLUSTER_FILE', 'MULTINODE_SSH_WRAPPER']);

@@ -16,10 +16,10 @@ import {
   SLURM_JOB_RECORD_KEEP_MS,
   slurmJobRecordPath,
   slurmJobsDir,
-} from '../../src/runtime/slurm/jobs.js';
-import type { SlurmJobRecord } from '../../src/runtime/slurm/jobs.js';
+} from '../../src/targets/slurm/jobs.js';
+import type { SlurmJobRecord } from '../../src/targets/slurm/jobs.js';
 import { STATE } from '../../src/api/names.js';
-import { buildSlurmConf } from '../../src/runtime/slurm/cluster.js';
+import { buildSlurmConf } from '../../src/targets/slurm/cluster.js';
 
 test('parseScontrolJob reads state, reason, exit code, nodes, batch host', () => {
   const line =

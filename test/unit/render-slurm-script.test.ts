@@ -13,8 +13,8 @@ import {
   renderSlurm,
   renderSlurmJobs,
   SLURM_SCRIPT_SEPARATOR,
-} from '../../src/render/slurm/index.js';
-import { compileTokens, isSafeCut, splitVarying, templateValue } from '../../src/render/slurm/template.js';
+} from '../../src/targets/slurm/index.js';
+import { compileTokens, isSafeCut, splitVarying, templateValue } from '../../src/targets/slurm/template.js';
 import { extractRankProgram, fakeSlurmBin, fixturePlan } from './render-slurm-helpers.js';
 
 function sbatchLines(script: string): string[] {

@@ -13,8 +13,8 @@ import {
   releasedPorts,
   replanService,
   versionedFiles,
-} from '../../src/runtime/failover/replan.js';
-import { coolingByNode, releasePorts } from '../../src/runtime/failover/port-pool.js';
+} from '../../src/plan/failover/replan.js';
+import { coolingByNode, releasePorts } from '../../src/plan/failover/port-pool.js';
 
 const YAML = (host: boolean) => `version: v1
 services:

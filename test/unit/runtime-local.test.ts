@@ -5,15 +5,15 @@ import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../src/api/plan.js';
-import { clusterNames, serviceNames, shortHash } from '../../src/runtime/local/paths.js';
-import { nodeExecArgv, nodeNetnsName } from '../../src/runtime/local/node-exec.js';
-import { nodeGateway, rankHostsFile, renderNodeTable } from '../../src/runtime/local/network.js';
-import { pickHostPort, renderEndpointTable } from '../../src/runtime/local/endpoints.js';
-import { nextProbeState, probeArgv } from '../../src/runtime/local/probe.js';
-import { parseSsPorts } from '../../src/runtime/local/cluster.js';
-import type { ClusterMeta } from '../../src/runtime/local/cluster.js';
-import { hostCpus, needsSsh, rankArgv } from '../../src/runtime/local/supervisor.js';
-import { followLogs } from '../../src/runtime/local/logs.js';
+import { clusterNames, serviceNames, shortHash } from '../../src/targets/local/paths.js';
+import { nodeExecArgv, nodeNetnsName } from '../../src/targets/local/node-exec.js';
+import { nodeGateway, rankHostsFile, renderNodeTable } from '../../src/targets/local/network.js';
+import { pickHostPort, renderEndpointTable } from '../../src/targets/local/endpoints.js';
+import { nextProbeState, probeArgv } from '../../src/targets/local/probe.js';
+import { parseSsPorts } from '../../src/targets/local/cluster.js';
+import type { ClusterMeta } from '../../src/targets/local/cluster.js';
+import { hostCpus, needsSsh, rankArgv } from '../../src/targets/local/supervisor.js';
+import { followLogs } from '../../src/targets/local/logs.js';
 
 function rank(r: number, over: Partial<RankPlan> = {}): RankPlan {
   return {
@@ -270,7 +270,7 @@ test('degraded mode: rank host names in env and files become loopback addresses,
 });
 
 test('https endpoints: the TLS proxy owns the public port, DNAT matches a second loopback port', async () => {
-  const { planEndpoints } = await import('../../src/runtime/local/endpoints.js');
+  const { planEndpoints } = await import('../../src/targets/local/endpoints.js');
   const cluster = {
     name: 'c',
     nodes: [{ name: 'node-1', address: '198.18.0.1', fabric: [] }],

@@ -2,13 +2,13 @@
 import type { Command } from 'commander';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { parseMemorySize, formatBytes } from '../../spec/units.js';
-import { createCluster, deleteCluster, listClusters } from '../../runtime/local/cluster.js';
-import { listServiceStates } from '../../runtime/local/service-state.js';
+import { createCluster, deleteCluster, listClusters } from '../../targets/local/cluster.js';
+import { listServiceStates } from '../../targets/local/service-state.js';
 import { paint, printJson, table } from '../output.js';
 import { requireRoot, slurmStateDir } from './runtime-common.js';
 import { existsSync } from 'node:fs';
-import { nodeExecArgv } from '../../runtime/local/node-exec.js';
-import { startSlurmCluster, stopSlurmCluster } from '../../runtime/slurm/cluster.js';
+import { nodeExecArgv } from '../../targets/local/node-exec.js';
+import { startSlurmCluster, stopSlurmCluster } from '../../targets/slurm/cluster.js';
 
 function int(name: string) {
   return (v: string): number => {

@@ -1,7 +1,7 @@
 /** `multinode down SERVICE|FILE`: stop a service and remove everything it created; idempotent, works after a crash. */
 import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { downService } from '../../runtime/local/teardown.js';
+import { downService } from '../../targets/local/teardown.js';
 import { paint } from '../output.js';
 import { readSpecFile } from './runtime-common.js';
 import { slurmDown } from './slurm-target.js';

@@ -3,8 +3,8 @@ import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import type { Command } from 'commander';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { rankEnv, rankExecPrefix } from '../../runtime/local/supervisor.js';
-import { serviceDir } from '../../runtime/local/paths.js';
+import { rankEnv, rankExecPrefix } from '../../targets/local/supervisor.js';
+import { serviceDir } from '../../targets/local/paths.js';
 import { dirname } from 'node:path';
 import { requireServiceState } from './runtime-common.js';
 

@@ -2,9 +2,9 @@
 import type { Command } from 'commander';
 import type { styleText } from 'node:util';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { followLogs, rankLogPath } from '../../runtime/local/logs.js';
-import { serviceDir } from '../../runtime/local/paths.js';
-import { readServiceState } from '../../runtime/local/service-state.js';
+import { followLogs, rankLogPath } from '../../targets/local/logs.js';
+import { serviceDir } from '../../targets/local/paths.js';
+import { readServiceState } from '../../targets/local/service-state.js';
 import { paint } from '../output.js';
 import { quietOnClosedStdout, requireServiceState } from './runtime-common.js';
 

@@ -1,7 +1,7 @@
 /** `multinode ps [--output json]`: every service on this machine, its ranks, endpoints, probe and phase timings. */
 import type { Command } from 'commander';
-import { listServiceStates, readProcStartTime } from '../../runtime/local/service-state.js';
-import type { ServiceState } from '../../runtime/local/service-state.js';
+import { listServiceStates, readProcStartTime } from '../../targets/local/service-state.js';
+import type { ServiceState } from '../../targets/local/service-state.js';
 import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
 import { slurmPs } from './slurm-target.js';

@@ -14,10 +14,10 @@ import { parseSpec } from '../../spec/index.js';
 import { joinPath } from '../../spec/paths.js';
 import { parseInventory } from '../../spec/inventory.js';
 import { defaultPlanOptions, generateInventoryForSpec, planSpec } from '../../plan/index.js';
-import type { GangScheduler, Orchestrator, StartupPolicy } from '../../render/kubernetes/index.js';
-import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../render/kubernetes/options.js';
-import { slurmInventory } from '../../render/slurm/plan-for-slurm.js';
-import { sshKeysFor } from '../../runtime/keys/index.js';
+import type { GangScheduler, Orchestrator, StartupPolicy } from '../../targets/kubernetes/index.js';
+import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../targets/kubernetes/options.js';
+import { slurmInventory } from '../../targets/slurm/plan-for-slurm.js';
+import { sshKeysFor } from '../../app/ssh-keys.js';
 import { paint, printIssues, readInputText } from '../output.js';
 
 // The Kubernetes paths live with the renderer; exported here too for the tests that plan like `render`.
@@ -196,7 +196,7 @@ export function planForTarget(
 async function runRender(file: string, flags: RenderFlags): Promise<string> {
   if (flags.target === 'slurm') return renderSlurmTarget(file, flags);
   const { spec, plan, warnings } = planForTarget(file, 'kubernetes', flags);
-  const { buildKubernetes, validateManifests } = await import('../../render/kubernetes/index.js');
+  const { buildKubernetes, validateManifests } = await import('../../targets/kubernetes/index.js');
   const sshKeys = await sshKeysFor(plan.services.map((s) => s.name).join('-'), flags.sshKeyDir);
   const r = buildKubernetes(plan, {
     spec,
@@ -222,7 +222,7 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
     );
   }
   if (flags.output === 'json') {
-    const { canonicalJsonList } = await import('../../render/kubernetes/index.js');
+    const { canonicalJsonList } = await import('../../targets/kubernetes/index.js');
     return canonicalJsonList(r.value.objects);
   }
   return r.value.yaml;
@@ -230,7 +230,7 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
 
 async function renderSlurmTarget(file: string, flags: RenderFlags): Promise<string> {
   const { plan, warnings } = planForTarget(file, 'slurm', flags);
-  const { renderSlurm } = await import('../../render/slurm/index.js');
+  const { renderSlurm } = await import('../../targets/slurm/index.js');
   printIssues(warnings);
   return renderSlurm(plan, {
     ...(flags.partition === undefined ? {} : { partition: flags.partition }),

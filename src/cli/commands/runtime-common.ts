@@ -4,9 +4,9 @@ import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Spec } from '../../api/spec.js';
 import { parseSpec } from '../../spec/index.js';
 import { printIssues, readInputText } from '../output.js';
-import { clusterDir } from '../../runtime/local/paths.js';
-import { readServiceState } from '../../runtime/local/service-state.js';
-import type { ServiceState } from '../../runtime/local/service-state.js';
+import { clusterDir } from '../../targets/local/paths.js';
+import { readServiceState } from '../../targets/local/service-state.js';
+import type { ServiceState } from '../../targets/local/service-state.js';
 
 /**
  * Reads and parses the spec file of `up`/`down` (local or Slurm target). Unreadable: `spec.unreadable`

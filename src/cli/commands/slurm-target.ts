@@ -17,17 +17,17 @@
  */
 import { existsSync } from 'node:fs';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { planForSlurm } from '../../render/slurm/plan-for-slurm.js';
-import { renderSlurmJobs, slurmEndpoints } from '../../render/slurm/index.js';
-import type { SlurmRenderOptions } from '../../render/slurm/index.js';
+import { planForSlurm } from '../../targets/slurm/plan-for-slurm.js';
+import { renderSlurmJobs, slurmEndpoints } from '../../targets/slurm/index.js';
+import type { SlurmRenderOptions } from '../../targets/slurm/index.js';
 import {
   cancelSlurmJobs,
   followSlurmJobs,
   isTerminal,
   listSlurmJobs,
   submitSlurmJob,
-} from '../../runtime/slurm/jobs.js';
-import type { SlurmClient, SlurmJobRecord } from '../../runtime/slurm/jobs.js';
+} from '../../targets/slurm/jobs.js';
+import type { SlurmClient, SlurmJobRecord } from '../../targets/slurm/jobs.js';
 import { paint, printJson, table } from '../output.js';
 import { readSpecFile } from './runtime-common.js';
 

@@ -15,18 +15,18 @@ import type { ServicePlan } from '../../api/plan.js';
 import { STATE } from '../../api/names.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../plan/index.js';
 import type { Inventory } from '../../api/inventory.js';
-import { createCluster, listClusters, readInventory } from '../../runtime/local/cluster.js';
-import type { ClusterMeta } from '../../runtime/local/cluster.js';
-import { serviceDir, stateRoot } from '../../runtime/local/paths.js';
-import { isSameProcess, readServiceState } from '../../runtime/local/service-state.js';
-import type { SupervisorEvent } from '../../runtime/local/supervisor.js';
-import { createServiceRecord, superviseService } from '../../runtime/local/supervisor.js';
-import { downService } from '../../runtime/local/teardown.js';
-import { followLogs, rankLogPath } from '../../runtime/local/logs.js';
+import { createCluster, listClusters, readInventory } from '../../targets/local/cluster.js';
+import type { ClusterMeta } from '../../targets/local/cluster.js';
+import { serviceDir, stateRoot } from '../../targets/local/paths.js';
+import { isSameProcess, readServiceState } from '../../targets/local/service-state.js';
+import type { SupervisorEvent } from '../../targets/local/supervisor.js';
+import { createServiceRecord, superviseService } from '../../targets/local/supervisor.js';
+import { downService } from '../../targets/local/teardown.js';
+import { followLogs, rankLogPath } from '../../targets/local/logs.js';
 import { paint, printIssues } from '../output.js';
 import { isRoot, readSpecFile, slurmStateDir } from './runtime-common.js';
 import { slurmUp } from './slurm-target.js';
-import { readSlurmCluster } from '../../runtime/slurm/cluster.js';
+import { readSlurmCluster } from '../../targets/slurm/cluster.js';
 import { rankColor } from './logs.js';
 
 interface UpOpts {

@@ -28,8 +28,8 @@ import type {
   KubernetesRenderOptions,
   ManifestObject,
   SshKeyMaterial,
-} from '../../../src/render/kubernetes/index.js';
-import { HELPER_ENV, SHIM_DIR, renderKubernetes } from '../../../src/render/kubernetes/index.js';
+} from '../../../src/targets/kubernetes/index.js';
+import { HELPER_ENV, SHIM_DIR, renderKubernetes } from '../../../src/targets/kubernetes/index.js';
 
 /** The interface the fake route table gives the pod IP (what the service subnet becomes in the pod). */
 export const POD_IFACE = 'eth7';

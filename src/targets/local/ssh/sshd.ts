@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { singleQuote } from '../../../plan/shell.js';
+import { singleQuote } from '../../../lib/shell.js';
 
 export const SSHD = '/usr/sbin/sshd';
 /** Debian's sshd chroots its unprivileged child here; absent when the system service never ran. */

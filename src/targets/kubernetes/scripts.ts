@@ -18,7 +18,7 @@
  */
 
 import { ENV } from '../../api/names.js';
-import { singleQuote } from '../../plan/shell.js';
+import { singleQuote } from '../../lib/shell.js';
 
 export const SHIM_DIR = '/opt/multinode-k8s';
 export const SSH_DIR = '/etc/multinode-ssh';

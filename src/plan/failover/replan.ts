@@ -9,7 +9,7 @@ import type { Inventory } from '../../api/inventory.js';
 import type { PlanFile, PlanOptions, RankPlan, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { PLAN_FILES } from '../../api/names.js';
-import { planSpec } from '../../plan/index.js';
+import { planSpec } from '../index.js';
 
 /** Host ports a rank gives back when it restarts (host mode): its auto-picked ports and its TF_CONFIG port. */
 export function releasedPorts(plan: ServicePlan, rank: RankPlan): number[] {

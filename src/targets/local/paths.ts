@@ -8,16 +8,9 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STATE } from '../../api/names.js';
 import { MultinodeError } from '../../api/issues.js';
+import { stateRoot } from '../state-root.js';
 
-export function stateRoot(): string {
-  const fromEnv = process.env[STATE.envVar];
-  if (fromEnv) return fromEnv;
-  if (process.getuid?.() === 0) return STATE.defaultRootDir;
-  return join(
-    process.env['XDG_STATE_HOME'] ?? join(process.env['HOME'] ?? '/tmp', '.local/state'),
-    'multinode',
-  );
-}
+export { stateRoot } from '../state-root.js';
 
 export function clusterDir(cluster: string): string {
   return join(stateRoot(), STATE.clustersDir, cluster);

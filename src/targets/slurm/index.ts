@@ -25,7 +25,7 @@
 import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import { ENV, SLURM_TARGET } from '../../api/names.js';
 import { compileTokens, escapeDq, featureName, jobName, splitVarying, templateValue } from './template.js';
-import { shQuote } from '../../plan/shell.js';
+import { shQuote } from '../../lib/shell.js';
 
 export { featureName } from './template.js';
 

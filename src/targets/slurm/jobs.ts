@@ -17,8 +17,8 @@ import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { MultinodeError } from '../../api/issues.js';
 import { SLURM_TARGET } from '../../api/names.js';
-import type { SlurmEndpoint } from '../../render/slurm/index.js';
-import { stateRoot } from '../local/paths.js';
+import type { SlurmEndpoint } from './index.js';
+import { stateRoot } from '../state-root.js';
 import type { ProcessSpawner, RunResult } from '../ports.js';
 import { realSpawner } from '../ports.js';
 

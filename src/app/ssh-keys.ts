@@ -2,14 +2,14 @@
  * SSH key material for targets that ship keys inside manifests (Kubernetes): an ed25519 user keypair and a
  * host key in OpenSSH format, generated with node:crypto (no `ssh-keygen` needed on the machine that renders),
  * or reused from a directory laid out like the local runtime's SSH directory (`SSH_FILES` names). The local
- * runtime generates its own with `ensureSshMaterial` (runtime/local/ssh/keys.ts); this module is the one the
+ * runtime generates its own with `ensureSshMaterial` (targets/local/ssh/keys.ts); this module is the one the
  * `render` command calls.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { SshKeyMaterial } from '../../render/kubernetes/index.js';
-import { SSH_FILES } from '../local/ssh/keys.js';
+import type { SshKeyMaterial } from '../targets/kubernetes/index.js';
+import { SSH_FILES } from '../targets/local/ssh/keys.js';
 
 export interface OpenSshKeyPair {
   readonly privateKey: string;

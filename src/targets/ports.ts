@@ -1,7 +1,7 @@
 /**
  * The narrow seams through which the runtime touches the machine: running programs, calling CNI plugins,
  * keeping state on disk, and reading the clock. Each has a real implementation used by default; tests may
- * pass their own. Nothing else in `src/runtime` should call `child_process` for short-lived commands.
+ * pass their own. Nothing else in `src/targets` should call `child_process` for short-lived commands.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';

@@ -13,7 +13,7 @@
  * (pyenv init) never runs. `MULTINODE_SSH_MUX=0` in the caller's environment turns sharing off.
  */
 import { ENV } from '../../../api/names.js';
-import { shQuote } from '../../../plan/shell.js';
+import { shQuote } from '../../../lib/shell.js';
 
 export const SSH_CLIENT = '/usr/bin/ssh';
 

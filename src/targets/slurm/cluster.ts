@@ -27,7 +27,7 @@ import { chmod, chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
 import { SLURM_TARGET } from '../../api/names.js';
-import { featureName } from '../../render/slurm/template.js';
+import { featureName } from './template.js';
 import type { ProcessSpawner } from '../ports.js';
 import { realSpawner } from '../ports.js';
 
