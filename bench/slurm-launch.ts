@@ -13,7 +13,7 @@ import { spawnSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { slurmUp } from '../src/cli/commands/slurm-target.js';
+import { slurmUp } from '../src/app/slurm.js';
 import { readSlurmCluster } from '../src/targets/slurm/cluster.js';
 import { clusterDir } from '../src/targets/local/paths.js';
 import { readSlurmJobRecords, runSlurm, slurmJobRecordPath } from '../src/targets/slurm/jobs.js';
@@ -144,7 +144,7 @@ srun bash -c 'date +%s%N > "$OUT/rank-$SLURM_NODEID"'
           const out = outDir('up-api');
           const file = specFile('up-api', 'bench-api', out);
           const t0 = nowNs();
-          await slurmUp(file, { clientArgv: info.clientArgv, detach: true, quiet: true });
+          await slurmUp(file, { clientArgv: info.clientArgv, detach: true });
           return allRunning(out, t0);
         },
       ],

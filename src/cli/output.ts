@@ -4,24 +4,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { styleText } from 'node:util';
-import { EXIT, MultinodeError } from '../api/issues.js';
 import type { Issue } from '../api/issues.js';
+import type { Reporter } from '../app/reporter.js';
 
-/**
- * The text of an input file named on the command line (`-` reads standard input). A file that cannot be read
- * is bad input: `MultinodeError` `<what>.unreadable`, exit 2, naming the file and the system's error code.
- */
-export function readInputText(file: string, what: 'spec' | 'inventory'): string {
-  try {
-    return readFileSync(file === '-' ? 0 : file, 'utf8');
-  } catch (err) {
-    const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
-    throw new MultinodeError(`${what}.unreadable`, `cannot read ${file}: ${reason}`, {
-      cause: err,
-      exitCode: EXIT.badInput,
-    });
-  }
-}
+export { readInputText } from '../app/read-input.js';
 
 type Style = Parameters<typeof styleText>[0];
 
@@ -83,3 +69,18 @@ export function table(rows: readonly (readonly string[])[]): string {
     )
     .join('\n');
 }
+
+/** The CLI's reporter for the application layer: notes on stderr, results and output on stdout. */
+export const cliReporter: Reporter = {
+  note: (message) => process.stderr.write(`${paint('cyan', '▸')} ${message}\n`),
+  progress: (message) => {
+    if (process.stderr.isTTY) process.stderr.write(`${paint('cyan', '▸')} ${message}\n`);
+  },
+  success: (message) => {
+    const space = message.indexOf(' ');
+    const head = space < 0 ? message : message.slice(0, space);
+    process.stdout.write(`${paint('green', head, process.stdout)}${space < 0 ? '' : message.slice(space)}\n`);
+  },
+  output: (line) => process.stdout.write(`${line}\n`),
+  issues: (issues) => printIssues(issues),
+};

@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { SlurmJobFailedError, slurmDown, slurmPs, slurmUp } from '../../src/cli/commands/slurm-target.js';
+import { SlurmJobFailedError, slurmDown, slurmPs, slurmUp } from '../../src/app/slurm.js';
 import type { SlurmJobRecord } from '../../src/targets/slurm/jobs.js';
 import { slurmSkipReason, startTestCluster } from './slurm-helpers.js';
 import type { SlurmTestCluster } from './slurm-helpers.js';
@@ -40,7 +40,6 @@ describe('slurm target on an emulated Slurm cluster', { skip: skip ?? false, tim
       ...(service !== undefined ? { service } : {}),
       clientArgv: cluster().slurm.clientArgv,
       env: { MN_TEST_OUT: out, PATH: `${PROGRAMS}:${process.env['PATH'] ?? '/usr/bin:/bin'}` },
-      quiet: true,
       detach,
       pollMs: 200,
     }).catch((e: unknown) => {
@@ -285,7 +284,7 @@ services:
       'the failing rank ends the job (the other rank does not run out its sleep)',
     );
     const id = failed.records[0]?.jobId;
-    const rec = (await slurmPs({ output: 'none' })).find((r) => r.jobId === id);
+    const rec = (await slurmPs()).find((r) => r.jobId === id);
     assert.equal(rec?.state, 'FAILED');
     assert.match(rec?.failure ?? '', /^rank 1 on node-2: exited with exit code 3/);
     assert.match(
@@ -312,18 +311,18 @@ services:
     const until = Date.now() + 20_000;
     let state = '';
     while (Date.now() < until) {
-      state = (await slurmPs({ output: 'none' })).find((r) => r.jobId === rec.jobId)?.state ?? '';
+      state = (await slurmPs()).find((r) => r.jobId === rec.jobId)?.state ?? '';
       if (state === 'RUNNING') break;
       await new Promise((r) => setTimeout(r, 200));
     }
     assert.equal(state, 'RUNNING');
-    const cancelled = await slurmDown(file, { quiet: true });
+    const cancelled = await slurmDown(file);
     assert.deepEqual(
       cancelled.map((r) => r.jobId),
       [rec.jobId],
     );
     while (Date.now() < until + 10_000) {
-      state = (await slurmPs({ output: 'none' })).find((r) => r.jobId === rec.jobId)?.state ?? '';
+      state = (await slurmPs()).find((r) => r.jobId === rec.jobId)?.state ?? '';
       if (state === 'CANCELLED') break;
       await new Promise((r) => setTimeout(r, 200));
     }

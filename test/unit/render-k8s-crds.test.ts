@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parse } from 'yaml';
 
 const root = join(import.meta.dirname, '..', '..');
-const shipped = join(root, 'src', 'render', 'kubernetes', 'crds');
+const shipped = join(root, 'src', 'targets', 'kubernetes', 'crds');
 const shared = join(root, '..', 'shared');
 
 function strip(v: unknown): unknown {

@@ -10,7 +10,8 @@ import fc from 'fast-check';
 import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, planSpec } from '../../src/plan/index.js';
 import type { Target } from '../../src/api/plan.js';
-import { inventoryForSpec, K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/cli/commands/render.js';
+import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/targets/kubernetes/options.js';
+import { kubernetesInventory as inventoryForSpec } from '../../src/targets/kubernetes/target.js';
 import {
   K8S_ONLY_ENV,
   kubernetesEnv,

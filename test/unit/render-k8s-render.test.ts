@@ -20,7 +20,8 @@ import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
 import type { GenerateInventoryOptions } from '../../src/plan/index.js';
 import type { KubernetesRenderOptions } from '../../src/targets/kubernetes/index.js';
-import { inventoryForSpec, K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/cli/commands/render.js';
+import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/targets/kubernetes/options.js';
+import { kubernetesInventory as inventoryForSpec } from '../../src/targets/kubernetes/target.js';
 import { goldenKeys, loadCase, planCase, renderCase } from './helpers/k8s-plan-fixtures.js';
 
 type Json = Record<string, unknown>;

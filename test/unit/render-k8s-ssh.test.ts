@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { K8S_FILES_DIR } from '../../src/cli/commands/render.js';
+import { K8S_FILES_DIR } from '../../src/targets/kubernetes/options.js';
 import { SHIM_DIR, SSH_DIR } from '../../src/targets/kubernetes/index.js';
 import { loadCase, renderCase } from './helpers/k8s-plan-fixtures.js';
 

@@ -14,7 +14,7 @@ import { basename, join } from 'node:path';
 import { parseSpec } from '../../src/spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
 import type { Plan } from '../../src/api/plan.js';
-import { planForSlurm } from '../../src/targets/slurm/plan-for-slurm.js';
+import { slurmInventory, slurmPlanOptions } from '../../src/targets/slurm/target.js';
 import { renderSlurm } from '../../src/targets/slurm/index.js';
 import { extractRankProgram, fakeSlurmBin } from './render-slurm-helpers.js';
 
@@ -42,7 +42,7 @@ function localPlan(text: string, file: string, nodes: number): Plan {
 function slurmScript(text: string, file: string): string {
   const spec = parseSpec(text, file);
   assert.ok(spec.ok);
-  const r = planForSlurm(spec.value);
+  const r = planSpec(spec.value, slurmInventory(spec.value), slurmPlanOptions(0));
   assert.ok(r.ok, JSON.stringify(!r.ok && r));
   return renderSlurm(r.plan);
 }

@@ -249,7 +249,7 @@ test('followLogs: whole lines per rank, partial lines kept until complete', asyn
 });
 
 test('degraded mode: rank host names in env and files become loopback addresses, whole words only', async () => {
-  const { addressesForHostnames } = await import('../../src/cli/commands/up.js');
+  const { addressesForHostnames } = await import('../../src/app/up.js');
   const p = plan(2, {
     ranks: [
       rank(0, {

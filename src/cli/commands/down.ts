@@ -1,10 +1,8 @@
 /** `multinode down SERVICE|FILE`: stop a service and remove everything it created; idempotent, works after a crash. */
-import { existsSync, statSync } from 'node:fs';
 import type { Command } from 'commander';
-import { downService } from '../../targets/local/teardown.js';
-import { paint } from '../output.js';
-import { readSpecFile } from './runtime-common.js';
-import { slurmDown } from './slurm-target.js';
+import { downLocal } from '../../app/down.js';
+import { cliReporter, paint } from '../output.js';
+import { printSlurmDown } from './slurm.js';
 
 export function registerDown(program: Command): void {
   program
@@ -17,25 +15,15 @@ export function registerDown(program: Command): void {
     )
     .action(async (target: string, opts: { target?: string; grace: string }) => {
       if (opts.target === 'slurm') {
-        await slurmDown(target);
+        await printSlurmDown(target);
         return;
       }
-      let names = [target];
-      if (existsSync(target) && statSync(target).isFile())
-        names = readSpecFile(target).services.map((s) => s.name);
       const graceMs = Math.max(0, Number(opts.grace) * 1000 || 0);
-      for (const name of names) {
-        const r = await downService(name, {
-          graceMs,
-          onProgress: (m) => {
-            if (process.stderr.isTTY) process.stderr.write(`${paint('cyan', '▸')} ${name}: ${m}\n`);
-          },
-        });
+      for (const { name, result: r } of await downLocal(target, { graceMs, reporter: cliReporter }))
         console.log(
           r.existed
             ? `${paint('green', 'removed', process.stdout)} ${name} (${r.ms} ms)`
             : `${name}: nothing to remove`,
         );
-      }
     });
 }

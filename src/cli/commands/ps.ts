@@ -4,7 +4,7 @@ import { listServiceStates, readProcStartTime } from '../../targets/local/servic
 import type { ServiceState } from '../../targets/local/service-state.js';
 import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
-import { slurmPs } from './slurm-target.js';
+import { printSlurmPs } from './slurm.js';
 import { quietOnClosedStdout } from './runtime-common.js';
 
 async function supervisorAlive(s: ServiceState): Promise<boolean> {
@@ -26,7 +26,7 @@ export function registerPs(program: Command): void {
     .action(async (opts: { output: string; target?: string }) => {
       quietOnClosedStdout();
       if (opts.target === 'slurm') {
-        await slurmPs({ output: opts.output === 'json' ? 'json' : 'text' });
+        await printSlurmPs(opts.output === 'json' ? 'json' : 'text');
         return;
       }
       const states = await listServiceStates();

@@ -1,32 +1,12 @@
 /** Helpers shared by the local-runtime commands (up, ps, logs, exec, down, cluster). */
 import { join } from 'node:path';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import type { Spec } from '../../api/spec.js';
-import { parseSpec } from '../../spec/index.js';
-import { printIssues, readInputText } from '../output.js';
+import { isRoot } from '../../targets/local/target.js';
 import { clusterDir } from '../../targets/local/paths.js';
 import { readServiceState } from '../../targets/local/service-state.js';
 import type { ServiceState } from '../../targets/local/service-state.js';
 
-/**
- * Reads and parses the spec file of `up`/`down` (local or Slurm target). Unreadable: `spec.unreadable`
- * (as `validate`/`plan` say it), invalid: `spec.invalid` with the parser's issues; both exit 2. Warnings are
- * printed unless `quiet`.
- */
-export function readSpecFile(file: string, opts: { quiet?: boolean } = {}): Spec {
-  const r = parseSpec(readInputText(file, 'spec'), file === '-' ? '<stdin>' : file);
-  if (!r.ok)
-    throw new MultinodeError('spec.invalid', `${file} is not a valid spec`, {
-      issues: r.issues,
-      exitCode: EXIT.badInput,
-    });
-  if (!opts.quiet && r.warnings.length > 0) printIssues(r.warnings);
-  return r.value;
-}
-
-export function isRoot(): boolean {
-  return process.getuid?.() === 0;
-}
+export { isRoot } from '../../targets/local/target.js';
 
 export function requireRoot(what: string): void {
   if (!isRoot())

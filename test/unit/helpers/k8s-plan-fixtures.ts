@@ -23,7 +23,8 @@ import type { Spec } from '../../../src/api/spec.js';
 import { parseSpec } from '../../../src/spec/index.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../../src/plan/index.js';
 import type { GenerateInventoryOptions } from '../../../src/plan/index.js';
-import { inventoryForSpec, K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../../src/cli/commands/render.js';
+import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../../src/targets/kubernetes/options.js';
+import { kubernetesInventory as inventoryForSpec } from '../../../src/targets/kubernetes/target.js';
 import type {
   KubernetesRenderOptions,
   ManifestObject,

@@ -1,6 +1,6 @@
 /**
- * The Slurm target of `up`, `ps` and `down` (the commands themselves live in up.ts/ps.ts/down.ts and call
- * these). Slurm commands run through a client: `SLURM_CONF` (option or environment) or the system's
+ * The Slurm target's use cases: `up`, `ps` and `down` (the CLI commands call these; so do tests and
+ * benchmarks). Slurm commands run through a client: `SLURM_CONF` (option or environment) or the system's
  * configuration, optionally behind an argv prefix (an emulated cluster's controller node).
  *
  *   slurmUp(file, opts: SlurmUpOptions = {}): Promise<SlurmJobRecord[]>
@@ -16,20 +16,22 @@
  * directory, as on a shared file system or the emulated cluster).
  */
 import { existsSync } from 'node:fs';
-import { EXIT, MultinodeError } from '../../api/issues.js';
-import { planForSlurm } from '../../targets/slurm/plan-for-slurm.js';
-import { renderSlurmJobs, slurmEndpoints } from '../../targets/slurm/index.js';
-import type { SlurmRenderOptions } from '../../targets/slurm/index.js';
+import { EXIT, MultinodeError } from '../api/issues.js';
+import { renderSlurmJobs, slurmEndpoints } from '../targets/slurm/index.js';
+import type { SlurmRenderOptions } from '../targets/slurm/index.js';
+import { slurmTarget } from '../targets/slurm/target.js';
 import {
   cancelSlurmJobs,
   followSlurmJobs,
   isTerminal,
   listSlurmJobs,
   submitSlurmJob,
-} from '../../targets/slurm/jobs.js';
-import type { SlurmClient, SlurmJobRecord } from '../../targets/slurm/jobs.js';
-import { paint, printJson, table } from '../output.js';
-import { readSpecFile } from './runtime-common.js';
+} from '../targets/slurm/jobs.js';
+import type { SlurmClient, SlurmJobRecord } from '../targets/slurm/jobs.js';
+import { readSpecFile } from './input.js';
+import { planFor } from './plan-for.js';
+import type { Reporter } from './reporter.js';
+import { silentReporter } from './reporter.js';
 
 export interface SlurmUpOptions {
   readonly detach?: boolean;
@@ -45,8 +47,8 @@ export interface SlurmUpOptions {
   readonly service?: string;
   /** Extra environment for the job (sbatch exports the submitting environment to the job). */
   readonly env?: Readonly<Record<string, string>>;
-  /** Print nothing (tests, benchmarks). */
-  readonly quiet?: boolean;
+  /** Where progress, job output and warnings go (default: nowhere). */
+  readonly reporter?: Reporter;
   readonly seed?: number;
   readonly pollMs?: number;
 }
@@ -67,7 +69,7 @@ export function slurmClientFor(opts: { slurmConf?: string; clientArgv?: readonly
   };
 }
 
-function describe(rec: SlurmJobRecord): string {
+export function describeSlurmJob(rec: SlurmJobRecord): string {
   const bits = [rec.state];
   if (rec.failure !== undefined) bits.push(rec.failure);
   else if (
@@ -80,21 +82,14 @@ function describe(rec: SlurmJobRecord): string {
 }
 
 export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<SlurmJobRecord[]> {
-  const say = (line: string): void => {
-    if (!opts.quiet) console.log(line);
-  };
-  const spec = readSpecFile(file, { quiet: opts.quiet === true });
-  const planned = planForSlurm(spec, {
+  const report = opts.reporter ?? silentReporter;
+  const { spec, warnings } = readSpecFile(file);
+  report.issues(warnings);
+  const planned = planFor(slurmTarget, spec, {
     runAsRoot: process.getuid?.() === 0,
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
   });
-  if (!planned.ok) {
-    const why = planned.reasons.map((r) => `${r.service}: ${r.summary}`).join('; ');
-    throw new MultinodeError('plan.infeasible', `cannot plan ${file} for Slurm${why ? `: ${why}` : ''}`, {
-      issues: planned.issues,
-      exitCode: EXIT.badInput,
-    });
-  }
+  report.issues(planned.warnings);
   const renderOpts: SlurmRenderOptions = {
     ...(opts.partition !== undefined ? { partition: opts.partition } : {}),
     ...(opts.exclusive !== undefined ? { exclusive: opts.exclusive } : {}),
@@ -126,9 +121,7 @@ export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<
       ...(opts.env ? { env: opts.env } : {}),
     });
     records.push(rec);
-    say(
-      `${paint('green', 'submitted')} ${job.service}: Slurm job ${rec.jobId} (${job.nodes} nodes) → ${rec.output}`,
-    );
+    report.success(`submitted ${job.service}: Slurm job ${rec.jobId} (${job.nodes} nodes) → ${rec.output}`);
   }
   if (opts.detach) return records;
 
@@ -143,23 +136,20 @@ export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<
       ...(opts.pollMs !== undefined ? { pollMs: opts.pollMs } : {}),
       onState: (rec, prev) => {
         const where = rec.state === 'RUNNING' && rec.nodeList ? ` on ${rec.nodeList}` : '';
-        say(paint('cyan', `${rec.service} (job ${rec.jobId}): ${prev} → ${describe(rec)}${where}`));
+        report.note(`${rec.service} (job ${rec.jobId}): ${prev} → ${describeSlurmJob(rec)}${where}`);
         if (rec.state === 'RUNNING' && rec.batchHost)
           for (const ep of rec.endpoints)
-            say(
-              `${paint('bold', 'endpoint')} ${ep.name}: ${ep.protocol}://${rec.batchHost}:${ep.port} (rank 0)`,
-            );
+            report.success(`endpoint ${ep.name}: ${ep.protocol}://${rec.batchHost}:${ep.port} (rank 0)`);
       },
       onOutput: (rec, lines) => {
-        if (opts.quiet) return;
-        for (const l of lines) console.log(many ? `${paint('magenta', `[${rec.service}]`)} ${l}` : l);
+        for (const l of lines) report.output(many ? `[${rec.service}] ${l}` : l, { service: rec.service });
       },
     });
   } finally {
     process.removeListener('SIGINT', onSigint);
   }
   if (ac.signal.aborted) {
-    say(
+    report.note(
       `stopped following; the job(s) keep running. \`multinode down ${file} --target slurm\` cancels them.`,
     );
     return final;
@@ -167,44 +157,19 @@ export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<
   const failed = final.filter((r) => r.state !== 'COMPLETED');
   if (failed.length > 0)
     throw new SlurmJobFailedError(
-      failed.map((r) => `${r.service} (job ${r.jobId}): ${describe(r)}`).join('; '),
+      failed.map((r) => `${r.service} (job ${r.jobId}): ${describeSlurmJob(r)}`).join('; '),
       final,
     );
-  for (const r of final) say(`${paint('green', 'completed')} ${r.service} (job ${r.jobId})`);
+  for (const r of final) report.success(`completed ${r.service} (job ${r.jobId})`);
   return final;
 }
 
-export async function slurmPs(opts: { output?: 'text' | 'json' | 'none' } = {}): Promise<SlurmJobRecord[]> {
-  const recs = await listSlurmJobs();
-  const output = opts.output ?? 'text';
-  if (output === 'json') printJson(recs);
-  else if (output === 'text') {
-    if (recs.length === 0) console.log('no Slurm jobs submitted by multinode');
-    else {
-      const rows = [['JOBID', 'SERVICE', 'STATE', 'NODES', 'SUBMITTED', 'DETAIL']];
-      for (const r of recs)
-        rows.push([
-          r.jobId,
-          r.service,
-          r.state,
-          r.nodeList ?? '-',
-          r.submittedAt.replace('T', ' ').slice(0, 19),
-          describe(r).split(' — ').slice(1).join(' — ') || '-',
-        ]);
-      console.log(table(rows));
-    }
-  }
-  return recs;
+/** Every job multinode submitted, refreshed from Slurm (records of jobs that ended long ago are pruned). */
+export async function slurmPs(): Promise<SlurmJobRecord[]> {
+  return listSlurmJobs();
 }
 
-export async function slurmDown(
-  nameOrFile: string,
-  opts: { quiet?: boolean } = {},
-): Promise<SlurmJobRecord[]> {
-  const cancelled = await cancelSlurmJobs(nameOrFile);
-  if (!opts.quiet) {
-    if (cancelled.length === 0) console.log(`no running Slurm job of ${nameOrFile}`);
-    for (const r of cancelled) console.log(`${paint('green', 'cancelled')} ${r.service} (job ${r.jobId})`);
-  }
-  return cancelled;
+/** Cancels the jobs of a service (by name) or of every service of a spec file (by path). */
+export async function slurmDown(nameOrFile: string): Promise<SlurmJobRecord[]> {
+  return cancelSlurmJobs(nameOrFile);
 }

@@ -1,0 +1,39 @@
+/**
+ * `down` on the local target: stop a service, or every service of a spec file, and remove everything it
+ * created. Idempotent; works after a crash.
+ */
+import { existsSync, statSync } from 'node:fs';
+import { downService } from '../targets/local/teardown.js';
+import type { DownResult } from '../targets/local/teardown.js';
+import { readSpecFile } from './input.js';
+import type { Reporter } from './reporter.js';
+import { silentReporter } from './reporter.js';
+
+export interface DownLocalOptions {
+  /** Between SIGTERM and SIGKILL for the ranks. */
+  readonly graceMs?: number;
+  readonly reporter?: Reporter;
+}
+
+/** The service names `down` acts on: those of the spec file when `target` is one, else `target` itself. */
+export function downNames(target: string): string[] {
+  if (existsSync(target) && statSync(target).isFile())
+    return readSpecFile(target).spec.services.map((s) => s.name);
+  return [target];
+}
+
+export async function downLocal(
+  target: string,
+  opts: DownLocalOptions = {},
+): Promise<{ readonly name: string; readonly result: DownResult }[]> {
+  const report = opts.reporter ?? silentReporter;
+  const out: { name: string; result: DownResult }[] = [];
+  for (const name of downNames(target)) {
+    const result = await downService(name, {
+      ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+      onProgress: (m) => report.progress(`${name}: ${m}`),
+    });
+    out.push({ name, result });
+  }
+  return out;
+}

@@ -1,0 +1,382 @@
+/**
+ * `up` on the local target: parse, read the live inventory (creating a `default` cluster sized for the file
+ * when none exists), replace what a crashed supervisor left, plan, record every service, then either start a
+ * detached supervisor per service and wait until each is ready (`detach`), or supervise in this process,
+ * passing every rank's log lines to the reporter, and tear down when done or stopped.
+ *
+ *   upLocal(file, opts): Promise<number>   the services' exit code (0 with `detach`)
+ */
+import { spawn } from 'node:child_process';
+import { openSync, closeSync } from 'node:fs';
+import { resolve, join } from 'node:path';
+import { EXIT, MultinodeError } from '../api/issues.js';
+import type { Spec } from '../api/spec.js';
+import type { ServicePlan } from '../api/plan.js';
+import { generateInventory, planSpec } from '../plan/index.js';
+import type { Inventory } from '../api/inventory.js';
+import { createCluster, listClusters, readInventory } from '../targets/local/cluster.js';
+import type { ClusterMeta } from '../targets/local/cluster.js';
+import { serviceDir } from '../targets/local/paths.js';
+import { isSameProcess, readServiceState } from '../targets/local/service-state.js';
+import type { SupervisorEvent } from '../targets/local/supervisor.js';
+import { createServiceRecord, superviseService } from '../targets/local/supervisor.js';
+import { downService } from '../targets/local/teardown.js';
+import { followLogs, rankLogPath } from '../targets/local/logs.js';
+import { isRoot, localPlanOptions } from '../targets/local/target.js';
+import { readSpecFile } from './input.js';
+import type { Reporter } from './reporter.js';
+import { silentReporter } from './reporter.js';
+
+export interface UpLocalOptions {
+  readonly detach?: boolean;
+  /** With `detach`: seconds to wait for every service to be ready (0 = no limit). */
+  readonly waitTimeoutS?: number;
+  readonly cluster?: string;
+  /** How to start this program again as `__supervise SERVICE` (with `detach`). */
+  readonly selfArgv?: readonly string[];
+  /** Foreground: stops the services (Ctrl-C in the CLI). */
+  readonly stop?: AbortSignal;
+  readonly reporter?: Reporter;
+}
+
+/** What `detach` reports for each service once it is ready. */
+export interface StartedService {
+  readonly service: string;
+  readonly ranks: number;
+  readonly status: string;
+  readonly cluster: string;
+  readonly endpoints: readonly string[];
+}
+
+/** The cluster to run on: the named one, else `default`, else the only one, else a new `default`. */
+export async function chooseCluster(
+  spec: Spec,
+  name: string | undefined,
+  report: Reporter = silentReporter,
+): Promise<ClusterMeta> {
+  const clusters = await listClusters();
+  if (name !== undefined) {
+    const c = clusters.find((x) => x.name === name);
+    if (!c)
+      throw new MultinodeError(
+        'cluster.not-found',
+        `no cluster named "${name}" (create it with \`multinode cluster create ${name}\`)`,
+        {
+          exitCode: EXIT.badInput,
+        },
+      );
+    return c;
+  }
+  const def = clusters.find((c) => c.name === 'default') ?? (clusters.length === 1 ? clusters[0] : undefined);
+  if (def) return def;
+  if (clusters.length > 1)
+    throw new MultinodeError(
+      'cluster.ambiguous',
+      `several clusters exist (${clusters.map((c) => c.name).join(', ')}); pick one with --cluster`,
+      {
+        exitCode: EXIT.badInput,
+      },
+    );
+  const s = spec.services;
+  const nodes = s.reduce((a, x) => a + x.nodes, 0);
+  const opts = {
+    name: 'default',
+    nodes: Math.max(1, nodes),
+    cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
+    memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
+    gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
+    fabricNics: Math.max(0, ...s.map((x) => fabricCount(x.resource.fabricNics))),
+    ...(s.find((x) => x.resource.gpuModel)?.resource.gpuModel
+      ? { gpuModel: s.find((x) => x.resource.gpuModel)?.resource.gpuModel ?? '' }
+      : {}),
+  };
+  const meta = await createCluster(opts);
+  report.note(
+    `no cluster yet: created cluster "default" with ${meta.nodes.length} node(s) (${meta.cores} cores, ${meta.gpusPerNode} GPUs, ${meta.fabricNics} fabric NICs each) in ${meta.createMs ?? 0} ms`,
+  );
+  return meta;
+}
+
+function fabricCount(nics: readonly string[]): number {
+  let max = 0;
+  for (const n of nics) {
+    const m = /^fabric(\d+)$/.exec(n);
+    if (m?.[1]) max = Math.max(max, Number(m[1]) + 1);
+  }
+  return Math.max(max, nics.length);
+}
+
+export function describeEvent(service: string, e: SupervisorEvent): string | undefined {
+  switch (e.kind) {
+    case 'note':
+      return `${service}: ${e.message}`;
+    case 'phase':
+      return `${service}: ${e.phase} ${e.ms} ms`;
+    case 'rank-exit':
+      return `${service}-${e.rank} exited with ${e.signal ? `signal ${e.signal}` : `code ${e.code}`}`;
+    case 'ready':
+      return `${service}: ready${e.endpoints.length > 0 ? ` — ${e.endpoints.join(', ')}` : ''}`;
+    case 'not-ready':
+      return `${service}: not ready (${e.detail})`;
+    case 'restart':
+      return `${service}: ${e.reason}`;
+  }
+}
+
+/** Default for `up -d --wait-timeout` (seconds). */
+export const DEFAULT_WAIT_TIMEOUT_S = 300;
+
+async function waitDetached(
+  plan: ServicePlan,
+  pid: number | undefined,
+  timeoutS: number,
+  report: Reporter,
+): Promise<void> {
+  let lastShown = '';
+  const deadline = Date.now() + timeoutS * 1000;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 100));
+    const s = await readServiceState(plan.name);
+    if (s && timeoutS > 0 && Date.now() > deadline && s.status !== 'ready' && s.status !== 'completed') {
+      const missing = (s.group?.missing ?? []).map((m) => `rank ${m.rank} (${m.why} since ${m.since})`);
+      const why = [
+        s.probe.status !== 'none'
+          ? `rank 0's probe: ${s.probe.status}${s.probe.last ? ` (${s.probe.last})` : ''}`
+          : '',
+        missing.length > 0 ? `missing: ${missing.join(', ')}` : '',
+        s.message ?? '',
+      ].filter((x) => x !== '');
+      throw new MultinodeError(
+        'runtime.wait-timeout',
+        `service ${plan.name} is not ready after ${timeoutS} s (status ${s.status}${why.length > 0 ? `; ${why.join('; ')}` : ''}). It keeps running: see \`multinode ps\` and \`multinode logs ${plan.name}\`; stop it with \`multinode down ${plan.name}\`; wait longer with --wait-timeout SECONDS (0 = no limit)`,
+      );
+    }
+    if (!s) throw new MultinodeError('runtime.vanished', `service ${plan.name} disappeared while starting`);
+    if (s.status === 'failed') {
+      throw new MultinodeError(
+        'runtime.start-failed',
+        `service ${plan.name} failed${s.message ? `: ${s.message}` : ''} (see \`multinode logs ${plan.name}\`, ${join(serviceDir(plan.name), 'supervisor.log')}; clean up with \`multinode down ${plan.name}\`)`,
+      );
+    }
+    if (s.status === 'ready' || s.status === 'completed') return;
+    const line =
+      s.probe.status === 'waiting' || s.probe.status === 'not-ready'
+        ? `waiting for rank 0 to be ready (${s.probe.last ?? 'no answer yet'})`
+        : '';
+    if (line && line !== lastShown) {
+      report.progress(`${plan.name}: ${line}`);
+      lastShown = line;
+    }
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 0);
+      } catch {
+        throw new MultinodeError(
+          'runtime.supervisor-died',
+          `the supervisor of ${plan.name} exited early; see ${join(serviceDir(plan.name), 'supervisor.log')}`,
+        );
+      }
+    }
+  }
+}
+
+/** The pseudo cluster name of degraded (no root) services. */
+const LOOPBACK_CLUSTER = '(loopback)';
+
+/**
+ * Degraded mode: rank host names cannot resolve (no per-rank hosts file without a mount namespace), so every
+ * occurrence of a rank's host name in the environment and the plan's files becomes its loopback address.
+ */
+export function addressesForHostnames(svc: ServicePlan): ServicePlan {
+  const pairs = svc.ranks
+    .map((r) => [r.hostname, r.address] as const)
+    .sort((a, b) => b[0].length - a[0].length);
+  const swap = (text: string) =>
+    pairs.reduce(
+      (t, [h, a]) =>
+        t.replace(new RegExp(`(?<![\\w.-])${h.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.-])`, 'g'), a),
+      text,
+    );
+  return {
+    ...svc,
+    ranks: svc.ranks.map((r) => ({
+      ...r,
+      env: Object.fromEntries(Object.entries(r.env).map(([k, v]) => [k, swap(v)])),
+    })),
+    files: svc.files.map((f) => ({
+      ...f,
+      content: f.path.endsWith('/script') ? f.content : swap(f.content),
+    })),
+  };
+}
+
+/** A record without a supervisor yet is another `up` starting it, unless it is older than this. */
+const STARTING_GRACE_MS = 30_000;
+
+/**
+ * Before planning (so the plan sees what the leftovers really held): a service of the file that is still
+ * supervised is refused; what a crashed supervisor left (ranks still running, networks, endpoints, state) is
+ * removed, saying what. Running ranks are not adopted: the service starts afresh.
+ */
+async function replaceLeftovers(names: readonly string[], report: Reporter): Promise<void> {
+  for (const name of names) {
+    const old = await readServiceState(name);
+    if (!old) continue;
+    const supervised =
+      old.supervisorPid === undefined
+        ? Date.now() - Date.parse(old.createdAt) < STARTING_GRACE_MS
+        : await isSameProcess(old.supervisorPid, old.supervisorStartTime);
+    if (supervised)
+      throw new MultinodeError(
+        'runtime.service-exists',
+        `service "${name}" is already up (status ${old.status}${old.supervisorPid !== undefined ? `, supervisor pid ${old.supervisorPid}` : ', starting'}); run \`multinode down ${name}\` first`,
+      );
+    let running = 0;
+    for (const r of old.ranks) if (await isSameProcess(r.pid, r.startTime)) running++;
+    const was =
+      old.supervisorPid === undefined
+        ? 'its supervisor never started'
+        : `its supervisor (pid ${old.supervisorPid}) is gone`;
+    report.note(
+      `${name}: ${was} (status ${old.status}, ${running} of ${old.ranks.length} rank(s) still running); replacing it: stopping those ranks and removing its networks, endpoints and state before starting again (running ranks are not adopted)`,
+    );
+    await downService(name);
+  }
+}
+
+export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<number> {
+  const report = opts.reporter ?? silentReporter;
+  const abs = resolve(file);
+  const { spec: parsed, warnings: specWarnings } = readSpecFile(file);
+  report.issues(specWarnings);
+  const waitTimeout = opts.waitTimeoutS ?? DEFAULT_WAIT_TIMEOUT_S;
+  await replaceLeftovers(
+    parsed.services.map((s) => s.name),
+    report,
+  );
+  const degraded = !isRoot();
+  const t0 = Date.now();
+  let spec = parsed;
+  let clusterName: string;
+  let inventory: Inventory;
+  if (degraded) {
+    report.note(
+      "not running as root: network namespaces, per-service overlays, CNI, fabric NICs, per-rank host names, sshd per rank and endpoint DNAT are unavailable. Falling back to host networking: every rank is a plain process on its own loopback address (127.0.1.x), host names in the environment are replaced by those addresses, and endpoints are rank 0's address and port. Run with sudo for the emulated cluster.",
+    );
+    spec = { ...parsed, services: parsed.services.map((s) => ({ ...s, hostNetwork: true })) };
+    clusterName = LOOPBACK_CLUSTER;
+    const s = spec.services;
+    inventory = generateInventory({
+      nodes: Math.max(
+        1,
+        s.reduce((a, x) => a + x.nodes, 0),
+      ),
+      cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
+      memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
+      gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
+      addressBase: '127.0.1.1',
+    });
+  } else {
+    const cluster = await chooseCluster(spec, opts.cluster, report);
+    clusterName = cluster.name;
+    inventory = await readInventory(cluster.name);
+  }
+  const planOptions = localPlanOptions(0);
+  const result = planSpec(spec, inventory, planOptions);
+  if (!result.ok) {
+    const reasons = result.reasons.map(
+      (r) => `cannot place ${r.service}: ${[r.summary, ...r.nodes].join('\n  ')}`,
+    );
+    throw new MultinodeError(
+      'plan.infeasible',
+      `cannot run ${file} on cluster ${clusterName}${reasons.length > 0 ? `\n${reasons.join('\n')}` : ''}`,
+      { exitCode: EXIT.badInput, issues: result.issues },
+    );
+  }
+  report.issues(result.warnings);
+  const placeMs = Date.now() - t0;
+  const plan = result.plan;
+  for (const svc of plan.services)
+    if (svc.imageUri)
+      report.note(
+        `${svc.name}: image.uri ${svc.imageUri} is recorded, but the local runtime runs the script on this machine's file system`,
+      );
+  const services = degraded ? plan.services.map(addressesForHostnames) : plan.services;
+  for (const svc of services) {
+    await createServiceRecord({
+      plan: svc,
+      cluster: clusterName,
+      file: abs,
+      planHash: plan.hash,
+      placeMs,
+      spec,
+      planOptions,
+      ...(degraded ? { degraded: true } : {}),
+    });
+  }
+
+  if (opts.detach) {
+    const self = opts.selfArgv;
+    if (self === undefined || self.length === 0)
+      throw new MultinodeError('app.no-self', 'detached up needs the argv that starts this program again');
+    for (const svc of plan.services) {
+      const dir = serviceDir(svc.name);
+      const fd = openSync(join(dir, 'supervisor.log'), 'a');
+      const argv = [...self, '__supervise', svc.name];
+      const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
+      closeSync(fd);
+      child.unref();
+      await waitDetached(svc, child.pid, waitTimeout, report);
+      const s = await readServiceState(svc.name);
+      const eps = (s?.endpoints ?? []).map(
+        (e) => `${e.name} → ${e.protocol === 'tcp' ? 'tcp' : e.protocol}://${e.hostAddress}:${e.hostPort}`,
+      );
+      report.success(
+        `✔ ${svc.name}: ${svc.ranks.length} rank(s) ${s?.status ?? ''} on cluster ${clusterName}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}`,
+      );
+    }
+    report.output(`logs: multinode logs SERVICE -f · status: multinode ps · stop: multinode down ${file}`);
+    return 0;
+  }
+
+  // Foreground: supervise here, pass every rank's log lines on, tear down when stopped or done.
+  const stop = opts.stop ?? new AbortController().signal;
+  const width = Math.max(...plan.services.flatMap((s) => s.ranks.map((r) => r.hostname.length)));
+  const followers = new AbortController();
+  const follows = plan.services.map((svc) =>
+    followLogs(
+      svc.ranks.map((r) => ({
+        rank: r.rank,
+        path: rankLogPath(serviceDir(svc.name), r.rank),
+      })),
+      (rank, line) => {
+        const host = svc.ranks[rank]?.hostname ?? `${svc.name}-${rank}`;
+        report.output(line, { service: svc.name, rank, host: host.padEnd(width) });
+      },
+      { fromStart: true, follow: true, signal: followers.signal },
+    ),
+  );
+  let code = 0;
+  try {
+    const codes = await Promise.all(
+      plan.services.map((svc) =>
+        superviseService(svc.name, {
+          stop,
+          onEvent: (e) => {
+            const m = describeEvent(svc.name, e);
+            if (m) report.note(m);
+          },
+        }),
+      ),
+    );
+    code = codes.find((c) => c !== 0) ?? 0;
+  } finally {
+    followers.abort();
+    await Promise.all(follows).catch(() => undefined);
+    for (const svc of plan.services) {
+      const r = await downService(svc.name, { self: true });
+      report.note(`${svc.name}: removed in ${r.ms} ms`);
+    }
+  }
+  return stop.aborted ? 0 : code;
+}
