@@ -251,7 +251,9 @@ function planService(
       path: backendPath,
       message: e.message,
       hint: e.hint,
-      ...(pos ? { pos: svc.backend?.command.includes('\n') ? blockScalarPos(pos, backendPath, e) : pos } : {}),
+      ...(pos
+        ? { pos: svc.backend?.command.includes('\n') ? blockScalarPos(pos, backendPath, e) : pos }
+        : {}),
     });
   };
   const launchError = svc.backend ? backendLaunchError(svc.backend.kind, svc.backend.command) : undefined;

@@ -113,10 +113,10 @@ export function insertFlags(text: string, matcher: LaunchMatcher, flags: readonl
       add.push(name, ...(value === undefined ? [] : [value]));
       continue;
     }
-    if (value === undefined || have.word.expands || have.value === value) continue;
+    if (value === undefined || have.valueWord.expands || have.value === value) continue;
     return located(
       text,
-      topOffset(launch, have.word.start),
+      topOffset(launch, have.flagWord.start),
       `the ${matcher.name} launch sets ${name} ${have.value || '(no value)'}, but multinode must pass ${name} ${value} here`,
       `remove ${name} from the command (multinode adds it), or take the value from the rank's environment`,
     );
@@ -127,19 +127,20 @@ export function insertFlags(text: string, matcher: LaunchMatcher, flags: readonl
   return { ok: true, text: text.slice(0, edit.offset) + edit.insert + text.slice(edit.offset) };
 }
 
-/** The user's value of `--name`, as `--name value` or `--name=value`, with the word holding it. */
+/** The user's value of `--name`, as `--name value` or `--name=value`, with the words holding them. */
 function existing(
   words: readonly ShellWord[],
   name: string,
-): { readonly value: string; readonly word: ShellWord } | undefined {
+): { readonly value: string; readonly flagWord: ShellWord; readonly valueWord: ShellWord } | undefined {
   for (let i = 1; i < words.length; i++) {
     const w = words[i];
     if (!w) continue;
     if (w.value === name) {
       const v = words[i + 1];
-      return v ? { value: v.value, word: v } : { value: '', word: w };
+      return { value: v?.value ?? '', flagWord: w, valueWord: v ?? w };
     }
-    if (w.value.startsWith(`${name}=`)) return { value: w.value.slice(name.length + 1), word: w };
+    if (w.value.startsWith(`${name}=`))
+      return { value: w.value.slice(name.length + 1), flagWord: w, valueWord: w };
   }
   return undefined;
 }
@@ -152,7 +153,11 @@ function collect(script: ShellScript, path: readonly ShellWord[], out: Candidate
 }
 
 /** An insertion at `offset` of the innermost script, carried out to the top-level text. */
-function lift(path: readonly ShellWord[], offset: number, insert: string): { offset: number; insert: string } {
+function lift(
+  path: readonly ShellWord[],
+  offset: number,
+  insert: string,
+): { offset: number; insert: string } {
   let at = offset;
   let text = insert;
   for (let j = path.length - 1; j >= 0; j--) {
