@@ -14,8 +14,8 @@
 import type { BackendKind, ProbeSpec } from '../api/spec.js';
 import type { RankCommand } from '../api/plan.js';
 import { DEFAULTS, IMPL_ENV } from '../api/names.js';
-import { findLaunch, insertFlags } from './launch-flags.js';
-import type { LaunchError, LaunchMatcher } from './launch-flags.js';
+import { findLaunch, insertFlagsAt } from './launch-flags.js';
+import type { InsertResult, Launch, LaunchError, LaunchMatcher } from './launch-flags.js';
 import { shQuote } from './shell.js';
 import { basename } from './shell-words.js';
 
@@ -34,6 +34,8 @@ export interface BackendContext {
   readonly runAsRoot: boolean;
   /** The service's planned `MASTER_PORT` (undefined for one rank): SGLang's `--dist-init-addr` port. */
   readonly masterPort: number | undefined;
+  /** `backendLaunch`'s result, so a service's command is scanned once, not once per rank. */
+  readonly launch?: Launch;
 }
 
 /** `python[3] [options] -m sglang.launch_server …` or `sglang serve …` (SGLang's recommended entry point). */
@@ -57,21 +59,25 @@ function pythonModule(args: readonly string[]): string | undefined {
   return undefined;
 }
 
-/** Why the backend command cannot be understood (no single launch found), before anything is placed. */
-export function backendLaunchError(kind: BackendKind, command: string): LaunchError | undefined {
-  if (kind !== 'sglang') return undefined;
-  const r = findLaunch(command, SGLANG_LAUNCH);
-  return r.ok ? undefined : r;
+/**
+ * The launch in a backend command whose flags multinode inserts (SGLang), found before anything is placed;
+ * a located error when there is not exactly one; undefined for vLLM and TRT-LLM, which run the command
+ * whole (after `ray start`, under `mpirun`).
+ */
+export function backendLaunch(kind: BackendKind, command: string): Launch | LaunchError | undefined {
+  return kind === 'sglang' ? findLaunch(command, SGLANG_LAUNCH) : undefined;
 }
 
-/**
- * Why the backend command cannot be rewritten for `rank`, located in the command text; undefined when it
- * can. vLLM and TRT-LLM run the command whole (after `ray start`, under `mpirun`), so only SGLang's can fail.
- */
+/** Why the backend command cannot be rewritten for `rank` (a flag it sets contradicts the plan), or undefined. */
 export function backendCommandError(ctx: BackendContext, rank: number): LaunchError | undefined {
-  if (ctx.kind !== 'sglang') return undefined;
-  const r = insertFlags(ctx.command, SGLANG_LAUNCH, sglangFlags(ctx, rank));
-  return r.ok ? undefined : r;
+  const r = rewriteSglang(ctx, rank);
+  return r === undefined || r.ok ? undefined : r;
+}
+
+function rewriteSglang(ctx: BackendContext, rank: number): InsertResult | undefined {
+  const launch = ctx.launch ?? backendLaunch(ctx.kind, ctx.command);
+  if (launch === undefined) return undefined;
+  return launch.ok ? insertFlagsAt(launch, sglangFlags(ctx, rank)) : launch;
 }
 
 function sglangFlags(ctx: BackendContext, rank: number): string[] {
@@ -95,9 +101,9 @@ export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
         ? sh(`ray start --head --port=${DEFAULTS.rayPort} && ${ctx.command}`)
         : sh(`ray start --address=${ctx.leaderHost}:${DEFAULTS.rayPort} --block`);
     case 'sglang': {
-      const r = insertFlags(ctx.command, SGLANG_LAUNCH, sglangFlags(ctx, rank));
+      const r = rewriteSglang(ctx, rank);
       // The planner checks backendCommandError first, so a refusal here is a planner bug.
-      if (!r.ok) throw new Error(`backend command not rewritable: ${r.message}`);
+      if (!r?.ok) throw new Error(`backend command not rewritable: ${r?.message ?? 'no launch'}`);
       return sh(r.text);
     }
     case 'trtllm': {

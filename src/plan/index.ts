@@ -28,7 +28,7 @@ import type { ProbeSpec, ServiceSpec, Spec } from '../api/spec.js';
 import { allocateRank } from './allocate.js';
 import { bindPorts } from './ports.js';
 import type { PortPicker, RankResources } from './allocate.js';
-import { backendCommand, backendCommandError, backendLaunchError, rankProbe } from './backend.js';
+import { backendCommand, backendCommandError, backendLaunch, rankProbe } from './backend.js';
 import type { BackendContext } from './backend.js';
 import { canonicalJson, contentHashStreamed } from './canonical.js';
 import { ClusterState } from './cluster-state.js';
@@ -256,8 +256,8 @@ function planService(
         : {}),
     });
   };
-  const launchError = svc.backend ? backendLaunchError(svc.backend.kind, svc.backend.command) : undefined;
-  if (launchError) backendError(launchError);
+  const launch = svc.backend ? backendLaunch(svc.backend.kind, svc.backend.command) : undefined;
+  if (launch?.ok === false) backendError(launch);
   if (issues.length > 0) return { issues, warnings };
 
   // --- placement ------------------------------------------------------------------------------------
@@ -402,6 +402,7 @@ function planService(
     userEnvKeys: [...userEnv.keys()],
     runAsRoot: options.runAsRoot,
     masterPort,
+    ...(launch?.ok ? { launch } : {}),
   };
   if (backendCtx)
     for (let r = 0; r < n; r++) {

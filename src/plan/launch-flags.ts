@@ -37,9 +37,11 @@ export interface LaunchError {
   readonly hint: string;
 }
 
+/** The launch found in `text`: scan once, then insert each rank's flags with `insertFlagsAt`. */
 export interface Launch {
   readonly ok: true;
   readonly text: string;
+  readonly matcher: LaunchMatcher;
   readonly command: ShellCommand;
   /** The `sh -c` string words from the outermost level down to the script holding `command`. */
   readonly path: readonly ShellWord[];
@@ -90,7 +92,7 @@ export function findLaunch(text: string, matcher: LaunchMatcher): Launch | Launc
         : `found no ${matcher.name} launch (${looked}), and the command has ${candidates.length} commands, so none of them can be taken as the launch`,
       hint,
     );
-  return { ok: true, text, command: only.command, path: only.path };
+  return { ok: true, text, matcher, command: only.command, path: only.path };
 }
 
 /**
@@ -99,8 +101,12 @@ export function findLaunch(text: string, matcher: LaunchMatcher): Launch | Launc
  */
 export function insertFlags(text: string, matcher: LaunchMatcher, flags: readonly string[]): InsertResult {
   const launch = findLaunch(text, matcher);
-  if (!launch.ok) return launch;
-  const { command, path } = launch;
+  return launch.ok ? insertFlagsAt(launch, flags) : launch;
+}
+
+/** `insertFlags` for a launch already found. */
+export function insertFlagsAt(launch: Launch, flags: readonly string[]): InsertResult {
+  const { command, path, text, matcher } = launch;
   const words = command.words.slice(Math.max(0, programIndex(command.words)));
   const add: string[] = [];
   for (let k = 0; k < flags.length; k++) {
