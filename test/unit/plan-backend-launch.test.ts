@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { SGLANG_LAUNCH } from '../../src/plan/backend.js';
 import { generateInventory } from '../../src/plan/index.js';
 import { insertFlags } from '../../src/plan/launch-flags.js';
+import { findParallelFlags } from '../../src/plan/parallelism.js';
 import { buildSpec, service } from './helpers/spec-builder.js';
 import { mustFail, mustPlan, svcOf, withTaken } from './helpers/plan-helpers.js';
 
@@ -216,4 +217,19 @@ test('planner: refusals are plan-backend-command errors at the line in the block
     /^rank 1: the SGLang launch sets --node-rank 0, but multinode must pass --node-rank 1/,
   );
   assert.deepEqual(i?.pos, { file: 's.yaml', line: 9, col: 9 + L.length + 1 });
+});
+
+test('parallelism flags are read as shell words: comments and here-documents do not count, sh -c strings do', () => {
+  assert.deepEqual(findParallelFlags('# was: --tp 4\nvllm serve m --tp 8 <<E\n--pp 3\nE\n'), [
+    { kind: 'tp', flag: '--tp', value: 8, line: 1, column: 13 },
+  ]);
+  assert.deepEqual(findParallelFlags(`x\nbash -c "vllm serve m --tp='2' --pp \\"3\\""`), [
+    { kind: 'tp', flag: '--tp', value: 2, line: 1, column: 22 },
+    { kind: 'pp', flag: '--pp', value: 3, line: 1, column: 31 },
+  ]);
+  // Not shell (an unclosed quote in a Python script): searched line by line, as before.
+  assert.deepEqual(
+    findParallelFlags(`print('it's')\nos.system("x --tp 4")`).map((f) => [f.flag, f.value]),
+    [['--tp', 4]],
+  );
 });
