@@ -1,7 +1,10 @@
 /**
  * Backend presets (seed 003, Dynamo's operator behaviour), as per-rank commands and probes:
  * - vllm: leader `ray start --head --port=6379 && <command>`; workers `ray start --address=<leader>:6379 --block`.
- * - sglang: every rank runs `<command> --dist-init-addr <leader>:29500 --nnodes N --node-rank R`.
+ * - sglang: every rank runs the command with `--dist-init-addr <leader>:<MASTER_PORT> --nnodes N --node-rank R`
+ *   inserted after the SGLang launch's last word (`launch-flags.ts`: found by shell words, also inside
+ *   `sh -c` strings and multi-line scripts); the port is the service's planned `MASTER_PORT`, which moves in
+ *   host mode when 29500 is taken.
  * - trtllm: the leader runs the command under `mpirun` over the SSH wrapper with every rank's host and
  *   `-x` propagation of the user's variables; workers wait (their sshd on 2222 serves the leader).
  * Probes: the leader keeps the spec's; vllm/sglang workers get none; trtllm workers get TCP on their sshd
@@ -11,7 +14,10 @@
 import type { BackendKind, ProbeSpec } from '../api/spec.js';
 import type { RankCommand } from '../api/plan.js';
 import { DEFAULTS, IMPL_ENV } from '../api/names.js';
+import { findLaunch, insertFlagsAt } from './launch-flags.js';
+import type { InsertResult, Launch, LaunchError, LaunchMatcher } from './launch-flags.js';
 import { shQuote } from '../lib/shell.js';
+import { basename } from './shell-words.js';
 
 export const SHELL = '/bin/sh';
 
@@ -26,6 +32,64 @@ export interface BackendContext {
   readonly sshWrapperPath: string;
   readonly userEnvKeys: readonly string[];
   readonly runAsRoot: boolean;
+  /** The service's planned `MASTER_PORT` (undefined for one rank): SGLang's `--dist-init-addr` port. */
+  readonly masterPort: number | undefined;
+  /** `backendLaunch`'s result, so a service's command is scanned once, not once per rank. */
+  readonly launch?: Launch;
+}
+
+/** `python[3] [options] -m sglang.launch_server …` or `sglang serve …` (SGLang's recommended entry point). */
+export const SGLANG_LAUNCH: LaunchMatcher = {
+  name: 'SGLang',
+  forms: '`python -m sglang.launch_server …` or `sglang serve …`',
+  matches: (args) =>
+    (basename(args[0] ?? '') === 'sglang' && args[1] === 'serve') ||
+    (/^python[0-9.]*$/.test(basename(args[0] ?? '')) && pythonModule(args) === 'sglang.launch_server'),
+};
+
+/** The module of `python [options] -m MODULE …`, or undefined. */
+function pythonModule(args: readonly string[]): string | undefined {
+  for (let i = 1; i < args.length; i++) {
+    const a = args[i] ?? '';
+    if (a === '-m') return args[i + 1];
+    if (a.startsWith('-m')) return a.slice(2);
+    if (a === '-X' || a === '-W') i++;
+    else if (!a.startsWith('-')) return undefined;
+  }
+  return undefined;
+}
+
+/**
+ * The launch in a backend command whose flags multinode inserts (SGLang), found before anything is placed;
+ * a located error when there is not exactly one; undefined for vLLM and TRT-LLM, which run the command
+ * whole (after `ray start`, under `mpirun`).
+ */
+export function backendLaunch(kind: BackendKind, command: string): Launch | LaunchError | undefined {
+  return kind === 'sglang' ? findLaunch(command, SGLANG_LAUNCH) : undefined;
+}
+
+/** Why the backend command cannot be rewritten for `rank` (a flag it sets contradicts the plan), or undefined. */
+export function backendCommandError(ctx: BackendContext, rank: number): LaunchError | undefined {
+  const r = rewriteSglang(ctx, rank);
+  return r === undefined || r.ok ? undefined : r;
+}
+
+function rewriteSglang(ctx: BackendContext, rank: number): InsertResult | undefined {
+  const launch = ctx.launch ?? backendLaunch(ctx.kind, ctx.command);
+  if (launch === undefined) return undefined;
+  return launch.ok ? insertFlagsAt(launch, sglangFlags(ctx, rank)) : launch;
+}
+
+function sglangFlags(ctx: BackendContext, rank: number): string[] {
+  const port = ctx.masterPort ?? DEFAULTS.sglangDistPort;
+  return [
+    '--dist-init-addr',
+    `${ctx.leaderHost}:${port}`,
+    '--nnodes',
+    String(ctx.hosts.length),
+    '--node-rank',
+    String(rank),
+  ];
 }
 
 export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
@@ -36,10 +100,12 @@ export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
       return rank === 0
         ? sh(`ray start --head --port=${DEFAULTS.rayPort} && ${ctx.command}`)
         : sh(`ray start --address=${ctx.leaderHost}:${DEFAULTS.rayPort} --block`);
-    case 'sglang':
-      return sh(
-        `${ctx.command} --dist-init-addr ${ctx.leaderHost}:${DEFAULTS.sglangDistPort} --nnodes ${n} --node-rank ${rank}`,
-      );
+    case 'sglang': {
+      const r = rewriteSglang(ctx, rank);
+      // The planner checks backendCommandError first, so a refusal here is a planner bug.
+      if (!r?.ok) throw new Error(`backend command not rewritable: ${r?.message ?? 'no launch'}`);
+      return sh(r.text);
+    }
     case 'trtllm': {
       if (rank !== 0) return { argv: [], kind: 'wait' };
       const np = n * Math.max(1, ctx.gpusPerNode);

@@ -28,7 +28,8 @@ import type { ProbeSpec, ServiceSpec, Spec } from '../api/spec.js';
 import { allocateRank } from './allocate.js';
 import { bindPorts } from './ports.js';
 import type { PortPicker, RankResources } from './allocate.js';
-import { backendCommand, rankProbe } from './backend.js';
+import { backendCommand, backendCommandError, backendLaunch, rankProbe } from './backend.js';
+import type { BackendContext } from './backend.js';
 import { canonicalJson, contentHashStreamed } from '../lib/canonical.js';
 import { ClusterState } from './cluster-state.js';
 import { rankNeedFor } from './cluster-state.js';
@@ -57,6 +58,7 @@ export const PLAN_CODES = {
   poolExhausted: 'plan-pool-exhausted',
   badOptions: 'plan-bad-options',
   topologySpread: 'plan-topology-spread',
+  backendCommand: 'plan-backend-command',
 } as const;
 
 export function defaultPlanOptions(partial: Partial<PlanOptions> = {}): PlanOptions {
@@ -240,6 +242,22 @@ function planService(
       ...(pos ? { pos: parallelText.includes('\n') ? blockScalarPos(pos, parallelPath, verdict) : pos } : {}),
     });
   }
+  const backendPath = `${base}.backend.command`;
+  const backendError = (e: { line: number; column: number; message: string; hint: string }): void => {
+    const pos = spec.positions[backendPath];
+    issues.push({
+      code: PLAN_CODES.backendCommand,
+      severity: 'error',
+      path: backendPath,
+      message: e.message,
+      hint: e.hint,
+      ...(pos
+        ? { pos: svc.backend?.command.includes('\n') ? blockScalarPos(pos, backendPath, e) : pos }
+        : {}),
+    });
+  };
+  const launch = svc.backend ? backendLaunch(svc.backend.kind, svc.backend.command) : undefined;
+  if (launch?.ok === false) backendError(launch);
   if (issues.length > 0) return { issues, warnings };
 
   // --- placement ------------------------------------------------------------------------------------
@@ -372,23 +390,30 @@ function planService(
     runAsRoot: options.runAsRoot,
   });
 
+  const backendCtx: BackendContext | undefined = svc.backend && {
+    kind: svc.backend.kind,
+    command: svc.backend.command,
+    leaderHost: hostnames[0] ?? '',
+    hosts: hostnames,
+    slots,
+    gpusPerNode: svc.resource.gpus,
+    subnet: network.subnet,
+    sshWrapperPath: options.sshWrapperPath,
+    userEnvKeys: [...userEnv.keys()],
+    runAsRoot: options.runAsRoot,
+    masterPort,
+    ...(launch?.ok ? { launch } : {}),
+  };
+  if (backendCtx)
+    for (let r = 0; r < n; r++) {
+      const e = backendCommandError(backendCtx, r);
+      if (e) {
+        backendError({ ...e, message: `rank ${r}: ${e.message}` });
+        return { issues, warnings };
+      }
+    }
   const command = (r: number): RankCommand => {
-    if (svc.backend)
-      return backendCommand(
-        {
-          kind: svc.backend.kind,
-          command: svc.backend.command,
-          leaderHost: hostnames[0] ?? '',
-          hosts: hostnames,
-          slots,
-          gpusPerNode: svc.resource.gpus,
-          subnet: network.subnet,
-          sshWrapperPath: options.sshWrapperPath,
-          userEnvKeys: [...userEnv.keys()],
-          runAsRoot: options.runAsRoot,
-        },
-        r,
-      );
+    if (backendCtx) return backendCommand(backendCtx, r);
     if (svc.script.length > 0 && (svc.launch === 'all' || r === 0))
       return { argv: [scriptPath], kind: 'script' };
     return { argv: [], kind: 'wait' };

@@ -13,6 +13,8 @@
  * Skipped when the service has no GPUs. When the product is right but tp neither divides nor is a multiple
  * of the GPUs per node (tensor-parallel groups straddle nodes unevenly), the verdict carries a warning.
  */
+import { lineColumn, scanScript, sourceOffset } from './shell-words.js';
+import type { ShellScript } from './shell-words.js';
 
 export interface ParallelFlag {
   readonly kind: 'tp' | 'pp' | 'dp';
@@ -42,7 +44,45 @@ const FLAGS: Readonly<Record<string, 'tp' | 'pp' | 'dp'>> = {
 const FLAG_RE =
   /(?:^|[\s'"])--(tensor-parallel-size|pipeline-parallel-size|data-parallel-size|tp-size|pp-size|dp-size|tp_size|pp_size|dp_size|tp|pp|dp)(?:=|[ \t]+)["']?(\d+)?/g;
 
+/**
+ * The parallel-size flags in `text`, read as shell words (`shell-words.ts`): comments and here-document
+ * bodies do not count, `sh -c` strings do, and quoted values are unquoted. Text that does not scan as shell
+ * (a Python script given as `script:`) is searched line by line instead.
+ */
 export function findParallelFlags(text: string): ParallelFlag[] {
+  const scanned = scanScript(text);
+  if (!scanned.ok) return findParallelFlagsInLines(text);
+  const out: ParallelFlag[] = [];
+  const visit = (script: ShellScript, toTop: (offset: number) => number): void => {
+    for (const c of script.commands) {
+      const inner = c.inner;
+      if (inner) {
+        visit(inner, (o) => toTop(sourceOffset(inner.word, o)));
+        continue;
+      }
+      c.words.forEach((w, i) => {
+        const m = FLAG_WORD_RE.exec(w.value);
+        const kind = FLAGS[m?.[1] ?? ''];
+        if (!m || kind === undefined) return;
+        const value = m[2] ?? c.words[i + 1]?.value;
+        if (value === undefined || !/^\d+$/.test(value)) return;
+        out.push({
+          kind,
+          flag: `--${m[1] ?? ''}`,
+          value: Number(value),
+          ...lineColumn(text, toTop(w.start)),
+        });
+      });
+    }
+  };
+  visit(scanned.script, (o) => o);
+  return out.sort((a, b) => a.line - b.line || a.column - b.column);
+}
+
+const FLAG_WORD_RE =
+  /^--(tensor-parallel-size|pipeline-parallel-size|data-parallel-size|tp-size|pp-size|dp-size|tp_size|pp_size|dp_size|tp|pp|dp)(?:=(.*))?$/;
+
+function findParallelFlagsInLines(text: string): ParallelFlag[] {
   const out: ParallelFlag[] = [];
   const lines = text.split('\n');
   lines.forEach((lineText, line) => {
