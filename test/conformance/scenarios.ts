@@ -226,7 +226,7 @@ ${env(ctx)}
     cannot: { kubernetes: NO_POD_NETWORK },
     todo: {
       local:
-        'found by this suite, not yet fixed: `up` fails with an internal error "sshd on <node>:2222 not ready after 15000 ms" for this host-mode service with a data mount and persist: true',
+        'found by this suite, intermittent (1 run in 3 here): `up` fails with an internal error "sshd on <node>:2222 not ready after 15000 ms" for this host-mode service with a data mount and persist: true',
     },
   },
   {
