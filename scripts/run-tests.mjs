@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Runs the test suites with node's own test runner (TypeScript through tsx).
 //   unit: src/**/*.test.ts and test/unit/**/*.test.ts, files in parallel
-//   root: test/root/**/*.test.ts, one file at a time (they share the kernel's namespaces and nftables)
+//   root: test/root/**/*.test.ts and the conformance suite (test/conformance/), one file at a time (they
+//         share the kernel's namespaces and nftables)
 // Usage: node scripts/run-tests.mjs [unit|root|all] [name-filter]
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
@@ -28,7 +29,7 @@ function find(dir, out = []) {
 
 const suites = {
   unit: { files: [...find('src'), ...find('test/unit')], concurrency: 2 },
-  root: { files: find('test/root'), concurrency: 1 },
+  root: { files: [...find('test/root'), ...find('test/conformance')], concurrency: 1 },
 };
 const selected = which === 'all' ? ['unit', 'root'] : [which];
 let status = 0;

@@ -292,7 +292,7 @@ test('under fake Slurm: leader with active workers runs workers in their own ste
     assert.equal(readFileSync(join(out, 'leader'), 'utf8'), 'done\n', 'rank 0 ran to its end');
     assert.match(
       readFileSync(join(fake, 'srun.log'), 'utf8'),
-      /--nodes=2 --ntasks=2 --ntasks-per-node=1 --exclude=cn1 /,
+      /--nodes=2 --ntasks=2 --ntasks-per-node=1 --cpus-per-task=\d+ --exclude=cn1 /,
     );
   } finally {
     rmSync(fake, { recursive: true, force: true });

@@ -7,7 +7,9 @@
  *   renderSlurmJobs(plan, opts): SlurmJobScript[]   one `{ service, script, ranks, launch }` per service.
  *   slurmEndpoints(service): SlurmEndpoint[]       where rank 0 serves each endpoint (Slurm has no ingress).
  *
- * What the script does. `#SBATCH` asks for `--nodes=N --ntasks-per-node=1 --cpus-per-task --mem`
+ * What the script does. `#SBATCH` asks for `--nodes=N --ntasks-per-node=S --cpus-per-task=C --mem`, where S
+ * is the MPI slots per host the local hostfile offers (`slotsPerHost`: GPUs per node, else cores) and C is
+ * the node's cores shared among them, so OpenMPI's Slurm allocation offers the same `mpirun -np N×S`
  * (`--gres=gpu:G`, the GPU model as a `--constraint` feature, `--exclusive`, partition/time/account when
  * given). At run time it reads Slurm's own view — `scontrol show hostnames $SLURM_JOB_NODELIST` for the
  * hosts (batch host first) and `scontrol show node` NodeAddr for their IPv4 addresses — and computes the same
@@ -15,6 +17,8 @@
  * cluster file): planned host name of rank r → r-th Slurm node name, planned address → that node's
  * NodeAddr, planned file paths → `$MN_JOB_DIR/files/…` (default `${TMPDIR:-/tmp}/multinode-$SLURM_JOB_ID`,
  * written on every node). The rank is the index of `$SLURMD_NODENAME` in that host list.
+ *
+ * Every step starts exactly one rank per node (`--ntasks-per-node=1`), whatever S is.
  *
  * Launch: `launch: all` → one `srun` step, one task per node (`--mpi=pmix` for ompi, `--mpi=pmi2` for
  * mpich). `launch: leader` with waiting workers → rank 0 runs in the batch step on the first node and
@@ -26,6 +30,7 @@ import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import { ENV, SLURM_TARGET } from '../../api/names.js';
 import { compileTokens, escapeDq, featureName, jobName, splitVarying, templateValue } from './template.js';
 import { shQuote } from '../../lib/shell.js';
+import { slotsPerHost } from '../../plan/env.js';
 
 export { featureName } from './template.js';
 
@@ -95,6 +100,11 @@ export function slurmEndpoints(svc: ServicePlan): SlurmEndpoint[] {
   });
 }
 
+/** MPI slots per node, as in the local hostfile: GPUs per node, else the rank's cores. */
+export function slurmSlots(svc: ServicePlan): number {
+  return slotsPerHost(svc.gpusPerNode, svc.ranks[0]?.cpus.length ?? 1);
+}
+
 function launchKind(svc: ServicePlan): SlurmJobScript['launch'] {
   if (svc.launch === 'all') return 'srun-all';
   const workers = svc.ranks.slice(1);
@@ -155,6 +165,10 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   const n = svc.ranks.length;
   const leader: RankPlan | undefined = svc.ranks[0];
   const cpus = Math.max(1, leader?.cpus.length ?? 1);
+  const slots = slurmSlots(svc);
+  const cpusPerSlot = Math.max(1, Math.floor(cpus / slots));
+  // A rank step has one task per node holding every CPU the job has there (not one slot's share).
+  const rankStep = `--ntasks-per-node=1 --cpus-per-task=${slots * cpusPerSlot}`;
   const memMiB = Math.max(1, Math.ceil((leader?.memoryBytes ?? 0) / (1024 * 1024)));
 
   const head: string[] = ['#!/bin/bash'];
@@ -163,8 +177,9 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   };
   sb(`--job-name=${jobName(svc.name)}`);
   sb(`--nodes=${n}`);
-  sb('--ntasks-per-node=1');
-  sb(`--cpus-per-task=${cpus}`);
+  // Tasks = MPI slots (what the local hostfile offers); the ranks themselves are one step task per node.
+  sb(`--ntasks-per-node=${slots}`);
+  sb(`--cpus-per-task=${cpusPerSlot}`);
   sb(`--mem=${memMiB}M`);
   if (svc.gpusPerNode > 0) sb(`--gres=gpu:${svc.gpusPerNode}`);
   if (svc.gpuModel !== undefined && svc.gpusPerNode > 0) sb(`--constraint=${featureName(svc.gpuModel)}`);
@@ -251,7 +266,7 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   if (launch === 'srun-all') {
     if (svc.implementation === 'ompi') body.push(...PMIX_FENCE_LINES);
     body.push(
-      `srun --label --kill-on-bad-exit=1 --nodes=${n} --ntasks=${n} --ntasks-per-node=1 --nodelist="\${MN_JOB_HOSTS// /,}"${mpi} ${rankCmd}`,
+      `srun --label --kill-on-bad-exit=1 --nodes=${n} --ntasks=${n} ${rankStep} --nodelist="\${MN_JOB_HOSTS// /,}"${mpi} ${rankCmd}`,
       'mn_rc=$?',
     );
   } else if (launch === 'leader') {
@@ -262,7 +277,7 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     );
   } else {
     body.push(
-      `srun --kill-on-bad-exit=1 --nodes=${n - 1} --ntasks=${n - 1} --ntasks-per-node=1 --exclude="\${MN_H[0]}" ${rankCmd} &`,
+      `srun --kill-on-bad-exit=1 --nodes=${n - 1} --ntasks=${n - 1} ${rankStep} --exclude="\${MN_H[0]}" ${rankCmd} &`,
       'mn_workers=$!',
       `${rankCmd} &`,
       'mn_leader=$!',

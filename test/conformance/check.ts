@@ -1,0 +1,197 @@
+/**
+ * What a run of a scenario produced (`Observation`), and the checks every target must pass, compared by
+ * structure: host names are whatever the target calls its nodes, so a check asks `hostname` ∈ host list,
+ * MASTER_ADDR = the leader's host name, every listed name resolves, counts and distinct ranks — never a
+ * literal name or address.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Scenario } from './scenarios.js';
+
+export interface ProbeRecord {
+  readonly tag: string;
+  readonly hostname: string;
+  readonly env: Readonly<Record<string, string>>;
+  readonly resolves: Readonly<Record<string, boolean>>;
+  readonly bind?: Readonly<Record<string, boolean>>;
+  readonly torch?: { readonly world: number; readonly sum: readonly number[] };
+}
+
+export interface StandinRecord {
+  readonly prog: string;
+  readonly argv: readonly string[];
+  readonly env: Readonly<Record<string, string>>;
+  readonly hostname: string;
+  readonly reached?: boolean;
+}
+
+export interface Observation {
+  readonly exitCode: number;
+  /** Rank 0's (or the job's) output, for MPI programs. */
+  readonly output: string;
+  readonly probes: readonly ProbeRecord[];
+  readonly standins: readonly StandinRecord[];
+}
+
+export function readRecords(out: string): { probes: ProbeRecord[]; standins: StandinRecord[] } {
+  const files = existsSync(out) ? readdirSync(out).filter((f) => f.endsWith('.json')) : [];
+  const read = <T>(f: string): T => JSON.parse(readFileSync(join(out, f), 'utf8')) as T;
+  return {
+    probes: files.filter((f) => f.startsWith('probe-')).map((f) => read<ProbeRecord>(f)),
+    standins: files.filter((f) => !f.startsWith('probe-')).map((f) => read<StandinRecord>(f)),
+  };
+}
+
+export interface Check {
+  readonly name: string;
+  readonly run: () => void;
+}
+
+const list = (v: string | undefined): string[] => (v ?? '').split(',').filter((x) => x !== '');
+
+/** The named checks of a scenario on one observation. */
+export function checksFor(s: Scenario, o: Observation): Check[] {
+  const e = s.expect;
+  const checks: Check[] = [
+    {
+      name: 'exit-code',
+      run: () => assert.equal(o.exitCode, e.exitCode, `exit code\n${o.output.slice(-3000)}`),
+    },
+  ];
+  if (e.probes !== undefined) {
+    const tag = e.probeTag ?? 'rank';
+    const recs = o.probes.filter((p) => p.tag === tag);
+    const want = e.probes === 'leader' ? 1 : s.nodes;
+    const rankOf = (p: ProbeRecord): number => Number(p.env['MULTINODE_NODE_RANK']);
+    checks.push(
+      {
+        name: 'records',
+        run: () => assert.equal(recs.length, want, `probe records (${tag}): ${JSON.stringify(o.probes)}`),
+      },
+      {
+        name: 'ranks',
+        run: () => {
+          const ranks = recs.map(rankOf).sort((a, b) => a - b);
+          const expected = e.probes === 'leader' ? [0] : Array.from({ length: s.nodes }, (_, i) => i);
+          assert.deepEqual(ranks, expected, 'each rank once');
+          for (const p of recs) assert.equal(p.env['MULTINODE_NUM_NODES'], String(s.nodes));
+        },
+      },
+      {
+        name: 'host-list',
+        run: () => {
+          const lists = new Set(recs.map((p) => p.env['MULTINODE_HOSTLIST_NOSLOTS']));
+          assert.equal(lists.size, 1, 'every rank sees the same host list');
+          for (const p of recs) {
+            const hosts = list(p.env['MULTINODE_HOSTLIST_NOSLOTS']);
+            assert.equal(hosts.length, s.nodes);
+            assert.equal(new Set(hosts).size, s.nodes, 'distinct hosts');
+            assert.equal(p.env['MULTINODE_LEADER_HOST'], hosts[0], 'leader host = first host');
+            assert.equal(p.env['MULTINODE_NODE_HOSTNAME'], hosts[rankOf(p)], 'own name = host list[rank]');
+          }
+        },
+      },
+      {
+        name: 'hostname',
+        run: () => {
+          for (const p of recs) {
+            const hosts = list(p.env['MULTINODE_HOSTLIST_NOSLOTS']);
+            assert.ok(hosts.includes(p.hostname), `hostname ${p.hostname} ∈ ${hosts.join(',')}`);
+            assert.equal(p.hostname, hosts[rankOf(p)], 'hostname = host list[rank]');
+          }
+        },
+      },
+      {
+        name: 'resolves',
+        run: () => {
+          for (const p of recs) {
+            const hosts = list(p.env['MULTINODE_HOSTLIST_NOSLOTS']);
+            assert.deepEqual(
+              hosts.filter((h) => p.resolves[h] !== true),
+              [],
+              `names that do not resolve on ${p.hostname}`,
+            );
+          }
+        },
+      },
+      {
+        name: 'distributed-env',
+        run: () => {
+          for (const p of recs) {
+            assert.equal(p.env['RANK'], undefined, 'RANK is never preset');
+            assert.equal(p.env['WORLD_SIZE'], undefined, 'WORLD_SIZE is never preset');
+            if (s.nodes < 2) continue;
+            const hosts = list(p.env['MULTINODE_HOSTLIST_NOSLOTS']);
+            assert.equal(p.env['MASTER_ADDR'], hosts[0], 'MASTER_ADDR = the leader host name');
+            assert.match(p.env['MASTER_PORT'] ?? '', /^\d+$/);
+            const tf = JSON.parse(p.env['TF_CONFIG'] ?? '{}') as {
+              cluster?: { worker?: string[] };
+              task?: { index?: number };
+            };
+            const workers = tf.cluster?.worker ?? [];
+            assert.deepEqual(
+              workers.map((w) => w.slice(0, w.lastIndexOf(':'))),
+              hosts,
+              'TF_CONFIG workers = the host list, in rank order',
+            );
+            assert.equal(tf.task?.index, rankOf(p));
+          }
+          assert.equal(new Set(recs.map((p) => p.env['MASTER_PORT'])).size, 1, 'one MASTER_PORT');
+        },
+      },
+    );
+    if (e.bindable)
+      checks.push({
+        name: 'ports',
+        run: () => {
+          for (const p of recs) {
+            const ports = Object.keys(p.env).filter((k) => k.startsWith('MULTINODE_PORT_'));
+            assert.ok(ports.length >= 2, `ports in env: ${ports.join(',')}`);
+            assert.deepEqual(p.bind, Object.fromEntries(ports.map((k) => [k, true])), 'each port is free');
+          }
+        },
+      });
+    if (e.torch)
+      checks.push({
+        name: 'torch',
+        run: () => {
+          const sum = Array.from({ length: 4 }, () => (s.nodes * (s.nodes + 1)) / 2);
+          for (const p of recs) assert.deepEqual(p.torch, { world: s.nodes, sum });
+        },
+      });
+  }
+  if (e.mpi !== undefined) {
+    const { np, hosts } = e.mpi;
+    checks.push({
+      name: 'mpi',
+      run: () => {
+        const n = (np * (np + 1)) / 2;
+        assert.match(o.output, new RegExp(`RESULT ok sum=${n} ranks=${np}\\b`), o.output.slice(-3000));
+        const seen = [...o.output.matchAll(/RANK (\d+) HOST (\S+)/g)];
+        assert.equal(new Set(seen.map((m) => m[1])).size, np, 'every MPI rank reported');
+        assert.equal(new Set(seen.map((m) => m[2])).size, hosts, 'distinct hosts');
+      },
+    });
+  }
+  if (e.standins !== undefined) {
+    const { progs, hosts } = e.standins;
+    checks.push({
+      name: 'standins',
+      run: () => {
+        const recs = o.standins.filter((r) => progs.includes(r.prog));
+        const names = new Set(recs.map((r) => r.hostname));
+        assert.equal(names.size, hosts, `stand-ins ran on ${[...names].join(',')}`);
+        for (const r of recs) {
+          const list_ = list(r.env['MULTINODE_HOSTLIST_NOSLOTS']);
+          assert.ok(list_.includes(r.hostname), `${r.prog} on ${r.hostname} ∈ ${list_.join(',')}`);
+        }
+        assert.ok(
+          o.standins.every((r) => r.reached !== false),
+          'every worker reached its head',
+        );
+      },
+    });
+  }
+  return checks;
+}

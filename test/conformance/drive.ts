@@ -1,0 +1,127 @@
+/**
+ * The one seam between the conformance suite and the product: every way a runner brings a scenario up
+ * goes through here, with the same functions the CLI uses (today `src/cli/commands/*` and the CLI itself;
+ * when that logic lives in `src/app/`, repoint these few functions and nothing else changes).
+ *
+ *   createEmulatedCluster(opts) → { name, slurm, teardown }   one emulated cluster + Slurm on it, shared
+ *   upLocal(file, cluster)      → { exitCode, output }        `multinode up --cluster C FILE` (foreground)
+ *   upSlurm(file, clientArgv)   → { exitCode, output }        slurmUp: plan → render → sbatch → follow
+ *   renderForKubernetes(file)   → { plan, objects }           what `multinode render --target kubernetes` emits
+ */
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Plan } from '../../src/api/plan.js';
+import { createCluster, deleteCluster } from '../../src/targets/local/cluster.js';
+import { nodeExecArgv } from '../../src/targets/local/node-exec.js';
+import { startSlurmCluster, stopSlurmCluster } from '../../src/targets/slurm/cluster.js';
+import type { SlurmClusterInfo } from '../../src/targets/slurm/cluster.js';
+import { SlurmJobFailedError, slurmUp } from '../../src/cli/commands/slurm-target.js';
+import type { SlurmJobRecord } from '../../src/targets/slurm/jobs.js';
+import { planForTarget } from '../../src/cli/commands/render.js';
+import { renderKubernetes } from '../../src/targets/kubernetes/index.js';
+import type { ManifestObject } from '../../src/targets/kubernetes/index.js';
+import { goldenKeys } from '../unit/helpers/k8s-plan-fixtures.js';
+
+const ROOT = resolve(import.meta.dirname, '..', '..');
+const MAIN = join(ROOT, 'src/cli/main.ts');
+
+export interface RunResult {
+  readonly exitCode: number;
+  readonly output: string;
+}
+
+export interface EmulatedCluster {
+  readonly name: string;
+  readonly slurm: SlurmClusterInfo;
+  teardown(): Promise<void>;
+}
+
+/** An emulated cluster (what `multinode cluster create --slurm` makes) that both runners share. */
+export async function createEmulatedCluster(opts: {
+  readonly name: string;
+  readonly nodes: number;
+  readonly cores: number;
+  readonly gpusPerNode: number;
+  readonly gpuModel: string;
+  readonly memoryMb: number;
+  /** Slurm's own state directory (removed by teardown). */
+  readonly slurmDir: string;
+}): Promise<EmulatedCluster> {
+  let created = false;
+  let slurm: SlurmClusterInfo | undefined;
+  const teardown = async (): Promise<void> => {
+    await stopSlurmCluster(opts.slurmDir).catch((e: unknown) => {
+      process.stderr.write(`stopSlurmCluster: ${String(e)}\n`);
+    });
+    if (created)
+      await deleteCluster(opts.name, { force: true }).catch((e: unknown) => {
+        process.stderr.write(`deleteCluster: ${String(e)}\n`);
+      });
+  };
+  try {
+    const meta = await createCluster({
+      name: opts.name,
+      nodes: opts.nodes,
+      cores: opts.cores,
+      gpusPerNode: opts.gpusPerNode,
+      gpuModel: opts.gpuModel,
+      memoryBytes: opts.memoryMb * 1024 * 1024,
+    });
+    created = true;
+    const nodes = meta.nodes.map((n) => ({
+      name: n.name,
+      address: n.address,
+      execArgv: nodeExecArgv({ clusterName: opts.name, node: n.name }),
+    }));
+    const first = nodes[0];
+    if (!first) throw new Error('cluster without nodes');
+    slurm = await startSlurmCluster({
+      name: opts.name,
+      stateDir: opts.slurmDir,
+      nodes,
+      controller: first,
+      cpus: opts.cores,
+      memoryMb: opts.memoryMb,
+      gpus: opts.gpusPerNode,
+      gpuModel: opts.gpuModel,
+    });
+    return { name: opts.name, slurm, teardown };
+  } catch (e) {
+    await teardown();
+    throw e;
+  }
+}
+
+/** `multinode up --cluster CLUSTER FILE` in the foreground: rank 0's exit code and what `up` printed. */
+export function upLocal(file: string, cluster: string, timeoutMs = 150_000): RunResult {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, 'up', '--cluster', cluster, file], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: timeoutMs,
+  });
+  return { exitCode: r.status ?? -1, output: `${r.stdout}\n${r.stderr}` };
+}
+
+/** `slurmUp` (what `multinode up --target slurm` runs), followed to the end: the job's exit code and output. */
+export async function upSlurm(file: string, clientArgv: readonly string[]): Promise<RunResult> {
+  let records: readonly SlurmJobRecord[];
+  try {
+    records = await slurmUp(file, { clientArgv, quiet: true, pollMs: 200 });
+  } catch (e) {
+    if (!(e instanceof SlurmJobFailedError)) throw e;
+    records = e.records;
+  }
+  const rec = records[0];
+  const output = rec ? `${readFileSync(rec.output, 'utf8')}\n${rec.failure ?? ''}` : '';
+  // Slurm reports `code:signal`.
+  const code = Number((rec?.exitCode ?? '-1:0').split(':')[0]);
+  return { exitCode: code, output };
+}
+
+/** What `multinode render --target kubernetes FILE` renders (test SSH keys instead of fresh ones). */
+export function renderForKubernetes(file: string): { plan: Plan; objects: readonly ManifestObject[] } {
+  const { spec, plan } = planForTarget(file, 'kubernetes', { seed: '0' });
+  return { plan, objects: renderKubernetes(plan, { spec, sshKeys: goldenKeys() }).objects };
+}

@@ -1,0 +1,116 @@
+/**
+ * The Kubernetes runner's pod: runs a rendered pod's real entrypoint shim (from the rendered ConfigMap)
+ * with /bin/sh and lets it `exec` the rank's real command, as the container would. No API server, kubelet
+ * or pod network can run here, so three things of the pod are stood in for, and only these: the Downward
+ * API (pod IP, worker index), `hostname` (answers the pod's name, as LWS names pods: leader `<lws>-0`,
+ * worker r `<lws>-0-<r>`), and DNS (`getent hosts` answers for the per-rank headless Services the render
+ * creates, nothing else). Ranks run one at a time; a scenario that needs pods to reach each other is listed
+ * in the table as one this runner cannot run.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import type { ManifestObject } from '../../src/targets/kubernetes/index.js';
+import { SHIM_DIR } from '../../src/targets/kubernetes/index.js';
+import { K8S_FILES_DIR } from '../../src/cli/commands/render.js';
+import { POD_IFACE, podTemplateFor } from '../unit/helpers/k8s-plan-fixtures.js';
+
+type Json = Record<string, unknown>;
+
+export interface PodResult {
+  readonly exitCode: number;
+  readonly output: string;
+}
+
+/** Per-rank headless Service name → rank, from the rendered objects. */
+export function rankServices(objects: readonly ManifestObject[]): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const o of objects) {
+    if (o.kind !== 'Service') continue;
+    const spec = o['spec'] as Json;
+    const sel = (spec['selector'] ?? {}) as Record<string, string>;
+    const idx = sel['leaderworkerset.sigs.k8s.io/worker-index'];
+    if (spec['clusterIP'] === 'None' && idx !== undefined) out.set(o.metadata.name, Number(idx));
+  }
+  return out;
+}
+
+const podIp = (rank: number): string => `10.244.0.${rank + 10}`;
+
+/** Runs rank `rank`'s pod of `workload` to its end; `runs` = whether its container runs the user's program. */
+export function runPod(objects: readonly ManifestObject[], workload: string, rank: number): PodResult {
+  const tmp = mkdtempSync(join(tmpdir(), 'mn-conf-pod-'));
+  try {
+    const shim = join(tmp, 'shim');
+    const root = join(tmp, 'files');
+    const bin = join(tmp, 'bin');
+    mkdirSync(bin);
+    const pod = podTemplateFor(objects, workload, rank)['spec'] as { containers: Json[]; volumes: Json[] };
+    const container = pod.containers[0] ?? {};
+    const vol = pod.volumes.find((v) => v['name'] === 'multinode') as
+      { configMap: { name: string; items: { key: string; path: string }[] } } | undefined;
+    if (!vol) throw new Error('no multinode volume');
+    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === vol.configMap.name);
+    const data = (cm?.['data'] ?? {}) as Record<string, string>;
+    const ip = podIp(rank);
+    const route = join(tmp, 'route');
+    const le = ip
+      .split('.')
+      .map((o) => Number(o).toString(16).padStart(2, '0').toUpperCase())
+      .reverse()
+      .join('');
+    writeFileSync(
+      route,
+      'Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n' +
+        `${POD_IFACE}\t${le}\t00000000\t0001\t0\t0\t0\tFFFFFFFF\t0\t0\t0\n`,
+    );
+    const relocate = (text: string): string =>
+      text.split(SHIM_DIR).join(shim).split(K8S_FILES_DIR).join(root).split('/proc/net/route').join(route);
+    for (const item of vol.configMap.items) {
+      const p = join(shim, item.path);
+      mkdirSync(dirname(p), { recursive: true });
+      let text = data[item.key] ?? '';
+      if (!item.key.startsWith('files.') && !item.key.startsWith('rank-')) text = relocate(text);
+      writeFileSync(p, text, { mode: 0o755 });
+    }
+    const services = rankServices(objects);
+    const answers = [...services].map(([name, r]) => `  ${name}) echo "${podIp(r)}   ${name}"; exit 0;;`);
+    writeFileSync(
+      join(bin, 'getent'),
+      `#!/bin/sh\n[ "$1" = hosts ] || exit 2\ncase "$2" in\n${answers.join('\n')}\nesac\nexit 2\n`,
+      { mode: 0o755 },
+    );
+    const podName = rank === 0 ? `${workload}-0` : `${workload}-0-${rank}`;
+    writeFileSync(join(bin, 'hostname'), `#!/bin/sh\necho ${podName}\n`, { mode: 0o755 });
+    const env: Record<string, string> = {};
+    for (const e of container['env'] as Json[]) {
+      const name = e['name'] as string;
+      if (typeof e['value'] === 'string') env[name] = e['value'].replace(/\$\$/g, '$');
+      const path = ((e['valueFrom'] as Json | undefined)?.['fieldRef'] as Json | undefined)?.['fieldPath'];
+      if (path === 'status.podIP') env[name] = ip;
+      else if (typeof path === 'string' && path.startsWith('metadata.labels[')) env[name] = String(rank);
+    }
+    env['PATH'] = `${bin}:${env['PATH'] ?? '/usr/bin:/bin'}`;
+    const command = (container['command'] as string[]).map((c) => c.replace(/\$\$/g, '$'));
+    const [sh, entry, ...args] = command;
+    if (sh !== '/bin/sh' || entry !== `${SHIM_DIR}/entrypoint.sh`)
+      throw new Error(`unexpected command ${command.join(' ')}`);
+    const r = spawnSync('/bin/sh', [join(shim, 'entrypoint.sh'), ...args.map(relocate)], {
+      env,
+      cwd: tmp,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    return { exitCode: r.status ?? -1, output: `${r.stdout}\n${r.stderr}` };
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+/** Whether rank `rank`'s container runs the user's program (not the worker's sshd of leader launch). */
+export function runsProgram(objects: readonly ManifestObject[], workload: string, rank: number): boolean {
+  const pod = podTemplateFor(objects, workload, rank)['spec'] as { containers: Json[] };
+  const cmd = (pod.containers[0]?.['command'] ?? []) as string[];
+  return !cmd.some((c) => c.endsWith('/sshd.sh'));
+}
