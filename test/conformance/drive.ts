@@ -1,7 +1,7 @@
 /**
  * The one seam between the conformance suite and the product: every way a runner brings a scenario up
- * goes through here, with the same functions the CLI uses (today `src/cli/commands/*` and the CLI itself;
- * when that logic lives in `src/app/`, repoint these few functions and nothing else changes).
+ * goes through here, with the same functions the CLI uses (`src/app/*` and the CLI itself),
+ * so a change of how the product is driven touches only this file.
  *
  *   createEmulatedCluster(opts) → { name, slurm, teardown }   one emulated cluster + Slurm on it, shared
  *   upLocal(file, cluster)      → { exitCode, output }        `multinode up --cluster C FILE` (foreground)
@@ -16,9 +16,11 @@ import { createCluster, deleteCluster } from '../../src/targets/local/cluster.js
 import { nodeExecArgv } from '../../src/targets/local/node-exec.js';
 import { startSlurmCluster, stopSlurmCluster } from '../../src/targets/slurm/cluster.js';
 import type { SlurmClusterInfo } from '../../src/targets/slurm/cluster.js';
-import { SlurmJobFailedError, slurmUp } from '../../src/cli/commands/slurm-target.js';
+import { SlurmJobFailedError, slurmUp } from '../../src/app/slurm.js';
 import type { SlurmJobRecord } from '../../src/targets/slurm/jobs.js';
-import { planForTarget } from '../../src/cli/commands/render.js';
+import { readSpecFile } from '../../src/app/input.js';
+import { planFor } from '../../src/app/plan-for.js';
+import { kubernetesTarget } from '../../src/targets/kubernetes/target.js';
 import { renderKubernetes } from '../../src/targets/kubernetes/index.js';
 import type { ManifestObject } from '../../src/targets/kubernetes/index.js';
 import { goldenKeys } from '../unit/helpers/k8s-plan-fixtures.js';
@@ -108,7 +110,7 @@ export function upLocal(file: string, cluster: string, timeoutMs = 150_000): Run
 export async function upSlurm(file: string, clientArgv: readonly string[]): Promise<RunResult> {
   let records: readonly SlurmJobRecord[];
   try {
-    records = await slurmUp(file, { clientArgv, quiet: true, pollMs: 200 });
+    records = await slurmUp(file, { clientArgv, pollMs: 200 });
   } catch (e) {
     if (!(e instanceof SlurmJobFailedError)) throw e;
     records = e.records;
@@ -122,6 +124,7 @@ export async function upSlurm(file: string, clientArgv: readonly string[]): Prom
 
 /** What `multinode render --target kubernetes FILE` renders (test SSH keys instead of fresh ones). */
 export function renderForKubernetes(file: string): { plan: Plan; objects: readonly ManifestObject[] } {
-  const { spec, plan } = planForTarget(file, 'kubernetes', { seed: '0' });
+  const { spec } = readSpecFile(file);
+  const { plan } = planFor(kubernetesTarget, spec);
   return { plan, objects: renderKubernetes(plan, { spec, sshKeys: goldenKeys() }).objects };
 }

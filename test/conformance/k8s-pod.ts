@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ManifestObject } from '../../src/targets/kubernetes/index.js';
 import { SHIM_DIR } from '../../src/targets/kubernetes/index.js';
-import { K8S_FILES_DIR } from '../../src/cli/commands/render.js';
+import { K8S_FILES_DIR } from '../../src/targets/kubernetes/options.js';
 import { POD_IFACE, podTemplateFor } from '../unit/helpers/k8s-plan-fixtures.js';
 
 type Json = Record<string, unknown>;

@@ -8,7 +8,8 @@ import assert from 'node:assert/strict';
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseSpec } from '../../src/spec/index.js';
-import { planForSlurm } from '../../src/targets/slurm/plan-for-slurm.js';
+import { planSpec } from '../../src/plan/index.js';
+import { slurmInventory, slurmPlanOptions } from '../../src/targets/slurm/target.js';
 import { renderSlurm } from '../../src/targets/slurm/index.js';
 import { goldenCaseNames, loadCase, renderCase } from './helpers/k8s-plan-fixtures.js';
 
@@ -47,7 +48,7 @@ function cases(): Case[] {
 function slurmScript(c: Case): { script: string } | { skip: string } {
   const parsed = parseSpec(c.text, c.name);
   assert.ok(parsed.ok, JSON.stringify(!parsed.ok && parsed.issues));
-  const r = planForSlurm(parsed.value, { runAsRoot: true });
+  const r = planSpec(parsed.value, slurmInventory(parsed.value), { ...slurmPlanOptions(0), runAsRoot: true });
   if (!r.ok)
     return {
       skip: `not plannable for Slurm: ${[...r.reasons.map((x) => x.summary), ...r.issues.map((i) => i.message)].join('; ')}`,
@@ -76,7 +77,10 @@ for (const c of cases()) {
     () => {
       const parsed = parseSpec(c.text, c.name);
       assert.ok(parsed.ok);
-      const r = planForSlurm(parsed.value, { runAsRoot: true });
+      const r = planSpec(parsed.value, slurmInventory(parsed.value), {
+        ...slurmPlanOptions(0),
+        runAsRoot: true,
+      });
       assert.ok(r.ok);
       const lines = renderSlurm(r.plan).split('\n').filter(isClusterFileLine);
       assert.ok(lines.length > 0);

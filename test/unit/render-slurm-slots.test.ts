@@ -7,13 +7,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSpec } from '../../src/spec/index.js';
-import { planForSlurm } from '../../src/targets/slurm/plan-for-slurm.js';
+import { planSpec } from '../../src/plan/index.js';
+import { slurmInventory, slurmPlanOptions } from '../../src/targets/slurm/target.js';
 import { renderSlurmJobs } from '../../src/targets/slurm/index.js';
 
 function script(text: string): { script: string; hostfile: string } {
   const parsed = parseSpec(text, 't.yaml');
   if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
-  const r = planForSlurm(parsed.value, { runAsRoot: true });
+  const r = planSpec(parsed.value, slurmInventory(parsed.value), { ...slurmPlanOptions(0), runAsRoot: true });
   if (!r.ok) throw new Error(JSON.stringify(r));
   const svc = r.plan.services[0];
   const hostfile = svc?.files.find((f) => f.path.endsWith('hostfile'))?.content ?? '';
