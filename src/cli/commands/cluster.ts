@@ -2,13 +2,9 @@
 import type { Command } from 'commander';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { parseMemorySize, formatBytes } from '../../spec/units.js';
-import { createCluster, deleteCluster, listClusters } from '../../targets/local/cluster.js';
-import { listServiceStates } from '../../targets/local/service-state.js';
+import { createEmulatedCluster, deleteEmulatedCluster, listEmulatedClusters } from '../../app/cluster.js';
 import { paint, printJson, table } from '../output.js';
-import { requireRoot, slurmStateDir } from './runtime-common.js';
-import { existsSync } from 'node:fs';
-import { nodeExecArgv } from '../../targets/local/node-exec.js';
-import { startSlurmCluster, stopSlurmCluster } from '../../targets/slurm/cluster.js';
+import { requireRoot } from './runtime-common.js';
 
 function int(name: string) {
   return (v: string): number => {
@@ -64,7 +60,7 @@ export function registerCluster(program: Command): void {
             exitCode: EXIT.badInput,
           });
       }
-      const meta = await createCluster({
+      const { meta, slurm } = await createEmulatedCluster({
         name,
         nodes: opts.nodes,
         ...(opts.gpusPerNode !== undefined ? { gpusPerNode: opts.gpusPerNode } : {}),
@@ -73,51 +69,24 @@ export function registerCluster(program: Command): void {
         ...(memoryBytes !== undefined ? { memoryBytes } : {}),
         ...(opts.fabricNics !== undefined ? { fabricNics: opts.fabricNics } : {}),
         ...(opts.blocks !== undefined ? { blocks: opts.blocks } : {}),
+        ...(opts.slurm === true ? { slurm: true } : {}),
       });
       console.log(
         `${paint('green', 'created')} cluster ${meta.name}: ${meta.nodes.length} nodes on ${meta.underlaySubnet} in ${meta.createMs ?? 0} ms`,
       );
-      if (opts.slurm) {
-        const nodes = meta.nodes.map((n) => ({
-          name: n.name,
-          address: n.address,
-          execArgv: nodeExecArgv({ clusterName: meta.name, node: n.name }),
-        }));
-        const controller = nodes[0];
-        if (!controller) return;
-        try {
-          const info = await startSlurmCluster({
-            name: meta.name,
-            stateDir: slurmStateDir(meta.name),
-            nodes,
-            controller,
-            cpus: meta.cores,
-            memoryMb: Math.floor(meta.memoryBytes / 2 ** 20),
-            ...(meta.gpusPerNode > 0 ? { gpus: meta.gpusPerNode, gpuModel: meta.gpuModel } : {}),
-          });
-          console.log(
-            `${paint('green', 'started')} Slurm on ${meta.name}: slurmctld on ${info.controller}, slurmd on ${info.nodes.length} node(s); run jobs with \`multinode up --target slurm --cluster ${meta.name} FILE\``,
-          );
-        } catch (e) {
-          await deleteCluster(meta.name, { force: true });
-          throw e;
-        }
-      }
+      if (slurm)
+        console.log(
+          `${paint('green', 'started')} Slurm on ${meta.name}: slurmctld on ${slurm.controller}, slurmd on ${slurm.nodes.length} node(s); run jobs with \`multinode up --target slurm --cluster ${meta.name} FILE\``,
+        );
     });
   cluster
     .command('ls')
     .description('List emulated clusters.')
     .option('-o, --output <format>', 'text or json', 'text')
     .action(async (opts: { output: string }) => {
-      const clusters = await listClusters();
-      const services = await listServiceStates();
+      const clusters = await listEmulatedClusters();
       if (opts.output === 'json') {
-        printJson(
-          clusters.map((c) => ({
-            ...c,
-            services: services.filter((s) => s.cluster === c.name).map((s) => s.name),
-          })),
-        );
+        printJson(clusters);
         return;
       }
       if (clusters.length === 0) {
@@ -134,10 +103,7 @@ export function registerCluster(program: Command): void {
           formatBytes(c.memoryBytes),
           c.gpusPerNode > 0 ? `${c.gpusPerNode}× ${c.gpuModel}` : '0',
           String(c.fabricNics),
-          services
-            .filter((s) => s.cluster === c.name)
-            .map((s) => s.name)
-            .join(',') || '-',
+          c.services.join(',') || '-',
         ]);
       console.log(table(rows));
     });
@@ -148,8 +114,7 @@ export function registerCluster(program: Command): void {
     .description('Delete an emulated cluster and everything it created.')
     .action(async (name: string, opts: { force?: boolean }) => {
       requireRoot('cluster delete');
-      if (existsSync(slurmStateDir(name))) await stopSlurmCluster(slurmStateDir(name));
-      const r = await deleteCluster(name, { force: opts.force === true });
+      const r = await deleteEmulatedCluster(name, { force: opts.force === true });
       console.log(
         r.existed ? `${paint('green', 'deleted')} cluster ${name}` : `cluster ${name} did not exist`,
       );

@@ -1,8 +1,6 @@
 /** Helpers shared by the local-runtime commands (up, ps, logs, exec, down, cluster). */
-import { join } from 'node:path';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { isRoot } from '../../targets/local/target.js';
-import { clusterDir } from '../../targets/local/paths.js';
 import { readServiceState } from '../../targets/local/service-state.js';
 import type { ServiceState } from '../../targets/local/service-state.js';
 
@@ -26,10 +24,7 @@ export async function requireServiceState(name: string): Promise<ServiceState> {
   return state;
 }
 
-/** Where `cluster create --slurm` keeps the Slurm cluster of an emulated cluster. */
-export function slurmStateDir(cluster: string): string {
-  return join(clusterDir(cluster), 'slurm');
-}
+export { slurmStateDir } from '../../app/cluster.js';
 
 /** `multinode ps | head`: a closed stdout ends the command quietly instead of crashing on EPIPE. */
 export function quietOnClosedStdout(): void {
