@@ -12,7 +12,7 @@ import { format, resolveConfig } from 'prettier';
 import { parse } from 'yaml';
 
 const crdDir = process.argv[2] ?? join(import.meta.dirname, '..', '..', 'shared', 'k8s-crds');
-const outDir = join(import.meta.dirname, '..', 'src', 'render', 'kubernetes', 'crds');
+const outDir = join(import.meta.dirname, '..', 'src', 'targets', 'kubernetes', 'crds');
 
 /** CRD file → output name. Only what the renderer emits. */
 const WANTED: Readonly<Record<string, string>> = {
@@ -20,6 +20,7 @@ const WANTED: Readonly<Record<string, string>> = {
   'grove.io_podcliquesets.yaml': 'podcliqueset',
   'scheduling.volcano.sh_podgroups.yaml': 'volcano-podgroup',
   'k8s.cni.cncf.io_network-attachment-definitions.yaml': 'network-attachment-definition',
+  'jobset.x-k8s.io_jobsets.yaml': 'jobset',
 };
 
 function stripDescriptions(value: unknown): unknown {
