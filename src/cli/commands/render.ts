@@ -14,7 +14,7 @@ import { parseSpec } from '../../spec/index.js';
 import { joinPath } from '../../spec/paths.js';
 import { parseInventory } from '../../spec/inventory.js';
 import { defaultPlanOptions, generateInventoryForSpec, planSpec } from '../../plan/index.js';
-import type { GangScheduler, Orchestrator, StartupPolicy } from '../../targets/kubernetes/index.js';
+import type { GangScheduler, OrchestratorOption, StartupPolicy } from '../../targets/kubernetes/index.js';
 import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../targets/kubernetes/options.js';
 import { slurmInventory } from '../../targets/slurm/plan-for-slurm.js';
 import { sshKeysFor } from '../../app/ssh-keys.js';
@@ -39,7 +39,7 @@ export const RENDER_ERRORS = {
 interface RenderFlags {
   target: string;
   namespace?: string;
-  orchestrator?: Orchestrator;
+  orchestrator?: OrchestratorOption;
   gang?: GangScheduler;
   kaiQueue?: string;
   volcanoQueue?: string;
@@ -71,17 +71,18 @@ export function registerRender(program: Command): void {
     )
     .option('-n, --namespace <ns>', 'Kubernetes namespace written on every object')
     .addOption(
-      new Option('--orchestrator <kind>', 'Kubernetes group controller (default lws)').choices([
-        'lws',
-        'grove',
-      ]),
+      new Option(
+        '--orchestrator <kind>',
+        'kubernetes: workload controller; auto = JobSet for a service meant to finish (no endpoints, restart never/exit-code/on-failure), else LWS (Grove when annotated)',
+      )
+        .choices(['auto', 'lws', 'grove', 'jobset'])
+        .default('auto'),
     )
     .addOption(
-      new Option('--gang <scheduler>', 'gang scheduler (default: volcano with lws, kai with grove)').choices([
-        'volcano',
-        'kai',
-        'none',
-      ]),
+      new Option(
+        '--gang <scheduler>',
+        'gang scheduler (default: volcano with lws and jobset, kai with grove)',
+      ).choices(['volcano', 'kai', 'none']),
     )
     .option('--kai-queue <queue>', 'KAI queue when the service names none (default dynamo)')
     .option('--volcano-queue <queue>', 'Volcano queue (default "default")')
