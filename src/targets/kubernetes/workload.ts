@@ -67,6 +67,9 @@ export interface WorkloadIssue {
   readonly hint?: string;
 }
 
+/** The flag a hint names; it sets the controller of every service in the file. */
+const FLAG = '`--orchestrator jobset` (for every service of the file)';
+
 const CONTROLLER: Readonly<Record<Orchestrator, string>> = {
   lws: 'a LeaderWorkerSet',
   grove: 'a Grove PodCliqueSet',
@@ -91,8 +94,8 @@ export function restartIssues(
   const what = CONTROLLER[choice.orchestrator];
   const toJobSet = (subject: string): string =>
     svc.endpoints.length > 0
-      ? `a JobSet applies ${subject}: remove the endpoints (a service without endpoints is a JobSet), or render with \`--orchestrator jobset\``
-      : `a JobSet applies ${subject}: render with \`--orchestrator jobset\``;
+      ? `a JobSet applies ${subject}: remove the endpoints (a service without endpoints is a JobSet), or render with ${FLAG}`
+      : `a JobSet applies ${subject}: render with ${FLAG}`;
 
   if (choice.orchestrator !== 'jobset') {
     if (policy === 'never') {
@@ -114,7 +117,7 @@ export function restartIssues(
         code: 'k8s-restart-after-success',
         field: 'restart.policy',
         message: `the service has no endpoints, but restart policy \`${policy}\` keeps it long-running as ${what}: when rank 0 exits 0 its pod is restarted, where locally the service completes`,
-        hint: 'to run it as a job that finishes, render with `--orchestrator jobset` (keeps whole-group restarts), or set `restart.policy` to `on-failure`, `never` or `exit-code`',
+        hint: `to run it as a job that finishes, set \`restart.policy\` to \`on-failure\`, \`never\` or \`exit-code\`, or render with ${FLAG} (keeps whole-group restarts)`,
       });
     }
     for (const f of BUDGET_FIELDS) {
