@@ -20,6 +20,7 @@ const WANTED: Readonly<Record<string, string>> = {
   'grove.io_podcliquesets.yaml': 'podcliqueset',
   'scheduling.volcano.sh_podgroups.yaml': 'volcano-podgroup',
   'k8s.cni.cncf.io_network-attachment-definitions.yaml': 'network-attachment-definition',
+  'jobset.x-k8s.io_jobsets.yaml': 'jobset',
 };
 
 function stripDescriptions(value: unknown): unknown {

@@ -462,3 +462,15 @@ export const K8S_WELL_KNOWN_PLACEMENT = {
   /** The node's host name label (one domain per node). */
   hostnameKey: 'kubernetes.io/hostname',
 } as const;
+
+/** JobSet and Job names the renderer writes or selects on (a service that finishes); see docs/kubernetes.md. */
+export const K8S_WELL_KNOWN_JOBSET = {
+  /** JobSet pod label: the JobSet's name. */
+  jobSetName: 'jobset.sigs.k8s.io/jobset-name',
+  /** JobSet pod label: the replicated job (`leader` or `worker`). */
+  replicatedJobName: 'jobset.sigs.k8s.io/replicatedjob-name',
+  /** Job (Indexed) pod label and annotation: the pod's completion index (label since Kubernetes 1.28). */
+  completionIndex: 'batch.kubernetes.io/job-completion-index',
+  /** Env var the Job controller sets in every container of an Indexed Job (the completion index). */
+  completionIndexEnv: 'JOB_COMPLETION_INDEX',
+} as const;

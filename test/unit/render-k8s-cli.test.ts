@@ -115,6 +115,38 @@ test('invalid combinations fail with located errors before anything is printed',
   }
 });
 
+test('a batch job renders as a JobSet; what LWS cannot express is a located warning on stderr', () => {
+  const spec = [
+    'services:',
+    '  train:',
+    '    image: { uri: docker://x:1 }',
+    '    script: ./train',
+    '    multinode: { nodes: 2 }',
+    '    restart:',
+    '      policy: never',
+    '',
+  ].join('\n');
+  withSpec(spec, (file) => {
+    const r = cli(['render', file, '--target', 'kubernetes', '--check']);
+    assert.equal(r.code, 0, r.stderr);
+    const kinds = parseAllDocuments(r.stdout).map((d) => (d.toJS() as { kind: string }).kind);
+    assert.equal(kinds.at(-1), 'JobSet');
+    assert.doesNotMatch(r.stderr, /warning/);
+    const lws = cli(['render', file, '--target', 'kubernetes', '--orchestrator', 'lws']);
+    assert.equal(lws.code, 0, lws.stderr);
+    assert.match(
+      lws.stderr,
+      new RegExp(
+        `${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}:7:\\d+: warning\\[k8s-restart-policy\\] services\\.train\\.restart\\.policy: restart policy \`never\` cannot be expressed by a LeaderWorkerSet`,
+      ),
+    );
+    assert.equal(
+      (parseAllDocuments(lws.stdout).at(-1)?.toJS() as { kind: string } | undefined)?.kind,
+      'LeaderWorkerSet',
+    );
+  });
+});
+
 test('--ssh-key-dir keeps one keypair across renders', () => {
   withSpec('', (_file, dir) => {
     const keys = join(dir, 'keys');

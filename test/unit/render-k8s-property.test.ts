@@ -39,7 +39,7 @@ const serviceArb = fc.record({
   ports: fc.integer({ min: 0, max: 2 }),
   auto: fc.boolean(),
   env: fc.array(tricky, { maxLength: 3 }),
-  orchestrator: fc.constantFrom('lws', 'grove'),
+  orchestrator: fc.constantFrom('lws', 'grove', 'jobset', 'auto'),
   gang: fc.constantFrom('volcano', 'kai', 'none'),
 });
 

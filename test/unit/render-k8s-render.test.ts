@@ -203,8 +203,9 @@ test('Grove: one clique per rank, KAI by default; enable-grove "false" forces LW
 test('host network: hostNetwork, ClusterFirstWithHostNet, hostPort = containerPort, rank-0 Service maps port → host port', () => {
   const c = loadCase('tfjob-hostnet-auto-ports');
   const out = renderCase(c);
-  const lws = find(out.objects, 'LeaderWorkerSet', 'mnist');
-  const leader = get(lws, 'spec.leaderWorkerTemplate.leaderTemplate.spec') as Json;
+  // restart policy exit-code and no endpoints: a JobSet (leader Job, then the workers' Indexed Job).
+  const js = find(out.objects, 'JobSet', 'mnist');
+  const leader = get(js, 'spec.replicatedJobs.0.template.spec.template.spec') as Json;
   assert.equal(leader['hostNetwork'], true);
   assert.equal(leader['dnsPolicy'], 'ClusterFirstWithHostNet');
   const port = ((leader['containers'] as Json[])[0]?.['ports'] as Json[])[0];
@@ -214,7 +215,7 @@ test('host network: hostNetwork, ClusterFirstWithHostNet, hostPort = containerPo
   assert.equal(sp?.['port'], 2222);
   assert.equal(sp?.['targetPort'], port?.['hostPort']);
   // Workers share one template: it reserves every worker's host ports (declared `tf` and TF_CONFIG's).
-  const worker = get(lws, 'spec.leaderWorkerTemplate.workerTemplate.spec') as Json;
+  const worker = get(js, 'spec.replicatedJobs.1.template.spec.template.spec') as Json;
   const wports = ((worker['containers'] as Json[])[0]?.['ports'] as Json[]).map((p) => [
     p['name'],
     p['hostPort'],

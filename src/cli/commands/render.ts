@@ -5,7 +5,7 @@
  */
 import type { Command } from 'commander';
 import { Option } from 'commander';
-import type { GangScheduler, Orchestrator, StartupPolicy } from '../../targets/kubernetes/index.js';
+import type { GangScheduler, OrchestratorOption, StartupPolicy } from '../../targets/kubernetes/index.js';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { RENDER_ERRORS, renderFile } from '../../app/render.js';
 import type { RenderRequest } from '../../app/render.js';
@@ -16,7 +16,7 @@ export { RENDER_ERRORS } from '../../app/render.js';
 interface RenderFlags {
   target: string;
   namespace?: string;
-  orchestrator?: Orchestrator;
+  orchestrator?: OrchestratorOption;
   gang?: GangScheduler;
   kaiQueue?: string;
   volcanoQueue?: string;
@@ -48,17 +48,18 @@ export function registerRender(program: Command): void {
     )
     .option('-n, --namespace <ns>', 'Kubernetes namespace written on every object')
     .addOption(
-      new Option('--orchestrator <kind>', 'Kubernetes group controller (default lws)').choices([
-        'lws',
-        'grove',
-      ]),
+      new Option(
+        '--orchestrator <kind>',
+        'kubernetes: workload controller; auto = JobSet for a service meant to finish (no endpoints, restart never/exit-code/on-failure), else LWS (Grove when annotated)',
+      )
+        .choices(['auto', 'lws', 'grove', 'jobset'])
+        .default('auto'),
     )
     .addOption(
-      new Option('--gang <scheduler>', 'gang scheduler (default: volcano with lws, kai with grove)').choices([
-        'volcano',
-        'kai',
-        'none',
-      ]),
+      new Option(
+        '--gang <scheduler>',
+        'gang scheduler (default: volcano with lws and jobset, kai with grove)',
+      ).choices(['volcano', 'kai', 'none']),
     )
     .option('--kai-queue <queue>', 'KAI queue when the service names none (default dynamo)')
     .option('--volcano-queue <queue>', 'Volcano queue (default "default")')

@@ -4,8 +4,10 @@
  * every object annotated with the plan hash.
  *
  * Per service:
- * - the group: a LeaderWorkerSet (size = nodes, leader = rank 0, one worker template) or a Grove PodCliqueSet
- *   (one clique per rank, so each rank's template can differ: ports, env);
+ * - the group: a service meant to finish (no endpoints, restart policy never / exit-code / on-failure) is a
+ *   JobSet (a leader Job and an Indexed worker Job; jobset.ts); any other a LeaderWorkerSet (size = nodes,
+ *   leader = rank 0, one worker template) or a Grove PodCliqueSet (one clique per rank, so each rank's template
+ *   can differ: ports, env). workload.ts holds the rule and the warnings for what a controller cannot express;
  * - gang scheduling: Volcano (schedulerName + PodGroup with minMember = all ranks) or KAI (schedulerName +
  *   queue label; KAI's pod-grouper builds the group), or none;
  * - one headless Service per rank named as the plan names the rank (`<service>-<rank>`), selecting exactly that
@@ -32,7 +34,7 @@
 import type { Plan } from '../../api/plan.js';
 import type { Issue, Result } from '../../api/issues.js';
 import { EXIT, MultinodeError } from '../../api/issues.js';
-import { K8S_WELL_KNOWN as W } from '../../api/names.js';
+import { K8S_WELL_KNOWN as W, K8S_WELL_KNOWN_JOBSET as JS } from '../../api/names.js';
 import { canonicalYaml } from './yaml.js';
 import type { ManifestObject } from './validate.js';
 import type { KubernetesRender, KubernetesRenderOptions } from './options.js';
@@ -44,6 +46,7 @@ export type {
   KubernetesRender,
   KubernetesRenderOptions,
   Orchestrator,
+  OrchestratorOption,
   SshKeyMaterial,
   StartupPolicy,
 } from './options.js';
@@ -56,6 +59,10 @@ export {
 } from './options.js';
 export { commonDir, cpuQuantity, escapeK8sExpansion, kubernetesEnv, memoryQuantity } from './values.js';
 export { validateManifests } from './validate.js';
+export { chooseOrchestrator, restartIssues, workloadKind } from './workload.js';
+export type { OrchestratorChoice, WorkloadIssue, WorkloadKind } from './workload.js';
+export { jobFailureMapping, PERMANENT_EXIT_CODES } from './jobset.js';
+export type { JobFailureMapping } from './jobset.js';
 export { canonicalJsonList } from './yaml.js';
 
 const KIND_ORDER = [
@@ -68,10 +75,11 @@ const KIND_ORDER = [
   'PodGroup',
   'LeaderWorkerSet',
   'PodCliqueSet',
+  'JobSet',
 ];
 
 /** Env a pod sees that the plan does not set: Kubernetes-only additions, documented in docs/kubernetes.md. */
-export const K8S_ONLY_ENV = ['PATH', 'HOSTNAME', W.vllmCacheRoot] as const;
+export const K8S_ONLY_ENV = ['PATH', 'HOSTNAME', W.vllmCacheRoot, JS.completionIndexEnv] as const;
 
 /** Renders, or throws a `MultinodeError` (exit code 2) carrying located issues. */
 export function renderKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}): KubernetesRender {

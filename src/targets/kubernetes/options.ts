@@ -19,7 +19,10 @@ export const DEFAULT_INGRESS_DOMAIN = 'example.com';
 /** Size of the PersistentVolumeClaim for a service's built-in `data` volume (`persist: true`). */
 export const DEFAULT_DATA_VOLUME_SIZE = '10Gi';
 
-export type Orchestrator = 'lws' | 'grove';
+/** The controller a service renders as (see workload.ts for how it is chosen). */
+export type Orchestrator = 'lws' | 'grove' | 'jobset';
+/** What `--orchestrator` accepts: one controller for every service, or `auto` (the rule in workload.ts). */
+export type OrchestratorOption = Orchestrator | 'auto';
 export type GangScheduler = 'volcano' | 'kai' | 'none';
 export type StartupPolicy = 'LeaderCreated' | 'LeaderReady';
 
@@ -36,9 +39,12 @@ export interface SshKeyMaterial {
 export interface KubernetesRenderOptions {
   /** Namespace written on every object; omitted when absent (kubectl's context decides). */
   readonly namespace?: string;
-  /** Default `lws`; a service annotation `nvidia.com/enable-grove` decides when this is unset, and `"false"` always forces LWS. */
-  readonly orchestrator?: Orchestrator;
-  /** Default: `volcano` with LWS, `kai` with Grove (seed 003's pairing). */
+  /**
+   * Default `auto`: a service meant to finish is a JobSet, any other LWS, or Grove when the service annotation
+   * `nvidia.com/enable-grove` is `"true"` (workload.ts). `grove` still gives LWS for a service annotated `"false"`.
+   */
+  readonly orchestrator?: OrchestratorOption;
+  /** Default: `volcano` with LWS and JobSet, `kai` with Grove (seed 003's pairing). */
   readonly gang?: GangScheduler;
   /** KAI queue when the service has no `nvidia.com/kai-scheduler-queue` annotation. Default `dynamo`. */
   readonly kaiQueue?: string;

@@ -41,6 +41,9 @@ import {
 import type { ValuePart } from './scripts.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
+import { buildJobSet, jobSetRankSelector, longestPodNameOverLimit } from './jobset.js';
+import type { OrchestratorChoice } from './workload.js';
+import { chooseOrchestrator, restartIssues } from './workload.js';
 import {
   DEFAULT_DATA_VOLUME_SIZE,
   DEFAULT_INGRESS_DOMAIN,
@@ -70,6 +73,7 @@ export interface PodGroupTemplate {
 export class ServiceRender {
   private readonly spec: ServiceSpec | undefined;
   private readonly name: string;
+  private readonly choice: OrchestratorChoice;
   private readonly orchestrator: Orchestrator;
   private readonly gang: GangScheduler;
   private readonly labels: Record<string, string>;
@@ -89,9 +93,9 @@ export class ServiceRender {
   ) {
     this.spec = opts.spec?.services.find((s) => s.name === svc.name);
     this.name = dnsName([svc.name]);
-    const enableGrove = this.spec?.resource.annotations[W.enableGrove];
-    this.orchestrator =
-      enableGrove === 'false' ? 'lws' : (opts.orchestrator ?? (enableGrove === 'true' ? 'grove' : 'lws'));
+    // Which controller: workload.ts (a service meant to finish is a JobSet; seed 003's annotation for Grove).
+    this.choice = chooseOrchestrator(svc, this.spec?.resource.annotations[W.enableGrove], opts.orchestrator);
+    this.orchestrator = this.choice.orchestrator;
     this.gang = opts.gang ?? (this.orchestrator === 'grove' ? 'kai' : 'volcano');
     this.labels = {
       [K8S.labelName]: this.name,
@@ -192,6 +196,7 @@ export class ServiceRender {
         'use --gang kai, or --orchestrator lws',
       );
     }
+    this.workloadIssues();
     const groups = this.groups();
     const objects: ManifestObject[] = [];
     objects.push(...this.nads());
@@ -204,8 +209,36 @@ export class ServiceRender {
     const ep = this.endpointService();
     if (ep) objects.push(ep, ...this.publicEndpoints(ep));
     if (this.gang === 'volcano') objects.push(this.podGroup());
-    objects.push(this.orchestrator === 'grove' ? this.podCliqueSet(groups) : this.leaderWorkerSet(groups));
+    objects.push(
+      this.orchestrator === 'grove'
+        ? this.podCliqueSet(groups)
+        : this.orchestrator === 'jobset'
+          ? this.jobSet(groups)
+          : this.leaderWorkerSet(groups),
+    );
     return objects;
+  }
+
+  /** What the chosen controller cannot express of the spec's restart policy (workload.ts), located. */
+  private workloadIssues(): void {
+    const base = joinPath('services', this.svc.name);
+    const at = (field: string): string => field.split('.').reduce(joinPath, base);
+    const written = (field: string): boolean => this.opts.spec?.positions[at(field)] !== undefined;
+    for (const w of restartIssues(this.svc, this.choice, written)) {
+      this.issue(w.code, at(w.field), w.message, 'warning', w.hint);
+    }
+    if (this.orchestrator === 'jobset') {
+      const long = longestPodNameOverLimit(this.name, this.svc.ranks.length - 1);
+      if (long !== undefined) {
+        this.issue(
+          'k8s-jobset-name',
+          base,
+          `the JobSet's pod names (up to \`${long}\`) would exceed 63 characters, which the JobSet webhook refuses`,
+          'error',
+          'shorten the service name',
+        );
+      }
+    }
   }
 
   private groups(): PodGroupTemplate[] {
@@ -437,6 +470,7 @@ export class ServiceRender {
     if (this.orchestrator === 'grove') {
       return { [W.grovePodClique]: dnsName([this.name, '0', `r${rank}`]) };
     }
+    if (this.orchestrator === 'jobset') return jobSetRankSelector(this.name, rank);
     return {
       [W.lwsName]: this.name,
       [W.lwsGroupIndex]: '0',
@@ -1003,6 +1037,19 @@ export class ServiceRender {
         },
       },
     };
+  }
+
+  private jobSet(groups: readonly PodGroupTemplate[]): ManifestObject {
+    const leader = groups.find((g) => g.name === 'leader');
+    const worker = groups.find((g) => g.name === 'worker');
+    if (!leader) throw new Error('no leader group');
+    return buildJobSet({
+      metadata: this.workloadMeta() as ManifestObject['metadata'],
+      launch: this.svc.launch,
+      restart: this.svc.restart,
+      leader: this.podTemplate(leader),
+      ...(worker ? { worker: { template: this.podTemplate(worker), count: worker.ranks.length } } : {}),
+    });
   }
 
   private podCliqueSet(groups: readonly PodGroupTemplate[]): ManifestObject {

@@ -21,7 +21,8 @@ export interface ManifestObject {
   readonly [key: string]: unknown;
 }
 
-type CrdName = 'leaderworkerset' | 'podcliqueset' | 'volcano-podgroup' | 'network-attachment-definition';
+type CrdName =
+  'leaderworkerset' | 'podcliqueset' | 'jobset' | 'volcano-podgroup' | 'network-attachment-definition';
 
 interface CrdFile {
   readonly apiVersion: string;
@@ -33,6 +34,7 @@ interface CrdFile {
 const CRDS: Readonly<Record<string, CrdName>> = {
   'leaderworkerset.x-k8s.io/v1/LeaderWorkerSet': 'leaderworkerset',
   'grove.io/v1alpha1/PodCliqueSet': 'podcliqueset',
+  'jobset.x-k8s.io/v1alpha2/JobSet': 'jobset',
   'scheduling.volcano.sh/v1beta1/PodGroup': 'volcano-podgroup',
   'k8s.cni.cncf.io/v1/NetworkAttachmentDefinition': 'network-attachment-definition',
 };
@@ -44,6 +46,8 @@ async function loadCrd(name: CrdName): Promise<CrdFile> {
       return (await import('./crds/leaderworkerset.json', { with: { type: 'json' } })).default;
     case 'podcliqueset':
       return (await import('./crds/podcliqueset.json', { with: { type: 'json' } })).default;
+    case 'jobset':
+      return (await import('./crds/jobset.json', { with: { type: 'json' } })).default;
     case 'volcano-podgroup':
       return (await import('./crds/volcano-podgroup.json', { with: { type: 'json' } })).default;
     case 'network-attachment-definition':
@@ -213,7 +217,107 @@ function embeddedPodTemplates(obj: ManifestObject): [string, Record<string, unkn
       { spec: c.spec?.podSpec ?? {} },
     ]);
   }
+  if (obj.kind === 'JobSet') {
+    const jobs = (spec['replicatedJobs'] ?? []) as { template?: { spec?: { template?: unknown } } }[];
+    return jobs.map((j, i) => [
+      `spec.replicatedJobs[${i}].template.spec.template`,
+      (j.template?.spec?.template ?? {}) as Record<string, unknown>,
+    ]);
+  }
   return [];
+}
+
+interface JobSetShape {
+  readonly spec?: {
+    readonly replicatedJobs?: readonly {
+      readonly name?: string;
+      readonly replicas?: number;
+      readonly template?: {
+        readonly spec?: {
+          readonly completionMode?: string;
+          readonly completions?: number;
+          readonly parallelism?: number;
+          readonly podFailurePolicy?: {
+            readonly rules?: readonly {
+              readonly onExitCodes?: {
+                readonly containerName?: string;
+                readonly operator?: string;
+                readonly values?: readonly number[];
+              };
+            }[];
+          };
+          readonly template?: {
+            readonly spec?: {
+              readonly restartPolicy?: string;
+              readonly containers?: readonly { readonly name?: string }[];
+            };
+          };
+        };
+      };
+    }[];
+    readonly successPolicy?: { readonly targetReplicatedJobs?: readonly string[] };
+  };
+}
+
+/**
+ * What the API server (Job validation) and the JobSet webhook refuse beyond the schemas: a Job pod's
+ * restartPolicy, podFailurePolicy only with `Never`, exit-code lists (sorted, unique, 0–255, no 0 with `In`,
+ * a container that exists), Indexed Jobs with `completions` ≥ `parallelism`, successPolicy targets that exist,
+ * and pod names (`<jobset>-<job>-<jobIndex>-<podIndex>-xxxxx`) that are DNS-1035 labels.
+ */
+function jobSetIssues(obj: ManifestObject): Issue[] {
+  const out: Issue[] = [];
+  const bad = (where: string, message: string): void => {
+    out.push({ code: 'k8s-jobset', severity: 'error', path: `${describe(obj)}.${where}`, message });
+  };
+  const spec = (obj as unknown as JobSetShape).spec ?? {};
+  const jobs = spec.replicatedJobs ?? [];
+  jobs.forEach((j, i) => {
+    const at = `spec.replicatedJobs[${i}]`;
+    const job = j.template?.spec ?? {};
+    const pod = job.template?.spec ?? {};
+    const restart = pod.restartPolicy;
+    if (restart !== 'Never' && restart !== 'OnFailure') {
+      bad(
+        `${at}.template.spec.template.spec.restartPolicy`,
+        `a Job's pods need Never or OnFailure, not ${String(restart)}`,
+      );
+    }
+    if (job.podFailurePolicy !== undefined && restart !== 'Never') {
+      bad(`${at}.template.spec.podFailurePolicy`, 'podFailurePolicy needs the pod restartPolicy Never');
+    }
+    const containers = new Set((pod.containers ?? []).map((c) => c.name));
+    (job.podFailurePolicy?.rules ?? []).forEach((r, k) => {
+      const codes = r.onExitCodes;
+      if (!codes) return;
+      const where = `${at}.template.spec.podFailurePolicy.rules[${k}].onExitCodes`;
+      const v = codes.values ?? [];
+      const sortedUnique = v.every((x, n) => n === 0 || x > (v[n - 1] ?? Infinity));
+      if (v.length === 0 || v.length > 255 || !sortedUnique || v.some((x) => x < 0 || x > 255)) {
+        bad(`${where}.values`, 'exit codes must be 1 to 255 sorted, unique values in 0–255');
+      }
+      if (codes.operator === 'In' && v.includes(0)) bad(`${where}.values`, '0 cannot be used with In');
+      if (codes.containerName !== undefined && !containers.has(codes.containerName)) {
+        bad(`${where}.containerName`, `no container named ${codes.containerName}`);
+      }
+    });
+    if (job.completionMode === 'Indexed') {
+      if (job.completions === undefined)
+        bad(`${at}.template.spec.completions`, 'an Indexed Job needs completions');
+      else if ((job.parallelism ?? 1) > job.completions) {
+        bad(`${at}.template.spec.parallelism`, 'parallelism exceeds completions');
+      }
+      const podName = `${obj.metadata.name}-${j.name ?? ''}-${(j.replicas ?? 1) - 1}-${(job.completions ?? 1) - 1}-xxxxx`;
+      if (podName.length > 63 || !DNS1035_LABEL.test(podName)) {
+        bad(`${at}.name`, `pod name \`${podName}\` is not a DNS-1035 label of at most 63 characters`);
+      }
+    }
+  });
+  const names = new Set(jobs.map((j) => j.name));
+  for (const t of spec.successPolicy?.targetReplicatedJobs ?? []) {
+    if (!names.has(t)) bad('spec.successPolicy.targetReplicatedJobs', `no replicated job named ${t}`);
+  }
+  return out;
 }
 
 const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
@@ -273,6 +377,7 @@ export async function validateManifests(objects: readonly ManifestObject[]): Pro
     }
     const fn = await crdValidator(crd);
     if (!fn(obj)) issues.push(...ajvIssues(obj, fn.errors));
+    if (obj.kind === 'JobSet') issues.push(...jobSetIssues(obj));
     for (const [where, template] of embeddedPodTemplates(obj)) {
       const asObj = {
         apiVersion: 'v1',

@@ -103,13 +103,21 @@ export function renderCase(c: GoldenCase, plan: Plan = planCase(c, 'kubernetes')
 
 type Json = Record<string, unknown>;
 
-/** The pod template a rank runs under (LWS leader/worker template, or its Grove clique). */
+/** The pod template a rank runs under (LWS leader/worker template, JobSet leader/worker Job, or its Grove clique). */
 export function podTemplateFor(objects: readonly ManifestObject[], service: string, rank: number): Json {
   const w = objects.find(
-    (o) => (o.kind === 'LeaderWorkerSet' || o.kind === 'PodCliqueSet') && o.metadata.name === service,
+    (o) =>
+      (o.kind === 'LeaderWorkerSet' || o.kind === 'PodCliqueSet' || o.kind === 'JobSet') &&
+      o.metadata.name === service,
   );
   if (!w) throw new Error(`no workload for ${service}`);
   const spec = w['spec'] as Json;
+  if (w.kind === 'JobSet') {
+    const jobs = spec['replicatedJobs'] as { name: string; template: { spec: { template: Json } } }[];
+    const job = jobs.find((j) => j.name === (rank === 0 ? 'leader' : 'worker'));
+    if (!job) throw new Error(`no replicated job for rank ${rank}`);
+    return job.template.spec.template;
+  }
   if (w.kind === 'LeaderWorkerSet') {
     const lwt = spec['leaderWorkerTemplate'] as Json;
     const t = (rank === 0 ? (lwt['leaderTemplate'] ?? lwt['workerTemplate']) : lwt['workerTemplate']) as Json;
@@ -134,9 +142,10 @@ export interface PodRun {
 }
 
 /**
- * Runs the entrypoint of `rank`'s pod with /bin/sh: container env from the template (Downward API: pod IP =
- * `podIp`, worker index = rank), `getent hosts` answering from `addresses`, the ConfigMap written to a temp
- * dir standing in for SHIM_DIR and the files root. Returns what the program would see.
+ * Runs the container command of `rank`'s pod with /bin/sh: container env from the template (Downward API: pod
+ * IP = `podIp`, LWS worker index = rank, Indexed Job completion index = rank − 1 in the JobSet's worker Job),
+ * `getent hosts` answering from `addresses`, the ConfigMap written to a temp dir standing in for SHIM_DIR and
+ * the files root. Returns what the program would see.
  */
 export function runPodEntrypoint(
   objects: readonly ManifestObject[],
@@ -208,13 +217,21 @@ export function runPodEntrypoint(
       if (typeof e['value'] === 'string') env[name] = k8sExpand(e['value']);
       const path = ((e['valueFrom'] as Json | undefined)?.['fieldRef'] as Json | undefined)?.['fieldPath'];
       if (path === 'status.podIP') env[name] = podIp;
+      else if (path === `metadata.annotations['batch.kubernetes.io/job-completion-index']`)
+        env[name] = String(rank - 1);
       else if (typeof path === 'string' && path.startsWith('metadata.labels[')) env[name] = String(rank);
     }
     const command = (container['command'] as string[]).map(k8sExpand);
     const [sh, entry, ...args] = command;
-    if (sh !== '/bin/sh' || entry !== `${SHIM_DIR}/entrypoint.sh`)
-      throw new Error(`unexpected command ${command.join(' ')}`);
-    const r = spawnSync('/bin/sh', [join(shim, 'entrypoint.sh'), ...args], {
+    // `/bin/sh ENTRYPOINT ARGV…`, or (JobSet workers) `/bin/sh -c 'SCRIPT' NAME ARGV…` that execs it.
+    const argv =
+      sh === '/bin/sh' && entry === `${SHIM_DIR}/entrypoint.sh`
+        ? [join(shim, 'entrypoint.sh'), ...args]
+        : sh === '/bin/sh' && entry === '-c' && args[0]?.includes(`${SHIM_DIR}/entrypoint.sh`) === true
+          ? ['-c', relocate(args[0]), ...args.slice(1)]
+          : undefined;
+    if (!argv) throw new Error(`unexpected command ${command.join(' ')}`);
+    const r = spawnSync('/bin/sh', argv, {
       env,
       cwd: tmp,
       encoding: 'utf8',
