@@ -19,7 +19,7 @@ export const YAML_LIMITS = {
    * Nodes the YAML may write before aliases are expanded (scalars, aliases, collections, `-`/`:`/`?`
    * indicators, counted by a first pass over the tokens); also the cap on nodes after alias expansion.
    */
-  maxNodes: 100_000,
+  maxNodes: 50_000,
   /** Nesting depth of the data (aliases count as one level). */
   maxDepth: 64,
   /**

@@ -75,7 +75,7 @@ export const CODE_DOCS: readonly CodeDoc[] = [
     code: 'yaml-too-large',
     severity: 'error',
     meaning:
-      'More than 4 MiB of text, more than 100 000 nodes (as written, or after alias expansion), more than 32 MiB of strings, keys and field paths after alias expansion, or a field path longer than 2048 characters.',
+      'More than 4 MiB of text, more than 50 000 nodes (as written, or after alias expansion), more than 32 MiB of strings, keys and field paths after alias expansion, or a field path longer than 2048 characters.',
   },
   {
     code: 'yaml-warning',

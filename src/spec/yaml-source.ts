@@ -42,6 +42,19 @@ export interface YamlSource {
   readonly issues: Issue[];
   /** Position of an offset in the text, for later stages that need one. */
   readonly posAt: (offset: number) => SourcePos;
+  /** Work done, for tests and benchmarks that prove the bounds. */
+  readonly stats: YamlStats;
+}
+
+export interface YamlStats {
+  /** Node-making tokens the first pass counted (it stops one past `maxNodes`). */
+  readonly nodeTokens: number;
+  /** Nodes the walk produced, alias expansions included (it stops one past `maxNodes`). */
+  readonly nodes: number;
+  /** Bytes charged to the expansion budget (it stops past `maxExpandedBytes`). */
+  readonly expandedBytes: number;
+  /** Whether the `yaml` parser and composer ran (they do not when an earlier pass rejects the file). */
+  readonly composed: boolean;
 }
 
 export interface ParseYamlOptions {
@@ -92,17 +105,17 @@ const NODE_TOKENS: ReadonlySet<string> = new Set([
  * Counts node-making tokens with the `yaml` lexer, stopping at `limit + 1`; returns the offset where the
  * limit was passed, or -1. Linear and streaming: nothing is kept.
  */
-function overTokenBudget(text: string, limit: number): number {
+function countNodeTokens(text: string, limit: number): { count: number; overAt: number } {
   let count = 0;
   let offset = 0;
   for (const token of new Lexer().lex(text)) {
     // The lexer's mode markers are not source text.
     const marker = token === CST.SCALAR || token === CST.DOCUMENT || token === CST.FLOW_END;
     const type = CST.tokenType(token);
-    if (type !== null && NODE_TOKENS.has(type) && ++count > limit) return offset;
+    if (type !== null && NODE_TOKENS.has(type) && ++count > limit) return { count, overAt: offset };
     if (!marker) offset += token.length;
   }
-  return -1;
+  return { count, overAt: -1 };
 }
 
 export function parseYamlWithPositions(
@@ -125,7 +138,19 @@ export function parseYamlWithPositions(
   const keyPositions: Record<string, SourcePos> = {};
   const issues: Issue[] = [];
   const start: SourcePos = { file, line: 1, col: 1 };
-  const unusable = (): YamlSource => ({ data: undefined, positions, keyPositions, issues, posAt });
+  let nodeTokens = 0;
+  let count = 0;
+  let bytes = 0;
+  let composed = false;
+  const stats = (): YamlStats => ({ nodeTokens, nodes: count, expandedBytes: bytes, composed });
+  const unusable = (): YamlSource => ({
+    data: undefined,
+    positions,
+    keyPositions,
+    issues,
+    posAt,
+    stats: stats(),
+  });
 
   if (text.length > maxChars) {
     issues.push({
@@ -142,7 +167,9 @@ export function parseYamlWithPositions(
   const rawControls = findRawControls(text, MAX_CONTROL_ISSUES + 1);
   const claimed = new Set<number>();
 
-  const tokenOverflow = overTokenBudget(text, maxNodes);
+  const tokens = countNodeTokens(text, maxNodes);
+  nodeTokens = tokens.count;
+  const tokenOverflow = tokens.overAt;
   if (tokenOverflow >= 0) {
     // The lexer has not filled the line counter; count lines up to the offset ourselves.
     const pos = positionByScan(text, tokenOverflow, file);
@@ -157,6 +184,7 @@ export function parseYamlWithPositions(
   }
 
   let doc: Document.Parsed;
+  composed = true;
   try {
     doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: false, strict: true });
   } catch (err) {
@@ -202,20 +230,25 @@ export function parseYamlWithPositions(
   }
   if (issues.some((i) => i.severity === 'error')) return unusable();
 
-  let count = 0;
-  let bytes = 0;
   /** Set by problems that make the data unusable (duplicate keys, bad aliases); control characters do not. */
   let broken = false;
   let controlIssues = 0;
   let controlDropped = 0;
-  const nodePos = (node: YamlNode | null | undefined): SourcePos | undefined =>
-    node?.range ? posAt(node.range[0]) : undefined;
-  const charge = (n: number, at: () => SourcePos | undefined): void => {
-    bytes += n;
-    if (bytes > maxExpandedBytes) throw new BudgetExceeded('bytes', at());
+  // One position object per source node, however often aliases repeat it.
+  const nodePositions = new Map<unknown, SourcePos>();
+  const nodePos = (node: YamlNode | null | undefined): SourcePos | undefined => {
+    if (!node?.range) return undefined;
+    let p = nodePositions.get(node);
+    if (p === undefined) nodePositions.set(node, (p = posAt(node.range[0])));
+    return p;
   };
-  const record = (path: string, at: () => SourcePos | undefined): void => {
-    if (path.length > maxPathChars) throw new BudgetExceeded('path', at());
+  // No closures per node: the walk runs up to `maxNodes` times and must stay cheap.
+  const charge = (n: number, at: SourcePos | undefined): void => {
+    bytes += n;
+    if (bytes > maxExpandedBytes) throw new BudgetExceeded('bytes', at);
+  };
+  const record = (path: string, at: SourcePos | undefined): void => {
+    if (path.length > maxPathChars) throw new BudgetExceeded('path', at);
     charge(path.length, at);
   };
 
@@ -263,9 +296,8 @@ export function parseYamlWithPositions(
 
   /** `via`: the outermost alias being expanded, where a blow-up is reported. */
   const convert = (node: YamlNode, path: string, depth: number, via?: SourcePos): unknown => {
-    const at = (): SourcePos | undefined => via ?? nodePos(node);
-    if (++count > maxNodes) throw new BudgetExceeded('nodes', at());
-    if (depth > maxDepth) throw new BudgetExceeded('depth', at());
+    if (++count > maxNodes) throw new BudgetExceeded('nodes', via ?? nodePos(node));
+    if (depth > maxDepth) throw new BudgetExceeded('depth', via ?? nodePos(node));
     if (isAlias(node)) {
       const target = anchors.get(node.source);
       if (target === undefined || open.has(target)) {
@@ -292,7 +324,7 @@ export function parseYamlWithPositions(
     if (isScalar(node)) {
       const v: unknown = node.value;
       if (typeof v === 'string') {
-        charge(v.length, at);
+        if (v.length > 0) charge(v.length, via ?? nodePos(node));
         checkText(v, textPolicy(segments), node, path, 'this value', start);
         return v;
       }
@@ -331,9 +363,9 @@ export function parseYamlWithPositions(
         }
         const keyNode = isScalar(k) ? k : null;
         const kp = nodePos(keyNode) ?? nodePos(node) ?? start;
-        charge(key.length, () => via ?? kp);
+        charge(key.length, via ?? kp);
         const childPath = joinPath(path, key);
-        record(childPath, () => via ?? kp);
+        record(childPath, via ?? kp);
         if (seen.has(key)) {
           if (!reported.has(keyNode ?? item)) {
             reported.add(keyNode ?? item);
@@ -380,15 +412,16 @@ export function parseYamlWithPositions(
     if (isSeq(node)) {
       open.add(node);
       const out: unknown[] = [];
-      node.items.forEach((item, i) => {
+      for (let i = 0; i < node.items.length; i++) {
+        const item = node.items[i] as YamlNode | null | undefined;
         const childPath = joinPath(path, i);
-        const ip = nodePos(item as YamlNode) ?? nodePos(node) ?? start;
-        record(childPath, () => via ?? ip);
+        const ip = nodePos(item) ?? nodePos(node) ?? start;
+        record(childPath, via ?? ip);
         positions[childPath] = ip;
         segments.push(i);
-        out.push(item === null ? null : convert(item as YamlNode, childPath, depth + 1, via));
+        out.push(item === null || item === undefined ? null : convert(item, childPath, depth + 1, via));
         segments.pop();
-      });
+      }
       open.delete(node);
       return out;
     }
@@ -436,7 +469,7 @@ export function parseYamlWithPositions(
       message: `${controlDropped} more control characters are not listed; the file holds at least ${MAX_CONTROL_ISSUES + controlDropped}`,
     });
   }
-  return { data: broken ? undefined : data, positions, keyPositions, issues, posAt };
+  return { data: broken ? undefined : data, positions, keyPositions, issues, posAt, stats: stats() };
 }
 
 function budgetMessage(
