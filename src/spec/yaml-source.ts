@@ -143,7 +143,11 @@ export function parseYamlWithPositions(
   let bytes = 0;
   let composed = false;
   const stats = (): YamlStats => ({ nodeTokens, nodes: count, expandedBytes: bytes, composed });
-  const unusable = (): YamlSource => ({
+  const unusable = (): YamlSource => {
+    reportRawControls();
+    return { data: undefined, positions, keyPositions, issues, posAt, stats: stats() };
+  };
+  const unusableBeforeScan = (): YamlSource => ({
     data: undefined,
     positions,
     keyPositions,
@@ -160,12 +164,44 @@ export function parseYamlWithPositions(
       pos: start,
       message: `the file has ${text.length} characters; a spec may have at most ${maxChars}`,
     });
-    return { ...unusable(), posAt: () => start };
+    return { ...unusableBeforeScan(), posAt: () => start };
   }
 
   // Offsets of control characters no part of a file may hold; the walk claims those inside strings.
   const rawControls = findRawControls(text, MAX_CONTROL_ISSUES + 1);
   const claimed = new Set<number>();
+  // The line counter fills only as the parser runs: before that, count lines by scanning.
+  const posAtScan = (offset: number): SourcePos =>
+    composed ? posAt(offset) : positionByScan(text, offset, file);
+  let controlIssues = 0;
+  let controlDropped = 0;
+  /** Control characters outside any string (comments, anchors, tags, between tokens), and the summary. */
+  const reportRawControls = (): void => {
+    for (const o of rawControls) {
+      if (claimed.has(o)) continue;
+      if (controlIssues >= MAX_CONTROL_ISSUES) {
+        controlDropped++;
+        continue;
+      }
+      controlIssues++;
+      issues.push({
+        code: CODES.controlCharacter,
+        severity: 'error',
+        path: '',
+        pos: posAtScan(o),
+        message: `the file holds the control character ${describeChar(text.charCodeAt(o))} outside any value (in a comment or between tokens); a spec file may hold TAB and line breaks only`,
+      });
+    }
+    if (controlDropped > 0) {
+      issues.push({
+        code: CODES.controlCharacter,
+        severity: 'error',
+        path: '',
+        pos: start,
+        message: `the file holds more control characters than the ${MAX_CONTROL_ISSUES} listed; remove them all`,
+      });
+    }
+  };
 
   const tokens = countNodeTokens(text, maxNodes);
   nodeTokens = tokens.count;
@@ -232,8 +268,6 @@ export function parseYamlWithPositions(
 
   /** Set by problems that make the data unusable (duplicate keys, bad aliases); control characters do not. */
   let broken = false;
-  let controlIssues = 0;
-  let controlDropped = 0;
   // One position object per source node, however often aliases repeat it.
   const nodePositions = new Map<unknown, SourcePos>();
   const nodePos = (node: YamlNode | null | undefined): SourcePos | undefined => {
@@ -444,31 +478,7 @@ export function parseYamlWithPositions(
     broken = true;
   }
 
-  // Control characters outside any string: in comments, anchors, tags or between tokens.
-  for (const o of rawControls) {
-    if (claimed.has(o)) continue;
-    if (controlIssues >= MAX_CONTROL_ISSUES) {
-      controlDropped++;
-      continue;
-    }
-    controlIssues++;
-    issues.push({
-      code: CODES.controlCharacter,
-      severity: 'error',
-      path: '',
-      pos: posAt(o),
-      message: `the file holds the control character ${describeChar(text.charCodeAt(o))} outside any value (in a comment or between tokens); a spec file may hold TAB and line breaks only`,
-    });
-  }
-  if (controlDropped > 0) {
-    issues.push({
-      code: CODES.controlCharacter,
-      severity: 'error',
-      path: '',
-      pos: start,
-      message: `${controlDropped} more control characters are not listed; the file holds at least ${MAX_CONTROL_ISSUES + controlDropped}`,
-    });
-  }
+  reportRawControls();
   return { data: broken ? undefined : data, positions, keyPositions, issues, posAt, stats: stats() };
 }
 
