@@ -12,6 +12,8 @@ export const CODES = {
   yamlTooLarge: 'yaml-too-large',
   yamlWarning: 'yaml-warning',
   notAMapping: 'not-a-mapping',
+  controlCharacter: 'control-character',
+  reservedKey: 'reserved-key',
   // Schema (shape and types)
   unknownKey: 'unknown-key',
   required: 'required',
@@ -72,7 +74,8 @@ export const CODE_DOCS: readonly CodeDoc[] = [
   {
     code: 'yaml-too-large',
     severity: 'error',
-    meaning: 'More than 4 MiB of text, or more than 100 000 nodes after alias expansion.',
+    meaning:
+      'More than 4 MiB of text, more than 50 000 nodes (as written, or after alias expansion), more than 32 MiB of strings, keys and field paths after alias expansion, or a field path longer than 2048 characters.',
   },
   {
     code: 'yaml-warning',
@@ -83,6 +86,17 @@ export const CODE_DOCS: readonly CodeDoc[] = [
     code: 'not-a-mapping',
     severity: 'error',
     meaning: 'The document is empty or its top level is not a mapping.',
+  },
+  {
+    code: 'control-character',
+    severity: 'error',
+    meaning:
+      'A control character (C0 such as NUL or ESC, a lone CR, DEL, or C1) in the file; scripts, commands and env values may hold TAB and line breaks, other values none.',
+  },
+  {
+    code: 'reserved-key',
+    severity: 'error',
+    meaning: 'A mapping key is `__proto__`, which programs reading the spec would lose.',
   },
   {
     code: 'unknown-key',

@@ -18,6 +18,8 @@ import { checkService, checkVolumes } from './rules.js';
 import type { RuleContext } from './rules.js';
 import { keepTrustworthy, salvageService } from './salvage.js';
 import { joinPath } from './paths.js';
+import type { PathSegment } from './paths.js';
+import type { TextPolicy } from './text.js';
 
 export { SpecSchema, ServiceSchema, specJsonSchema };
 export { CODES, CODE_DOCS } from './codes.js';
@@ -26,6 +28,9 @@ export { parseMemorySize, formatBytes, MEMORY_UNITS } from './units.js';
 export { SPEC_DEFAULTS } from './normalize.js';
 export { parseYamlWithPositions } from './yaml-source.js';
 export { isDnsLabel } from './rules.js';
+export { SPEC_MAX_BYTES, YAML_LIMITS, checkInputSize } from './bounds.js';
+export { checkName, checkSlurmValue, isInside, NAME_KINDS } from './names.js';
+export type { NameKind, NameCheck } from './names.js';
 
 function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -41,10 +46,25 @@ function finish(issues: Issue[], spec: Spec | undefined): Result<Spec> {
   return { ok: false, issues };
 }
 
+/**
+ * Which control characters a string of the spec may hold: scripts, commands and env entries are multi-line
+ * text (TAB and LF); every other value — names, image.uri, cwd, mount locations, annotations, endpoint
+ * fields — is one line (see text.ts).
+ */
+export function specTextPolicy(segments: readonly PathSegment[]): TextPolicy {
+  if (segments[0] !== 'services' || segments.length < 3) return 'line';
+  const field = segments[2];
+  if (segments.length === 3 && field === 'script') return 'multiline';
+  if (segments.length === 4 && field === 'env') return 'multiline';
+  if (segments.length === 4 && field === 'backend' && segments[3] === 'command') return 'multiline';
+  return 'line';
+}
+
 export function parseSpec(text: string, file: string): Result<Spec> {
-  const src = parseYamlWithPositions(text, file);
+  const src = parseYamlWithPositions(text, file, { textPolicy: specTextPolicy });
   const issues: Issue[] = [...src.issues];
-  if (issues.some((i) => i.severity === 'error')) return finish(issues, undefined);
+  // Control characters leave the data usable: go on, so one run reports them with everything else.
+  if (src.data === undefined && issues.some((i) => i.severity === 'error')) return finish(issues, undefined);
   const ctx: RuleContext = { file, positions: src.positions, keyPositions: src.keyPositions };
 
   if (!isRecord(src.data)) {
