@@ -5,15 +5,38 @@
  */
 import { closeSync, openSync, readSync } from 'node:fs';
 import { EXIT, MultinodeError } from '../api/issues.js';
+import { SPEC_MAX_BYTES, checkInputSize } from '../spec/bounds.js';
 
-/** The most bytes read from one input file: the parser's 4 MiB limit plus one (so "too large" is seen). */
-export const MAX_INPUT_BYTES = 4 * 1024 * 1024 + 1;
+/** The most bytes read from one input file: the spec layer's limit plus one (so "too large" is seen). */
+export const MAX_INPUT_BYTES = SPEC_MAX_BYTES + 1;
 
 /**
  * The text of an input file named on the command line (`-` reads standard input), at most `MAX_INPUT_BYTES`.
- * A file that cannot be read is bad input: `<what>.unreadable`, exit 2, naming the file and the system's code.
+ * A file that cannot be read is bad input: `<what>.unreadable`, exit 2, naming the file and the system's code;
+ * a larger one is `<what>.too-large`, exit 2, located at its first line.
  */
 export function readInputText(file: string, what: 'spec' | 'inventory'): string {
+  const text = readBounded(file, what);
+  const tooLarge = checkInputSize(Buffer.byteLength(text, 'utf8'), displayName(file));
+  if (tooLarge)
+    throw new MultinodeError(`${what}.too-large`, tooLarge.message, {
+      issues: [tooLarge],
+      exitCode: EXIT.badInput,
+    });
+  return text;
+}
+
+/** At most `MAX_INPUT_BYTES` of a file as text, or undefined when it cannot be read (for showing source lines). */
+export function readSourceText(file: string): string | undefined {
+  if (file === '-' || file === '<stdin>') return undefined;
+  try {
+    return readBounded(file, 'spec');
+  } catch {
+    return undefined;
+  }
+}
+
+function readBounded(file: string, what: 'spec' | 'inventory'): string {
   let fd: number | undefined;
   try {
     fd = file === '-' ? 0 : openSync(file, 'r');

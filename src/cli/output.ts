@@ -2,10 +2,11 @@
  * Terminal I/O helpers: reading an input file (or standard input), colours (when stdout/stderr is a TTY and NO_COLOR is unset), issue printing with the
  * offending source line and a caret, and JSON output.
  */
-import { readFileSync } from 'node:fs';
 import { styleText } from 'node:util';
 import type { Issue } from '../api/issues.js';
 import type { Reporter } from '../app/reporter.js';
+
+import { readSourceText } from '../app/read-input.js';
 
 export { readInputText } from '../app/read-input.js';
 
@@ -23,12 +24,30 @@ const sourceCache = new Map<string, string[] | null>();
 function sourceLine(file: string, line: number): string | undefined {
   if (!sourceCache.has(file)) {
     try {
-      sourceCache.set(file, readFileSync(file, 'utf8').split(/\r?\n/));
+      sourceCache.set(file, readSourceText(file)?.split(/\r?\n/) ?? null);
     } catch {
       sourceCache.set(file, null);
     }
   }
   return sourceCache.get(file)?.[line - 1];
+}
+
+/** Longest source excerpt shown under an issue, in characters. */
+const EXCERPT_CHARS = 120;
+
+/**
+ * The part of a source line shown under an issue: at most `EXCERPT_CHARS` around the column, with control
+ * characters shown as `·` (one column each, so the caret stays under the right character).
+ */
+function excerpt(line: string, col: number): { shown: string; caret: number } {
+  const at = Math.max(0, col - 1);
+  const start = Math.max(0, Math.min(at - EXCERPT_CHARS / 2, line.length - EXCERPT_CHARS));
+  const cut = line.slice(start, start + EXCERPT_CHARS);
+  // eslint-disable-next-line no-control-regex
+  const shown = cut.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '·').replace(/\t/g, ' ');
+  const pre = start > 0 ? '…' : '';
+  const post = start + EXCERPT_CHARS < line.length ? '…' : '';
+  return { shown: `${pre}${shown}${post}`, caret: at - start + pre.length };
 }
 
 /** `file:line:col: error[code] path: message`, then the source line and a caret under the column. */
@@ -42,7 +61,8 @@ export function formatIssue(issue: Issue): string {
     const text = sourceLine(issue.pos.file, issue.pos.line);
     if (text !== undefined) {
       const gutter = String(issue.pos.line).padStart(4);
-      out += `\n${gutter} | ${text}\n${' '.repeat(4)} | ${' '.repeat(Math.max(0, issue.pos.col - 1))}${paint('red', '^')}`;
+      const { shown, caret } = excerpt(text, issue.pos.col);
+      out += `\n${gutter} | ${shown}\n${' '.repeat(4)} | ${' '.repeat(caret)}${paint('red', '^')}`;
     }
   }
   return out;
