@@ -3,7 +3,9 @@
  * with an underlay veth `under0` on a bridge that lives in a separate "switch" namespace, optional fabric NICs
  * `fabric0…` (veth ends on per-rail fabric bridges in the same switch namespace), and its own hosts/resolver
  * files. The root namespace gets exactly one veth into the switch (for endpoints), guarded by an nft table of
- * ours so the host reaches nothing in the cluster except through endpoint DNAT.
+ * ours so the host reaches nothing in the cluster except through endpoint DNAT, and nothing in the cluster
+ * reaches the host except replies. IPv6 is off in the switch and every node (loopback keeps ::1): nothing here
+ * uses it, and an interface without IPv6 answers no link-local traffic that IPv4 rules would not see.
  *
  * Addresses: cluster index k (0–31) owns underlay 198.18.k.0/24 (node i = .i, the host side = .254) and fabric
  * subnets 198.19.(8k+K).0/24 for rail K. Creation is batched (`ip -batch`, one call per namespace), so
@@ -103,6 +105,26 @@ function hostsFile(meta: { nodes: readonly ClusterNodeMeta[] }, extra: readonly 
   const lines = ['127.0.0.1\tlocalhost', '::1\tlocalhost ip6-localhost ip6-loopback'];
   for (const n of meta.nodes) lines.push(`${n.address}\t${n.name}`);
   return `${[...lines, ...extra].join('\n')}\n`;
+}
+
+/**
+ * Shell snippet: IPv6 off on every interface of the current network namespace, present and future, except
+ * loopback (so `::1`/`localhost` still work for programs that try it first). A NIC moved in later takes the
+ * namespace's `default` setting, so it arrives without IPv6 too. Only ever run inside a namespace of ours.
+ */
+export const IPV6_OFF =
+  'c=/proc/sys/net/ipv6/conf; if [ -d $c ]; then echo 1 > $c/default/disable_ipv6 && echo 1 > $c/all/disable_ipv6 && echo 0 > $c/lo/disable_ipv6; fi';
+
+/** argv that runs IPV6_OFF in each of the given network namespaces (names under /run/netns). */
+export function ipv6OffArgv(netns: readonly string[]): string[] {
+  return [
+    '/bin/sh',
+    '-c',
+    `set -e; s="$1"; shift; for n in "$@"; do /usr/bin/nsenter --net=${NETNS_DIR}/"$n" /bin/sh -c "$s"; done`,
+    'multinode-ipv6-off',
+    IPV6_OFF,
+    ...netns,
+  ];
 }
 
 /** Shell snippet: turn off br_netfilter's iptables/arptables calls in the current network namespace. */
@@ -223,6 +245,8 @@ async function buildCluster(meta: ClusterMeta, ports: RuntimePorts): Promise<voi
   await run.run(['ip', '-batch', '-'], {
     input: [meta.switchNs, ...meta.nodes.map((n) => n.netns)].map((n) => `netns add ${n}\n`).join(''),
   });
+  // Before any link exists, so every interface made or moved in later starts without IPv6.
+  await run.run(ipv6OffArgv([meta.switchNs, ...meta.nodes.map((n) => n.netns)]));
   const sw: string[] = ['link set lo up', `link add ubr0 type bridge`, 'link set ubr0 up'];
   for (let k = 0; k < meta.fabricNics; k++) sw.push(`link add fbr${k} type bridge`, `link set fbr${k} up`);
   for (const n of meta.nodes) {
@@ -279,17 +303,26 @@ async function buildCluster(meta: ClusterMeta, ports: RuntimePorts): Promise<voi
   await run.run(['ip', 'addr', 'add', `${meta.hostAddress}/24`, 'dev', meta.rootLink]);
   await run.run(['ip', 'link', 'set', meta.rootLink, 'up']);
   await run.run(['sysctl', '-q', '-w', `net.ipv4.conf.${meta.rootLink}.route_localnet=1`]);
-  // The guard: from the host, only endpoint (DNAT-ed) traffic may enter the cluster.
-  await run.run(['nft', '-f', '-'], {
-    input: `table ip ${meta.guardTable} {
+  // The guard: from the host, only endpoint (DNAT-ed) traffic may enter the cluster; from the cluster, only
+  // replies to it reach the host (route_localnet would otherwise let a node address the host's 127.0.0.1).
+  await run.run(['nft', '-f', '-'], { input: renderGuardTable(meta.guardTable, meta.rootLink) });
+}
+
+/** The root-namespace guard of a cluster's one root link. */
+export function renderGuardTable(table: string, rootLink: string): string {
+  return `table ip ${table} {
   chain output {
     type filter hook output priority 0; policy accept;
-    oifname "${meta.rootLink}" ct status dnat accept
-    oifname "${meta.rootLink}" drop
+    oifname "${rootLink}" ct status dnat accept
+    oifname "${rootLink}" drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "${rootLink}" ct state established,related accept
+    iifname "${rootLink}" drop
   }
 }
-`,
-  });
+`;
 }
 
 async function readMountPoints(): Promise<string[]> {

@@ -6,10 +6,15 @@
  * network namespace per rank attached with the real CNI `bridge` + `host-local` plugins run inside the node
  * namespace (so nothing lands in the root namespace). Each node's bridge gets its own gateway address
  * (`.254 - j` for the service's j-th node), so a rank's replies always leave through its own node. A small nft
- * table per service in each node forwards endpoint traffic (node address:via-port → rank 0) and fences the
- * segment: ranks reach only their own segment, nothing else reaches them except endpoint DNAT.
+ * table per service in each node forwards endpoint traffic (from the host's cluster address only: node
+ * address:via-port → rank 0) and fences the segment: ranks reach only their own segment; nothing else reaches
+ * them — neither traffic crossing the node nor traffic starting in it (host-network ranks, node daemons) —
+ * except endpoint DNAT; the service's VXLAN packets are taken only on `under0` and only from its peer nodes.
+ * Rank namespaces have IPv6 off (loopback aside), like the nodes (see cluster.ts).
  * Host mode: ranks run in the node namespace; their host names are added to the node's hosts file.
  * Fabric NICs move into the rank with the CNI `host-device` plugin and are given back and set up on DEL.
+ * Either mode: the service's fabric ports on the rail bridges (switch namespace) exchange frames only with
+ * each other, by a per-service `bridge` nft table there.
  *
  * Every object is recorded (via `record`) before or right after it is created, in order, so teardown can undo
  * in reverse and treat "already gone" as success.
@@ -20,7 +25,7 @@ import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../api/plan.js';
 import type { RuntimePorts } from '../ports.js';
 import type { ClusterMeta, ClusterNodeMeta } from './cluster.js';
-import { BRNF_OFF, writeEtcFiles } from './cluster.js';
+import { BRNF_OFF, IPV6_OFF, writeEtcFiles } from './cluster.js';
 import { NETNS_DIR, netnsExecArgv } from './node-exec.js';
 import { serviceNames } from './paths.js';
 import type { Resource } from './service-state.js';
@@ -79,15 +84,35 @@ export function rankHostsFile(plan: ServicePlan, rank: RankPlan, nodeLines: read
   return `${[...out, ...nodeLines].join('\n')}\n`;
 }
 
+/** What a node table fences besides the segment: endpoint sources and the service's VXLAN. */
+export interface NodeFence {
+  /** Endpoint DNAT only for packets from this address (the host's side of the cluster's root link). */
+  readonly hostAddress?: string;
+  /** The service's VNI and the underlay addresses of its other nodes: its VXLAN is taken only from them. */
+  readonly vxlan?: { readonly vni: number; readonly peers: readonly string[] };
+}
+
 /** The nft table a service keeps in each of its nodes (overlay): endpoint forwarding and the fence. */
 export function renderNodeTable(
   table: string,
   bridge: string,
   dnat: readonly { nodeAddress: string; viaPort: number; target: string; port: number }[],
+  fence: NodeFence = {},
 ): string {
+  const from = fence.hostAddress !== undefined ? `ip saddr ${fence.hostAddress} ` : '';
   const rules = dnat.map(
-    (d) => `    ip daddr ${d.nodeAddress} tcp dport ${d.viaPort} dnat to ${d.target}:${d.port}`,
+    (d) => `    ${from}ip daddr ${d.nodeAddress} tcp dport ${d.viaPort} dnat to ${d.target}:${d.port}`,
   );
+  const vx: string[] = [];
+  if (fence.vxlan) {
+    // The VNI is the 24 bits after the VXLAN flags and reserved bytes (bit 96 from the UDP header).
+    const { vni, peers } = fence.vxlan;
+    const notPeer = peers.length > 0 ? `ip saddr != { ${peers.join(', ')} } ` : '';
+    vx.push(
+      `    udp dport ${VXLAN_PORT} iifname != "under0" drop`,
+      `    udp dport ${VXLAN_PORT} @th,96,24 ${vni} ${notPeer}drop`,
+    );
+  }
   return `table ip ${table} {
   chain prerouting {
     type nat hook prerouting priority -100; policy accept;
@@ -103,11 +128,68 @@ ${rules.join('\n')}
   }
   chain input {
     type filter hook input priority 0; policy accept;
-    iifname "${bridge}" ct state established,related accept
+${vx.map((l) => `${l}\n`).join('')}    iifname "${bridge}" ct state established,related accept
     iifname "${bridge}" drop
+  }
+  chain output {
+    type filter hook output priority 0; policy accept;
+    oifname "${bridge}" ct state established,related accept
+    oifname "${bridge}" drop
   }
 }
 `;
+}
+
+/** Name of a service's fabric table (a `bridge` table in the cluster's switch namespace). */
+export function fabricTableName(serviceHash: string): string {
+  return `mn_${serviceHash}_fab`;
+}
+
+/** The nft family of one of our tables, from its name: fabric tables are `bridge`, all others `ip`. */
+export function nftFamily(table: string): 'bridge' | 'ip' {
+  return table.endsWith('_fab') ? 'bridge' : 'ip';
+}
+
+/** The switch-side ports (`f<node index>k<rail>`) of the fabric NICs the service's ranks hold. */
+export function fabricPorts(cluster: ClusterMeta, plan: ServicePlan): string[] {
+  const out = new Set<string>();
+  for (const r of plan.ranks) {
+    const n = nodeOf(cluster, r.node);
+    for (const f of r.fabricNics) {
+      const k = n.fabric.findIndex((x) => x.name === f.device);
+      if (k >= 0) out.add(`f${n.index}k${k}`);
+    }
+  }
+  return [...out].sort();
+}
+
+/**
+ * The fabric fence on the rail bridges: frames from the service's ports go only to its ports, and its ports
+ * take frames only from each other (every ethertype: IPv4, ARP, IPv6 alike). Frames flooded to many ports
+ * are checked once per port.
+ */
+export function renderFabricTable(table: string, ports: readonly string[]): string {
+  const set = `{ ${ports.map((p) => `"${p}"`).join(', ')} }`;
+  return `table bridge ${table} {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    iifname ${set} oifname != ${set} drop
+    oifname ${set} iifname != ${set} drop
+  }
+}
+`;
+}
+
+/** Records and creates the service's fabric fence, when its ranks hold fabric NICs. */
+async function setupFabricFence(ctx: NetworkContext): Promise<void> {
+  const { cluster, plan, ports } = ctx;
+  const fabric = fabricPorts(cluster, plan);
+  if (fabric.length === 0) return;
+  const table = fabricTableName(serviceNames(cluster.name, plan.name).hash);
+  await ctx.record({ kind: 'nft', netns: cluster.switchNs, table });
+  await ports.spawner.run([...netnsExecArgv(cluster.switchNs), 'nft', '-f', '-'], {
+    input: renderFabricTable(table, fabric),
+  });
 }
 
 export interface EndpointForward {
@@ -125,6 +207,8 @@ export async function setupServiceNetwork(
 ): Promise<RankNetwork[]> {
   const { plan, cluster, ports } = ctx;
   await setupRankIdentity(ctx);
+  // Before any NIC moves: the rail bridges fence the service's fabric ports from the first frame.
+  await setupFabricFence(ctx);
   if (plan.network.mode === 'host') return setupHostNetwork(ctx);
   const names = serviceNames(cluster.name, plan.name);
   const run = ports.spawner;
@@ -245,16 +329,17 @@ export async function setupServiceNetwork(
             names.nodeTable,
             names.bridge,
             forwards.filter((f) => f.node === n.name),
+            { hostAddress: cluster.hostAddress, vxlan: { vni, peers: peers.map((p) => p.address) } },
           ),
         },
       );
     }),
   );
 
-  // 2. A netns per rank, loopback up.
+  // 2. A netns per rank: IPv6 off before its interfaces arrive (loopback aside), loopback up.
   await run.run(['ip', '-batch', '-'], { input: lines(rankNs.map((r) => `netns add ${r.netns}`)) });
   await runLimited(rankNs, 4, async (r) => {
-    await run.run(['ip', '-n', r.netns, 'link', 'set', 'lo', 'up']);
+    await run.run([...netnsExecArgv(r.netns), '/bin/sh', '-c', `${IPV6_OFF} && exec ip link set lo up`]);
   });
 
   // 3. CNI ADDs inside the nodes (host-local locks its own data dir), a few at a time; results kept for DEL.
@@ -369,7 +454,9 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
     case 'nft':
       if (r.netns === undefined) await run.run(['nft', 'delete', 'table', 'ip', r.table], { check: false });
       else if (await exists(join(NETNS_DIR, r.netns)))
-        await run.run([...netnsExecArgv(r.netns), 'nft', 'delete', 'table', 'ip', r.table], { check: false });
+        await run.run([...netnsExecArgv(r.netns), 'nft', 'delete', 'table', nftFamily(r.table), r.table], {
+          check: false,
+        });
       return;
     case 'mount': {
       const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));
