@@ -90,6 +90,25 @@ services:
       options: defaultPlanOptions({ target: 'local', seed: 3, runAsRoot: false }),
     });
   } else throw new Error(`inline host spec invalid: ${JSON.stringify(parsed.issues)}`);
+  for (const impl of ['mpich', 'gasnet']) {
+    const y = `
+version: v1
+services:
+  ${impl}:
+    resource: { cpu: { cores: 3 }, memory: { size: 1GB } }
+    multinode: { nodes: 2, implementation: ${impl} }
+    script: |
+      echo hi
+`;
+    const p = parseSpec(y, `oracle/${impl}.yaml`);
+    if (!p.ok) throw new Error(`inline ${impl} spec invalid`);
+    out.push({
+      name: `inline/${impl}`,
+      spec: p.value,
+      inventory: inventoryForSpec(p.value),
+      options: defaultPlanOptions({ target: 'local', seed: 1, runAsRoot: true }),
+    });
+  }
   return out;
 }
 
