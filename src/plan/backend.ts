@@ -9,7 +9,10 @@
  * `/bin/sh -c`.
  */
 import type { BackendKind, ProbeSpec } from '../api/spec.js';
-import type { RankCommand } from '../api/plan.js';
+import type { Part, RankCommand, Value } from '../api/plan.js';
+import { SSH_WRAPPER_FILE } from '../api/plan.js';
+import { LIST } from './env.js';
+import { val } from './resolve.js';
 import { DEFAULTS, IMPL_ENV } from '../api/names.js';
 import { shQuote } from '../lib/shell.js';
 
@@ -18,56 +21,55 @@ export const SHELL = '/bin/sh';
 export interface BackendContext {
   readonly kind: BackendKind;
   readonly command: string;
-  readonly leaderHost: string;
-  readonly hosts: readonly string[];
-  readonly slots: number;
+  readonly nodes: number;
   readonly gpusPerNode: number;
-  readonly subnet: string;
+  /** The wrapper's local path: only to know whether the shell needs it quoted. */
   readonly sshWrapperPath: string;
   readonly userEnvKeys: readonly string[];
   readonly runAsRoot: boolean;
 }
 
+/**
+ * A rank's command as symbolic argv: the leader's host, the host list, the cluster network and the wrapper
+ * path are parts the target resolves (inside the `sh -c` text, where host names, addresses and interface
+ * names need no quoting). Workers of vLLM and SGLang share one command (`--node-rank` is the rank's own).
+ */
 export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
-  const sh = (cmd: string): RankCommand => ({ argv: [SHELL, '-c', cmd], kind: 'backend' });
-  const n = ctx.hosts.length;
+  const sh = (...cmd: (Part | Value)[]): RankCommand => ({ argv: [[SHELL], ['-c'], val(...cmd)], kind: 'backend' });
+  const leader = { host: 0 } as const;
+  const n = ctx.nodes;
   switch (ctx.kind) {
     case 'vllm':
       return rank === 0
         ? sh(`ray start --head --port=${DEFAULTS.rayPort} && ${ctx.command}`)
-        : sh(`ray start --address=${ctx.leaderHost}:${DEFAULTS.rayPort} --block`);
+        : sh('ray start --address=', leader, `:${DEFAULTS.rayPort} --block`);
     case 'sglang':
       return sh(
-        `${ctx.command} --dist-init-addr ${ctx.leaderHost}:${DEFAULTS.sglangDistPort} --nnodes ${n} --node-rank ${rank}`,
+        `${ctx.command} --dist-init-addr `,
+        leader,
+        `:${DEFAULTS.sglangDistPort} --nnodes ${n} --node-rank `,
+        { rank: 'self' },
       );
     case 'trtllm': {
       if (rank !== 0) return { argv: [], kind: 'wait' };
       const np = n * Math.max(1, ctx.gpusPerNode);
-      const parts = [
-        'mpirun',
-        ...(ctx.runAsRoot ? ['--allow-run-as-root'] : []),
-        '--oversubscribe',
-        '-np',
-        String(np),
-        '-H',
-        ctx.hosts.map((h) => `${h}:${ctx.slots}`).join(','),
-        '--mca',
-        'plm_rsh_agent',
-        shQuote(ctx.sshWrapperPath),
-        '--mca',
-        'btl_tcp_if_include',
-        ctx.subnet,
-        '--mca',
-        'oob_tcp_if_include',
-        ctx.subnet,
-        '-x',
-        IMPL_ENV.ompiKeepFqdn,
-        ...[...new Set(ctx.userEnvKeys)].sort().flatMap((k) => ['-x', shQuote(k)]),
-        SHELL,
-        '-c',
-        shQuote(ctx.command),
-      ];
-      return sh(parts.join(' '));
+      const wrapper: Value =
+        shQuote(ctx.sshWrapperPath) === ctx.sshWrapperPath
+          ? [{ file: SSH_WRAPPER_FILE }]
+          : ["'", { file: SSH_WRAPPER_FILE }, "'"];
+      return sh(
+        ['mpirun', ...(ctx.runAsRoot ? ['--allow-run-as-root'] : []), '--oversubscribe', '-np', String(np), '-H '].join(' '),
+        { list: LIST.hostsSlots },
+        ' --mca plm_rsh_agent ',
+        wrapper,
+        ' --mca btl_tcp_if_include ',
+        { iface: true },
+        ' --mca oob_tcp_if_include ',
+        { iface: true },
+        ' ',
+        ['-x', IMPL_ENV.ompiKeepFqdn, ...[...new Set(ctx.userEnvKeys)].sort().flatMap((k) => ['-x', shQuote(k)])].join(' '),
+        ` ${SHELL} -c ${shQuote(ctx.command)}`,
+      );
     }
   }
 }

@@ -5,15 +5,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
-import { planSpec } from '../../src/plan/index.js';
+import { localLeaves, planSpec, resolveArgv, resolveFiles, resolveRankEnv } from '../../src/plan/index.js';
 import type { ServicePlan } from '../../src/api/plan.js';
 import { ORACLE_FILE, oracleCases, readOracle } from './helpers/oracle.js';
 import type { Oracle, OracleService } from './helpers/oracle.js';
 
 function localView(svc: ServicePlan): OracleService {
+  const l = localLeaves(svc);
   return {
-    ranks: svc.ranks.map((r) => ({ env: { ...r.env }, argv: [...r.command.argv], kind: r.command.kind })),
-    files: Object.fromEntries(svc.files.map((f) => [f.path, f.content])),
+    ranks: svc.ranks.map((r) => ({
+      env: resolveRankEnv(svc, r.rank, l),
+      argv: resolveArgv(svc, r.rank, l),
+      kind: r.command.kind,
+    })),
+    files: Object.fromEntries(resolveFiles(svc.files, l).map((f) => [f.path, f.content])),
   };
 }
 
