@@ -48,6 +48,7 @@ export { compressHostlist } from './hostlist.js';
 export { portEnvName } from './env.js';
 export { applyPlanToInventory } from './apply.js';
 export {
+  describeLeaves,
   isLiteral,
   literalText,
   localLeaves,

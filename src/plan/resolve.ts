@@ -199,3 +199,16 @@ export function val(...parts: readonly (Part | Value)[]): Value {
   }
   return out;
 }
+
+/** A person's view of a symbolic value: parts in angle brackets (`<host 0>`, `<list hosts>`, `<iface>`). */
+export const describeLeaves: Leaves<'self'> = {
+  text: (s) => s,
+  host: (r) => `<host ${r}>`,
+  addr: (r) => `<addr ${r}>`,
+  port: (name, r) => `<port ${name} of ${r}>`,
+  rank: () => '<rank>',
+  gpus: () => '<gpus>',
+  iface: () => '<iface>',
+  file: (name) => `<file ${name}>`,
+  list: (name) => `<list ${name}>`,
+};
