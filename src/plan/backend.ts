@@ -35,7 +35,10 @@ export interface BackendContext {
  * names need no quoting). Workers of vLLM and SGLang share one command (`--node-rank` is the rank's own).
  */
 export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
-  const sh = (...cmd: (Part | Value)[]): RankCommand => ({ argv: [[SHELL], ['-c'], val(...cmd)], kind: 'backend' });
+  const sh = (...cmd: (Part | Value)[]): RankCommand => ({
+    argv: [[SHELL], ['-c'], val(...cmd)],
+    kind: 'backend',
+  });
   const leader = { host: 0 } as const;
   const n = ctx.nodes;
   switch (ctx.kind) {
@@ -58,7 +61,14 @@ export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
           ? [{ file: SSH_WRAPPER_FILE }]
           : ["'", { file: SSH_WRAPPER_FILE }, "'"];
       return sh(
-        ['mpirun', ...(ctx.runAsRoot ? ['--allow-run-as-root'] : []), '--oversubscribe', '-np', String(np), '-H '].join(' '),
+        [
+          'mpirun',
+          ...(ctx.runAsRoot ? ['--allow-run-as-root'] : []),
+          '--oversubscribe',
+          '-np',
+          String(np),
+          '-H ',
+        ].join(' '),
         { list: LIST.hostsSlots },
         ' --mca plm_rsh_agent ',
         wrapper,
@@ -67,7 +77,11 @@ export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
         ' --mca oob_tcp_if_include ',
         { iface: true },
         ' ',
-        ['-x', IMPL_ENV.ompiKeepFqdn, ...[...new Set(ctx.userEnvKeys)].sort().flatMap((k) => ['-x', shQuote(k)])].join(' '),
+        [
+          '-x',
+          IMPL_ENV.ompiKeepFqdn,
+          ...[...new Set(ctx.userEnvKeys)].sort().flatMap((k) => ['-x', shQuote(k)]),
+        ].join(' '),
         ` ${SHELL} -c ${shQuote(ctx.command)}`,
       );
     }

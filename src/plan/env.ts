@@ -114,9 +114,15 @@ export function serviceLists(
 
 /** `{"cluster":{"worker":[…]},"task":{"type":"worker","index":r}}` in the order TensorFlow documents. */
 export function tfConfigValue(): Value {
-  return val('{"cluster":{"worker":[', { list: LIST.tfWorkers }, ']},"task":{"type":"worker","index":', {
-    rank: 'self',
-  }, '}}');
+  return val(
+    '{"cluster":{"worker":[',
+    { list: LIST.tfWorkers },
+    ']},"task":{"type":"worker","index":',
+    {
+      rank: 'self',
+    },
+    '}}',
+  );
 }
 
 export interface ServiceEnv {

@@ -179,7 +179,12 @@ export interface ResolvedFile {
 
 /** The plan's files with literal contents (rank 0 stands for `self`, which service files do not use). */
 export function resolveFiles(files: readonly PlanFile[], l: Leaves<number>): ResolvedFile[] {
-  return files.map((f) => ({ name: f.name, path: f.path, mode: f.mode, content: resolveValue(f.content, 0, l) }));
+  return files.map((f) => ({
+    name: f.name,
+    path: f.path,
+    mode: f.mode,
+    content: resolveValue(f.content, 0, l),
+  }));
 }
 
 /** Values built from text and parts, with adjacent strings merged (the canonical form). */

@@ -201,9 +201,7 @@ function formatService(
   out.push('', '  commands:');
   // The local target shows literal values; others show the symbolic ones (their answers come at run time).
   const leaves: Leaves<number> =
-    target === 'local'
-      ? localLeaves(svc)
-      : { ...describeLeaves, rank: () => '<rank>', gpus: () => '<gpus>' };
+    target === 'local' ? localLeaves(svc) : { ...describeLeaves, rank: () => '<rank>', gpus: () => '<gpus>' };
   for (const r of svc.ranks) {
     const what =
       r.command.kind === 'wait'

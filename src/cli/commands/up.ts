@@ -172,7 +172,6 @@ async function waitDetached(plan: ServicePlan, pid: number | undefined, timeoutS
 /** The pseudo cluster name of degraded (no root) services. */
 const LOOPBACK_CLUSTER = '(loopback)';
 
-
 /** A record without a supervisor yet is another `up` starting it, unless it is older than this. */
 const STARTING_GRACE_MS = 30_000;
 

@@ -79,6 +79,9 @@ export function versionedFiles(files: readonly PlanFile[], version: number): Pla
   return files.map((f) => {
     const last = f.content[f.content.length - 1];
     if (f.name !== PLAN_FILES.clusterFile || typeof last !== 'string' || !last.endsWith(tail)) return f;
-    return { ...f, content: [...f.content.slice(0, -1), `${last.slice(0, -tail.length)}"version":${version}}\n`] };
+    return {
+      ...f,
+      content: [...f.content.slice(0, -1), `${last.slice(0, -tail.length)}"version":${version}}\n`],
+    };
   });
 }

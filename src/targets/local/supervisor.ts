@@ -30,7 +30,7 @@ import { rankLogPath } from './logs.js';
 import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
 import { nodeExecArgv } from './node-exec.js';
 import { serviceDir, serviceNames, stateRoot, withLock } from './paths.js';
-import { ENV, STATE } from '../../api/names.js';
+import { STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
 import type { ServiceSsh } from './ssh/index.js';
 import { EMPTY_LEDGER, decideRestart, recordReady, recordRestart } from '../../plan/failover/policy.js';

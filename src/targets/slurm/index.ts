@@ -72,7 +72,6 @@ export const SLURM_SCRIPT_SEPARATOR =
 /** Variables the script must not take from the plan: Slurm sets its own, and they win. */
 const SLURM_OWNED = (key: string): boolean => key === ENV.cudaVisibleDevices || key.startsWith('SLURM_');
 
-
 export function renderSlurm(plan: Plan, opts: SlurmRenderOptions = {}): string {
   const jobs = renderSlurmJobs(plan, opts);
   return jobs.map((j) => j.script).join(`\n${SLURM_SCRIPT_SEPARATOR}\n`);
@@ -256,7 +255,7 @@ function rankProgram(svc: ServicePlan): string {
     '  exit 1',
     'fi',
     `if [ "\${#MN_H[@]}" -ne ${n} ]; then echo "multinode: expected ${n} nodes, got \${#MN_H[@]}" >&2; exit 1; fi`,
-    '# The cluster network as OpenMPI\'s *_if_include wants it: the interface that carries this node\'s address.',
+    "# The cluster network as OpenMPI's *_if_include wants it: the interface that carries this node's address.",
     'MN_IFACE=$(ip -o -4 addr show 2>/dev/null | awk -v a="${MN_A[$MN_RANK]}" \'{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }\')',
     '[ -d "$MN_DIR/bin" ] || mkdir -p "$MN_DIR/files" "$MN_DIR/bin" || exit 1',
     '# Each file is written once per job directory (atomically: temp file + rename); the batch script starts',
@@ -326,8 +325,7 @@ function rankProgram(svc: ServicePlan): string {
   let common = branches[0];
   for (const b of branches) if (common && b.ranks.length > common.ranks.length) common = b;
   lines.push('  case $MN_RANK in');
-  for (const b of branches)
-    if (b !== common) lines.push(`  ${b.ranks.join('|')}) ${b.line} ;;`);
+  for (const b of branches) if (b !== common) lines.push(`  ${b.ranks.join('|')}) ${b.line} ;;`);
   if (common) lines.push(`  *) ${common.line} ;;`);
   lines.push(
     '  esac',
