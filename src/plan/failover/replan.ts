@@ -15,7 +15,12 @@ import { planSpec } from '../index.js';
 export function releasedPorts(plan: ServicePlan, rank: RankPlan): number[] {
   if (plan.network.mode !== 'host') return [];
   const out = rank.ports.filter((p) => p.auto).map((p) => p.hostPort);
-  if (rank.tfPort !== undefined) out.push(rank.tfPort);
+  if (
+    rank.tfPort !== undefined &&
+    !out.includes(rank.tfPort) &&
+    !rank.ports.some((p) => p.hostPort === rank.tfPort)
+  )
+    out.push(rank.tfPort);
   return out;
 }
 

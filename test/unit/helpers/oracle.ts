@@ -50,7 +50,9 @@ export function oracleCases(): OracleCase[] {
         options: defaultPlanOptions({ target: 'local', seed: c.config.seed ?? 0, runAsRoot }),
       });
   }
-  for (const f of readdirSync(EXAMPLES).filter((x) => x.endsWith('.yaml')).sort()) {
+  for (const f of readdirSync(EXAMPLES)
+    .filter((x) => x.endsWith('.yaml'))
+    .sort()) {
     const parsed = parseSpec(readFileSync(join(EXAMPLES, f), 'utf8'), `examples/${f}`);
     if (!parsed.ok) throw new Error(`examples/${f} invalid`);
     out.push({
