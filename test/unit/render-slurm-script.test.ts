@@ -14,7 +14,7 @@ import {
   renderSlurmJobs,
   SLURM_SCRIPT_SEPARATOR,
 } from '../../src/targets/slurm/index.js';
-import { compileTokens, isSafeCut, splitVarying, templateValue } from '../../src/targets/slurm/template.js';
+import { SlurmValues } from '../../src/targets/slurm/resolve.js';
 import { extractRankProgram, fakeSlurmBin, fixturePlan } from './render-slurm-helpers.js';
 
 function sbatchLines(script: string): string[] {
@@ -90,19 +90,25 @@ test('several services: one script each, separated', () => {
   assert.doesNotMatch(renderSlurm(plan, { service: 'b' }), /--job-name=a\n/);
 });
 
-test('templating: bounded tokens, longest first, escaping', () => {
-  const tokens = new Map([
-    ['t-1', '${MN_H[1]}'],
-    ['t-10', '${MN_H[10]}'],
-    ['10.0.0.1', '${MN_A[1]}'],
+test('symbolic values become bash expansions: hosts, addresses, self, lists, files, iface; text escaped', () => {
+  const svc = fixturePlan({ nodes: 3 }).services[0];
+  assert.ok(svc);
+  const v = new SlurmValues(svc);
+  assert.equal(v.dq([{ host: 1 }, ',', { host: 'self' }]), '${MN_H[1]},${MN_H[$MN_RANK]}');
+  assert.equal(v.dq([{ addr: 0 }, ':', { port: 'http', of: 'self' }]), '${MN_A[0]}:8080');
+  assert.equal(v.dq([{ rank: 'self' }]), '${MN_RANK}');
+  assert.equal(v.dq([{ file: 'hostfile' }]), '${MN_DIR}/files/hostfile');
+  assert.equal(v.dq([{ iface: true }]), '${MN_IFACE}');
+  assert.equal(v.dq(['a "b" $c `d` \\e']), 'a \\"b\\" \\$c \\`d\\` \\\\e');
+  assert.equal(v.dq([{ list: 'hosts' }]), '${MN_L_hosts}');
+  // The list is built once by a loop over the job's ranks.
+  assert.deepEqual(v.declarations(), [
+    'MN_L_hosts=',
+    'for mn_i in "${!MN_H[@]}"; do',
+    '  [ "$mn_i" = 0 ] || MN_L_hosts+=","',
+    '  MN_L_hosts+="${MN_H[$mn_i]}"',
+    'done',
   ]);
-  const m = compileTokens(tokens);
-  assert.equal(templateValue('t-1,t-10,t-100', tokens, m), '"${MN_H[1]},${MN_H[10]},t-100"');
-  assert.equal(
-    templateValue('10.0.0.1 10.0.0.12 10.0.0.1:80', tokens, m),
-    '"${MN_A[1]} 10.0.0.12 ${MN_A[1]}:80"',
-  );
-  assert.equal(templateValue('a "b" $c `d` \\e', tokens, m), '"a \\"b\\" \\$c \\`d\\` \\\\e"');
 });
 
 test('the script and its rank program are valid bash', () => {
@@ -157,7 +163,6 @@ test('under fake Slurm: every rank gets the planned env with Slurm node names, a
     const jobDir = join(fake, 'multinode-77');
     for (let i = 0; i < 3; i++) {
       const env = readEnv0(join(out, `env-${i}`));
-      const planned = plan.services[0]?.ranks[i]?.env ?? {};
       assert.equal(env['MULTINODE_NODE_RANK'], String(i));
       assert.equal(env['MULTINODE_NODE_HOSTNAME'], `cn${i + 1}`);
       assert.equal(env['MULTINODE_NODE_IP'], `10.1.0.${i + 1}`);
@@ -174,9 +179,10 @@ test('under fake Slurm: every rank gets the planned env with Slurm node names, a
       assert.equal(env['MULTINODE_HOSTFILE'], `${jobDir}/files/hostfile`);
       assert.equal(env['MULTINODE_CLUSTER_FILE'], `${jobDir}/files/cluster.json`);
       assert.equal(env['MULTINODE_SSH_WRAPPER'], `${jobDir}/bin/multinode-ssh`);
-      assert.equal(env['USER_VAR'], planned['USER_VAR']);
+      assert.equal(env['USER_VAR'], 'has "quotes" and $dollar and `ticks`');
       assert.equal(env['CUDA_VISIBLE_DEVICES'], undefined, 'left to Slurm');
-      assert.equal(env['OMPI_MCA_btl_tcp_if_include'], undefined, 'names the planned overlay subnet');
+      // Only when the interface carrying the node's address is found (not here: fake addresses).
+      assert.equal(env['OMPI_MCA_btl_tcp_if_include'], undefined);
     }
     // The job directory is removed at the end; the hostfile content was mapped while it ran.
     assert.equal(existsSync(jobDir), false);
@@ -297,19 +303,6 @@ test('under fake Slurm: leader with active workers runs workers in their own ste
   } finally {
     rmSync(fake, { recursive: true, force: true });
   }
-});
-
-test('splitVarying cuts only outside references and escapes', () => {
-  assert.equal(isSafeCut('a${MN_H[1]}b', 3), false);
-  assert.equal(isSafeCut('a${MN_H[1]}b', 1), true);
-  assert.equal(isSafeCut('a${MN_H[1]}b', 11), true);
-  assert.equal(isSafeCut('a\\"b', 2), false);
-  const refs = splitVarying(['x${MN_H[0]}y', 'x${MN_H[1]}y']);
-  assert.deepEqual(refs, { prefix: 'x', middles: ['${MN_H[0]}', '${MN_H[1]}'], suffix: 'y' });
-  const esc = splitVarying(['\\"a', '\\$a']);
-  assert.deepEqual(esc, { prefix: '', middles: ['\\"', '\\$'], suffix: 'a' });
-  const same = splitVarying(['abc', 'abd', 'ab']);
-  assert.deepEqual(same, { prefix: 'ab', middles: ['c', 'd', ''], suffix: '' });
 });
 
 test('the script grows linearly: 128 ranks stay far below the 128 KiB argument limit and parse', () => {
