@@ -715,10 +715,12 @@ export class ServiceRender {
       name: p.name,
       p,
     }));
+    const seenPorts = new Set(ports.map(({ p }) => `${p.name} ${p.hostPort} ${p.port}`));
     for (const r of group.ranks.slice(1)) {
       for (const p of this.boundPorts(r)) {
-        if (ports.some((x) => x.p.name === p.name && x.p.hostPort === p.hostPort && x.p.port === p.port))
-          continue;
+        const key = `${p.name} ${p.hostPort} ${p.port}`;
+        if (seenPorts.has(key)) continue;
+        seenPorts.add(key);
         ports.push({ name: `${p.name}-r${r.rank}`, p });
       }
     }
