@@ -191,6 +191,47 @@ test('under fake Slurm: every rank gets the planned env with Slurm node names, a
   }
 });
 
+test("under fake Slurm: OpenMPI's interface is the one carrying the node's own address", () => {
+  const fake = fakeSlurmBin();
+  try {
+    const out = join(fake, 'out');
+    // `ip -o -4 addr show` as each node would answer it: the node's NodeAddr on eth<i>.
+    writeFileSync(
+      join(fake, 'bin', 'ip'),
+      '#!/bin/bash\nread -r -a a <<< "$FAKE_ADDRS"\necho "1: lo    inet 127.0.0.1/8 scope host lo"\n' +
+        'for i in "${!a[@]}"; do echo "$((i + 2)): eth$i    inet ${a[$i]}/24 scope global eth$i"; done\n',
+      { mode: 0o755 },
+    );
+    const plan = fixturePlan({
+      name: 'tr',
+      nodes: 3,
+      launch: 'all',
+      argv: ['/bin/sh', '-c', 'env -0 > "$OUT/env-$MULTINODE_NODE_RANK"'],
+    });
+    writeFileSync(join(fake, 'job.sh'), renderSlurm(plan));
+    spawnSync('mkdir', ['-p', out]);
+    const r = spawnSync('bash', [join(fake, 'job.sh')], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${fake}/bin:/usr/bin:/bin`,
+        OUT: out,
+        SLURM_JOB_ID: '78',
+        SLURM_JOB_NODELIST: 'cn[1-3]',
+        SLURMD_NODENAME: 'cn1',
+        TMPDIR: fake,
+        FAKE_NODES: 'cn1 cn2 cn3',
+        FAKE_ADDRS: '10.1.0.1 10.1.0.2 10.1.0.3',
+        FAKE_LOG: join(fake, 'srun.log'),
+      },
+    });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    for (let i = 0; i < 3; i++)
+      assert.equal(readEnv0(join(out, `env-${i}`))['OMPI_MCA_btl_tcp_if_include'], `eth${i}`, `rank ${i}`);
+  } finally {
+    rmSync(fake, { recursive: true, force: true });
+  }
+});
+
 test('under fake Slurm: leader launch runs rank 0 in the batch step; the wrapper runs on the named node with its env', () => {
   const fake = fakeSlurmBin();
   try {
