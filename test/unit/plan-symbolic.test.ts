@@ -33,7 +33,10 @@ for (const name of goldenCaseNames()) {
     const r = planForSlurm(c.spec, { seed: c.config.seed ?? 0 });
     if (!r.ok) {
       // Known: the Slurm inventory has no fabric NICs, so a spec asking for them does not plan for Slurm.
-      assert.ok(r.reasons.some((x) => x.summary.includes('fabric NIC')), JSON.stringify(r.reasons));
+      assert.ok(
+        r.reasons.some((x) => x.summary.includes('fabric NIC')),
+        JSON.stringify(r.reasons),
+      );
       t.diagnostic(`${name}: not plannable for Slurm (fabric NICs)`);
       return;
     }
