@@ -22,6 +22,7 @@ const FAMILY_TITLES: Readonly<Record<EnvFamily, string>> = {
   lws: 'LeaderWorkerSet compatibility (`env-compat: [lws]`)',
   volcano: 'Volcano compatibility (`env-compat: [volcano]`)',
   backendai: 'Backend.AI compatibility (`env-compat: [backendai]`)',
+  dstack: 'dstack compatibility (`env-compat: [dstack]`)',
 };
 
 function cell(text: string): string {

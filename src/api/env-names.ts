@@ -93,6 +93,15 @@ export const COMPAT_ENV = {
   backendaiClusterLocalRank: 'BACKENDAI_CLUSTER_LOCAL_RANK',
   /** Read, not set: a user value overrides `MASTER_PORT` (Backend.AI's convention). */
   backendaiDistMasterPort: 'BACKENDAI_DIST_MASTER_PORT',
+  /** dstack's system variables of multi-node tasks (dstack docs, "System environment variables"). */
+  dstackRunName: 'DSTACK_RUN_NAME',
+  dstackNodesNum: 'DSTACK_NODES_NUM',
+  dstackGpusPerNode: 'DSTACK_GPUS_PER_NODE',
+  dstackGpusNum: 'DSTACK_GPUS_NUM',
+  dstackNodeRank: 'DSTACK_NODE_RANK',
+  dstackMasterNodeIp: 'DSTACK_MASTER_NODE_IP',
+  dstackNodesIps: 'DSTACK_NODES_IPS',
+  dstackMpiHostfile: 'DSTACK_MPI_HOSTFILE',
 } as const;
 
 /** Never preset by multinode (launchers such as torchrun set them per process). */
@@ -109,6 +118,7 @@ export type EnvFamily =
   | 'lws'
   | 'volcano'
   | 'backendai'
+  | 'dstack'
   | 'backend';
 
 /** One documented variable: the README table is generated from this list. */
@@ -351,6 +361,20 @@ export const ENV_DOCS: readonly EnvVarDoc[] = [
       COMPAT_ENV.backendaiClusterLocalRank,
       "Zero-based GLOBAL index (Backend.AI's name says local; it is the rank).",
       '2',
+    ],
+  ]),
+  ...doc('dstack', 'env-compat: dstack', [
+    [COMPAT_ENV.dstackRunName, 'Service name.', 'train'],
+    [COMPAT_ENV.dstackNodesNum, 'Number of ranks (nodes).', '2'],
+    [COMPAT_ENV.dstackGpusPerNode, 'GPUs per rank.', '8'],
+    [COMPAT_ENV.dstackGpusNum, 'GPUs of the whole service (nodes × GPUs per rank).', '16'],
+    [COMPAT_ENV.dstackNodeRank, 'This rank, 0 = master.', '1'],
+    [COMPAT_ENV.dstackMasterNodeIp, "Rank 0's address.", '198.18.0.1'],
+    [COMPAT_ENV.dstackNodesIps, 'Rank addresses, newline-separated, rank order.', '198.18.0.1\\n198.18.0.2'],
+    [
+      COMPAT_ENV.dstackMpiHostfile,
+      'The MPI hostfile (same file as `MULTINODE_HOSTFILE`).',
+      '/etc/multinode/hostfile',
     ],
   ]),
 ];

@@ -61,16 +61,71 @@ export interface FabricAttachment {
   readonly address?: string;
 }
 
+/**
+ * A reference to a rank: its number, or `self` — the rank whose value is being resolved (for a list member:
+ * that member).
+ */
+export type RankRef = number | 'self';
+
+/**
+ * One part of a symbolic value. The planner never writes a host name, address, subnet or per-rank port
+ * into text; it writes these parts, and each target resolves them when it knows the answer (local: at spawn;
+ * Slurm: in the job script from the allocation; Kubernetes: per-rank Service names and the Downward API).
+ * - a string: literal text;
+ * - `host`: the host name other ranks reach the rank by; `addr`: its address on the cluster network;
+ * - `port`: the port the rank binds under a name: a declared port name (its bound host port), or one of
+ *   `PORT_REF` (`@tf`: its TF_CONFIG port, `@ssh`: its sshd port);
+ * - `rank`: the resolving rank's index; `gpus`: its GPU list as `CUDA_VISIBLE_DEVICES` writes it;
+ * - `list`: a list of the service (`ServicePlan.lists`), joined; `file`: the path of a plan file as the rank
+ *   sees it (a `PlanFile.name`, or `ssh-wrapper`);
+ * - `iface`: the cluster network as OpenMPI's `*_if_include` wants it (local: the service subnet; elsewhere
+ *   the interface that carries the rank's address, found at run time).
+ */
+export type Part =
+  | string
+  | { readonly host: RankRef }
+  | { readonly addr: RankRef }
+  | { readonly port: string; readonly of: RankRef }
+  | { readonly rank: 'self' }
+  | { readonly gpus: 'self' }
+  | { readonly list: string }
+  | { readonly file: string }
+  | { readonly iface: true };
+
+/** A symbolic value: its parts, concatenated. JSON-serialisable and canonical (hashed with the plan). */
+export type Value = readonly Part[];
+
+/** Port names a `port` part may use besides the declared ones (`@` is not allowed in a declared name). */
+export const PORT_REF = { tf: '@tf', ssh: '@ssh' } as const;
+
+/** The `file` name of the SSH wrapper (not a plan file: each target installs its own). */
+export const SSH_WRAPPER_FILE = 'ssh-wrapper';
+
+/**
+ * Something that grows with the number of ranks, stored once per service: `each` resolved for every rank
+ * in order (`self` = that rank), joined with `sep`. `compress: 'hostlist'` writes the joined members in
+ * Slurm's compressed host-list form (`svc-[0-3]`).
+ */
+export interface ListPlan {
+  readonly each: Value;
+  readonly sep: string;
+  readonly compress?: 'hostlist';
+}
+
 /** What a rank runs. `argv` is exec'd directly (no shell built from user input beyond the user's own script). */
 export interface RankCommand {
   /** `script`: the user's script; `backend`: a rewritten backend command; `wait`: nothing, the rank waits for the leader. */
   readonly kind: 'script' | 'backend' | 'wait';
-  readonly argv: readonly string[];
+  readonly argv: readonly Value[];
 }
 
 export interface RankPlan {
   readonly rank: number;
   readonly role: RankRole;
+  /*
+   * Placement facts. Real for the local target; for Kubernetes and Slurm they are computed against an
+   * invented inventory and must never appear in their output (use the symbolic values instead).
+   */
   /** Inventory node the rank is placed on. */
   readonly node: string;
   readonly nodeAddress: string;
@@ -86,8 +141,6 @@ export interface RankPlan {
   readonly ports: readonly PortAssignment[];
   /** SSH port this rank's sshd listens on (leader launch, MPI). */
   readonly sshPort: number;
-  /** Every variable the rank sees, sorted by name; user `env` already applied (it wins). */
-  readonly env: Readonly<Record<string, string>>;
   readonly command: RankCommand;
   /** Readiness probe for this rank, if any (the leader's from the spec; backend rules for workers). */
   readonly probe?: ProbeSpec;
@@ -119,9 +172,12 @@ export interface EndpointPlan {
 }
 
 export interface PlanFile {
-  /** Absolute path as the rank sees it. */
+  /** What a `file` part names it by (`hostfile`, `cluster.json`, `script`). */
+  readonly name: string;
+  /** Absolute path as a local or Kubernetes rank sees it (the Slurm target puts it in its job directory). */
   readonly path: string;
-  readonly content: string;
+  /** Service-wide: no `self` outside list members. */
+  readonly content: Value;
   readonly mode: number;
 }
 
@@ -141,8 +197,19 @@ export interface ServicePlan {
   readonly network: NetworkPlan;
   readonly ranks: readonly RankPlan[];
   readonly endpoints: readonly EndpointPlan[];
+  /**
+   * Every variable a rank sees, stored once for the service (parts naming `self` resolve per rank), sorted by
+   * name; user `env` already applied (it wins).
+   */
+  readonly env: Readonly<Record<string, Value>>;
+  /** Rank 0's own values for a few variables (Backend.AI's role and index), over `env`. */
+  readonly leaderEnv: Readonly<Record<string, Value>>;
+  /** What grows with the number of ranks (host lists, hostfile lines, TF_CONFIG workers), by name. */
+  readonly lists: Readonly<Record<string, ListPlan>>;
   /** Files every rank sees (hostfile, cluster file), identical across ranks. */
   readonly files: readonly PlanFile[];
+  /** Absolute path of the SSH wrapper as a local or Kubernetes rank sees it (`file: ssh-wrapper`). */
+  readonly sshWrapperPath: string;
   /** `MASTER_PORT` for more than one rank. */
   readonly masterPort?: number;
   readonly restart: RestartSpec;

@@ -12,7 +12,7 @@ export type EndpointProtocol = 'http' | 'https' | 'tcp';
 export type RestartPolicy = 'never' | 'on-failure' | 'exit-code' | 'recreate-group';
 export type PlacementStrategy = 'spread' | 'pack';
 export type BackendKind = 'vllm' | 'sglang' | 'trtllm';
-export type EnvCompatFamily = 'slurm' | 'skypilot' | 'lws' | 'volcano' | 'backendai';
+export type EnvCompatFamily = 'slurm' | 'skypilot' | 'lws' | 'volcano' | 'backendai' | 'dstack';
 
 export interface Spec {
   readonly version: 'v1';

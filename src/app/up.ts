@@ -183,33 +183,6 @@ async function waitDetached(
 /** The pseudo cluster name of degraded (no root) services. */
 const LOOPBACK_CLUSTER = '(loopback)';
 
-/**
- * Degraded mode: rank host names cannot resolve (no per-rank hosts file without a mount namespace), so every
- * occurrence of a rank's host name in the environment and the plan's files becomes its loopback address.
- */
-export function addressesForHostnames(svc: ServicePlan): ServicePlan {
-  const pairs = svc.ranks
-    .map((r) => [r.hostname, r.address] as const)
-    .sort((a, b) => b[0].length - a[0].length);
-  const swap = (text: string) =>
-    pairs.reduce(
-      (t, [h, a]) =>
-        t.replace(new RegExp(`(?<![\\w.-])${h.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(?![\\w.-])`, 'g'), a),
-      text,
-    );
-  return {
-    ...svc,
-    ranks: svc.ranks.map((r) => ({
-      ...r,
-      env: Object.fromEntries(Object.entries(r.env).map(([k, v]) => [k, swap(v)])),
-    })),
-    files: svc.files.map((f) => ({
-      ...f,
-      content: f.path.endsWith('/script') ? f.content : swap(f.content),
-    })),
-  };
-}
-
 /** A record without a supervisor yet is another `up` starting it, unless it is older than this. */
 const STARTING_GRACE_MS = 30_000;
 
@@ -301,8 +274,8 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
       report.note(
         `${svc.name}: image.uri ${svc.imageUri} is recorded, but the local runtime runs the script on this machine's file system`,
       );
-  const services = degraded ? plan.services.map(addressesForHostnames) : plan.services;
-  for (const svc of services) {
+  // Degraded mode: the supervisor resolves every rank's host name to its address (nothing resolves names).
+  for (const svc of plan.services) {
     await createServiceRecord({
       plan: svc,
       cluster: clusterName,

@@ -32,7 +32,7 @@ export function applyPlanToInventory(inventory: Inventory, plan: Plan): Inventor
       a.nics.push(...r.fabricNics.map((f) => f.device));
       if (svc.network.mode === 'host') {
         a.ports.push(...r.ports.map((p) => p.hostPort), r.sshPort);
-        if (r.tfPort !== undefined) a.ports.push(r.tfPort);
+        if (r.tfPort !== undefined && !a.ports.includes(r.tfPort)) a.ports.push(r.tfPort);
         if (r.rank === 0 && svc.masterPort !== undefined) a.ports.push(svc.masterPort);
       }
       a.services.add(svc.name);

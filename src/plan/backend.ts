@@ -12,7 +12,10 @@
  * `/bin/sh -c`.
  */
 import type { BackendKind, ProbeSpec } from '../api/spec.js';
-import type { RankCommand } from '../api/plan.js';
+import type { Part, RankCommand, Value } from '../api/plan.js';
+import { SSH_WRAPPER_FILE } from '../api/plan.js';
+import { LIST } from './env.js';
+import { val } from './resolve.js';
 import { DEFAULTS, IMPL_ENV } from '../api/names.js';
 import { findLaunch, insertFlagsAt } from './launch-flags.js';
 import type { InsertResult, Launch, LaunchError, LaunchMatcher } from './launch-flags.js';
@@ -24,11 +27,9 @@ export const SHELL = '/bin/sh';
 export interface BackendContext {
   readonly kind: BackendKind;
   readonly command: string;
-  readonly leaderHost: string;
-  readonly hosts: readonly string[];
-  readonly slots: number;
+  readonly nodes: number;
   readonly gpusPerNode: number;
-  readonly subnet: string;
+  /** The wrapper's local path: only to know whether the shell needs it quoted. */
   readonly sshWrapperPath: string;
   readonly userEnvKeys: readonly string[];
   readonly runAsRoot: boolean;
@@ -74,66 +75,101 @@ export function backendCommandError(ctx: BackendContext, rank: number): LaunchEr
   return r === undefined || r.ok ? undefined : r;
 }
 
-function rewriteSglang(ctx: BackendContext, rank: number): InsertResult | undefined {
+/**
+ * Stand-ins for parts inside inserted flags: letters only, so they pass through shell quoting at every
+ * nesting level unchanged, then become the parts (`symbolicParts`). What they resolve to — a host name, a
+ * rank number — needs no quoting in any context either.
+ */
+const LEADER_HOST_TOKEN = 'MULTINODEPARTLEADERHOST';
+const SELF_RANK_TOKEN = 'MULTINODEPARTSELFRANK';
+
+/** The rewritten text with the stand-ins turned into the parts they stand for. */
+function symbolicParts(text: string): Part[] {
+  const out: Part[] = [];
+  const re = new RegExp(`${LEADER_HOST_TOKEN}|${SELF_RANK_TOKEN}`, 'g');
+  let last = 0;
+  for (let m = re.exec(text); m !== null; m = re.exec(text)) {
+    if (m.index > last) out.push(text.slice(last, m.index));
+    out.push(m[0] === LEADER_HOST_TOKEN ? { host: 0 } : { rank: 'self' });
+    last = m.index + m[0].length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
+function rewriteSglang(ctx: BackendContext, rank: number | 'self'): InsertResult | undefined {
   const launch = ctx.launch ?? backendLaunch(ctx.kind, ctx.command);
   if (launch === undefined) return undefined;
   return launch.ok ? insertFlagsAt(launch, sglangFlags(ctx, rank)) : launch;
 }
 
-function sglangFlags(ctx: BackendContext, rank: number): string[] {
+function sglangFlags(ctx: BackendContext, rank: number | 'self'): string[] {
   const port = ctx.masterPort ?? DEFAULTS.sglangDistPort;
   return [
     '--dist-init-addr',
-    `${ctx.leaderHost}:${port}`,
+    `${LEADER_HOST_TOKEN}:${port}`,
     '--nnodes',
-    String(ctx.hosts.length),
+    String(ctx.nodes),
     '--node-rank',
-    String(rank),
+    rank === 'self' ? SELF_RANK_TOKEN : String(rank),
   ];
 }
 
+/**
+ * A rank's command as symbolic argv: the leader's host, the host list, the cluster network and the wrapper
+ * path are parts the target resolves (inside the `sh -c` text, where host names, addresses and interface
+ * names need no quoting). Workers of vLLM and SGLang share one command (`--node-rank` is the rank's own).
+ */
 export function backendCommand(ctx: BackendContext, rank: number): RankCommand {
-  const sh = (cmd: string): RankCommand => ({ argv: [SHELL, '-c', cmd], kind: 'backend' });
-  const n = ctx.hosts.length;
+  const sh = (...cmd: (Part | Value)[]): RankCommand => ({
+    argv: [[SHELL], ['-c'], val(...cmd)],
+    kind: 'backend',
+  });
+  const leader = { host: 0 } as const;
+  const n = ctx.nodes;
   switch (ctx.kind) {
     case 'vllm':
       return rank === 0
         ? sh(`ray start --head --port=${DEFAULTS.rayPort} && ${ctx.command}`)
-        : sh(`ray start --address=${ctx.leaderHost}:${DEFAULTS.rayPort} --block`);
+        : sh('ray start --address=', leader, `:${DEFAULTS.rayPort} --block`);
     case 'sglang': {
-      const r = rewriteSglang(ctx, rank);
+      // One command for every rank: the leader's host and this rank's index are parts the target resolves.
+      const r = rewriteSglang(ctx, n === 1 ? 0 : 'self');
       // The planner checks backendCommandError first, so a refusal here is a planner bug.
       if (!r?.ok) throw new Error(`backend command not rewritable: ${r?.message ?? 'no launch'}`);
-      return sh(r.text);
+      return sh(...symbolicParts(r.text));
     }
     case 'trtllm': {
       if (rank !== 0) return { argv: [], kind: 'wait' };
       const np = n * Math.max(1, ctx.gpusPerNode);
-      const parts = [
-        'mpirun',
-        ...(ctx.runAsRoot ? ['--allow-run-as-root'] : []),
-        '--oversubscribe',
-        '-np',
-        String(np),
-        '-H',
-        ctx.hosts.map((h) => `${h}:${ctx.slots}`).join(','),
-        '--mca',
-        'plm_rsh_agent',
-        shQuote(ctx.sshWrapperPath),
-        '--mca',
-        'btl_tcp_if_include',
-        ctx.subnet,
-        '--mca',
-        'oob_tcp_if_include',
-        ctx.subnet,
-        '-x',
-        IMPL_ENV.ompiKeepFqdn,
-        ...[...new Set(ctx.userEnvKeys)].sort().flatMap((k) => ['-x', shQuote(k)]),
-        SHELL,
-        '-c',
-        shQuote(ctx.command),
-      ];
-      return sh(parts.join(' '));
+      const wrapper: Value =
+        shQuote(ctx.sshWrapperPath) === ctx.sshWrapperPath
+          ? [{ file: SSH_WRAPPER_FILE }]
+          : ["'", { file: SSH_WRAPPER_FILE }, "'"];
+      return sh(
+        [
+          'mpirun',
+          ...(ctx.runAsRoot ? ['--allow-run-as-root'] : []),
+          '--oversubscribe',
+          '-np',
+          String(np),
+          '-H ',
+        ].join(' '),
+        { list: LIST.hostsSlots },
+        ' --mca plm_rsh_agent ',
+        wrapper,
+        ' --mca btl_tcp_if_include ',
+        { iface: true },
+        ' --mca oob_tcp_if_include ',
+        { iface: true },
+        ' ',
+        [
+          '-x',
+          IMPL_ENV.ompiKeepFqdn,
+          ...[...new Set(ctx.userEnvKeys)].sort().flatMap((k) => ['-x', shQuote(k)]),
+        ].join(' '),
+        ` ${SHELL} -c ${shQuote(ctx.command)}`,
+      );
     }
   }
 }

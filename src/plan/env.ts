@@ -8,33 +8,23 @@
  */
 import type { Implementation, EnvCompatFamily, EnvEntry, BackendKind } from '../api/spec.js';
 import { COMPAT_ENV, DIST_ENV, ENV, IMPL_ENV } from '../api/names.js';
-import { compressCounts, compressHostlist } from './hostlist.js';
-
-export interface EnvRank {
-  readonly rank: number;
-  readonly hostname: string;
-  readonly address: string;
-  readonly cpus: readonly number[];
-  readonly gpus: readonly number[];
-  /** Port name → the port the rank binds. */
-  readonly boundPorts: readonly { readonly name: string; readonly port: number }[];
-  readonly tfPort?: number;
-}
+import type { ListPlan, Value } from '../api/plan.js';
+import { PORT_REF, SSH_WRAPPER_FILE } from '../api/plan.js';
+import { compressCounts } from './hostlist.js';
+import { val } from './resolve.js';
 
 export interface EnvContext {
   readonly service: string;
-  readonly ranks: readonly EnvRank[];
+  readonly nodes: number;
   readonly gpusPerNode: number;
-  /** Slots per host in host lists and hostfiles (`slotsPerHost`). */
-  readonly slots: number;
+  /** Cores and GPUs each rank holds (the same for every rank of a service). */
+  readonly cpusPerRank: number;
+  readonly gpusPerRank: number;
+  readonly portNames: readonly string[];
   readonly implementation: Implementation;
   readonly backend?: BackendKind;
   readonly envCompat: readonly EnvCompatFamily[];
   readonly userEnv: readonly EnvEntry[];
-  readonly subnet: string;
-  readonly hostfilePath: string;
-  readonly clusterFilePath: string;
-  readonly sshWrapperPath: string;
   readonly masterPort?: number;
   readonly runAsRoot: boolean;
 }
@@ -56,211 +46,242 @@ export function slotsPerHost(gpusPerNode: number, cpuCores: number): number {
   return gpusPerNode > 0 ? gpusPerNode : Math.max(1, cpuCores);
 }
 
-/** The hostfile in the implementation's format, one line per rank. */
-export function buildHostfile(
+/** The hostfile's line for one rank (`self`) in the implementation's format. */
+export function hostfileLine(implementation: Implementation, slots: number): Value {
+  const self = { host: 'self' } as const;
+  return implementation === 'ompi'
+    ? val(self, ` slots=${slots}\n`)
+    : implementation === 'mpich'
+      ? val(self, `:${slots}\n`)
+      : val(self, '\n');
+}
+
+/** The names of the lists a service may carry (`ServicePlan.lists`). */
+export const LIST = {
+  /** `h0:slots,h1:slots,…` */
+  hostsSlots: 'hosts-slots',
+  /** `h0,h1,…` */
+  hosts: 'hosts',
+  /** `h0 h1 …` */
+  hostsSpace: 'hosts-space',
+  /** Addresses, one a line. */
+  addressesLines: 'addresses-lines',
+  /** `"h0:p0","h1:p1",…` (TF_CONFIG's workers). */
+  tfWorkers: 'tf-workers',
+  /** The hostfile's lines. */
+  hostfile: 'hostfile',
+  /** `cluster.json`'s rank objects, comma-separated. */
+  clusterRanks: 'cluster-ranks',
+  /** Slurm's compressed node list (`svc-[0-3]`). */
+  nodelist: 'nodelist',
+} as const;
+
+/** The lists every service can use; the planner keeps only those its values name. */
+export function serviceLists(
   implementation: Implementation,
-  hosts: readonly string[],
   slots: number,
-): string {
-  const line =
-    implementation === 'ompi'
-      ? (h: string) => `${h} slots=${slots}`
-      : implementation === 'mpich'
-        ? (h: string) => `${h}:${slots}`
-        : (h: string) => h;
-  return hosts.map((h) => `${line(h)}\n`).join('');
+  portNames: readonly string[],
+  multi: boolean,
+): Record<string, ListPlan> {
+  const self = { host: 'self' } as const;
+  const json = (s: string): string => JSON.stringify(s);
+  const ports = [...portNames].sort();
+  const rankObject = val(
+    '{"address":"',
+    { addr: 'self' },
+    '","host":"',
+    self,
+    '","ports":{',
+    ...ports.flatMap((name, k) => [`${k > 0 ? ',' : ''}${json(name)}:`, { port: name, of: 'self' } as const]),
+    '},"rank":',
+    { rank: 'self' },
+    ',"sshPort":',
+    { port: PORT_REF.ssh, of: 'self' },
+    ...(multi ? [',"tfPort":', { port: PORT_REF.tf, of: 'self' } as const] : []),
+    '}',
+  );
+  return {
+    [LIST.addressesLines]: { each: val({ addr: 'self' }), sep: '\n' },
+    [LIST.clusterRanks]: { each: rankObject, sep: ',' },
+    [LIST.hostfile]: { each: hostfileLine(implementation, slots), sep: '' },
+    [LIST.hosts]: { each: val(self), sep: ',' },
+    [LIST.hostsSlots]: { each: val(self, `:${slots}`), sep: ',' },
+    [LIST.hostsSpace]: { each: val(self), sep: ' ' },
+    [LIST.nodelist]: { compress: 'hostlist', each: val(self), sep: ',' },
+    [LIST.tfWorkers]: { each: val('"', self, ':', { port: PORT_REF.tf, of: 'self' }, '"'), sep: ',' },
+  };
 }
 
 /** `{"cluster":{"worker":[…]},"task":{"type":"worker","index":r}}` in the order TensorFlow documents. */
-export function buildTfConfig(workers: readonly string[], index: number): string {
-  return JSON.stringify({ cluster: { worker: workers }, task: { type: 'worker', index } });
+export function tfConfigValue(): Value {
+  return val(
+    '{"cluster":{"worker":[',
+    { list: LIST.tfWorkers },
+    ']},"task":{"type":"worker","index":',
+    {
+      rank: 'self',
+    },
+    '}}',
+  );
 }
 
-/** Shared values computed once per service. */
-interface Shared {
-  readonly hosts: readonly string[];
-  readonly leader: EnvRank;
-  readonly hostlist: string;
-  readonly noSlots: string;
-  readonly tfWorkers: readonly string[] | undefined;
-  readonly nodelist: string;
-  readonly userEnv: ReadonlyMap<string, string>;
+export interface ServiceEnv {
+  readonly env: Record<string, Value>;
+  readonly leaderEnv: Record<string, Value>;
 }
 
-export function buildServiceEnvs(ctx: EnvContext): Record<string, string>[] {
-  const leader = ctx.ranks[0];
-  if (leader === undefined) return [];
-  const hosts = ctx.ranks.map((r) => r.hostname);
-  const slots = ctx.slots;
-  const multi = ctx.ranks.length > 1;
-  const shared: Shared = {
-    hosts,
-    leader,
-    hostlist: hosts.map((h) => `${h}:${slots}`).join(','),
-    noSlots: hosts.join(','),
-    tfWorkers: multi ? ctx.ranks.map((r) => `${r.hostname}:${r.tfPort ?? 0}`) : undefined,
-    nodelist: ctx.envCompat.includes('slurm') ? compressHostlist(hosts) : '',
-    userEnv: new Map(ctx.userEnv.map((e) => [e.key, e.value])),
-  };
-  const envs = ctx.ranks.map((r) => buildRankEnv(ctx, shared, r));
-  // Every rank of a service has the same names: sort them once, build rank 0's env in that order, and give
-  // the other ranks a copy of it with their own values written over (one object shape per service: cheap to
-  // build, serialize and hash).
-  const order = [...(envs[0]?.keys() ?? [])].sort();
-  let first: Record<string, string> | undefined;
-  return envs.map((env) => {
-    if (env.size !== order.length) return sortKeys(Object.fromEntries(env));
-    if (first === undefined) {
-      const out: Record<string, string> = {};
-      for (const k of order) {
-        const v = env.get(k);
-        if (v === undefined) return sortKeys(Object.fromEntries(env));
-        setOwn(out, k, v);
-      }
-      first = out;
-      return out;
-    }
-    const out: Record<string, string> = { ...first };
-    for (const k of order) {
-      const v = env.get(k);
-      if (v === undefined) return sortKeys(Object.fromEntries(env));
-      if (v !== out[k]) setOwn(out, k, v);
-    }
-    return out;
-  });
-}
-
-function buildRankEnv(ctx: EnvContext, s: Shared, r: EnvRank): Map<string, string> {
-  const env = new Map<string, string>();
-  const n = ctx.ranks.length;
-  env.set(ENV.service, ctx.service);
-  env.set(ENV.nodeRank, String(r.rank));
-  env.set(ENV.numNodes, String(n));
-  env.set(ENV.nodeIp, r.address);
-  env.set(ENV.nodeHostname, r.hostname);
-  env.set(ENV.leaderHost, s.leader.hostname);
-  env.set(ENV.leaderIp, s.leader.address);
-  env.set(ENV.gpusPerNode, String(ctx.gpusPerNode));
-  env.set(ENV.hostlist, s.hostlist);
-  env.set(ENV.hostlistNoSlots, s.noSlots);
-  env.set(ENV.hostfile, ctx.hostfilePath);
-  env.set(ENV.sshWrapper, ctx.sshWrapperPath);
-  env.set(ENV.clusterFile, ctx.clusterFilePath);
-  for (const p of r.boundPorts) env.set(portEnvName(p.name), String(p.port));
-  if (ctx.gpusPerNode > 0) env.set(ENV.cudaVisibleDevices, r.gpus.join(','));
+export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
+  const env = new Map<string, Value>();
+  const leaderEnv = new Map<string, Value>();
+  const n = ctx.nodes;
+  const lit = (s: string): Value => val(s);
+  const hostfile = val({ file: 'hostfile' });
+  const cluster = val({ file: 'cluster.json' });
+  const wrapper = val({ file: SSH_WRAPPER_FILE });
+  env.set(ENV.service, lit(ctx.service));
+  env.set(ENV.nodeRank, val({ rank: 'self' }));
+  env.set(ENV.numNodes, lit(String(n)));
+  env.set(ENV.nodeIp, val({ addr: 'self' }));
+  env.set(ENV.nodeHostname, val({ host: 'self' }));
+  env.set(ENV.leaderHost, val({ host: 0 }));
+  env.set(ENV.leaderIp, val({ addr: 0 }));
+  env.set(ENV.gpusPerNode, lit(String(ctx.gpusPerNode)));
+  env.set(ENV.hostlist, val({ list: LIST.hostsSlots }));
+  env.set(ENV.hostlistNoSlots, val({ list: LIST.hosts }));
+  env.set(ENV.hostfile, hostfile);
+  env.set(ENV.sshWrapper, wrapper);
+  env.set(ENV.clusterFile, cluster);
+  for (const name of ctx.portNames) env.set(portEnvName(name), val({ port: name, of: 'self' }));
+  if (ctx.gpusPerNode > 0) env.set(ENV.cudaVisibleDevices, val({ gpus: 'self' }));
 
   if (n > 1) {
-    env.set(DIST_ENV.masterAddr, s.leader.hostname);
-    if (ctx.masterPort !== undefined) env.set(DIST_ENV.masterPort, String(ctx.masterPort));
-    if (s.tfWorkers) env.set(DIST_ENV.tfConfig, buildTfConfig(s.tfWorkers, r.rank));
+    env.set(DIST_ENV.masterAddr, val({ host: 0 }));
+    if (ctx.masterPort !== undefined) env.set(DIST_ENV.masterPort, lit(String(ctx.masterPort)));
+    env.set(DIST_ENV.tfConfig, tfConfigValue());
   }
 
   switch (ctx.implementation) {
     case 'ompi':
-      env.set(IMPL_ENV.ompiRshAgent, ctx.sshWrapperPath);
-      env.set(IMPL_ENV.ompiHostfile, ctx.hostfilePath);
-      env.set(IMPL_ENV.ompiBtlTcpIfInclude, ctx.subnet);
-      env.set(IMPL_ENV.ompiOobTcpIfInclude, ctx.subnet);
-      env.set(IMPL_ENV.ompiKeepFqdn, '1');
+      env.set(IMPL_ENV.ompiRshAgent, wrapper);
+      env.set(IMPL_ENV.ompiHostfile, hostfile);
+      env.set(IMPL_ENV.ompiBtlTcpIfInclude, val({ iface: true }));
+      env.set(IMPL_ENV.ompiOobTcpIfInclude, val({ iface: true }));
+      env.set(IMPL_ENV.ompiKeepFqdn, lit('1'));
       if (ctx.runAsRoot) {
-        env.set(IMPL_ENV.ompiAllowRoot, '1');
-        env.set(IMPL_ENV.ompiAllowRootConfirm, '1');
+        env.set(IMPL_ENV.ompiAllowRoot, lit('1'));
+        env.set(IMPL_ENV.ompiAllowRootConfirm, lit('1'));
       }
       break;
     case 'mpich':
-      env.set(IMPL_ENV.hydraHostFile, ctx.hostfilePath);
-      env.set(IMPL_ENV.hydraLauncher, 'ssh');
-      env.set(IMPL_ENV.hydraLauncherExec, ctx.sshWrapperPath);
+      env.set(IMPL_ENV.hydraHostFile, hostfile);
+      env.set(IMPL_ENV.hydraLauncher, lit('ssh'));
+      env.set(IMPL_ENV.hydraLauncherExec, wrapper);
       break;
     case 'gasnet':
-      env.set(IMPL_ENV.gasnetSpawnFn, 'S');
-      env.set(IMPL_ENV.gasnetSshServers, s.hosts.join(' '));
-      env.set(IMPL_ENV.gasnetSshCmd, ctx.sshWrapperPath);
-      env.set(IMPL_ENV.gasnetSshOptions, '');
+      env.set(IMPL_ENV.gasnetSpawnFn, lit('S'));
+      env.set(IMPL_ENV.gasnetSshServers, val({ list: LIST.hostsSpace }));
+      env.set(IMPL_ENV.gasnetSshCmd, wrapper);
+      env.set(IMPL_ENV.gasnetSshOptions, lit(''));
       break;
     case 'generic':
       break;
   }
-  if (ctx.backend === 'trtllm') env.set(IMPL_ENV.ompiKeepFqdn, '1');
+  if (ctx.backend === 'trtllm') env.set(IMPL_ENV.ompiKeepFqdn, lit('1'));
 
-  for (const family of ctx.envCompat) addCompat(env, family, ctx, s, r);
+  for (const family of ctx.envCompat) addCompat(env, leaderEnv, family, ctx);
 
-  for (const [k, v] of s.userEnv) env.set(k, v);
-  return env;
+  const userEnv = new Map(ctx.userEnv.map((e) => [e.key, e.value]));
+  for (const [k, v] of userEnv) {
+    env.set(k, lit(v));
+    leaderEnv.delete(k);
+  }
+  return { env: sortedRecord(env), leaderEnv: sortedRecord(leaderEnv) };
 }
 
 function addCompat(
-  env: Map<string, string>,
+  env: Map<string, Value>,
+  leaderEnv: Map<string, Value>,
   family: EnvCompatFamily,
   ctx: EnvContext,
-  s: Shared,
-  r: EnvRank,
 ): void {
-  const n = ctx.ranks.length;
+  const n = ctx.nodes;
+  const lit = (s: string): Value => val(s);
+  const rank = val({ rank: 'self' });
   switch (family) {
-    case 'slurm':
-      env.set(COMPAT_ENV.slurmJobNodelist, s.nodelist);
-      env.set(COMPAT_ENV.slurmNodelist, s.nodelist);
-      env.set(COMPAT_ENV.slurmStepNodelist, s.nodelist);
-      env.set(COMPAT_ENV.slurmNnodes, String(n));
-      env.set(COMPAT_ENV.slurmJobNumNodes, String(n));
-      env.set(COMPAT_ENV.slurmNtasks, String(n));
-      env.set(COMPAT_ENV.slurmNprocs, String(n));
-      env.set(COMPAT_ENV.slurmNodeId, String(r.rank));
-      env.set(COMPAT_ENV.slurmProcId, String(r.rank));
-      env.set(COMPAT_ENV.slurmLocalId, '0');
-      env.set(COMPAT_ENV.slurmTasksPerNode, compressCounts(ctx.ranks.map(() => 1)));
-      env.set(COMPAT_ENV.slurmCpusOnNode, String(r.cpus.length));
+    case 'slurm': {
+      const nodelist = val({ list: LIST.nodelist });
+      env.set(COMPAT_ENV.slurmJobNodelist, nodelist);
+      env.set(COMPAT_ENV.slurmNodelist, nodelist);
+      env.set(COMPAT_ENV.slurmStepNodelist, nodelist);
+      env.set(COMPAT_ENV.slurmNnodes, lit(String(n)));
+      env.set(COMPAT_ENV.slurmJobNumNodes, lit(String(n)));
+      env.set(COMPAT_ENV.slurmNtasks, lit(String(n)));
+      env.set(COMPAT_ENV.slurmNprocs, lit(String(n)));
+      env.set(COMPAT_ENV.slurmNodeId, rank);
+      env.set(COMPAT_ENV.slurmProcId, rank);
+      env.set(COMPAT_ENV.slurmLocalId, lit('0'));
+      env.set(COMPAT_ENV.slurmTasksPerNode, lit(compressCounts(new Array<number>(n).fill(1))));
+      env.set(COMPAT_ENV.slurmCpusOnNode, lit(String(ctx.cpusPerRank)));
       if (ctx.gpusPerNode > 0) {
-        env.set(COMPAT_ENV.slurmGpusOnNode, String(r.gpus.length));
-        env.set(COMPAT_ENV.slurmStepGpus, r.gpus.join(','));
+        env.set(COMPAT_ENV.slurmGpusOnNode, lit(String(ctx.gpusPerRank)));
+        env.set(COMPAT_ENV.slurmStepGpus, val({ gpus: 'self' }));
       }
-      env.set(COMPAT_ENV.slurmLaunchNodeIpaddr, s.leader.address);
-      env.set(COMPAT_ENV.slurmJobName, ctx.service);
-      env.set(COMPAT_ENV.slurmdNodename, r.hostname);
+      env.set(COMPAT_ENV.slurmLaunchNodeIpaddr, val({ addr: 0 }));
+      env.set(COMPAT_ENV.slurmJobName, lit(ctx.service));
+      env.set(COMPAT_ENV.slurmdNodename, val({ host: 'self' }));
       break;
+    }
     case 'skypilot':
-      env.set(COMPAT_ENV.skypilotNodeRank, String(r.rank));
-      env.set(COMPAT_ENV.skypilotNodeIps, ctx.ranks.map((x) => x.address).join('\n'));
-      env.set(COMPAT_ENV.skypilotNumNodes, String(n));
-      env.set(COMPAT_ENV.skypilotNumGpusPerNode, String(ctx.gpusPerNode));
+      env.set(COMPAT_ENV.skypilotNodeRank, rank);
+      env.set(COMPAT_ENV.skypilotNodeIps, val({ list: LIST.addressesLines }));
+      env.set(COMPAT_ENV.skypilotNumNodes, lit(String(n)));
+      env.set(COMPAT_ENV.skypilotNumGpusPerNode, lit(String(ctx.gpusPerNode)));
       break;
     case 'lws':
-      env.set(COMPAT_ENV.lwsLeaderAddress, s.leader.hostname);
-      env.set(COMPAT_ENV.lwsGroupSize, String(n));
-      env.set(COMPAT_ENV.lwsWorkerIndex, String(r.rank));
+      env.set(COMPAT_ENV.lwsLeaderAddress, val({ host: 0 }));
+      env.set(COMPAT_ENV.lwsGroupSize, lit(String(n)));
+      env.set(COMPAT_ENV.lwsWorkerIndex, rank);
       break;
     case 'volcano': {
       const task = envToken(ctx.service);
-      env.set(COMPAT_ENV.vcTaskIndex, String(r.rank));
-      env.set(COMPAT_ENV.vkTaskIndex, String(r.rank));
-      env.set(`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcHostsSuffix}`, s.noSlots);
-      env.set(`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcNumSuffix}`, String(n));
+      env.set(COMPAT_ENV.vcTaskIndex, rank);
+      env.set(COMPAT_ENV.vkTaskIndex, rank);
+      env.set(`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcHostsSuffix}`, val({ list: LIST.hosts }));
+      env.set(`${COMPAT_ENV.vcHostsPrefix}${task}${COMPAT_ENV.vcNumSuffix}`, lit(String(n)));
       break;
     }
     case 'backendai':
-      env.set(COMPAT_ENV.backendaiClusterSize, String(n));
-      env.set(COMPAT_ENV.backendaiClusterHosts, s.noSlots);
-      env.set(COMPAT_ENV.backendaiClusterReplicas, n > 1 ? `main:1,sub:${n - 1}` : 'main:1');
-      env.set(COMPAT_ENV.backendaiClusterHost, r.hostname);
-      env.set(COMPAT_ENV.backendaiClusterIdx, String(r.rank === 0 ? 1 : r.rank));
-      env.set(COMPAT_ENV.backendaiClusterRole, r.rank === 0 ? 'main' : 'sub');
-      env.set(COMPAT_ENV.backendaiClusterLocalRank, String(r.rank));
+      env.set(COMPAT_ENV.backendaiClusterSize, lit(String(n)));
+      env.set(COMPAT_ENV.backendaiClusterHosts, val({ list: LIST.hosts }));
+      env.set(COMPAT_ENV.backendaiClusterReplicas, lit(n > 1 ? `main:1,sub:${n - 1}` : 'main:1'));
+      env.set(COMPAT_ENV.backendaiClusterHost, val({ host: 'self' }));
+      // Backend.AI numbers the main container 1 and the sub containers 1…n-1.
+      env.set(COMPAT_ENV.backendaiClusterIdx, rank);
+      leaderEnv.set(COMPAT_ENV.backendaiClusterIdx, lit('1'));
+      env.set(COMPAT_ENV.backendaiClusterRole, lit('sub'));
+      leaderEnv.set(COMPAT_ENV.backendaiClusterRole, lit('main'));
+      env.set(COMPAT_ENV.backendaiClusterLocalRank, rank);
+      break;
+    case 'dstack':
+      env.set(COMPAT_ENV.dstackRunName, lit(ctx.service));
+      env.set(COMPAT_ENV.dstackNodesNum, lit(String(n)));
+      env.set(COMPAT_ENV.dstackGpusPerNode, lit(String(ctx.gpusPerNode)));
+      env.set(COMPAT_ENV.dstackGpusNum, lit(String(n * ctx.gpusPerNode)));
+      env.set(COMPAT_ENV.dstackNodeRank, rank);
+      env.set(COMPAT_ENV.dstackMasterNodeIp, val({ addr: 0 }));
+      env.set(COMPAT_ENV.dstackNodesIps, val({ list: LIST.addressesLines }));
+      env.set(COMPAT_ENV.dstackMpiHostfile, val({ file: 'hostfile' }));
       break;
   }
 }
 
-export function sortKeys(env: Record<string, string>): Record<string, string> {
-  const keys = Object.keys(env);
-  keys.sort();
-  const out: Record<string, string> = {};
-  for (const k of keys) setOwn(out, k, env[k] ?? '');
+function sortedRecord(m: ReadonlyMap<string, Value>): Record<string, Value> {
+  const out: Record<string, Value> = {};
+  for (const k of [...m.keys()].sort()) {
+    const v = m.get(k) ?? [];
+    if (k === '__proto__')
+      Object.defineProperty(out, k, { value: v, enumerable: true, writable: true, configurable: true });
+    else out[k] = v;
+  }
   return out;
-}
-
-/** Sets an own property, also for `__proto__` (a user may name a variable anything). */
-function setOwn(obj: Record<string, string>, key: string, value: string): void {
-  if (key === '__proto__')
-    Object.defineProperty(obj, key, { value, enumerable: true, writable: true, configurable: true });
-  else obj[key] = value;
 }

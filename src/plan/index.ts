@@ -14,6 +14,7 @@ import { DEFAULTS, PLAN_FILES, SERVICE_PLACEHOLDER, STATE } from '../api/names.j
 import type {
   EndpointPlan,
   InfeasibleReason,
+  ListPlan,
   NetworkPlan,
   Plan,
   PlanFile,
@@ -23,6 +24,7 @@ import type {
   RankCommand,
   RankPlan,
   ServicePlan,
+  Value,
 } from '../api/plan.js';
 import type { ProbeSpec, ServiceSpec, Spec } from '../api/spec.js';
 import { allocateRank } from './allocate.js';
@@ -33,8 +35,8 @@ import type { BackendContext } from './backend.js';
 import { canonicalJson, contentHashStreamed } from '../lib/canonical.js';
 import { ClusterState } from './cluster-state.js';
 import { rankNeedFor } from './cluster-state.js';
-import { buildHostfile, buildServiceEnvs, slotsPerHost } from './env.js';
-import type { EnvRank } from './env.js';
+import { LIST, buildServiceEnv, serviceLists, slotsPerHost } from './env.js';
+import { listsOf, val } from './resolve.js';
 import { formatCidr, parseIpv4 } from '../lib/ipv4.js';
 import { AddressBook, MAX_OVERLAY_RANKS, hostSubnet, overlayAddress, overlayGateway } from './network.js';
 import { checkParallelism } from './parallelism.js';
@@ -46,6 +48,19 @@ export type { GenerateInventoryOptions } from './inventory-gen.js';
 export { compressHostlist } from './hostlist.js';
 export { portEnvName } from './env.js';
 export { applyPlanToInventory } from './apply.js';
+export {
+  describeLeaves,
+  isLiteral,
+  literalText,
+  localLeaves,
+  rankEnvValues,
+  resolveArgv,
+  resolveFiles,
+  resolveList,
+  resolveRankEnv,
+  resolveValue,
+} from './resolve.js';
+export type { Leaves, LocalResolveOptions, ResolvedFile } from './resolve.js';
 export { compressCpuList } from './format.js';
 
 /** Stable issue codes of the planner. */
@@ -343,49 +358,37 @@ function planService(
   const clusterFilePath = `${filesDir}/${PLAN_FILES.clusterFile}`;
   const scriptPath = `${filesDir}/${PLAN_FILES.script}`;
   const slots = slotsPerHost(svc.resource.gpus, svc.resource.cpuCores);
-  const clusterView = {
-    version: 1,
-    service: svc.name,
-    network: { mode: network.mode, subnet: network.subnet },
-    leader: hostnames[0] ?? '',
-    ...(masterPort === undefined ? {} : { masterPort }),
-    ranks: hostnames.map((host, r) => ({
-      rank: r,
-      host,
-      address: addresses[r] ?? '',
-      sshPort: sshPorts[r] ?? DEFAULTS.sshPort,
-      ports: Object.fromEntries((rankPorts[r] ?? []).map((p) => [p.name, p.hostPort])),
-      ...(n > 1 ? { tfPort: tfPorts[r] ?? 0 } : {}),
-    })),
-  };
+  const declaredPorts = svc.ports.map((p) => p.name);
+  const allLists = serviceLists(svc.implementation, slots, declaredPorts, n > 1);
+  const clusterFile = val(
+    '{"leader":"',
+    { host: 0 },
+    '",',
+    masterPort === undefined ? '' : `"masterPort":${masterPort},`,
+    `"network":{"mode":"${network.mode}","subnet":"`,
+    { iface: true },
+    '"},"ranks":[',
+    { list: LIST.clusterRanks },
+    `],"service":${JSON.stringify(svc.name)},"version":1}\n`,
+  );
   const files: PlanFile[] = [
-    { content: buildHostfile(svc.implementation, hostnames, slots), mode: 0o644, path: hostfilePath },
-    { content: `${canonicalJson(clusterView)}\n`, mode: 0o644, path: clusterFilePath },
+    { content: val({ list: LIST.hostfile }), mode: 0o644, name: PLAN_FILES.hostfile, path: hostfilePath },
+    { content: clusterFile, mode: 0o644, name: PLAN_FILES.clusterFile, path: clusterFilePath },
   ];
-  if (svc.script.length > 0) files.push({ content: svc.script, mode: 0o755, path: scriptPath });
+  if (svc.script.length > 0)
+    files.push({ content: val(svc.script), mode: 0o755, name: PLAN_FILES.script, path: scriptPath });
 
-  const envRanks: EnvRank[] = hostnames.map((hostname, r) => ({
-    rank: r,
-    hostname,
-    address: addresses[r] ?? '',
-    cpus: resources[r]?.cpus ?? [],
-    gpus: resources[r]?.gpus ?? [],
-    boundPorts: (rankPorts[r] ?? []).map((p) => ({ name: p.name, port: p.hostPort })),
-    ...(n > 1 ? { tfPort: tfPorts[r] ?? 0 } : {}),
-  }));
-  const envs = buildServiceEnvs({
+  const { env, leaderEnv } = buildServiceEnv({
     service: svc.name,
-    ranks: envRanks,
+    nodes: n,
     gpusPerNode: svc.resource.gpus,
-    slots,
+    cpusPerRank: resources[0]?.cpus.length ?? 0,
+    gpusPerRank: resources[0]?.gpus.length ?? 0,
+    portNames: declaredPorts,
     implementation: svc.implementation,
     ...(svc.backend ? { backend: svc.backend.kind } : {}),
     envCompat: svc.envCompat,
     userEnv: svc.env,
-    subnet: network.subnet,
-    hostfilePath,
-    clusterFilePath,
-    sshWrapperPath: options.sshWrapperPath,
     ...(masterPort === undefined ? {} : { masterPort }),
     runAsRoot: options.runAsRoot,
   });
@@ -393,11 +396,8 @@ function planService(
   const backendCtx: BackendContext | undefined = svc.backend && {
     kind: svc.backend.kind,
     command: svc.backend.command,
-    leaderHost: hostnames[0] ?? '',
-    hosts: hostnames,
-    slots,
+    nodes: n,
     gpusPerNode: svc.resource.gpus,
-    subnet: network.subnet,
     sshWrapperPath: options.sshWrapperPath,
     userEnvKeys: [...userEnv.keys()],
     runAsRoot: options.runAsRoot,
@@ -415,9 +415,25 @@ function planService(
   const command = (r: number): RankCommand => {
     if (backendCtx) return backendCommand(backendCtx, r);
     if (svc.script.length > 0 && (svc.launch === 'all' || r === 0))
-      return { argv: [scriptPath], kind: 'script' };
+      return { argv: [val({ file: PLAN_FILES.script })], kind: 'script' };
     return { argv: [], kind: 'wait' };
   };
+
+  // Keep only the lists the values name (a list may name another only through its members, which it does not).
+  const used = new Set<string>();
+  const collect = (v: Value): void => {
+    for (const name of listsOf(v)) used.add(name);
+  };
+  for (const v of Object.values(env)) collect(v);
+  for (const v of Object.values(leaderEnv)) collect(v);
+  for (const f of files) collect(f.content);
+  const commands = hostnames.map((_, r) => command(r));
+  for (const c of commands) for (const a of c.argv) collect(a);
+  const lists: Record<string, ListPlan> = {};
+  for (const k of Object.keys(allLists).sort()) {
+    const l = allLists[k];
+    if (l && used.has(k)) lists[k] = l;
+  }
 
   const leaderProbe = svc.readinessProbe ? bindProbe(svc.readinessProbe, rankPorts[0] ?? []) : undefined;
   const ranks: RankPlan[] = hostnames.map((hostname, r) => {
@@ -427,9 +443,8 @@ function planService(
     const probe = rankProbe(svc.backend?.kind, r, leaderProbe, sshPorts[r] ?? DEFAULTS.sshPort);
     return {
       address: addresses[r] ?? '',
-      command: command(r),
+      command: commands[r] ?? { argv: [], kind: 'wait' },
       cpus: res?.cpus ?? [],
-      env: envs[r] ?? {},
       fabricNics: (res?.nics ?? []).map((nic) => {
         const addr = node.fabricNics.find((f) => f.name === nic)?.address;
         return addr === undefined
@@ -472,6 +487,7 @@ function planService(
     ...(svc.backend ? { backend: svc.backend.kind } : {}),
     ...(svc.cwd === undefined ? {} : { cwd: svc.cwd }),
     endpoints,
+    env,
     envCompat: svc.envCompat,
     ...(svc.placement.exclusive ? { exclusive: true } : {}),
     files,
@@ -480,6 +496,8 @@ function planService(
     ...(svc.imageUri === undefined ? {} : { imageUri: svc.imageUri }),
     implementation: svc.implementation,
     launch: svc.launch,
+    leaderEnv,
+    lists,
     ...(masterPort === undefined ? {} : { masterPort }),
     mounts: svc.mounts,
     name: svc.name,
@@ -489,6 +507,7 @@ function planService(
     ...(leaderProbe ? { probe: leaderProbe } : {}),
     ranks,
     restart: svc.restart,
+    sshWrapperPath: options.sshWrapperPath,
   };
   return { plan, issues, warnings };
 }

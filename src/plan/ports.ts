@@ -1,12 +1,16 @@
 /**
  * Ports of one placed service. Overlay: every declared port binds as declared inside the rank's namespace,
  * sshd is on 2222, `MASTER_PORT` is 29500 and `TF_CONFIG` ports are `MASTER_PORT` + rank; nothing is taken on
- * the node. Host mode: declared/pinned ports bind as given (placement already checked they are free),
+ * the node. A declared port named `tf` is the rank's `TF_CONFIG` port (its bound port, in both modes).
+ * Host mode: declared/pinned ports bind as given (placement already checked they are free),
  * `auto` ports, the `TF_CONFIG` ports and any default that is in use are picked from the safe range; every
  * bound port is recorded on its node so later ranks and services never get it. A user `MASTER_PORT` (or,
  * with `env-compat: [backendai]`, `BACKENDAI_DIST_MASTER_PORT`) wins.
  */
 import { COMPAT_ENV, DEFAULTS, DIST_ENV } from '../api/names.js';
+
+/** A declared port of this name is the rank's TF_CONFIG port. */
+export const TF_PORT_NAME = 'tf';
 import type { PortAssignment } from '../api/plan.js';
 import type { ServiceSpec } from '../api/spec.js';
 import { isPortFree, pickFreePort } from './allocate.js';
@@ -91,7 +95,10 @@ export function bindPorts(
     }
     sshPorts.push(ssh);
     if (n > 1) {
-      if (svc.hostNetwork) {
+      // A declared port named `tf` is the TF_CONFIG port (its bound port, as its Service maps it).
+      const declared = rankPorts[r]?.find((p) => p.name === TF_PORT_NAME);
+      if (declared) tfPorts.push(declared.hostPort);
+      else if (svc.hostNetwork) {
         const picked = pickFreePort(cluster, i, picker, `${svc.name}/${r}/tf`);
         if (picked === undefined) return fail(i, 'TF_CONFIG');
         cluster.takePort(i, picked);

@@ -149,7 +149,7 @@ export const ServiceSchema = z.strictObject({
     })
     .optional(),
   'env-compat': z
-    .array(z.enum(['slurm', 'skypilot', 'lws', 'volcano', 'backendai']))
+    .array(z.enum(['slurm', 'skypilot', 'lws', 'volcano', 'backendai', 'dstack']))
     .optional()
     .describe('Foreign environment-variable families to emit.'),
 });

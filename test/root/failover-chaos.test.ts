@@ -7,6 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { test } from 'node:test';
+import { plannedEnv } from '../../src/targets/local/resolve.js';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -140,7 +141,7 @@ test('supervisor SIGKILL: ps says so, down cleans everything', { skip, timeout: 
     const stray = spawn('/bin/sleep', ['infinity'], {
       detached: true,
       stdio: 'ignore',
-      env: { ...s.plan.ranks[1]?.env },
+      env: s.plan.ranks[1] ? plannedEnv(s.plan, s.plan.ranks[1]) : {},
     });
     stray.unref();
     await sleep(200);

@@ -32,7 +32,7 @@ interface ClusterFile {
 }
 
 function clusterFile(s: ServiceState): ClusterFile {
-  const path = s.plan.ranks[0]?.env['MULTINODE_CLUSTER_FILE'] ?? '';
+  const path = s.plan.files.find((f) => f.name === 'cluster.json')?.path ?? '';
   return JSON.parse(readFileSync(path, 'utf8')) as ClusterFile;
 }
 

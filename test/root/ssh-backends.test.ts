@@ -6,6 +6,7 @@
  * whose nodes carry the planned host names and addresses, through the real sshd + multinode-ssh layer.
  */
 import { test } from 'node:test';
+import { plannedArgv, plannedEnv, plannedFiles } from '../../src/targets/local/resolve.js';
 import assert from 'node:assert/strict';
 import {
   chmodSync,
@@ -53,7 +54,7 @@ function planFor(text: string, nodes: number): Planned {
   if (!result.ok) throw new Error(JSON.stringify(result));
   const plan = result.plan.services[0];
   if (plan === undefined) throw new Error('no service planned');
-  for (const f of plan.files) {
+  for (const f of plannedFiles(plan)) {
     mkdirSync(dirname(f.path), { recursive: true });
     writeFileSync(f.path, f.content);
     chmodSync(f.path, f.mode);
@@ -119,7 +120,7 @@ async function upPlanned(
   // the TRT-LLM mpirun go away with the test instead of staying in /tmp.
   for (const r of plan.ranks) mkdirSync(join(work, 'tmp', `rank-${r.rank}`), { recursive: true });
   const env = (i: number): Record<string, string> => ({
-    ...(plan.ranks[i]?.env ?? {}),
+    ...(plan.ranks[i] ? plannedEnv(plan, plan.ranks[i]) : {}),
     PATH: `${STANDINS}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin`,
     HOME: '/root',
     TMPDIR: join(work, 'tmp', `rank-${i}`),
@@ -134,13 +135,13 @@ async function upPlanned(
       serviceName: plan.name,
       cwd,
       env: (n) => env(n.index),
-      wrapperPath: plan.ranks[0]?.env.MULTINODE_SSH_WRAPPER,
+      wrapperPath: plan.sshWrapperPath,
     });
     for (const r of plan.ranks) {
       if (r.command.kind === 'wait') continue;
       c.start(
         r.rank,
-        ['/usr/bin/env', '-C', cwd, ...r.command.argv],
+        ['/usr/bin/env', '-C', cwd, ...plannedArgv(plan, r)],
         join(work, `rank-${r.rank}.out`),
         env(r.rank),
       );

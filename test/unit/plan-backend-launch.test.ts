@@ -15,7 +15,7 @@ import { generateInventory } from '../../src/plan/index.js';
 import { insertFlags } from '../../src/plan/launch-flags.js';
 import { findParallelFlags } from '../../src/plan/parallelism.js';
 import { buildSpec, service } from './helpers/spec-builder.js';
-import { mustFail, mustPlan, svcOf, withTaken } from './helpers/plan-helpers.js';
+import { literal, mustFail, mustPlan, svcOf, withTaken } from './helpers/plan-helpers.js';
 
 const FLAGS = ['--dist-init-addr', 'llm-0:29500', '--nnodes', '2', '--node-rank', '1'];
 const ADDED = '--dist-init-addr llm-0:29500 --nnodes 2 --node-rank 1';
@@ -173,7 +173,9 @@ function sglangService(command: string, over: Parameters<typeof service>[1] = {}
 }
 
 test('planner: every rank gets its --node-rank inside a two-line block', () => {
-  const s = svcOf(mustPlan(buildSpec([sglangService(`cd /m\n${L}\n`)]), generateInventory({ nodes: 2 })));
+  const s = literal(
+    svcOf(mustPlan(buildSpec([sglangService(`cd /m\n${L}\n`)]), generateInventory({ nodes: 2 }))),
+  );
   s.ranks.forEach((r) =>
     assert.equal(
       r.command.argv[2],
@@ -184,16 +186,18 @@ test('planner: every rank gets its --node-rank inside a two-line block', () => {
 
 test('planner: host mode with 29500 taken on the leader node → --dist-init-addr names the moved MASTER_PORT', () => {
   const inv = withTaken(generateInventory({ nodes: 2 }), 'node-1', { ports: [29500] });
-  const s = svcOf(mustPlan(buildSpec([sglangService(L, { hostNetwork: true })]), inv));
+  const s = literal(svcOf(mustPlan(buildSpec([sglangService(L, { hostNetwork: true })]), inv)));
   assert.notEqual(s.masterPort, 29500);
   for (const r of s.ranks) {
     assert.equal(r.env['MASTER_PORT'], String(s.masterPort));
     assert.match(r.command.argv[2] ?? '', new RegExp(` --dist-init-addr llm-0:${s.masterPort} --nnodes 2 `));
   }
-  const user = svcOf(
-    mustPlan(
-      buildSpec([sglangService(L, { env: [{ key: 'MASTER_PORT', value: '31000' }] })]),
-      generateInventory({ nodes: 2 }),
+  const user = literal(
+    svcOf(
+      mustPlan(
+        buildSpec([sglangService(L, { env: [{ key: 'MASTER_PORT', value: '31000' }] })]),
+        generateInventory({ nodes: 2 }),
+      ),
     ),
   );
   assert.match(user.ranks[1]?.command.argv[2] ?? '', / --dist-init-addr llm-0:31000 /);

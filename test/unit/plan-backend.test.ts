@@ -4,7 +4,7 @@ import type { BackendKind, ProbeSpec } from '../../src/api/spec.js';
 import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
 import { checkParallelism, findParallelFlags } from '../../src/plan/parallelism.js';
 import { buildSpec, seed000Vllm, service } from './helpers/spec-builder.js';
-import { mustFail, mustPlan, svcOf } from './helpers/plan-helpers.js';
+import { mustFail, mustPlan, litOf } from './helpers/plan-helpers.js';
 
 const inv = generateInventory({ nodes: 4, gpusPerNode: 4 });
 const probe: ProbeSpec = {
@@ -28,7 +28,7 @@ function backendService(kind: BackendKind, command: string, nodes = 2, gpus = 4)
 }
 
 test('vllm: Ray head then the command on the leader, Ray workers block; worker probes dropped', () => {
-  const s = svcOf(
+  const s = litOf(
     mustPlan(buildSpec([backendService('vllm', 'vllm serve m --tensor-parallel-size 8')]), inv),
   );
   assert.deepEqual(s.ranks[0]?.command, {
@@ -45,7 +45,7 @@ test('vllm: Ray head then the command on the leader, Ray workers block; worker p
 });
 
 test('sglang: --dist-init-addr, --nnodes and --node-rank appended on every rank', () => {
-  const s = svcOf(
+  const s = litOf(
     mustPlan(
       buildSpec([backendService('sglang', 'python -m sglang.launch_server --tp 24', 3, 8)]),
       generateInventory({ nodes: 3, gpusPerNode: 8 }),
@@ -63,7 +63,7 @@ test('sglang: --dist-init-addr, --nnodes and --node-rank appended on every rank'
 });
 
 test('trtllm: leader under mpirun over the wrapper; workers wait on sshd 2222 with the TCP probe', () => {
-  const s = svcOf(
+  const s = litOf(
     mustPlan(buildSpec([backendService('trtllm', 'trtllm-llmapi-launch trtllm-serve m --tp_size 8')]), inv, {
       runAsRoot: true,
     }),
@@ -91,7 +91,7 @@ test('trtllm: leader under mpirun over the wrapper; workers wait on sshd 2222 wi
 });
 
 test('launch leader: rank 0 runs the script, the others wait; launch all: every rank runs it', () => {
-  const leader = svcOf(
+  const leader = litOf(
     mustPlan(buildSpec([service('s', { nodes: 3 })]), inv, { filesDir: '/run/{service}/f' }),
   );
   assert.deepEqual(
@@ -102,7 +102,7 @@ test('launch leader: rank 0 runs the script, the others wait; launch all: every 
       { kind: 'wait', argv: [] },
     ],
   );
-  const all = svcOf(
+  const all = litOf(
     mustPlan(buildSpec([service('s', { nodes: 3, launch: 'all' })]), inv, { filesDir: '/run/{service}/f' }),
   );
   assert.ok(all.ranks.every((r) => r.command.kind === 'script' && r.command.argv[0] === '/run/s/f/script'));
@@ -112,7 +112,7 @@ test('launch leader: rank 0 runs the script, the others wait; launch all: every 
 });
 
 test('files: hostfile and cluster.json with every rank; identical for all ranks', () => {
-  const s = svcOf(
+  const s = litOf(
     mustPlan(
       buildSpec([service('c', { nodes: 2, ports: [{ name: 'http', port: 80, protocol: 'tcp' }] })]),
       inv,

@@ -3,6 +3,7 @@
  * files through the real spec parser.
  */
 import { test } from 'node:test';
+import { literal } from './helpers/plan-helpers.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -31,7 +32,7 @@ test('seed 000 vLLM example: parses, plans on a fitting inventory, tp 2 = 2 node
   const spec = parsed(VLLM);
   const r = planSpec(spec, generateInventoryForSpec(spec), defaultPlanOptions());
   assert.ok(r.ok, JSON.stringify(r.ok ? '' : [r.issues, r.reasons]));
-  const s = r.plan.services[0];
+  const s = r.plan.services[0] && literal(r.plan.services[0]);
   assert.ok(s);
   assert.equal(s.network.mode, 'host');
   assert.deepEqual(
@@ -49,7 +50,7 @@ test('seed 000 MPI example: ompi hostfile with 2 slots per host on 4 nodes', () 
   const spec = parsed(MPI);
   const r = planSpec(spec, generateInventoryForSpec(spec), defaultPlanOptions());
   assert.ok(r.ok);
-  const s = r.plan.services[0];
+  const s = r.plan.services[0] && literal(r.plan.services[0]);
   assert.ok(s);
   assert.equal(s.ranks.length, 4);
   assert.match(

@@ -5,13 +5,13 @@ import { ENV_DOCS, NEVER_PRESET } from '../../src/api/names.js';
 import { compressHostlist, generateInventory } from '../../src/plan/index.js';
 import { compressCounts } from '../../src/plan/hostlist.js';
 import { buildSpec, seed000Vllm, service } from './helpers/spec-builder.js';
-import { mustPlan, svcOf } from './helpers/plan-helpers.js';
+import { litOf, literal, mustPlan } from './helpers/plan-helpers.js';
 
 const inv = generateInventory({ nodes: 4, gpusPerNode: 2, cores: 32, memoryBytes: 256e9 });
 const FILES = '/var/lib/multinode/services/vllm/files';
 
 test('seed 000: our variables on every rank', () => {
-  const s = svcOf(mustPlan(buildSpec([seed000Vllm()]), inv));
+  const s = litOf(mustPlan(buildSpec([seed000Vllm()]), inv));
   const [r0, r1] = s.ranks;
   assert.ok(r0 && r1);
   const common = {
@@ -44,14 +44,14 @@ test('seed 000: our variables on every rank', () => {
 });
 
 test('one rank: no MASTER_ADDR, MASTER_PORT or TF_CONFIG', () => {
-  const r = svcOf(mustPlan(buildSpec([service('solo', { nodes: 1 })]), inv)).ranks[0];
+  const r = litOf(mustPlan(buildSpec([service('solo', { nodes: 1 })]), inv)).ranks[0];
   assert.ok(r);
   for (const k of ['MASTER_ADDR', 'MASTER_PORT', 'TF_CONFIG']) assert.ok(!(k in r.env), k);
   assert.equal(r.tfPort, undefined);
 });
 
 test('no GPUs: no CUDA_VISIBLE_DEVICES, slots 1', () => {
-  const r = svcOf(mustPlan(buildSpec([service('c', { nodes: 2 })]), inv)).ranks[0];
+  const r = litOf(mustPlan(buildSpec([service('c', { nodes: 2 })]), inv)).ranks[0];
   assert.ok(r);
   assert.ok(!('CUDA_VISIBLE_DEVICES' in r.env));
   assert.equal(r.env['MULTINODE_HOSTLIST'], 'c-0:1,c-1:1');
@@ -122,7 +122,7 @@ const implCases: ImplCase[] = [
 
 for (const c of implCases) {
   test(`implementation ${c.impl}${c.runAsRoot ? ' as root' : ''}: hostfile and launcher env`, () => {
-    const s = svcOf(
+    const s = litOf(
       mustPlan(
         buildSpec([service('mpi', { nodes: 2, implementation: c.impl, resource: { gpus: 2 } })]),
         inv,
@@ -224,11 +224,24 @@ const compatCases: CompatCase[] = [
     rank: 0,
     expect: { BACKENDAI_CLUSTER_REPLICAS: 'main:1', BACKENDAI_CLUSTER_IDX: '1' },
   },
+  {
+    family: 'dstack',
+    nodes: 3,
+    rank: 2,
+    expect: {
+      DSTACK_RUN_NAME: 'svc',
+      DSTACK_NODES_NUM: '3',
+      DSTACK_GPUS_PER_NODE: '2',
+      DSTACK_GPUS_NUM: '6',
+      DSTACK_NODE_RANK: '2',
+      DSTACK_MPI_HOSTFILE: '/var/lib/multinode/services/svc/files/hostfile',
+    },
+  },
 ];
 
 for (const c of compatCases) {
   test(`env-compat ${c.family}: ${c.nodes} ranks, rank ${c.rank}`, () => {
-    const s = svcOf(
+    const s = litOf(
       mustPlan(
         buildSpec([service('svc', { nodes: c.nodes, envCompat: [c.family], resource: { gpus: 2 } })]),
         inv,
@@ -243,11 +256,17 @@ for (const c of compatCases) {
         s.ranks.map((x) => x.address).join('\n'),
         'newline-separated, head first',
       );
+    if (c.family === 'dstack') {
+      // dstack's documented formats: the master's IP, and every node's IP separated by "\n".
+      assert.equal(r.env['DSTACK_MASTER_NODE_IP'], s.ranks[0]?.address);
+      assert.equal(r.env['DSTACK_NODES_IPS'], s.ranks.map((x) => x.address).join('\n'));
+      assert.equal(r.env['DSTACK_MPI_HOSTFILE'], r.env['MULTINODE_HOSTFILE']);
+    }
   });
 }
 
 test('env-compat families are off unless asked', () => {
-  const r = svcOf(mustPlan(buildSpec([service('svc', { nodes: 2 })]), inv)).ranks[0];
+  const r = litOf(mustPlan(buildSpec([service('svc', { nodes: 2 })]), inv)).ranks[0];
   assert.ok(r);
   assert.deepEqual(
     Object.keys(r.env).filter((k) => /^(SLURM|SKYPILOT|LWS|VC_|VK_|BACKENDAI)/.test(k)),
@@ -266,7 +285,7 @@ test('user env wins over every family', () => {
     { key: 'DUP', value: 'first' },
     { key: 'DUP', value: 'second' },
   ];
-  const s = svcOf(
+  const s = litOf(
     mustPlan(
       buildSpec([
         service('u', {
@@ -313,7 +332,7 @@ test('every variable a plan can set is documented in ENV_DOCS', () => {
     service('doc', {
       nodes: 2,
       implementation: 'ompi',
-      envCompat: ['slurm', 'skypilot', 'lws', 'volcano', 'backendai'],
+      envCompat: ['slurm', 'skypilot', 'lws', 'volcano', 'backendai', 'dstack'],
       resource: { gpus: 1 },
       ports: [{ name: 'http', port: 80, protocol: 'tcp' }],
     }),
@@ -322,7 +341,7 @@ test('every variable a plan can set is documented in ENV_DOCS', () => {
   ]);
   const documented = new Set(ENV_DOCS.map((d) => d.name));
   const plan = mustPlan(spec, inv, { runAsRoot: true });
-  for (const s of plan.services)
+  for (const s of plan.services.map(literal))
     for (const r of s.ranks)
       for (const k of Object.keys(r.env)) {
         const generic = k
@@ -334,7 +353,7 @@ test('every variable a plan can set is documented in ENV_DOCS', () => {
 });
 
 test('a user variable named __proto__ is an ordinary variable on every rank', () => {
-  const s = svcOf(
+  const s = litOf(
     mustPlan(buildSpec([service('p', { nodes: 3, env: [{ key: '__proto__', value: 'x' }] })]), inv),
   );
   for (const r of s.ranks) {

@@ -2,14 +2,14 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { generateInventory } from '../../src/plan/index.js';
 import { buildSpec, service } from './helpers/spec-builder.js';
-import { mustFail, mustPlan, svcOf, withNode, withTaken } from './helpers/plan-helpers.js';
+import { mustFail, mustPlan, litOf, withNode, withTaken } from './helpers/plan-helpers.js';
 import { cidrContains, parseCidr, parseIpv4 } from '../../src/lib/ipv4.js';
 
 const inv3 = generateInventory({ nodes: 3 });
 const http = { name: 'http', port: 8080, protocol: 'tcp' as const };
 
 test('overlay: a /24 from the pool, gateway .1, ranks .2…, a VNI in range, hostnames <service>-<rank>', () => {
-  const s = svcOf(mustPlan(buildSpec([service('train', { nodes: 3 })]), inv3, { seed: 7 }));
+  const s = litOf(mustPlan(buildSpec([service('train', { nodes: 3 })]), inv3, { seed: 7 }));
   assert.equal(s.network.mode, 'overlay');
   const subnet = parseCidr(s.network.subnet);
   assert.ok(subnet);
@@ -31,20 +31,20 @@ test('overlay: a /24 from the pool, gateway .1, ranks .2…, a VNI in range, hos
 });
 
 test('overlay: subnet and VNI never collide with placed services or each other', () => {
-  const first = svcOf(mustPlan(buildSpec([service('a')]), inv3, { seed: 3 }));
+  const first = litOf(mustPlan(buildSpec([service('a')]), inv3, { seed: 3 }));
   const inv = {
     ...inv3,
     services: [{ name: 'a', subnet: first.network.subnet, vni: first.network.vni ?? 0 }],
   };
   // Same service name and seed would pick the same start; the collision check must move it.
-  const again = svcOf(mustPlan(buildSpec([service('a')]), inv, { seed: 3 }));
+  const again = litOf(mustPlan(buildSpec([service('a')]), inv, { seed: 3 }));
   assert.notEqual(again.network.subnet, first.network.subnet);
   assert.notEqual(again.network.vni, first.network.vni);
   const two = mustPlan(buildSpec([service('a'), service('b')]), inv3, {
     seed: 3,
     overlayPool: '10.9.0.0/23',
   });
-  assert.notEqual(svcOf(two, 'a').network.subnet, svcOf(two, 'b').network.subnet);
+  assert.notEqual(litOf(two, 'a').network.subnet, litOf(two, 'b').network.subnet);
 });
 
 test('overlay: exhausted pool is an error that says what to do', () => {
@@ -55,7 +55,7 @@ test('overlay: exhausted pool is an error that says what to do', () => {
 
 test('overlay: the seed picks the subnet, deterministically', () => {
   const pick = (seed: number): string =>
-    svcOf(mustPlan(buildSpec([service('a')]), inv3, { seed })).network.subnet;
+    litOf(mustPlan(buildSpec([service('a')]), inv3, { seed })).network.subnet;
   assert.equal(pick(1), pick(1));
   const seen = new Set([1, 2, 3, 4, 5, 6].map(pick));
   assert.ok(seen.size > 1, 'different seeds spread over the pool');
@@ -67,7 +67,7 @@ test('overlay: more than 253 ranks is an error', () => {
 });
 
 test('host mode: ranks use node addresses and the underlay subnet', () => {
-  const s = svcOf(mustPlan(buildSpec([service('h', { nodes: 2, hostNetwork: true })]), inv3));
+  const s = litOf(mustPlan(buildSpec([service('h', { nodes: 2, hostNetwork: true })]), inv3));
   assert.equal(s.network.mode, 'host');
   assert.equal(s.network.subnet, '198.18.0.0/16');
   assert.deepEqual(
@@ -79,7 +79,7 @@ test('host mode: ranks use node addresses and the underlay subnet', () => {
 
 test('host mode outside the underlay: the smallest CIDR covering the nodes', () => {
   const inv = generateInventory({ nodes: 2, addressBase: '10.1.2.3' });
-  const s = svcOf(mustPlan(buildSpec([service('h', { nodes: 2, hostNetwork: true })]), inv));
+  const s = litOf(mustPlan(buildSpec([service('h', { nodes: 2, hostNetwork: true })]), inv));
   assert.equal(s.network.subnet, '10.1.2.0/29');
 });
 
@@ -129,7 +129,7 @@ for (const c of portCases) {
       }),
     ]);
     const small = c.taken ? { hostPortRange: { from: 20000, to: 20003 } } : {};
-    const r = svcOf(mustPlan(spec, inv, { ...small, coolingPorts: { 'node-1': c.cooling ?? [] } })).ranks[0];
+    const r = litOf(mustPlan(spec, inv, { ...small, coolingPorts: { 'node-1': c.cooling ?? [] } })).ranks[0];
     assert.ok(r);
     const p = r.ports[0];
     assert.ok(p);
@@ -144,7 +144,7 @@ test('ports: auto is deterministic by seed and re-picks with another seed', () =
     service('p', { nodes: 2, hostNetwork: true, ports: [{ ...http, hostPort: 'auto' }] }),
   ]);
   const ports = (seed: number): number[] =>
-    svcOf(mustPlan(spec, inv3, { seed })).ranks.map((r) => r.ports[0]?.hostPort ?? 0);
+    litOf(mustPlan(spec, inv3, { seed })).ranks.map((r) => r.ports[0]?.hostPort ?? 0);
   assert.deepEqual(ports(5), ports(5));
   assert.notDeepEqual(ports(5), ports(6));
 });
@@ -177,7 +177,7 @@ test('overlay: declared port is bound as is, MULTINODE_PORT_<NAME> follows it', 
       ports: [{ name: 'openai-api', port: 8000, protocol: 'tcp', hostPort: 'auto' }],
     }),
   ]);
-  const r = svcOf(mustPlan(spec, inv3)).ranks[0];
+  const r = litOf(mustPlan(spec, inv3)).ranks[0];
   assert.deepEqual(r?.ports[0], {
     name: 'openai-api',
     port: 8000,
@@ -189,13 +189,13 @@ test('overlay: declared port is bound as is, MULTINODE_PORT_<NAME> follows it', 
 });
 
 test('MASTER_PORT: 29500 by default', () => {
-  const s = svcOf(mustPlan(buildSpec([service('m', { nodes: 2 })]), inv3));
+  const s = litOf(mustPlan(buildSpec([service('m', { nodes: 2 })]), inv3));
   assert.equal(s.masterPort, 29500);
   assert.ok(s.ranks.every((r) => r.env['MASTER_PORT'] === '29500'));
 });
 
 test('MASTER_PORT: the user value wins and is the TF_CONFIG base', () => {
-  const s = svcOf(
+  const s = litOf(
     mustPlan(buildSpec([service('m', { nodes: 2, env: [{ key: 'MASTER_PORT', value: '1234' }] })]), inv3),
   );
   assert.equal(s.masterPort, 1234);
@@ -206,7 +206,7 @@ test('MASTER_PORT: the user value wins and is the TF_CONFIG base', () => {
 });
 
 test('MASTER_PORT: Backend.AI override variable with env-compat backendai', () => {
-  const s = svcOf(
+  const s = litOf(
     mustPlan(
       buildSpec([
         service('m', {
@@ -223,7 +223,7 @@ test('MASTER_PORT: Backend.AI override variable with env-compat backendai', () =
 
 test('MASTER_PORT: host mode and 29500 taken on the leader node → allocated', () => {
   const inv = withTaken(inv3, 'node-1', { ports: [29500] });
-  const s = svcOf(mustPlan(buildSpec([service('m', { nodes: 2, hostNetwork: true })]), inv));
+  const s = litOf(mustPlan(buildSpec([service('m', { nodes: 2, hostNetwork: true })]), inv));
   assert.notEqual(s.masterPort, 29500);
   assert.ok((s.masterPort ?? 0) >= 20000 && (s.masterPort ?? 0) <= 29999);
   assert.ok(s.ranks.every((r) => r.env['MASTER_PORT'] === String(s.masterPort)));
@@ -231,23 +231,23 @@ test('MASTER_PORT: host mode and 29500 taken on the leader node → allocated', 
 
 test('sshd: 2222, or allocated in host mode when taken', () => {
   const inv = withNode(inv3, 'node-2', (n) => ({ ...n, listening: [2222] }));
-  const overlay = svcOf(mustPlan(buildSpec([service('s', { nodes: 2 })]), inv));
+  const overlay = litOf(mustPlan(buildSpec([service('s', { nodes: 2 })]), inv));
   assert.deepEqual(
     overlay.ranks.map((r) => r.sshPort),
     [2222, 2222],
   );
-  const host = svcOf(mustPlan(buildSpec([service('s', { nodes: 2, hostNetwork: true })]), inv));
+  const host = litOf(mustPlan(buildSpec([service('s', { nodes: 2, hostNetwork: true })]), inv));
   assert.equal(host.ranks[0]?.sshPort, 2222);
   assert.notEqual(host.ranks[1]?.sshPort, 2222);
 });
 
 test('TF_CONFIG ports: base + rank in overlay, allocated and distinct in host mode', () => {
-  const overlay = svcOf(mustPlan(buildSpec([service('t', { nodes: 3 })]), inv3));
+  const overlay = litOf(mustPlan(buildSpec([service('t', { nodes: 3 })]), inv3));
   assert.equal(
     overlay.ranks[2]?.env['TF_CONFIG'],
     '{"cluster":{"worker":["t-0:29500","t-1:29501","t-2:29502"]},"task":{"type":"worker","index":2}}',
   );
-  const host = svcOf(
+  const host = litOf(
     mustPlan(
       buildSpec([service('t', { nodes: 3, hostNetwork: true, placement: { strategy: 'pack' } })]),
       generateInventory({ nodes: 1 }),
@@ -271,7 +271,7 @@ test('endpoints map to rank 0 only, with the bound port', () => {
       endpoints: [{ name: 'api', portName: 'http', protocol: 'https', type: 'subdomain', scope: 'group' }],
     }),
   ]);
-  const s = svcOf(mustPlan(spec, inv3));
+  const s = litOf(mustPlan(spec, inv3));
   assert.equal(s.endpoints.length, 1);
   const e = s.endpoints[0];
   assert.ok(e);
@@ -309,7 +309,7 @@ test('host-mode probe follows an auto-picked port', () => {
       },
     }),
   ]);
-  const r = svcOf(mustPlan(spec, inv3)).ranks[0];
+  const r = litOf(mustPlan(spec, inv3)).ranks[0];
   assert.equal(r?.probe?.action.port, r?.ports[0]?.hostPort);
 });
 
@@ -329,11 +329,11 @@ test('failover re-plan: same seed + released ports cooling → same nodes and su
       ports: [{ name: 'grpc', port: 5000, protocol: 'tcp', hostPort: 'auto' }],
     }),
   ]);
-  const first = svcOf(mustPlan(spec, inv3, { seed: 9 }));
+  const first = litOf(mustPlan(spec, inv3, { seed: 9 }));
   const failed = first.ranks[1];
   assert.ok(failed);
   const released = [failed.ports[0]?.hostPort ?? 0, failed.tfPort ?? 0];
-  const again = svcOf(mustPlan(spec, inv3, { seed: 9, coolingPorts: { [failed.node]: released } }));
+  const again = litOf(mustPlan(spec, inv3, { seed: 9, coolingPorts: { [failed.node]: released } }));
   assert.deepEqual(
     again.ranks.map((r) => r.node),
     first.ranks.map((r) => r.node),

@@ -4,6 +4,7 @@
  * deterministic output and hash, and infeasible plans that explain themselves.
  */
 import { test } from 'node:test';
+import { literal } from './helpers/plan-helpers.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import type { GpuDevice, Inventory, InventoryNode } from '../../src/api/inventory.js';
@@ -107,7 +108,7 @@ const serviceArb = (name: string): fc.Arbitrary<ServiceSpec> =>
       exclusive: rarely,
       numa: fc.boolean(),
       impl: fc.constantFrom<Implementation>('ompi', 'mpich', 'gasnet', 'generic'),
-      compat: fc.subarray<EnvCompatFamily>(['slurm', 'skypilot', 'lws', 'volcano', 'backendai']),
+      compat: fc.subarray<EnvCompatFamily>(['slurm', 'skypilot', 'lws', 'volcano', 'backendai', 'dstack']),
       launch: fc.constantFrom('leader' as const, 'all' as const),
     })
     .map((o) =>
@@ -228,7 +229,7 @@ function checkEnvConsistent(plan: Plan): void {
     'LWS_LEADER_ADDRESS',
     'BACKENDAI_CLUSTER_HOSTS',
   ];
-  for (const svc of plan.services) {
+  for (const svc of plan.services.map(literal)) {
     const r0 = svc.ranks[0];
     assert.ok(r0);
     for (const r of svc.ranks) {

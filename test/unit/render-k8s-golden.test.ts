@@ -10,6 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { localLeaves, resolveArgv, resolveFiles, resolveRankEnv } from '../../src/plan/index.js';
 import { K8S_ONLY_ENV, kubernetesEnv, validateManifests } from '../../src/targets/kubernetes/index.js';
 import {
   POD_IFACE,
@@ -54,6 +55,7 @@ for (const name of cases) {
     const out = renderCase(c, k8s);
     for (const svc of local.services) {
       const addresses = Object.fromEntries(svc.ranks.map((r) => [r.hostname, r.address]));
+      const leaves = localLeaves(svc);
       for (const rank of svc.ranks) {
         const run = runPodEntrypoint(out.objects, svc.name, rank.rank, rank.address, addresses);
         const got = { ...run.env };
@@ -61,16 +63,23 @@ for (const name of cases) {
         // Documented rewrite: the plan's service subnet names the pod's interface on Kubernetes.
         const inPod = (v: string): string => v.split(svc.network.subnet).join(POD_IFACE);
         const want = Object.fromEntries(
-          Object.entries(kubernetesEnv(rank.env)).map(([k, v]) => [k, inPod(v)]),
+          Object.entries(kubernetesEnv(resolveRankEnv(svc, rank.rank, leaves))).map(([k, v]) => [
+            k,
+            inPod(v),
+          ]),
         );
         assert.deepEqual(got, want, `${name} ${svc.name} rank ${rank.rank}: env`);
         const k8sRank = k8s.services.find((s) => s.name === svc.name)?.ranks[rank.rank];
         if (rank.command.kind !== 'wait') {
-          assert.deepEqual(run.argv, rank.command.argv.map(inPod), `${name} rank ${rank.rank}: argv`);
+          assert.deepEqual(
+            run.argv,
+            resolveArgv(svc, rank.rank, leaves).map(inPod),
+            `${name} rank ${rank.rank}: argv`,
+          );
         } else {
           assert.equal(k8sRank?.command.kind, 'wait');
         }
-        const files = Object.fromEntries(svc.files.map((f) => [f.path, f.content]));
+        const files = Object.fromEntries(resolveFiles(svc.files, leaves).map((f) => [f.path, f.content]));
         for (const [path, content] of Object.entries(files)) {
           assert.equal(run.files[path], inPod(content), `${name} rank ${rank.rank}: ${path}`);
         }

@@ -5,6 +5,7 @@
  * with /bin/sh — sees exactly the local-target plan's environment, command and files for its rank.
  */
 import { test } from 'node:test';
+import { literal } from './helpers/plan-helpers.js';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { parseSpec } from '../../src/spec/index.js';
@@ -94,7 +95,7 @@ test('generated services: valid manifests, and every pod sees the local plan of 
         gang: g.orchestrator === 'grove' && g.gang === 'volcano' ? 'kai' : g.gang,
       });
       assert.deepEqual(await validateManifests(out.objects), []);
-      const svc = local.services[0];
+      const svc = local.services[0] && literal(local.services[0]);
       assert.ok(svc);
       const addresses = Object.fromEntries(svc.ranks.map((r) => [r.hostname, r.address]));
       const inPod = (v: string): string => v.split(svc.network.subnet).join(POD_IFACE);

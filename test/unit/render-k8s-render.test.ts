@@ -222,10 +222,7 @@ test('host network: hostNetwork, ClusterFirstWithHostNet, hostPort = containerPo
   ]);
   const plan = planCase(c, 'kubernetes');
   for (const r of plan.services[0]?.ranks.slice(1) ?? []) {
-    const tf = (JSON.parse(r.env['TF_CONFIG'] ?? '{}') as { cluster: { worker: string[] } }).cluster.worker[
-      r.rank
-    ];
-    for (const port of [r.ports[0]?.hostPort, Number(tf?.split(':')[1])]) {
+    for (const port of [r.ports[0]?.hostPort, r.tfPort]) {
       assert.ok(
         wports.some(([, p]) => p === port),
         `worker template reserves ${port}`,

@@ -7,6 +7,7 @@
  * (same file names).
  */
 import { test } from 'node:test';
+import { literal } from './helpers/plan-helpers.js';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -78,7 +79,7 @@ function rankEnv(program: string, hosts: string[], addrs: string[], rank: number
 function assertSameEnv(text: string, file: string, nodes: number): number {
   const local = localPlan(text, file, nodes);
   const program = extractRankProgram(slurmScript(text, file));
-  const svc = local.services[0];
+  const svc = local.services[0] && literal(local.services[0]);
   assert.ok(svc);
   const hosts = svc.ranks.map((r) => r.hostname);
   const addrs = svc.ranks.map((r) => r.address);
@@ -144,7 +145,8 @@ services:
       nodes: 3
       launch: all
 `;
-  const local = localPlan(text, 'whole.yaml', 3).services[0];
+  const svc0 = localPlan(text, 'whole.yaml', 3).services[0];
+  const local = svc0 && literal(svc0);
   assert.ok(local);
   const fake = fakeSlurmBin();
   try {

@@ -6,7 +6,10 @@
 import { mkdtempSync, writeFileSync, chmodSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Plan, RankPlan, ServicePlan } from '../../src/api/plan.js';
+import type { ListPlan, Plan, RankPlan, ServicePlan, Value } from '../../src/api/plan.js';
+import { SSH_WRAPPER_FILE } from '../../src/api/plan.js';
+import { serviceLists, tfConfigValue } from '../../src/plan/env.js';
+import { val } from '../../src/plan/resolve.js';
 import type { Implementation, LaunchMode } from '../../src/api/spec.js';
 
 export interface FixtureOptions {
@@ -28,34 +31,37 @@ export function fixturePlan(o: FixtureOptions = {}): Plan {
   const hosts = Array.from({ length: n }, (_, i) => `${name}-${i}`);
   const addrs = Array.from({ length: n }, (_, i) => `198.18.128.${i + 2}`);
   const slots = Math.max(1, o.gpus ?? 0);
-  const hostfile = hosts.map((h) => `${h} slots=${slots}`).join('\n') + '\n';
-  const cluster = JSON.stringify({ hosts, addresses: addrs, version: 1 });
+  const cluster = val('{"hosts":[', { list: 'hosts' }, '],"version":1}');
+  const self = 'self' as const;
+  const env: Record<string, Value> = {
+    CUDA_VISIBLE_DEVICES: val({ gpus: self }),
+    MASTER_ADDR: val({ host: 0 }),
+    MASTER_PORT: val('29500'),
+    MULTINODE_CLUSTER_FILE: val({ file: 'cluster.json' }),
+    MULTINODE_GPUS_PER_NODE: val(String(o.gpus ?? 0)),
+    MULTINODE_HOSTFILE: val({ file: 'hostfile' }),
+    MULTINODE_HOSTLIST: val({ list: 'hosts-slots' }),
+    MULTINODE_HOSTLIST_NOSLOTS: val({ list: 'hosts' }),
+    MULTINODE_LEADER_HOST: val({ host: 0 }),
+    MULTINODE_LEADER_IP: val({ addr: 0 }),
+    MULTINODE_NODE_HOSTNAME: val({ host: self }),
+    MULTINODE_NODE_IP: val({ addr: self }),
+    MULTINODE_NODE_RANK: val({ rank: self }),
+    MULTINODE_NUM_NODES: val(String(n)),
+    MULTINODE_PORT_HTTP: val({ port: 'http', of: self }),
+    MULTINODE_SERVICE: val(name),
+    MULTINODE_SSH_WRAPPER: val({ file: SSH_WRAPPER_FILE }),
+    OMPI_MCA_btl_tcp_if_include: val({ iface: true }),
+    TF_CONFIG: tfConfigValue(),
+    USER_VAR: val('has "quotes" and $dollar and `ticks`'),
+  };
+  const allLists = serviceLists('ompi', slots, ['http'], n > 1);
+  const lists: Record<string, ListPlan> = {};
+  for (const k of ['hostfile', 'hosts', 'hosts-slots', 'tf-workers']) {
+    const l = allLists[k];
+    if (l) lists[k] = l;
+  }
   const ranks: RankPlan[] = hosts.map((h, i) => {
-    const env: Record<string, string> = {
-      MULTINODE_SERVICE: name,
-      MULTINODE_NODE_RANK: String(i),
-      MULTINODE_NUM_NODES: String(n),
-      MULTINODE_NODE_IP: addrs[i] ?? '',
-      MULTINODE_NODE_HOSTNAME: h,
-      MULTINODE_LEADER_HOST: hosts[0] ?? '',
-      MULTINODE_LEADER_IP: addrs[0] ?? '',
-      MULTINODE_GPUS_PER_NODE: String(o.gpus ?? 0),
-      MULTINODE_HOSTLIST: hosts.map((x) => `${x}:${slots}`).join(','),
-      MULTINODE_HOSTLIST_NOSLOTS: hosts.join(','),
-      MULTINODE_HOSTFILE: `${files}/hostfile`,
-      MULTINODE_SSH_WRAPPER: wrapper,
-      MULTINODE_CLUSTER_FILE: `${files}/cluster.json`,
-      MULTINODE_PORT_HTTP: '8080',
-      MASTER_ADDR: hosts[0] ?? '',
-      MASTER_PORT: '29500',
-      TF_CONFIG: JSON.stringify({
-        cluster: { worker: hosts.map((x, j) => `${x}:${29500 + j}`) },
-        task: { type: 'worker', index: i },
-      }),
-      CUDA_VISIBLE_DEVICES: '0',
-      OMPI_MCA_btl_tcp_if_include: '198.18.128.0/24',
-      USER_VAR: 'has "quotes" and $dollar and `ticks`',
-    };
     const argv =
       i > 0 && o.workersWait !== false && (o.launch ?? 'leader') === 'leader'
         ? []
@@ -73,8 +79,9 @@ export function fixturePlan(o: FixtureOptions = {}): Plan {
       fabricNics: [],
       ports: [{ name: 'http', port: 8080, hostPort: 8080, protocol: 'tcp', auto: false }],
       sshPort: 2222,
-      env,
-      command: argv.length === 0 ? { kind: 'wait', argv: [] } : { kind: 'script', argv },
+      tfPort: 29500 + i,
+      command:
+        argv.length === 0 ? { kind: 'wait', argv: [] } : { kind: 'script', argv: argv.map((a) => val(a)) },
     };
   });
   const svc: ServicePlan = {
@@ -102,9 +109,13 @@ export function fixturePlan(o: FixtureOptions = {}): Plan {
         port: 8080,
       },
     ],
+    env,
+    leaderEnv: {},
+    lists,
+    sshWrapperPath: wrapper,
     files: [
-      { path: `${files}/hostfile`, content: hostfile, mode: 0o644 },
-      { path: `${files}/cluster.json`, content: cluster, mode: 0o644 },
+      { name: 'hostfile', path: `${files}/hostfile`, content: val({ list: 'hostfile' }), mode: 0o644 },
+      { name: 'cluster.json', path: `${files}/cluster.json`, content: cluster, mode: 0o644 },
     ],
     masterPort: 29500,
     restart: {

@@ -14,7 +14,7 @@ import {
   renderSlurmJobs,
   SLURM_SCRIPT_SEPARATOR,
 } from '../../src/targets/slurm/index.js';
-import { compileTokens, isSafeCut, splitVarying, templateValue } from '../../src/targets/slurm/template.js';
+import { SlurmValues } from '../../src/targets/slurm/resolve.js';
 import { extractRankProgram, fakeSlurmBin, fixturePlan } from './render-slurm-helpers.js';
 
 function sbatchLines(script: string): string[] {
@@ -90,19 +90,25 @@ test('several services: one script each, separated', () => {
   assert.doesNotMatch(renderSlurm(plan, { service: 'b' }), /--job-name=a\n/);
 });
 
-test('templating: bounded tokens, longest first, escaping', () => {
-  const tokens = new Map([
-    ['t-1', '${MN_H[1]}'],
-    ['t-10', '${MN_H[10]}'],
-    ['10.0.0.1', '${MN_A[1]}'],
+test('symbolic values become bash expansions: hosts, addresses, self, lists, files, iface; text escaped', () => {
+  const svc = fixturePlan({ nodes: 3 }).services[0];
+  assert.ok(svc);
+  const v = new SlurmValues(svc);
+  assert.equal(v.dq([{ host: 1 }, ',', { host: 'self' }]), '${MN_H[1]},${MN_H[$MN_RANK]}');
+  assert.equal(v.dq([{ addr: 0 }, ':', { port: 'http', of: 'self' }]), '${MN_A[0]}:8080');
+  assert.equal(v.dq([{ rank: 'self' }]), '${MN_RANK}');
+  assert.equal(v.dq([{ file: 'hostfile' }]), '${MN_DIR}/files/hostfile');
+  assert.equal(v.dq([{ iface: true }]), '${MN_IFACE}');
+  assert.equal(v.dq(['a "b" $c `d` \\e']), 'a \\"b\\" \\$c \\`d\\` \\\\e');
+  assert.equal(v.dq([{ list: 'hosts' }]), '${MN_L_hosts}');
+  // The list is built once by a loop over the job's ranks.
+  assert.deepEqual(v.declarations(), [
+    'MN_L_hosts=',
+    'for mn_i in "${!MN_H[@]}"; do',
+    '  [ "$mn_i" = 0 ] || MN_L_hosts+=","',
+    '  MN_L_hosts+="${MN_H[$mn_i]}"',
+    'done',
   ]);
-  const m = compileTokens(tokens);
-  assert.equal(templateValue('t-1,t-10,t-100', tokens, m), '"${MN_H[1]},${MN_H[10]},t-100"');
-  assert.equal(
-    templateValue('10.0.0.1 10.0.0.12 10.0.0.1:80', tokens, m),
-    '"${MN_A[1]} 10.0.0.12 ${MN_A[1]}:80"',
-  );
-  assert.equal(templateValue('a "b" $c `d` \\e', tokens, m), '"a \\"b\\" \\$c \\`d\\` \\\\e"');
 });
 
 test('the script and its rank program are valid bash', () => {
@@ -157,7 +163,6 @@ test('under fake Slurm: every rank gets the planned env with Slurm node names, a
     const jobDir = join(fake, 'multinode-77');
     for (let i = 0; i < 3; i++) {
       const env = readEnv0(join(out, `env-${i}`));
-      const planned = plan.services[0]?.ranks[i]?.env ?? {};
       assert.equal(env['MULTINODE_NODE_RANK'], String(i));
       assert.equal(env['MULTINODE_NODE_HOSTNAME'], `cn${i + 1}`);
       assert.equal(env['MULTINODE_NODE_IP'], `10.1.0.${i + 1}`);
@@ -174,12 +179,54 @@ test('under fake Slurm: every rank gets the planned env with Slurm node names, a
       assert.equal(env['MULTINODE_HOSTFILE'], `${jobDir}/files/hostfile`);
       assert.equal(env['MULTINODE_CLUSTER_FILE'], `${jobDir}/files/cluster.json`);
       assert.equal(env['MULTINODE_SSH_WRAPPER'], `${jobDir}/bin/multinode-ssh`);
-      assert.equal(env['USER_VAR'], planned['USER_VAR']);
+      assert.equal(env['USER_VAR'], 'has "quotes" and $dollar and `ticks`');
       assert.equal(env['CUDA_VISIBLE_DEVICES'], undefined, 'left to Slurm');
-      assert.equal(env['OMPI_MCA_btl_tcp_if_include'], undefined, 'names the planned overlay subnet');
+      // Only when the interface carrying the node's address is found (not here: fake addresses).
+      assert.equal(env['OMPI_MCA_btl_tcp_if_include'], undefined);
     }
     // The job directory is removed at the end; the hostfile content was mapped while it ran.
     assert.equal(existsSync(jobDir), false);
+  } finally {
+    rmSync(fake, { recursive: true, force: true });
+  }
+});
+
+test("under fake Slurm: OpenMPI's interface is the one carrying the node's own address", () => {
+  const fake = fakeSlurmBin();
+  try {
+    const out = join(fake, 'out');
+    // `ip -o -4 addr show` as each node would answer it: the node's NodeAddr on eth<i>.
+    writeFileSync(
+      join(fake, 'bin', 'ip'),
+      '#!/bin/bash\nread -r -a a <<< "$FAKE_ADDRS"\necho "1: lo    inet 127.0.0.1/8 scope host lo"\n' +
+        'for i in "${!a[@]}"; do echo "$((i + 2)): eth$i    inet ${a[$i]}/24 scope global eth$i"; done\n',
+      { mode: 0o755 },
+    );
+    const plan = fixturePlan({
+      name: 'tr',
+      nodes: 3,
+      launch: 'all',
+      argv: ['/bin/sh', '-c', 'env -0 > "$OUT/env-$MULTINODE_NODE_RANK"'],
+    });
+    writeFileSync(join(fake, 'job.sh'), renderSlurm(plan));
+    spawnSync('mkdir', ['-p', out]);
+    const r = spawnSync('bash', [join(fake, 'job.sh')], {
+      encoding: 'utf8',
+      env: {
+        PATH: `${fake}/bin:/usr/bin:/bin`,
+        OUT: out,
+        SLURM_JOB_ID: '78',
+        SLURM_JOB_NODELIST: 'cn[1-3]',
+        SLURMD_NODENAME: 'cn1',
+        TMPDIR: fake,
+        FAKE_NODES: 'cn1 cn2 cn3',
+        FAKE_ADDRS: '10.1.0.1 10.1.0.2 10.1.0.3',
+        FAKE_LOG: join(fake, 'srun.log'),
+      },
+    });
+    assert.equal(r.status, 0, r.stderr + r.stdout);
+    for (let i = 0; i < 3; i++)
+      assert.equal(readEnv0(join(out, `env-${i}`))['OMPI_MCA_btl_tcp_if_include'], `eth${i}`, `rank ${i}`);
   } finally {
     rmSync(fake, { recursive: true, force: true });
   }
@@ -297,19 +344,6 @@ test('under fake Slurm: leader with active workers runs workers in their own ste
   } finally {
     rmSync(fake, { recursive: true, force: true });
   }
-});
-
-test('splitVarying cuts only outside references and escapes', () => {
-  assert.equal(isSafeCut('a${MN_H[1]}b', 3), false);
-  assert.equal(isSafeCut('a${MN_H[1]}b', 1), true);
-  assert.equal(isSafeCut('a${MN_H[1]}b', 11), true);
-  assert.equal(isSafeCut('a\\"b', 2), false);
-  const refs = splitVarying(['x${MN_H[0]}y', 'x${MN_H[1]}y']);
-  assert.deepEqual(refs, { prefix: 'x', middles: ['${MN_H[0]}', '${MN_H[1]}'], suffix: 'y' });
-  const esc = splitVarying(['\\"a', '\\$a']);
-  assert.deepEqual(esc, { prefix: '', middles: ['\\"', '\\$'], suffix: 'a' });
-  const same = splitVarying(['abc', 'abd', 'ab']);
-  assert.deepEqual(same, { prefix: 'ab', middles: ['c', 'd', ''], suffix: '' });
 });
 
 test('the script grows linearly: 128 ranks stay far below the 128 KiB argument limit and parse', () => {

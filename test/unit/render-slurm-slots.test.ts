@@ -8,6 +8,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSpec } from '../../src/spec/index.js';
 import { planSpec } from '../../src/plan/index.js';
+import { literal } from './helpers/plan-helpers.js';
 import { slurmInventory, slurmPlanOptions } from '../../src/targets/slurm/target.js';
 import { renderSlurmJobs } from '../../src/targets/slurm/index.js';
 
@@ -17,7 +18,7 @@ function script(text: string): { script: string; hostfile: string } {
   const r = planSpec(parsed.value, slurmInventory(parsed.value), { ...slurmPlanOptions(0), runAsRoot: true });
   if (!r.ok) throw new Error(JSON.stringify(r));
   const svc = r.plan.services[0];
-  const hostfile = svc?.files.find((f) => f.path.endsWith('hostfile'))?.content ?? '';
+  const hostfile = (svc ? literal(svc).files : []).find((f) => f.path.endsWith('hostfile'))?.content ?? '';
   return { script: renderSlurmJobs(r.plan)[0]?.script ?? '', hostfile };
 }
 

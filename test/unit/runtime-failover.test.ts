@@ -5,7 +5,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { parseSpec } from '../../src/spec/index.js';
-import { defaultPlanOptions, generateInventory, planSpec } from '../../src/plan/index.js';
+import {
+  defaultPlanOptions,
+  generateInventory,
+  localLeaves,
+  planSpec,
+  resolveFiles,
+  resolveRankEnv,
+} from '../../src/plan/index.js';
 import type { ServicePlan } from '../../src/api/plan.js';
 import type { Spec } from '../../src/api/spec.js';
 import {
@@ -64,8 +71,16 @@ test('re-plan moves only the restarted rank, away from its cooling ports', () =>
   assert.notEqual(http(r.plan, 1), http(plan, 1));
   assert.ok(r.moved.some((m) => m.startsWith('1/http ')));
   // Every rank's view (env of rank 0 too) names rank 1's new port in TF_CONFIG / cluster.json.
-  const cf = r.plan.files.find((f) => f.path.endsWith('/cluster.json'));
-  assert.ok(cf?.content.includes(String(http(r.plan, 1))));
+  const l = localLeaves(r.plan);
+  const cf = resolveFiles(r.plan.files, l).find((f) => f.path.endsWith('/cluster.json'));
+  const port = String(http(r.plan, 1));
+  assert.equal(
+    (JSON.parse(cf?.content ?? '{}') as { ranks: { ports: { http: number } }[] }).ranks[1]?.ports.http,
+    Number(port),
+  );
+  const tf = resolveRankEnv(r.plan, 0, l)['TF_CONFIG'] ?? '';
+  const tfPort = r.plan.ranks[1]?.tfPort;
+  assert.ok(tfPort !== undefined && tf.includes(`hp-1:${tfPort}`), tf);
 });
 
 test('cluster.json version is bumped; overlay services have nothing to move', () => {
@@ -73,8 +88,8 @@ test('cluster.json version is bumped; overlay services have nothing to move', ()
   assert.equal(hasMovablePorts(plan), false);
   assert.deepEqual(releasedPorts(plan, plan.ranks[0] ?? plan.ranks[1]!), []);
   const files = versionedFiles(plan.files, 7);
-  const cf = files.find((f) => f.path.endsWith('/cluster.json'));
-  assert.match(cf?.content ?? '', /"version":7/);
+  const cf = resolveFiles(files, localLeaves(plan)).find((f) => f.path.endsWith('/cluster.json'));
+  assert.equal((JSON.parse(cf?.content ?? '{}') as { version: number }).version, 7);
   assert.deepEqual(
     files.filter((f) => !f.path.endsWith('/cluster.json')),
     plan.files.filter((f) => !f.path.endsWith('/cluster.json')),

@@ -29,8 +29,7 @@ function rank(r: number, over: Partial<RankPlan> = {}): RankPlan {
     fabricNics: [],
     ports: [],
     sshPort: 2222,
-    env: { MULTINODE_NODE_RANK: String(r) },
-    command: { kind: 'script', argv: ['/srv/files/script'] },
+    command: { kind: 'script', argv: [['/srv/files/script']] },
     ...over,
   };
 }
@@ -48,7 +47,11 @@ function plan(n: number, over: Partial<ServicePlan> = {}): ServicePlan {
     network: { mode: 'overlay', subnet: '198.18.200.0/24', gateway: '198.18.200.1', vni: 4242, mtu: 1450 },
     ranks: Array.from({ length: n }, (_, r) => rank(r)),
     endpoints: [],
+    env: { MULTINODE_NODE_RANK: [{ rank: 'self' }] },
+    leaderEnv: {},
+    lists: {},
     files: [],
+    sshWrapperPath: '/srv/bin/multinode-ssh',
     restart: {
       policy: 'never',
       maxRestarts: 0,
@@ -101,10 +104,11 @@ test('nodeExecArgv: netns + UTS, private mount ns, fresh sysfs with cgroups, own
 
 test('rankArgv: cpuset folded onto host CPUs, wait ranks sleep', () => {
   assert.deepEqual(hostCpus([0, 1, 2, 3, 5], 2), [0, 1]);
-  const argv = rankArgv('c', '/svc', rank(1, { cpus: [3] }), 'mn-x-r1');
+  const argv = rankArgv('c', '/svc', plan(2), rank(1, { cpus: [3] }), 'mn-x-r1');
   const i = argv.indexOf('/usr/bin/taskset');
   assert.deepEqual(argv.slice(i), ['/usr/bin/taskset', '-c', hostCpus([3]).join(','), '/srv/files/script']);
-  const wait = rankArgv('c', '/svc', rank(1, { cpus: [], command: { kind: 'wait', argv: [] } }), undefined);
+  const waiting = rank(1, { cpus: [], command: { kind: 'wait', argv: [] } });
+  const wait = rankArgv('c', '/svc', plan(2, { ranks: [rank(0), waiting] }), waiting, undefined);
   assert.deepEqual(wait.slice(-2), ['/bin/sleep', 'infinity']);
   assert.ok(!wait.includes('/usr/bin/taskset'));
 });
@@ -248,25 +252,40 @@ test('followLogs: whole lines per rank, partial lines kept until complete', asyn
   }
 });
 
-test('degraded mode: rank host names in env and files become loopback addresses, whole words only', async () => {
-  const { addressesForHostnames } = await import('../../src/app/up.js');
+test('degraded mode: the local resolver answers host names with addresses, in env, files and commands', async () => {
+  const { plannedArgv, plannedEnv, plannedFiles } = await import('../../src/targets/local/resolve.js');
   const p = plan(2, {
     ranks: [
       rank(0, {
         address: '127.0.1.1',
-        env: { MASTER_ADDR: 'svc-0', HOSTS: 'svc-0,svc-1', X: 'svc-10 my-svc-1' },
+        command: { kind: 'backend', argv: [['ray --address=', { host: 0 }]] },
       }),
-      rank(1, { address: '127.0.1.2', env: { MASTER_ADDR: 'svc-0' } }),
+      rank(1, { address: '127.0.1.2' }),
     ],
-    files: [{ path: '/f/hostfile', content: 'svc-0 slots=1\nsvc-1 slots=1\n', mode: 0o644 }],
+    env: {
+      MASTER_ADDR: [{ host: 0 }],
+      HOSTS: [{ list: 'hosts' }],
+      SELF: [{ host: 'self' }],
+      X: ['svc-10 my-svc-1'],
+    },
+    lists: {
+      hosts: { each: [{ host: 'self' }], sep: ',' },
+      hostfile: { each: [{ host: 'self' }, ' slots=1\n'], sep: '' },
+    },
+    files: [{ name: 'hostfile', path: '/f/hostfile', content: [{ list: 'hostfile' }], mode: 0o644 }],
   });
-  const out = addressesForHostnames(p);
-  assert.deepEqual(out.ranks[0]?.env, {
-    MASTER_ADDR: '127.0.1.1',
+  const r1 = p.ranks[1];
+  assert.ok(r1);
+  assert.deepEqual(plannedEnv(p, r1, true), {
     HOSTS: '127.0.1.1,127.0.1.2',
+    MASTER_ADDR: '127.0.1.1',
+    SELF: '127.0.1.2',
     X: 'svc-10 my-svc-1',
   });
-  assert.equal(out.files[0]?.content, '127.0.1.1 slots=1\n127.0.1.2 slots=1\n');
+  assert.equal(plannedFiles(p, true)[0]?.content, '127.0.1.1 slots=1\n127.0.1.2 slots=1\n');
+  assert.deepEqual(plannedArgv(p, p.ranks[0] ?? r1, true), ['ray --address=127.0.1.1']);
+  // With root (names resolve), the same plan gives host names.
+  assert.equal(plannedEnv(p, r1)['HOSTS'], 'svc-0,svc-1');
 });
 
 test('https endpoints: the TLS proxy owns the public port, DNAT matches a second loopback port', async () => {

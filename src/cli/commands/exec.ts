@@ -41,7 +41,7 @@ export function registerExec(program: Command): void {
       const code = await new Promise<number>((resolve) => {
         const child = spawn(argv[0] as string, argv.slice(1), {
           stdio: 'inherit',
-          env: rankEnv(rank, serviceDir(service)),
+          env: rankEnv(state.plan, rank, serviceDir(service), state.degraded === true),
           cwd: existsSync(cwd) ? cwd : '/',
         });
         child.on('error', () => resolve(127));

@@ -11,6 +11,8 @@ import type { Inventory } from '../../api/inventory.js';
 import type { InfeasibleReason, Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { compressCpuList } from '../../plan/format.js';
+import type { Leaves } from '../../plan/index.js';
+import { describeLeaves, localLeaves, resolveArgv, resolveRankEnv } from '../../plan/index.js';
 import { paint, printIssues, printJson, readInputText, table } from '../output.js';
 
 interface PlanFlags {
@@ -160,11 +162,16 @@ export function formatPlan(plan: Plan, inventory: Inventory, withEnv: boolean): 
   out.push(
     `${bold('plan')} ${plan.hash}  seed ${plan.seed}  inventory ${inventory.name} (${inventory.nodes.length} node${inventory.nodes.length === 1 ? '' : 's'})`,
   );
-  for (const svc of plan.services) out.push('', ...formatService(svc, withEnv, bold));
+  for (const svc of plan.services) out.push('', ...formatService(svc, withEnv, bold, plan.target));
   return `${out.join('\n')}\n`;
 }
 
-function formatService(svc: ServicePlan, withEnv: boolean, bold: (s: string) => string): string[] {
+function formatService(
+  svc: ServicePlan,
+  withEnv: boolean,
+  bold: (s: string) => string,
+  target: Plan['target'],
+): string[] {
   const out: string[] = [];
   const backend = svc.backend ? `, backend ${svc.backend}` : '';
   out.push(
@@ -192,11 +199,14 @@ function formatService(svc: ServicePlan, withEnv: boolean, bold: (s: string) => 
     }
   }
   out.push('', '  commands:');
+  // The local target shows literal values; others show the symbolic ones (their answers come at run time).
+  const leaves: Leaves<number> =
+    target === 'local' ? localLeaves(svc) : { ...describeLeaves, rank: () => '<rank>', gpus: () => '<gpus>' };
   for (const r of svc.ranks) {
     const what =
       r.command.kind === 'wait'
         ? 'wait (reachable over $MULTINODE_SSH_WRAPPER / MPI)'
-        : `${r.command.kind}: ${r.command.argv.join(' ')}`;
+        : `${r.command.kind}: ${resolveArgv(svc, r.rank, leaves).join(' ')}`;
     const probe = r.probe ? `  [probe ${r.probe.action.kind} :${r.probe.action.port}]` : '';
     out.push(`    ${r.rank}  ${what}${probe}`);
   }
@@ -204,7 +214,7 @@ function formatService(svc: ServicePlan, withEnv: boolean, bold: (s: string) => 
   if (withEnv) {
     for (const r of svc.ranks) {
       out.push('', `  env of rank ${r.rank} (${r.hostname}):`);
-      for (const [k, v] of Object.entries(r.env))
+      for (const [k, v] of Object.entries(resolveRankEnv(svc, r.rank, leaves)))
         out.push(`    ${k}=${v.includes('\n') ? JSON.stringify(v) : v}`);
     }
   }

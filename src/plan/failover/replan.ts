@@ -15,7 +15,12 @@ import { planSpec } from '../index.js';
 export function releasedPorts(plan: ServicePlan, rank: RankPlan): number[] {
   if (plan.network.mode !== 'host') return [];
   const out = rank.ports.filter((p) => p.auto).map((p) => p.hostPort);
-  if (rank.tfPort !== undefined) out.push(rank.tfPort);
+  if (
+    rank.tfPort !== undefined &&
+    !out.includes(rank.tfPort) &&
+    !rank.ports.some((p) => p.hostPort === rank.tfPort)
+  )
+    out.push(rank.tfPort);
   return out;
 }
 
@@ -73,11 +78,15 @@ export function replanService(
   return { ok: true, plan, moved };
 }
 
-/** The plan's files with `cluster.json`'s version set to `version`. */
+/** The plan's files with `cluster.json`'s version set to `version` (the planner writes it last, as 1). */
 export function versionedFiles(files: readonly PlanFile[], version: number): PlanFile[] {
-  return files.map((f) =>
-    f.path.endsWith(`/${PLAN_FILES.clusterFile}`)
-      ? { ...f, content: f.content.replace(/"version":\s*\d+/, `"version":${version}`) }
-      : f,
-  );
+  const tail = '"version":1}\n';
+  return files.map((f) => {
+    const last = f.content[f.content.length - 1];
+    if (f.name !== PLAN_FILES.clusterFile || typeof last !== 'string' || !last.endsWith(tail)) return f;
+    return {
+      ...f,
+      content: [...f.content.slice(0, -1), `${last.slice(0, -tail.length)}"version":${version}}\n`],
+    };
+  });
 }

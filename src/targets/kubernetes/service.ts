@@ -10,12 +10,12 @@ import type {
   PortAssignment,
   RankPlan,
   ServicePlan,
+  Value,
 } from '../../api/plan.js';
 import type { MountSpec, ServiceSpec } from '../../api/spec.js';
 import type { Issue, SourcePos } from '../../api/issues.js';
 import {
   DIST_ENV,
-  ENV,
   K8S,
   K8S_WELL_KNOWN as W,
   K8S_WELL_KNOWN_PLACEMENT as WP,
@@ -25,20 +25,20 @@ import { joinPath, parentPath } from '../../spec/paths.js';
 import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
 import type { ManifestObject } from './validate.js';
 import {
-  addrPlaceholder,
   HELPER_ENV,
   HOST_KEY_ALIAS,
-  IFACE_PLACEHOLDER,
+  RANK_ENV_KEY,
   SHIM_DIR,
   SSH_DIR,
   entrypointScript,
   hostnameScript,
-  rankScript,
+  rankEnvScript,
   remoteScript,
   sshWrapperScript,
   sshdScript,
 } from './scripts.js';
-import type { ValuePart } from './scripts.js';
+import { KubernetesValues } from './resolve.js';
+import { isLiteral } from '../../plan/index.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
 import { buildJobSet, jobSetRankSelector, longestPodNameOverLimit } from './jobset.js';
@@ -55,9 +55,7 @@ import {
   cpuQuantity,
   commonDir,
   escapeK8sExpansion,
-  escapeRegExp,
   imageRef,
-  kubernetesEnv,
   lwsRestartPolicy,
   memoryQuantity,
   probeToK8s,
@@ -78,8 +76,7 @@ export class ServiceRender {
   private readonly gang: GangScheduler;
   private readonly labels: Record<string, string>;
   private readonly annotations: Record<string, string>;
-  private readonly runtimeRe: RegExp | undefined;
-  private readonly addressRank = new Map<string, number>();
+  private readonly values: KubernetesValues;
   private readonly needsSsh: boolean;
   private readonly filesRoot: string;
   private readonly wrapperPath: string;
@@ -103,20 +100,12 @@ export class ServiceRender {
       [K8S.labelService]: labelValue(svc.name),
     };
     this.annotations = { [K8S.annotationPlanHash]: plan.hash };
-    for (const r of svc.ranks) {
-      if (!this.addressRank.has(r.address)) this.addressRank.set(r.address, r.rank);
-    }
-    const literals = [...this.addressRank.keys(), svc.network.subnet]
-      .filter((a) => a !== '')
-      .sort((a, b) => b.length - a.length || (a < b ? -1 : 1));
-    this.runtimeRe =
-      literals.length > 0
-        ? new RegExp(`(?<![0-9.])(${literals.map(escapeRegExp).join('|')})(?![0-9])`, 'g')
-        : undefined;
+    // The device plugin numbers the pod's GPUs 0…g-1 (CUDA_VISIBLE_DEVICES differs from the local plan).
+    const gpus = svc.ranks[0]?.gpus.length ?? 0;
+    this.values = new KubernetesValues(svc, Array.from({ length: gpus }, (_, i) => String(i)).join(','));
     this.needsSsh =
       svc.ranks.length > 1 && svc.ranks.some((r) => r.command.kind === 'wait' || svc.backend === 'trtllm');
-    const leader = svc.ranks[0];
-    this.wrapperPath = leader?.env[ENV.sshWrapper] ?? K8S_SSH_WRAPPER;
+    this.wrapperPath = svc.sshWrapperPath || K8S_SSH_WRAPPER;
     this.filesRoot = commonDir([...svc.files.map((f) => f.path), this.wrapperPath]);
   }
 
@@ -269,55 +258,25 @@ export class ServiceRender {
     return dnsName(['roce-net', device]);
   }
 
-  // ---- values with addresses
+  // ---- env, files and commands (symbolic values resolved by KubernetesValues)
 
-  /**
-   * A value as literal text, rank addresses (`addrOf`) and the plan's service subnet (`iface`): both are known
-   * only in the pod. The subnet (OpenMPI's `*_if_include`) becomes the pod's interface name there.
-   */
-  private split(value: string): ValuePart[] {
-    if (!this.runtimeRe) return [{ text: value }];
-    const parts: ValuePart[] = [];
-    let last = 0;
-    for (const m of value.matchAll(this.runtimeRe)) {
-      const at = m.index;
-      if (at > last) parts.push({ text: value.slice(last, at) });
-      parts.push(
-        m[0] === this.svc.network.subnet ? { iface: true } : { addrOf: this.addressRank.get(m[0]) ?? 0 },
-      );
-      last = at + m[0].length;
-    }
-    if (last < value.length) parts.push({ text: value.slice(last) });
-    return parts;
-  }
-
-  private hasRuntimePart(value: string): boolean {
-    return this.split(value).some((p) => p.text === undefined);
-  }
-
-  /** Whether the rank's command must be set in its rank script (differs within the template, or run-time parts). */
+  /** Whether the group's command is set by `rank-env.sh` (differs between its ranks, or names run-time parts). */
   private argvInRankScript(group: PodGroupTemplate): boolean {
     const rank0 = group.ranks[0];
     if (!rank0) return false;
+    const first = this.argvFor(rank0);
     return group.ranks.some(
-      (r) =>
-        !sameJson(this.argvFor(r), this.argvFor(rank0)) ||
-        this.argvFor(r).some((a) => this.hasRuntimePart(a)),
+      (r) => !sameJson(this.argvFor(r), first) || this.argvFor(r).some((a) => !this.values.isStatic(a)),
     );
   }
 
-  // ---- env
-
-  /** Static env for a template: same value on every rank of it, no address. */
-  private staticEnv(group: PodGroupTemplate): Record<string, string> {
-    const first = group.ranks[0];
-    if (!first) return {};
+  /** Variables every pod of the service gets in its container spec: static, and not LWS's own names. */
+  private staticEnv(): Record<string, string> {
     const out: Record<string, string> = {};
-    const envs = group.ranks.map((r) => kubernetesEnv(r.env));
-    for (const [k, v] of Object.entries(envs[0] ?? {})) {
-      // LWS injects its own LWS_* variables; the plan's (env-compat: lws) are re-exported by the shim to win.
-      if (this.hasRuntimePart(v) || k.startsWith('LWS_')) continue;
-      if (envs.every((e) => e[k] === v)) out[k] = v;
+    for (const [k, v] of Object.entries(this.svc.env)) {
+      // LWS injects its own LWS_* variables; the plan's (env-compat: lws) are exported by the shim to win.
+      if (k.startsWith('LWS_') || k in this.svc.leaderEnv || !this.values.isStatic(v)) continue;
+      out[k] = this.values.literal(v);
     }
     return out;
   }
@@ -328,47 +287,60 @@ export class ServiceRender {
         f.path.startsWith(`${this.filesRoot}/`) ? f.path.slice(this.filesRoot.length + 1) : f.path,
       ),
       file: f,
-      content: this.split(f.content)
-        .map((p) =>
-          p.addrOf !== undefined ? addrPlaceholder(p.addrOf) : p.iface ? IFACE_PLACEHOLDER : (p.text ?? ''),
-        )
-        .join(''),
+      content: this.values.fileText(f.content),
     }));
   }
 
-  private rankScriptFor(group: PodGroupTemplate, rank: RankPlan, fileRanks: ReadonlySet<number>): string {
-    const stat = this.staticEnv(group);
-    const exports = Object.entries(kubernetesEnv(rank.env))
-      .filter(([k]) => !(k in stat))
-      .map(([name, v]) => ({ name, parts: this.split(v) }));
-    if (this.svc.backend === 'vllm' && !(W.vllmCacheRoot in rank.env)) {
+  /** `rank-env.sh`: what the container spec cannot say, for every pod of the service from `$mn_rank`. */
+  private rankEnvScriptFor(groups: readonly PodGroupTemplate[]): string {
+    const v = this.values;
+    const stat = this.staticEnv();
+    const body: string[] = [];
+    for (const [k, value] of Object.entries(this.svc.env))
+      if (!(k in stat)) body.push(`export ${k}=${v.word(value)}`);
+    if (this.svc.backend === 'vllm' && !(W.vllmCacheRoot in this.svc.env)) {
       const cache = this.compilationCacheMount();
-      if (cache) exports.push({ name: W.vllmCacheRoot, parts: [{ text: cache.location }] });
+      if (cache) body.push(`export ${W.vllmCacheRoot}=${v.word([cache.location])}`);
     }
-    const needed = new Set<number>(fileRanks);
-    for (const e of exports) for (const p of e.parts) if (p.addrOf !== undefined) needed.add(p.addrOf);
-    const argv = this.argvInRankScript(group) ? this.argvFor(rank).map((a) => this.split(a)) : undefined;
-    if (argv) for (const w of argv) for (const p of w) if (p.addrOf !== undefined) needed.add(p.addrOf);
-    const resolve = [...needed]
-      .sort((a, b) => a - b)
-      .map((r) => ({ rank: r, hostname: this.svc.ranks[r]?.hostname ?? `${this.svc.name}-${r}` }));
-    return rankScript({
+    const leader = Object.entries(this.svc.leaderEnv);
+    if (leader.length > 0) {
+      body.push('if [ "$mn_rank" = 0 ]; then');
+      for (const [k, value] of leader) body.push(`  export ${k}=${v.word(value)}`);
+      body.push('fi');
+    }
+    // Commands set here: one branch per distinct command (the most common as the default).
+    const branches = new Map<string, number[]>();
+    for (const g of groups) {
+      if (!this.argvInRankScript(g)) continue;
+      for (const r of g.ranks) {
+        const line = `set -- ${this.argvFor(r)
+          .map((a) => v.word(a))
+          .join(' ')}`;
+        branches.set(line, [...(branches.get(line) ?? []), r.rank]);
+      }
+    }
+    body.push(...caseByRank(branches, this.svc.ranks.length));
+    if (this.needsSsh) {
+      const bg = this.svc.ranks.filter((r) => r.command.kind !== 'wait').map((r) => r.rank);
+      if (bg.length === this.svc.ranks.length) body.push('MN_SSHD=1');
+      else if (bg.length > 0) body.push(`case "$mn_rank" in ${bg.join('|')}) MN_SSHD=1 ;; esac`);
+    }
+    for (const f of this.svc.files) v.fileText(f.content); // addresses the files name must be resolved too
+    return rankEnvScript({
       service: this.svc.name,
-      rank: rank.rank,
-      resolve,
-      exports,
-      ...(argv ? { argv } : {}),
-      ...(this.needsSsh && rank.command.kind !== 'wait' ? { backgroundSshd: true } : {}),
+      addrRanks: [...v.addrRanks].sort((a, b) => a - b),
+      declarations: v.declarations(),
+      body,
     });
   }
 
   /** What a rank's container runs after the entrypoint: sshd for a rank that waits, else the plan's argv. */
-  argvFor(rank: RankPlan): string[] {
-    const argv =
+  argvFor(rank: RankPlan): Value[] {
+    const argv: Value[] =
       rank.command.kind === 'wait' && this.needsSsh
-        ? ['/bin/sh', `${SHIM_DIR}/sshd.sh`]
+        ? [['/bin/sh'], [`${SHIM_DIR}/sshd.sh`]]
         : [...rank.command.argv];
-    if (argv.length === 0) argv.push('/bin/sh', '-c', 'exec sleep infinity');
+    if (argv.length === 0) argv.push(['/bin/sh'], ['-c'], ['exec sleep infinity']);
     return argv;
   }
 
@@ -386,9 +358,6 @@ export class ServiceRender {
 
   private configMap(groups: readonly PodGroupTemplate[]): ManifestObject {
     const files = this.fileTemplates();
-    const fileRanks = new Set<number>();
-    for (const f of this.svc.files)
-      for (const p of this.split(f.content)) if (p.addrOf !== undefined) fileRanks.add(p.addrOf);
     const data: Record<string, string> = {};
     for (const f of files) data[`files.${f.key}`] = f.content;
     const wrapperKey = 'multinode-ssh';
@@ -407,8 +376,7 @@ export class ServiceRender {
     data['remote.sh'] = remoteScript(this.filesRoot, this.svc.cwd);
     data['hostname'] = hostnameScript();
     if (this.needsSsh) data['sshd.sh'] = sshdScript(this.sshPort());
-    for (const g of groups)
-      for (const r of g.ranks) data[`rank-${r.rank}.sh`] = this.rankScriptFor(g, r, fileRanks);
+    data[RANK_ENV_KEY] = this.rankEnvScriptFor(groups);
     this.configMapKeys = Object.keys(data).sort();
     return {
       apiVersion: 'v1',
@@ -699,16 +667,10 @@ export class ServiceRender {
       out.push({ name, port, hostPort: port, protocol: 'tcp', auto: true });
     };
     if (rank.rank === 0) add('master', this.svc.masterPort);
-    const tf = rank.env[DIST_ENV.tfConfig];
-    if (tf !== undefined) {
-      try {
-        const parsed = JSON.parse(tf) as { cluster?: { worker?: unknown[] }; task?: { index?: number } };
-        const mine = parsed.cluster?.worker?.[parsed.task?.index ?? -1];
-        if (typeof mine === 'string') add('tf-config', Number(mine.slice(mine.lastIndexOf(':') + 1)));
-      } catch {
-        // Not JSON (a user override): nothing to reserve.
-      }
-    }
+    // The rank's TF_CONFIG port, unless the user set TF_CONFIG themselves (then nothing to reserve).
+    const tfConfig = this.svc.env[DIST_ENV.tfConfig];
+    if (rank.tfPort !== undefined && tfConfig !== undefined && !isLiteral(tfConfig))
+      add('tf-config', rank.tfPort);
     return out;
   }
 
@@ -787,10 +749,12 @@ export class ServiceRender {
       name: p.name,
       p,
     }));
+    const seenPorts = new Set(ports.map(({ p }) => `${p.name} ${p.hostPort} ${p.port}`));
     for (const r of group.ranks.slice(1)) {
       for (const p of this.boundPorts(r)) {
-        if (ports.some((x) => x.p.name === p.name && x.p.hostPort === p.hostPort && x.p.port === p.port))
-          continue;
+        const key = `${p.name} ${p.hostPort} ${p.port}`;
+        if (seenPorts.has(key)) continue;
+        seenPorts.add(key);
         ports.push({ name: `${p.name}-r${r.rank}`, p });
       }
     }
@@ -806,12 +770,11 @@ export class ServiceRender {
           },
       { name: HELPER_ENV.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ];
-    const stat = this.staticEnv(group);
+    const stat = this.staticEnv();
     for (const k of Object.keys(stat).sort()) env.push({ name: k, value: escapeK8sExpansion(stat[k] ?? '') });
 
     // Command: the entrypoint shim, then the rank's argv (or sshd for a rank that waits).
-    const argv = this.argvFor(rank0);
-    if (perRankArgv) argv.length = 0;
+    const argv = perRankArgv ? [] : this.argvFor(rank0).map((a) => this.values.literal(a));
     const command = ['/bin/sh', `${SHIM_DIR}/entrypoint.sh`, ...argv.map(escapeK8sExpansion)];
 
     // Ports: in host mode containerPort = hostPort (the scheduler refuses clashing co-location).
@@ -1086,4 +1049,19 @@ export class ServiceRender {
       },
     };
   }
+}
+
+/** `case` lines setting each rank's branch, the branch most ranks share as the default (O(N) in all). */
+function caseByRank(branches: ReadonlyMap<string, readonly number[]>, ranks: number): string[] {
+  if (branches.size === 0) return [];
+  const all = [...branches];
+  const covered = all.reduce((n, b) => n + b[1].length, 0) === ranks;
+  let common = covered ? all[0] : undefined;
+  for (const b of all) if (common && b[1].length > common[1].length) common = b;
+  if (all.length === 1 && common) return [common[0]];
+  const out = ['case "$mn_rank" in'];
+  for (const b of all) if (b !== common) out.push(`  ${b[1].join('|')}) ${b[0]} ;;`);
+  if (common) out.push(`  *) ${common[0]} ;;`);
+  out.push('esac');
+  return out;
 }

@@ -14,10 +14,6 @@ export function escapeK8sExpansion(value: string): string {
   return /\$[($]/.test(value) ? value.replace(/\$/g, '$$$$') : value;
 }
 
-export function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-}
-
 /** CPU quantity: whole cores as a number string, fractions in millicores (`0.5` → `500m`). */
 export function cpuQuantity(cores: number): string {
   return Number.isInteger(cores) ? String(cores) : `${Math.ceil(cores * 1000)}m`;

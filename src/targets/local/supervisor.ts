@@ -30,11 +30,13 @@ import { rankLogPath } from './logs.js';
 import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
 import { nodeExecArgv } from './node-exec.js';
 import { serviceDir, serviceNames, stateRoot, withLock } from './paths.js';
-import { ENV, STATE } from '../../api/names.js';
+import { STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
 import type { ServiceSsh } from './ssh/index.js';
 import { EMPTY_LEDGER, decideRestart, recordReady, recordRestart } from '../../plan/failover/policy.js';
 import { coolingByNode, releasePorts } from '../../plan/failover/port-pool.js';
+import { leavesFor, plannedArgv, plannedEnv } from './resolve.js';
+import { resolveFiles } from '../../plan/index.js';
 import { hasMovablePorts, releasedPorts, replanService, versionedFiles } from '../../plan/failover/replan.js';
 import { stopGroup } from './processes.js';
 import { nextProbeState, runProbe } from './probe.js';
@@ -145,7 +147,7 @@ export function needsSsh(plan: ServicePlan): boolean {
 
 /** The one wrapper path every rank's MULTINODE_SSH_WRAPPER names; it dispatches on MULTINODE_SERVICE. */
 async function writeDispatchWrapper(plan: ServicePlan): Promise<void> {
-  const path = plan.ranks[0]?.env[ENV.sshWrapper];
+  const path = plan.sshWrapperPath;
   if (!path) return;
   await mkdir(dirname(path), { recursive: true });
   const tmp = `${path}.tmp-${process.pid}`;
@@ -161,12 +163,17 @@ async function writeDispatchWrapper(plan: ServicePlan): Promise<void> {
  * directory in the service's state, as a real node has its own /tmp: what programs leave there (OpenMPI's
  * session directories after a killed `mpirun`, say) goes away with the service on `down`.
  */
-export function rankEnv(rank: RankPlan, serviceDirPath: string): Record<string, string> {
+export function rankEnv(
+  plan: ServicePlan,
+  rank: RankPlan,
+  serviceDirPath: string,
+  degraded = false,
+): Record<string, string> {
   return {
     ...BASE_ENV,
     HOME: process.env['HOME'] ?? '/root',
     TMPDIR: rankTmpDir(serviceDirPath, rank.rank),
-    ...rank.env,
+    ...plannedEnv(plan, rank, degraded),
   };
 }
 
@@ -196,8 +203,9 @@ export function rankExecPrefix(
 }
 
 /** Degraded mode: the rank's command on the host itself (cpuset still applied). */
-export function plainRankArgv(rank: RankPlan): string[] {
-  const cmd = rank.command.argv.length > 0 ? [...rank.command.argv] : ['/bin/sleep', 'infinity'];
+export function plainRankArgv(plan: ServicePlan, rank: RankPlan): string[] {
+  const argv = plannedArgv(plan, rank, true);
+  const cmd = argv.length > 0 ? argv : ['/bin/sleep', 'infinity'];
   const cpus = hostCpus(rank.cpus);
   return [...(cpus.length > 0 ? ['/usr/bin/taskset', '-c', cpus.join(',')] : []), ...cmd];
 }
@@ -220,10 +228,12 @@ export function loopbackEndpoints(plan: ServicePlan): EndpointState[] {
 export function rankArgv(
   clusterName: string,
   serviceDirPath: string,
+  plan: ServicePlan,
   rank: RankPlan,
   rankNetns: string | undefined,
 ): string[] {
-  const cmd = rank.command.argv.length > 0 ? [...rank.command.argv] : ['/bin/sleep', 'infinity'];
+  const argv = plannedArgv(plan, rank);
+  const cmd = argv.length > 0 ? argv : ['/bin/sleep', 'infinity'];
   const cpus = hostCpus(rank.cpus);
   const taskset = cpus.length > 0 ? ['/usr/bin/taskset', '-c', cpus.join(',')] : [];
   return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns), ...taskset, ...cmd];
@@ -373,7 +383,7 @@ export async function superviseService(
     await phase('network', now() - t);
 
     const writePlanFiles = async (p: ServicePlan, version: number) => {
-      for (const f of versionedFiles(p.files, version)) {
+      for (const f of resolveFiles(versionedFiles(p.files, version), leavesFor(p, degraded))) {
         const fresh = !existsSync(f.path);
         await writeFileAtomic(f.path, f.content, f.mode);
         if (fresh && !f.path.startsWith(`${dir}/`)) await record({ kind: 'dir', path: f.path });
@@ -447,7 +457,7 @@ export async function superviseService(
         rankExec: (r) => rankExecPrefix(cluster.name, dir, r, netnsOf(r)),
         logFile: (r) => rankLogPath(dir, r.rank),
         cwd: () => cwd,
-        env: (r) => rankEnv(r, dir),
+        env: (r) => rankEnv(plan, r, dir, degraded),
       });
       await record({ kind: 'ssh-control', path: ssh.controlDir });
       for (const r of plan.ranks) await startSshd(ssh, r);
@@ -471,12 +481,12 @@ export async function superviseService(
      * time) together with the rank's status in one state write.
      */
     const startRank = async (r: RankPlan, restarted: boolean): Promise<void> => {
-      const argv = cluster ? rankArgv(cluster.name, dir, r, netnsOf(r)) : plainRankArgv(r);
+      const argv = cluster ? rankArgv(cluster.name, dir, plan, r, netnsOf(r)) : plainRankArgv(plan, r);
       const fd = openSync(rankLogPath(dir, r.rank), 'a');
       mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
       const child = spawn(argv[0] as string, argv.slice(1), {
         cwd,
-        env: rankEnv(r, dir),
+        env: rankEnv(plan, r, dir, degraded),
         detached: true,
         stdio: ['ignore', fd, fd],
       });

@@ -5,7 +5,7 @@
  * service's state. Whatever is already gone counts as done.
  */
 import { readdir, readFile, rm } from 'node:fs/promises';
-import { ENV } from '../../api/names.js';
+import { ENV, PLAN_FILES } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import { undoResource } from './network.js';
@@ -34,7 +34,7 @@ export async function stopRanks(state: ServiceState, graceMs = 3000): Promise<vo
  * directory), and stopped. Returns how many were found.
  */
 export async function sweepServiceProcesses(state: ServiceState, graceMs = 1000): Promise<number> {
-  const clusterFile = state.plan.ranks[0]?.env[ENV.clusterFile];
+  const clusterFile = state.plan.files.find((f) => f.name === PLAN_FILES.clusterFile)?.path;
   if (!clusterFile) return 0;
   const needle = `\0${ENV.clusterFile}=${clusterFile}\0`;
   const found: { pid: number; startTime: string }[] = [];

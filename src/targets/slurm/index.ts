@@ -26,9 +26,10 @@
  * NODE` (no sshd). Leader launch with active workers (backend presets) → workers in one background `srun`
  * step, rank 0 in the batch step; the group lives as long as rank 0, and a failing worker step ends it.
  */
-import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
+import type { Plan, RankPlan, ServicePlan, Value } from '../../api/plan.js';
 import { ENV, SLURM_TARGET } from '../../api/names.js';
-import { compileTokens, escapeDq, featureName, jobName, splitVarying, templateValue } from './template.js';
+import { escapeDq, featureName, jobName } from './template.js';
+import { SlurmValues, WRAPPER_REL } from './resolve.js';
 import { shQuote } from '../../lib/shell.js';
 import { slotsPerHost } from '../../plan/env.js';
 
@@ -76,10 +77,6 @@ export const SLURM_SCRIPT_SEPARATOR =
 /** Variables the script must not take from the plan: Slurm sets its own, and they win. */
 const SLURM_OWNED = (key: string): boolean => key === ENV.cudaVisibleDevices || key.startsWith('SLURM_');
 
-/** Directory variable inside the script; the wrapper and files live under it. */
-const DIR_REF = '${MN_DIR}';
-const WRAPPER_REL = 'bin/multinode-ssh';
-
 export function renderSlurm(plan: Plan, opts: SlurmRenderOptions = {}): string {
   const jobs = renderSlurmJobs(plan, opts);
   return jobs.map((j) => j.script).join(`\n${SLURM_SCRIPT_SEPARATOR}\n`);
@@ -111,57 +108,8 @@ function launchKind(svc: ServicePlan): SlurmJobScript['launch'] {
   return workers.every((r) => r.command.kind === 'wait') ? 'leader' : 'leader-and-workers';
 }
 
-function commonDir(paths: readonly string[]): string | undefined {
-  if (paths.length === 0) return undefined;
-  const split = paths.map((p) => p.split('/').slice(0, -1));
-  const first = split[0] ?? [];
-  let n = first.length;
-  for (const parts of split) {
-    let i = 0;
-    while (i < n && parts[i] === first[i]) i++;
-    n = i;
-  }
-  const dir = first.slice(0, n).join('/');
-  return dir.length > 0 ? dir : undefined;
-}
-
-/** Planned names, addresses and paths → run-time shell references. */
-function buildTokens(svc: ServicePlan): Map<string, string> {
-  const tokens = new Map<string, string>();
-  const files = svc.files.map((f) => f.path);
-  const dir = commonDir(files);
-  for (const f of svc.files) {
-    const rel = dir !== undefined ? f.path.slice(dir.length + 1) : f.path.replace(/^\/+/, '');
-    tokens.set(f.path, `${DIR_REF}/files/${rel}`);
-  }
-  if (dir !== undefined) tokens.set(dir, `${DIR_REF}/files`);
-  const wrapper = svc.ranks[0]?.env[ENV.sshWrapper];
-  if (wrapper) tokens.set(wrapper, `${DIR_REF}/${WRAPPER_REL}`);
-  const add = (key: string, ref: string): void => {
-    if (key.length > 0 && !tokens.has(key)) tokens.set(key, ref);
-  };
-  svc.ranks.forEach((r, i) => {
-    add(r.hostname, `\${MN_H[${i}]}`);
-    add(r.address, `\${MN_A[${i}]}`);
-  });
-  // Second priority: inventory node names and underlay addresses, when they do not collide.
-  svc.ranks.forEach((r, i) => {
-    add(r.nodeAddress, `\${MN_A[${i}]}`);
-    add(r.node, `\${MN_H[${i}]}`);
-  });
-  return tokens;
-}
-
-/** Keys whose planned value names the planned network itself (subnet), meaningless on Slurm nodes. */
-function namesPlannedNetwork(value: string, svc: ServicePlan): boolean {
-  return value.includes(svc.network.subnet);
-}
-
 function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): SlurmJobScript {
   const launch = launchKind(svc);
-  const tokens = buildTokens(svc);
-  const matcher = compileTokens(tokens);
-  const tmpl = (v: string): string => templateValue(v, tokens, matcher);
   const n = svc.ranks.length;
   const leader: RankPlan | undefined = svc.ranks[0];
   const cpus = Math.max(1, leader?.cpus.length ?? 1);
@@ -198,7 +146,7 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   if (svc.mounts.length > 0)
     head.push('# note: mounts are not applied under Slurm; use the cluster file systems.');
 
-  const program = rankProgram(svc, tmpl);
+  const program = rankProgram(svc);
   let delim = 'MULTINODE_RANK_PROGRAM';
   while (program.split('\n').includes(delim)) delim += '_';
 
@@ -303,8 +251,9 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
 }
 
 /** The bash program each rank runs: `multinode-rank rank|exec CMD|env`. */
-function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
+function rankProgram(svc: ServicePlan): string {
   const n = svc.ranks.length;
+  const values = new SlurmValues(svc);
   const lines: string[] = [
     'mn_mode=${1:-rank}',
     'shift',
@@ -321,6 +270,8 @@ function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
     '  exit 1',
     'fi',
     `if [ "\${#MN_H[@]}" -ne ${n} ]; then echo "multinode: expected ${n} nodes, got \${#MN_H[@]}" >&2; exit 1; fi`,
+    "# The cluster network as OpenMPI's *_if_include wants it: the interface that carries this node's address.",
+    'MN_IFACE=$(ip -o -4 addr show 2>/dev/null | awk -v a="${MN_A[$MN_RANK]}" \'{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }\')',
     '[ -d "$MN_DIR/bin" ] || mkdir -p "$MN_DIR/files" "$MN_DIR/bin" || exit 1',
     '# Each file is written once per job directory (atomically: temp file + rename); the batch script starts',
     "# with a fresh directory, so a file that exists is this job's.",
@@ -337,73 +288,60 @@ function rankProgram(svc: ServicePlan, tmpl: (v: string) => string): string {
     'mn_put "$MN_DIR/rank-program" 644 "$MN_RANK_PROGRAM"',
     `mn_put "$MN_DIR/${WRAPPER_REL}" 755 ${shQuote(WRAPPER_SCRIPT)}`,
   ];
-  if (svc.files.length > 0) lines.push('# Files every rank sees (hostfile, cluster file).');
+  // Everything below names host lists, ports and files symbolically; what they use is declared first.
+  const rest: string[] = [];
+  if (svc.files.length > 0) rest.push('# Files every rank sees (hostfile, cluster file).');
   for (const f of svc.files) {
-    lines.push(`mn_put ${tmpl(f.path)} ${f.mode.toString(8)} ${tmpl(f.content)}`);
+    rest.push(`mn_put "${values.leaves.file(f.name)}" ${f.mode.toString(8)} "${values.dq(f.content)}"`);
   }
-
-  // Environment: identical templates once; a rank-specific one as a common prefix/suffix around a
-  // per-rank middle chosen in one case (keeps the script O(N) for values like TF_CONFIG).
-  const keys = new Set<string>();
-  for (const r of svc.ranks) for (const k of Object.keys(r.env)) keys.add(k);
-  const common: string[] = [];
-  const varying: string[] = [];
-  const perRank: string[][] = svc.ranks.map(() => []);
-  const dropped: string[] = [];
-  const inner = (dq: string): string => dq.slice(1, -1);
-  for (const key of [...keys].sort()) {
-    if (SLURM_OWNED(key) || !/^[A-Za-z_][A-Za-z0-9_]*$/.test(key)) continue;
-    const values = svc.ranks.map((r) => r.env[key]);
-    if (values.some((v) => v !== undefined && namesPlannedNetwork(v, svc))) {
-      dropped.push(key);
-      continue;
-    }
-    const t = values.map((v) => (v === undefined ? undefined : tmpl(v)));
-    const first = t[0];
-    if (first !== undefined && t.every((x) => x === first)) {
-      common.push(`export ${key}=${first}`);
-    } else if (t.every((x): x is string => x !== undefined)) {
-      const { prefix, middles, suffix } = splitVarying(t.map(inner));
-      middles.forEach((m, i) => perRank[i]?.push(`mn_m_${key}="${m}"`));
-      varying.push(`export ${key}="${prefix}\${mn_m_${key}}${suffix}"`);
-    } else {
-      t.forEach((x, i) => {
-        if (x !== undefined) perRank[i]?.push(`export ${key}=${x}`);
-      });
-    }
-  }
-  if (dropped.length > 0) lines.push(`# Not exported (they name the planned network): ${dropped.join(' ')}`);
-  lines.push('# The rank environment (same template for every rank).', ...common);
-  if (perRank.some((l) => l.length > 0)) {
-    lines.push('# What differs between ranks.', 'case $MN_RANK in');
-    perRank.forEach((l, i) => {
-      if (l.length > 0) lines.push(`${i})`, ...l.map((x) => `  ${x}`), '  ;;');
-    });
-    lines.push('esac', ...varying);
+  const usesIface = (v: Value): boolean => v.some((p) => typeof p !== 'string' && 'iface' in p);
+  const exportLine = (key: string, v: Value): string =>
+    usesIface(v)
+      ? `[ -z "$MN_IFACE" ] || export ${key}="${values.dq(v)}"`
+      : `export ${key}="${values.dq(v)}"`;
+  const exportable = (key: string): boolean => !SLURM_OWNED(key) && /^[A-Za-z_][A-Za-z0-9_]*$/.test(key);
+  rest.push('# The rank environment (one template; MN_RANK is this rank).');
+  for (const key of Object.keys(svc.env).sort())
+    if (exportable(key)) rest.push(exportLine(key, svc.env[key] ?? []));
+  const leaderKeys = Object.keys(svc.leaderEnv).filter(exportable).sort();
+  if (leaderKeys.length > 0) {
+    rest.push('if [ "$MN_RANK" = 0 ]; then');
+    for (const key of leaderKeys) rest.push(`  ${exportLine(key, svc.leaderEnv[key] ?? [])}`);
+    rest.push('fi');
   }
   if (svc.implementation === 'ompi') {
-    lines.push(
+    rest.push(
       'if [ "$(id -u)" = 0 ]; then',
       '  export OMPI_ALLOW_RUN_AS_ROOT=${OMPI_ALLOW_RUN_AS_ROOT:-1} OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=${OMPI_ALLOW_RUN_AS_ROOT_CONFIRM:-1}',
       'fi',
     );
   }
+  lines.push(...values.declarations(), ...rest);
 
   lines.push('case $mn_mode in', 'rank)');
   if (svc.cwd !== undefined) {
-    const cwd = tmpl(svc.cwd);
+    const cwd = `"${escapeDq(svc.cwd)}"`;
     lines.push(
       `  cd ${cwd} 2>/dev/null || echo "multinode: cwd ${escapeDq(svc.cwd)} does not exist on $mn_self; running in $PWD" >&2`,
     );
   }
+  // One branch per distinct command (workers usually share one), the most common as the default.
+  const byCommand = new Map<string, { line: string; ranks: number[] }>();
+  for (const r of svc.ranks) {
+    const line =
+      r.command.kind === 'wait' || r.command.argv.length === 0
+        ? 'exec sleep infinity'
+        : `exec ${r.command.argv.map((a) => `"${values.dq(a)}"`).join(' ')}`;
+    const hit = byCommand.get(line);
+    if (hit) hit.ranks.push(r.rank);
+    else byCommand.set(line, { line, ranks: [r.rank] });
+  }
+  const branches = [...byCommand.values()];
+  let common = branches[0];
+  for (const b of branches) if (common && b.ranks.length > common.ranks.length) common = b;
   lines.push('  case $MN_RANK in');
-  svc.ranks.forEach((r, i) => {
-    if (r.command.kind === 'wait' || r.command.argv.length === 0) {
-      lines.push(`  ${i}) exec sleep infinity ;;`);
-    } else {
-      lines.push(`  ${i}) exec ${r.command.argv.map(tmpl).join(' ')} ;;`);
-    }
-  });
+  for (const b of branches) if (b !== common) lines.push(`  ${b.ranks.join('|')}) ${b.line} ;;`);
+  if (common) lines.push(`  *) ${common.line} ;;`);
   lines.push(
     '  esac',
     '  ;;',

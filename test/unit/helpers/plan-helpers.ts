@@ -2,9 +2,24 @@
 import assert from 'node:assert/strict';
 import type { Issue } from '../../../src/api/issues.js';
 import type { Inventory, InventoryNode, TakenResources } from '../../../src/api/inventory.js';
-import type { InfeasibleReason, Plan, PlanOptions, ServicePlan } from '../../../src/api/plan.js';
+import type {
+  InfeasibleReason,
+  Plan,
+  PlanOptions,
+  RankCommand,
+  RankPlan,
+  ServicePlan,
+} from '../../../src/api/plan.js';
 import type { Spec } from '../../../src/api/spec.js';
-import { defaultPlanOptions, planSpec } from '../../../src/plan/index.js';
+import type { ResolvedFile } from '../../../src/plan/index.js';
+import {
+  defaultPlanOptions,
+  localLeaves,
+  planSpec,
+  resolveArgv,
+  resolveFiles,
+  resolveRankEnv,
+} from '../../../src/plan/index.js';
 
 export function mustPlan(spec: Spec, inventory: Inventory, options: Partial<PlanOptions> = {}): Plan {
   const r = planSpec(spec, inventory, defaultPlanOptions(options));
@@ -47,4 +62,32 @@ export function withNode(
 
 export function withTaken(inv: Inventory, name: string, taken: Partial<TakenResources>): Inventory {
   return withNode(inv, name, (n) => ({ ...n, taken: { ...n.taken, ...taken } }));
+}
+
+/** A rank with its values resolved for the local target (what the process sees). */
+export type LiteralRank = Omit<RankPlan, 'command'> & {
+  readonly env: Record<string, string>;
+  readonly command: { readonly kind: RankCommand['kind']; readonly argv: string[] };
+};
+export type LiteralService = Omit<ServicePlan, 'ranks' | 'files'> & {
+  readonly ranks: LiteralRank[];
+  readonly files: ResolvedFile[];
+};
+
+/** The service with every rank's env, command and the files resolved as the local target resolves them. */
+export function literal(svc: ServicePlan): LiteralService {
+  const l = localLeaves(svc);
+  return {
+    ...svc,
+    ranks: svc.ranks.map((r) => ({
+      ...r,
+      env: resolveRankEnv(svc, r.rank, l),
+      command: { kind: r.command.kind, argv: resolveArgv(svc, r.rank, l) },
+    })),
+    files: resolveFiles(svc.files, l),
+  };
+}
+
+export function litOf(plan: Plan, name?: string): LiteralService {
+  return literal(svcOf(plan, name));
 }

@@ -34,6 +34,7 @@ import { userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
+import { plannedEnv } from '../resolve.js';
 import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
 import { stopSessions, type StopSessionsResult } from './sessions.js';
 import { buildSshdConfig, buildSshdRunScript, ensureSshdPrivsepDir, waitForSshd } from './sshd.js';
@@ -305,7 +306,7 @@ export function prepareServiceSsh(plan: ServicePlan, o: PrepareServiceSshOptions
       address: r.address,
       sshPort: r.sshPort > 0 ? r.sshPort : DEFAULTS.sshPort,
       exec: o.rankExec(r),
-      env: o.env?.(r) ?? r.env,
+      env: o.env?.(r) ?? plannedEnv(plan, r),
       cwd: o.cwd?.(r) ?? plan.cwd ?? '/',
       logFile: o.logFile(r),
     })),
