@@ -136,3 +136,16 @@ test('seed 000 vLLM with 4 nodes: the parallelism error points at the flag in th
     '--tensor-parallel-size 2',
   );
 });
+
+test('cli: --target slurm|kubernetes plans as that target would and shows no invented node or address', () => {
+  for (const target of ['slurm', 'kubernetes']) {
+    const r = cli('examples/mpi-allreduce.yaml', '--target', target, '--env');
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, new RegExp(`decided by ${target} at run time`));
+    assert.match(r.stdout, /MULTINODE_LEADER_IP=<addr 0>/);
+    assert.doesNotMatch(r.stdout, /198\.1[89]\./);
+  }
+  const bad = cli('examples/mpi-allreduce.yaml', '--target', 'nomad');
+  assert.equal(bad.code, 2);
+  assert.match(bad.stderr, /--target must be local, kubernetes or slurm/);
+});

@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Issue } from '../../api/issues.js';
 import type { Inventory } from '../../api/inventory.js';
-import type { InfeasibleReason, Plan, RankPlan, ServicePlan } from '../../api/plan.js';
+import type { InfeasibleReason, Plan, PlanOptions, RankPlan, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
 import { compressCpuList } from '../../plan/format.js';
 import type { Leaves } from '../../plan/index.js';
@@ -27,6 +27,7 @@ interface PlanFlags {
   output: string;
   env?: boolean;
   seed: string;
+  target: string;
 }
 
 function badInput(message: string, issues: readonly Issue[] = []): MultinodeError {
@@ -58,9 +59,16 @@ export function registerPlan(program: Command): void {
     .option('-o, --output <format>', 'table or json', 'table')
     .option('--env', 'show every environment variable of every rank')
     .option('--seed <n>', 'seed for subnet, VXLAN id and host-port choices', '0')
+    .option(
+      '-t, --target <target>',
+      'plan as this target would: local (default), kubernetes or slurm (their inventory and file paths; host names and addresses stay symbolic)',
+      'local',
+    )
     .action(async (file: string, flags: PlanFlags) => {
       if (flags.output !== 'table' && flags.output !== 'json')
         throw badInput(`--output must be table or json, got "${flags.output}"`);
+      if (!['local', 'kubernetes', 'slurm'].includes(flags.target))
+        throw badInput(`--target must be local, kubernetes or slurm, got "${flags.target}"`);
       const seed = intFlag('seed', flags.seed, 0) ?? 0;
       const { parseSpec, parseMemorySize } = await import('../../spec/index.js');
       const parsed = parseSpec(readInputText(file, 'spec'), file === '-' ? '<stdin>' : file);
@@ -68,9 +76,20 @@ export function registerPlan(program: Command): void {
       const spec = parsed.value;
       if (flags.output === 'table') printIssues(parsed.warnings);
 
-      const inventory = await loadInventory(spec, flags, parseMemorySize);
+      const remote =
+        flags.target === 'kubernetes' || flags.target === 'slurm'
+          ? await remoteTarget(flags.target)
+          : undefined;
+      const inventory =
+        remote && !hasInventoryFlags(flags)
+          ? remote.inventoryFor(spec)
+          : await loadInventory(spec, flags, parseMemorySize);
       const { defaultPlanOptions, planSpec, serializePlan } = await import('../../plan/index.js');
-      const result = planSpec(spec, inventory, defaultPlanOptions({ seed }));
+      const result = planSpec(
+        spec,
+        inventory,
+        remote ? remote.planOptions(seed) : defaultPlanOptions({ seed }),
+      );
       if (!result.ok) {
         const inputErrors = result.issues.filter((i) => i.severity === 'error');
         if (flags.output === 'json') {
@@ -94,6 +113,31 @@ export function registerPlan(program: Command): void {
       printIssues(result.warnings);
       process.stdout.write(formatPlan(result.plan, inventory, flags.env === true));
     });
+}
+
+/** The Kubernetes or Slurm target's inventory and plan options (loaded only when asked for). */
+async function remoteTarget(
+  name: 'kubernetes' | 'slurm',
+): Promise<{ inventoryFor(spec: Spec): Inventory; planOptions(seed: number): PlanOptions }> {
+  if (name === 'kubernetes') {
+    const { kubernetesInventory, kubernetesPlanOptions } = await import('../../targets/kubernetes/target.js');
+    return { inventoryFor: kubernetesInventory, planOptions: kubernetesPlanOptions };
+  }
+  const { slurmInventory, slurmPlanOptions } = await import('../../targets/slurm/target.js');
+  return { inventoryFor: slurmInventory, planOptions: slurmPlanOptions };
+}
+
+function hasInventoryFlags(flags: PlanFlags): boolean {
+  return [
+    flags.inventory,
+    flags.nodes,
+    flags.gpusPerNode,
+    flags.gpuModel,
+    flags.fabricNics,
+    flags.blocks,
+    flags.cores,
+    flags.memory,
+  ].some((v) => v !== undefined);
 }
 
 async function loadInventory(
@@ -178,12 +222,17 @@ function formatService(
     `${bold(`service ${svc.name}`)}: ${svc.nodes} rank${svc.nodes === 1 ? '' : 's'}, implementation ${svc.implementation}, launch ${svc.launch}${backend}`,
   );
   const net = svc.network;
-  out.push(
-    `  network: ${net.mode} ${net.subnet}${net.gateway ? ` gateway ${net.gateway}` : ''}${net.vni !== undefined ? ` vxlan ${net.vni}` : ''} mtu ${net.mtu}${svc.masterPort !== undefined ? `  MASTER_PORT ${svc.masterPort}` : ''}`,
-  );
+  // Other targets pick nodes and addresses themselves: what the planner invented for them is not shown.
+  const local = target === 'local';
+  const where = local
+    ? `${net.mode} ${net.subnet}${net.gateway ? ` gateway ${net.gateway}` : ''}${net.vni !== undefined ? ` vxlan ${net.vni}` : ''} mtu ${net.mtu}`
+    : `${net.mode === 'host' ? 'host' : 'the cluster network'} (nodes and addresses decided by ${target} at run time)`;
+  out.push(`  network: ${where}${svc.masterPort !== undefined ? `  MASTER_PORT ${svc.masterPort}` : ''}`);
   out.push('');
-  const rows: string[][] = [['RANK', 'ROLE', 'NODE', 'HOST', 'IP', 'GPUS', 'CPUSET', 'PORTS', 'SSH']];
-  for (const r of svc.ranks) rows.push(rankRow(r));
+  const rows: string[][] = [
+    ['RANK', 'ROLE', 'NODE', 'HOST', 'IP', 'GPUS', local ? 'CPUSET' : 'CORES', 'PORTS', 'SSH'],
+  ];
+  for (const r of svc.ranks) rows.push(rankRow(r, local));
   out.push(
     ...table(rows)
       .split('\n')
@@ -194,7 +243,7 @@ function formatService(
     for (const e of svc.endpoints) {
       const extra = [e.scope, e.type].filter((x): x is string => x !== undefined).join(', ');
       out.push(
-        `    ${e.name}: ${e.protocol} port ${e.port} → ${svc.ranks[0]?.hostname ?? ''} ${e.targetAddress}:${e.targetPort}${extra ? ` (${extra})` : ''}`,
+        `    ${e.name}: ${e.protocol} port ${e.port} → ${svc.ranks[0]?.hostname ?? ''} ${local ? e.targetAddress : '<addr 0>'}:${e.targetPort}${extra ? ` (${extra})` : ''}`,
       );
     }
   }
@@ -221,7 +270,7 @@ function formatService(
   return out;
 }
 
-function rankRow(r: RankPlan): string[] {
+function rankRow(r: RankPlan, local: boolean): string[] {
   const cpus = r.cpus.length === 0 ? '-' : compressCpuList(r.cpus);
   const ports = r.ports.map((p) =>
     p.hostPort === p.port ? `${p.name}=${p.port}` : `${p.name}=${p.hostPort}→${p.port}`,
@@ -229,11 +278,11 @@ function rankRow(r: RankPlan): string[] {
   return [
     String(r.rank),
     r.role,
-    r.node,
+    local ? r.node : '-',
     r.hostname,
-    r.address,
-    r.gpus.length === 0 ? '-' : r.gpus.join(','),
-    r.numaNode === undefined ? cpus : `${cpus} (numa${r.numaNode})`,
+    local ? r.address : `<addr ${r.rank}>`,
+    !local ? String(r.gpus.length) : r.gpus.length === 0 ? '-' : r.gpus.join(','),
+    !local ? String(r.cpus.length) : r.numaNode === undefined ? cpus : `${cpus} (numa${r.numaNode})`,
     ports.length === 0 ? '-' : ports.join(' '),
     String(r.sshPort),
   ];
