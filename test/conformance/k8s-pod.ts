@@ -2,7 +2,7 @@
  * The Kubernetes runner's pod: runs a rendered pod's real entrypoint shim (from the rendered ConfigMap)
  * with /bin/sh and lets it `exec` the rank's real command, as the container would. No API server, kubelet
  * or pod network can run here, so three things of the pod are stood in for, and only these: the Downward
- * API (pod IP, worker index), `hostname` (answers the pod's name, as LWS names pods: leader `<lws>-0`,
+ * API (pod IP, LWS worker index, JobSet completion index), `hostname` (answers the pod's name, as LWS names pods: leader `<lws>-0`,
  * worker r `<lws>-0-<r>`), and DNS (`getent hosts` answers for the per-rank headless Services the render
  * creates, nothing else). Ranks run one at a time; a scenario that needs pods to reach each other is listed
  * in the table as one this runner cannot run.
@@ -30,8 +30,14 @@ export function rankServices(objects: readonly ManifestObject[]): Map<string, nu
     if (o.kind !== 'Service') continue;
     const spec = o['spec'] as Json;
     const sel = (spec['selector'] ?? {}) as Record<string, string>;
-    const idx = sel['leaderworkerset.sigs.k8s.io/worker-index'];
-    if (spec['clusterIP'] === 'None' && idx !== undefined) out.set(o.metadata.name, Number(idx));
+    if (spec['clusterIP'] !== 'None') continue;
+    // LWS: the worker index is the rank. JobSet: the leader job is rank 0, worker completion index i is rank i+1.
+    const lws = sel['leaderworkerset.sigs.k8s.io/worker-index'];
+    const job = sel['jobset.sigs.k8s.io/replicatedjob-name'];
+    const index = sel['batch.kubernetes.io/job-completion-index'];
+    if (lws !== undefined) out.set(o.metadata.name, Number(lws));
+    else if (job === 'leader') out.set(o.metadata.name, 0);
+    else if (job === 'worker' && index !== undefined) out.set(o.metadata.name, Number(index) + 1);
   }
   return out;
 }
@@ -89,14 +95,22 @@ export function runPod(objects: readonly ManifestObject[], workload: string, ran
       if (typeof e['value'] === 'string') env[name] = e['value'].replace(/\$\$/g, '$');
       const path = ((e['valueFrom'] as Json | undefined)?.['fieldRef'] as Json | undefined)?.['fieldPath'];
       if (path === 'status.podIP') env[name] = ip;
+      else if (path === `metadata.annotations['batch.kubernetes.io/job-completion-index']`)
+        env[name] = String(rank - 1);
       else if (typeof path === 'string' && path.startsWith('metadata.labels[')) env[name] = String(rank);
     }
     env['PATH'] = `${bin}:${env['PATH'] ?? '/usr/bin:/bin'}`;
     const command = (container['command'] as string[]).map((c) => c.replace(/\$\$/g, '$'));
     const [sh, entry, ...args] = command;
-    if (sh !== '/bin/sh' || entry !== `${SHIM_DIR}/entrypoint.sh`)
-      throw new Error(`unexpected command ${command.join(' ')}`);
-    const r = spawnSync('/bin/sh', [join(shim, 'entrypoint.sh'), ...args.map(relocate)], {
+    // `/bin/sh ENTRYPOINT ARGV…`, or (JobSet workers) `/bin/sh -c 'SCRIPT' NAME ARGV…` that execs it.
+    const argv =
+      sh === '/bin/sh' && entry === `${SHIM_DIR}/entrypoint.sh`
+        ? [join(shim, 'entrypoint.sh'), ...args.map(relocate)]
+        : sh === '/bin/sh' && entry === '-c' && args[0]?.includes(`${SHIM_DIR}/entrypoint.sh`) === true
+          ? ['-c', relocate(args[0]), ...args.slice(1).map(relocate)]
+          : undefined;
+    if (!argv) throw new Error(`unexpected command ${command.join(' ')}`);
+    const r = spawnSync('/bin/sh', argv, {
       env,
       cwd: tmp,
       encoding: 'utf8',
