@@ -127,9 +127,9 @@ async function remoteTarget(
   return { inventoryFor: slurmInventory, planOptions: slurmPlanOptions };
 }
 
-function hasInventoryFlags(flags: PlanFlags): boolean {
+/** Whether any flag sizes the emulated inventory (`--nodes`, `--gpus-per-node`, …). */
+function hasSizingFlags(flags: PlanFlags): boolean {
   return [
-    flags.inventory,
     flags.nodes,
     flags.gpusPerNode,
     flags.gpuModel,
@@ -140,22 +140,17 @@ function hasInventoryFlags(flags: PlanFlags): boolean {
   ].some((v) => v !== undefined);
 }
 
+function hasInventoryFlags(flags: PlanFlags): boolean {
+  return flags.inventory !== undefined || hasSizingFlags(flags);
+}
+
 async function loadInventory(
   spec: Spec,
   flags: PlanFlags,
   parseMemorySize: (s: string) => number | undefined,
 ): Promise<Inventory> {
-  const sizing = [
-    flags.nodes,
-    flags.gpusPerNode,
-    flags.gpuModel,
-    flags.fabricNics,
-    flags.blocks,
-    flags.cores,
-    flags.memory,
-  ];
   if (flags.inventory !== undefined) {
-    if (sizing.some((v) => v !== undefined))
+    if (hasSizingFlags(flags))
       throw badInput(
         '--inventory cannot be combined with --nodes/--gpus-per-node/--gpu-model/--fabric-nics/--blocks/--cores/--memory',
       );
