@@ -130,6 +130,8 @@ export const STATE = {
   clustersDir: 'clusters',
   servicesDir: 'services',
   lockFile: 'lock',
+  /** `<state>/locks/`: one lock file per cluster and per service (flock(2)); never removed. */
+  locksDir: 'locks',
   stateFile: 'state.json',
 } as const;
 

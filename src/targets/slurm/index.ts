@@ -30,6 +30,8 @@ import type { Plan, RankPlan, ServicePlan } from '../../api/plan.js';
 import { ENV, SLURM_TARGET } from '../../api/names.js';
 import { compileTokens, escapeDq, featureName, jobName, splitVarying, templateValue } from './template.js';
 import { shQuote } from '../../lib/shell.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import { checkSlurmValue } from '../../spec/names.js';
 import { slotsPerHost } from '../../plan/env.js';
 
 export { featureName } from './template.js';
@@ -184,6 +186,15 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   if (svc.gpusPerNode > 0) sb(`--gres=gpu:${svc.gpusPerNode}`);
   if (svc.gpuModel !== undefined && svc.gpusPerNode > 0) sb(`--constraint=${featureName(svc.gpuModel)}`);
   if (opts.exclusive) sb('--exclusive');
+  // Guard (app/ checks these first, with the same words): nothing but a Slurm word reaches an #SBATCH line.
+  for (const [option, value] of [
+    ['partition', opts.partition],
+    ['time', opts.time],
+    ['account', opts.account],
+  ] as const) {
+    const c = value ? checkSlurmValue(option, value) : undefined;
+    if (c && !c.ok) throw new MultinodeError('input.bad-slurm-value', c.message, { exitCode: EXIT.badInput });
+  }
   if (opts.partition) sb(`--partition=${opts.partition}`);
   if (opts.time) sb(`--time=${opts.time}`);
   if (opts.account) sb(`--account=${opts.account}`);
