@@ -24,9 +24,10 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { chmod, chown, cp, lstat, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
+import { ensureOwnDir } from '../private-dir.js';
 import { checkedName } from '../state-root.js';
 import { SLURM_TARGET } from '../../api/names.js';
 import { featureName } from './template.js';
@@ -71,6 +72,7 @@ const MUNGE_USER = 'munge';
 
 /** Root-only parent of the munge directories (/run is writable by root alone: nothing can be planted). */
 export const MUNGE_PARENT = '/run/multinode';
+// (the local target keeps long-path ControlMaster directories there too: ../private-dir.ts)
 
 /**
  * munged runs as the `munge` user and wants the way to its socket reachable by everyone, which the
@@ -385,15 +387,7 @@ export async function startSlurmCluster(
  * writable by nobody else (lstat: a symlink or a foreign directory is refused).
  */
 async function freshMungeDir(dir: string): Promise<void> {
-  await mkdir(MUNGE_PARENT, { mode: 0o755 }).catch((e: NodeJS.ErrnoException) => {
-    if (e.code !== 'EEXIST') throw e;
-  });
-  const st = await lstat(MUNGE_PARENT);
-  if (!st.isDirectory() || st.uid !== process.getuid?.() || (st.mode & 0o022) !== 0)
-    throw new MultinodeError(
-      'slurm.munge-dir',
-      `${MUNGE_PARENT} is not a directory of ours writable by us alone (a symlink, another owner or group/other write); remove it and try again`,
-    );
+  await ensureOwnDir(MUNGE_PARENT, 0o755);
   await rm(dir, { recursive: true, force: true });
   await mkdir(dir, { mode: 0o755 });
   await chmod(dir, 0o755);
