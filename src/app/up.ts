@@ -183,7 +183,6 @@ async function waitDetached(
   }
 }
 
-
 /**
  * Degraded mode: rank host names cannot resolve (no per-rank hosts file without a mount namespace), so every
  * occurrence of a rank's host name in the environment and the plan's files becomes its loopback address.

@@ -53,16 +53,22 @@ function flockFd(fd: number, timeoutMs: number, flockPath: string): Promise<bool
     child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
     child.on('error', (e) =>
       reject(
-        new MultinodeError('runtime.lock', `cannot run ${flockPath} (util-linux) to take a lock: ${e.message}`, {
-          cause: e,
-        }),
+        new MultinodeError(
+          'runtime.lock',
+          `cannot run ${flockPath} (util-linux) to take a lock: ${e.message}`,
+          {
+            cause: e,
+          },
+        ),
       ),
     );
     child.on('exit', (code) => {
       if (code === 0) resolve(true);
       else if (code === 1) resolve(false);
       else
-        reject(new MultinodeError('runtime.lock', `${flockPath} failed (exit ${code ?? '?'}): ${err.trim()}`));
+        reject(
+          new MultinodeError('runtime.lock', `${flockPath} failed (exit ${code ?? '?'}): ${err.trim()}`),
+        );
     });
   });
 }

@@ -80,7 +80,9 @@ export function serviceLockPath(service: string): string {
  * on it is torn down (`down`) and while it is deleted.
  */
 export function clusterLockPath(cluster: string): string {
-  return lockPath(cluster === LOOPBACK_CLUSTER ? 'loopback.lock' : `cluster.${checkedName('cluster', cluster)}.lock`);
+  return lockPath(
+    cluster === LOOPBACK_CLUSTER ? 'loopback.lock' : `cluster.${checkedName('cluster', cluster)}.lock`,
+  );
 }
 
 /** Lock file of the set of clusters (name and index claims on create). */

@@ -400,7 +400,8 @@ export async function superviseService(
     const writePlanFiles = async (p: ServicePlan, version: number) => {
       for (const f of versionedFiles(p.files, version)) {
         const fresh = !existsSync(f.path);
-        await writeFileAtomic(f.path, f.content, f.mode);
+        // In the service directory a plan file keeps the owner's bits only (it may carry env values).
+        await writeFileAtomic(f.path, f.content, f.path.startsWith(`${dir}/`) ? f.mode & 0o700 : f.mode);
         if (fresh && !f.path.startsWith(`${dir}/`)) await record({ kind: 'dir', path: f.path });
       }
     };

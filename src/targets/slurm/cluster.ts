@@ -80,7 +80,10 @@ export const MUNGE_PARENT = '/run/multinode';
  * (root 0755; `etc` munge 0700 for the key, `run` munge 0755 for socket and pid).
  */
 export function slurmMungeDir(stateDir: string): string {
-  return join(MUNGE_PARENT, `munge-${createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 12)}`);
+  return join(
+    MUNGE_PARENT,
+    `munge-${createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 12)}`,
+  );
 }
 
 function paths(stateDir: string) {
