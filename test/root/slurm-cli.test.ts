@@ -65,7 +65,12 @@ services:
       const run = join(clusterDir(name), 'slurm', 'run');
       for (const f of readdirSync(run)) pids.push(Number(readFileSync(join(run, f), 'utf8').trim()));
       pids.push(
-        Number(readFileSync(join(slurmMungeDir(join(clusterDir(name), 'slurm')), 'run', 'munged.pid'), 'utf8').trim()),
+        Number(
+          readFileSync(
+            join(slurmMungeDir(join(clusterDir(name), 'slurm')), 'run', 'munged.pid'),
+            'utf8',
+          ).trim(),
+        ),
       );
       assert.equal(pids.length, 4, 'slurmctld, 2× slurmd, munged');
       assert.ok(pids.every(alive));
