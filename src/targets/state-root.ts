@@ -4,7 +4,7 @@
  * It is private (0700): records hold env values such as tokens. `ensureStateRoot` creates it so and
  * narrows an existing one; `checkedName` and `requireInside` keep names from argv or files from leaving it.
  */
-import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EXIT, MultinodeError } from '../api/issues.js';
 import { STATE } from '../api/names.js';
@@ -28,15 +28,20 @@ export const PRIVATE_FILE_MODE = 0o600;
 
 const ensured = new Set<string>();
 
+/** What an older multinode left in its (0755) state directory: such a directory is narrowed, not refused. */
+const OWN_ENTRIES = new Set([STATE.servicesDir, STATE.clustersDir, STATE.locksDir, 'slurm', 'etc', 'bin']);
+
 /**
- * Creates the state root 0700, or narrows an existing one to 0700 (once per process and root). Refuses a
- * root that is a symlink or not a directory, or that belongs to another user: multinode never writes
- * records into a place someone else controls.
+ * Creates the state root 0700, or narrows an existing one to 0700 (once per process and root) when it is
+ * empty or holds only multinode's own entries. Refuses a root that is a symlink or not a directory, that
+ * belongs to another user, that others may write (`/tmp` itself, say) or that holds other things while
+ * others may read it: multinode never writes records into a place someone else controls, and never
+ * changes the mode of a directory that is not its own.
  */
 export async function ensureStateRoot(): Promise<string> {
   const root = stateRoot();
   if (ensured.has(root)) return root;
-  await mkdir(root, { recursive: true, mode: PRIVATE_DIR_MODE });
+  const created = await mkdir(root, { recursive: true, mode: PRIVATE_DIR_MODE });
   const st = await lstat(root);
   const uid = process.getuid?.();
   if (!st.isDirectory())
@@ -51,7 +56,16 @@ export async function ensureStateRoot(): Promise<string> {
       `the state directory ${root} belongs to uid ${st.uid}, not to you (uid ${uid}); set ${STATE.envVar} to a directory of your own`,
       { exitCode: EXIT.badInput },
     );
-  if ((st.mode & 0o777) !== PRIVATE_DIR_MODE) await chmod(root, PRIVATE_DIR_MODE);
+  if ((st.mode & 0o7777) !== PRIVATE_DIR_MODE && created === undefined) {
+    const others = (await readdir(root)).filter((e) => !OWN_ENTRIES.has(e));
+    if ((st.mode & 0o1022) !== 0 || others.length > 0)
+      throw new MultinodeError(
+        'runtime.state-root',
+        `the state directory ${root} has mode ${(st.mode & 0o7777).toString(8).padStart(4, '0')} and ${others.length > 0 ? `holds other things (${others.slice(0, 3).join(', ')})` : 'others may write to it'}; multinode keeps its state in a private (0700) directory of its own: set ${STATE.envVar} to one (or make this one 0700)`,
+        { exitCode: EXIT.badInput },
+      );
+  }
+  if ((st.mode & 0o7777) !== PRIVATE_DIR_MODE) await chmod(root, PRIVATE_DIR_MODE);
   ensured.add(root);
   return root;
 }

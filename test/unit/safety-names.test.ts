@@ -9,6 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import {
+  chmodSync,
   chownSync,
   existsSync,
   mkdirSync,
@@ -159,9 +160,27 @@ test('the state root is made 0700, an existing one narrowed to 0700; a symlink i
     await withState(fresh, () => ensureStateRoot());
     assert.equal(statSync(fresh).mode & 0o777, 0o700);
     const wide = join(top, 'wide');
-    mkdirSync(wide, { mode: 0o755 });
+    mkdirSync(join(wide, 'services'), { recursive: true, mode: 0o755 });
+    chmodSync(wide, 0o755);
     await withState(wide, () => ensureStateRoot());
     assert.equal(statSync(wide).mode & 0o777, 0o700);
+    // A shared directory (sticky, world-writable, like /tmp) or one holding other things is never chmod-ed.
+    const shared = join(top, 'shared');
+    mkdirSync(shared);
+    chmodSync(shared, 0o1777);
+    await assert.rejects(
+      withState(shared, () => ensureStateRoot()),
+      /others may write to it/,
+    );
+    assert.equal(statSync(shared).mode & 0o7777, 0o1777);
+    const home = join(top, 'home');
+    mkdirSync(home, { mode: 0o755 });
+    writeFileSync(join(home, '.bashrc'), '');
+    await assert.rejects(
+      withState(home, () => ensureStateRoot()),
+      /holds other things \(\.bashrc\)/,
+    );
+    assert.equal(statSync(home).mode & 0o777, 0o755);
     const link = join(top, 'link');
     symlinkSync(wide, link);
     await assert.rejects(
