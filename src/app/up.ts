@@ -210,7 +210,10 @@ export function addressesForHostnames(svc: ServicePlan): ServicePlan {
   };
 }
 
-/** A record without a supervisor yet is another `up` starting it, unless it is older than this. */
+/**
+ * A record without a supervisor yet is another `up` starting it while that `up` lives (records name it),
+ * else (older records) unless it is older than this.
+ */
 const STARTING_GRACE_MS = 30_000;
 
 /**
@@ -223,9 +226,11 @@ async function replaceLeftovers(names: readonly string[], report: Reporter): Pro
     const old = await readServiceState(name);
     if (!old) continue;
     const supervised =
-      old.supervisorPid === undefined
-        ? Date.now() - Date.parse(old.createdAt) < STARTING_GRACE_MS
-        : await isSameProcess(old.supervisorPid, old.supervisorStartTime);
+      old.supervisorPid !== undefined
+        ? await isSameProcess(old.supervisorPid, old.supervisorStartTime)
+        : old.starterPid !== undefined
+          ? await isSameProcess(old.starterPid, old.starterStartTime)
+          : Date.now() - Date.parse(old.createdAt) < STARTING_GRACE_MS;
     if (supervised)
       throw new MultinodeError(
         'runtime.service-exists',
@@ -235,7 +240,7 @@ async function replaceLeftovers(names: readonly string[], report: Reporter): Pro
     for (const r of old.ranks) if (await isSameProcess(r.pid, r.startTime)) running++;
     const was =
       old.supervisorPid === undefined
-        ? 'its supervisor never started'
+        ? `its supervisor never started (the \`up\` that recorded it is gone)`
         : `its supervisor (pid ${old.supervisorPid}) is gone`;
     report.note(
       `${name}: ${was} (status ${old.status}, ${running} of ${old.ranks.length} rank(s) still running); replacing it: stopping those ranks and removing its networks, endpoints and state before starting again (running ranks are not adopted)`,

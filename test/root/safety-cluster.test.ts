@@ -203,24 +203,31 @@ test(
       assert.equal(existsSync(join(state, 'services', 'tw')), false);
       assert.deepEqual(serviceLeft(state, 'tw'), EMPTY_SNAPSHOT);
 
-      // ---- SIGKILL of an `up` while it plans ----------------------------------------------------------
+      // ---- SIGKILL of an `up` while it holds the cluster lock (planning or recording): whatever it got to
+      // (nothing, or a record without supervisor), a later `down` handles it, and so does a later `up`
+      // (it replaces the record at once: the `up` that made it is gone).
       const skFile = spec(state, 'sk', 1);
-      const sk = start(state, ['up', '-d', '--cluster', 'sf', skFile]);
-      await waitFor('sk to hold the cluster lock', () => {
-        try {
-          return readFileSync(join(state, 'locks', 'cluster.sf.lock'), 'utf8').startsWith(`${sk.pid} `);
-        } catch {
-          return false;
+      for (const then of ['down', 'up'] as const) {
+        const sk = start(state, ['up', '-d', '--cluster', 'sf', skFile]);
+        await waitFor('sk to hold the cluster lock', () => {
+          try {
+            return readFileSync(join(state, 'locks', 'cluster.sf.lock'), 'utf8').startsWith(`${sk.pid} `);
+          } catch {
+            return false;
+          }
+        });
+        process.kill(sk.pid, 'SIGKILL');
+        await sk.done;
+        if (then === 'down') {
+          const skDown = cli(state, ['down', 'sk']);
+          assert.equal(skDown.code, 0, skDown.stdout + skDown.stderr);
         }
-      });
-      process.kill(sk.pid, 'SIGKILL');
-      await sk.done;
-      // Whatever it got to (nothing, or a record without supervisor): `down` handles it, `up` runs again.
-      const skDown = cli(state, ['down', 'sk']);
-      assert.equal(skDown.code, 0, skDown.stdout + skDown.stderr);
-      const again = cli(state, ['up', '-d', '--cluster', 'sf', skFile]);
-      assert.equal(again.code, 0, again.stdout + again.stderr);
-      assert.equal(cli(state, ['down', skFile]).code, 0);
+        const again = cli(state, ['up', '-d', '--cluster', 'sf', skFile]);
+        assert.equal(again.code, 0, `after SIGKILL and ${then}: ${again.stdout}${again.stderr}`);
+        assert.equal(cli(state, ['down', skFile]).code, 0);
+        await waitFor('the supervisor of sk to finish', () => supervisors('sk').length === 0, 30_000);
+        assert.deepEqual(serviceLeft(state, 'sk'), EMPTY_SNAPSHOT);
+      }
       await waitFor(
         'every supervisor to finish',
         () => names.every((n) => supervisors(n).length === 0),

@@ -135,6 +135,9 @@ export interface ServiceState {
   message?: string;
   supervisorPid?: number;
   supervisorStartTime?: string;
+  /** The `up` that recorded the service: while no supervisor is recorded, the record is its (pid + start time). */
+  starterPid?: number;
+  starterStartTime?: string;
   /** Degraded mode (no root): loopback addresses and host networking. */
   degraded?: boolean;
   resources: Resource[];

@@ -96,6 +96,7 @@ export async function createServiceRecord(
   const dir = serviceDir(req.plan.name);
   return withServiceLock(req.plan.name, async () => {
     const existing = await readServiceState(req.plan.name, ports);
+    const starterStartTime = await readProcStartTime(process.pid);
     if (existing)
       throw new MultinodeError(
         'runtime.service-exists',
@@ -113,6 +114,7 @@ export async function createServiceRecord(
       ...(req.planOptions ? { planOptions: req.planOptions } : {}),
       createdAt: new Date(ports.clock.now()).toISOString(),
       status: 'starting',
+      ...(starterStartTime !== undefined ? { starterPid: process.pid, starterStartTime } : {}),
       ...(req.degraded ? { degraded: true } : {}),
       resources: [],
       ranks: req.plan.ranks.map((r) => ({
