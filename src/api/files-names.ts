@@ -33,6 +33,7 @@ export const STATE = {
   defaultRootDir: '/var/lib/multinode',
   clustersDir: 'clusters',
   servicesDir: 'services',
-  lockFile: 'lock',
+  /** `<state>/locks/`: one lock file per cluster and per service (flock(2)); never removed. */
+  locksDir: 'locks',
   stateFile: 'state.json',
 } as const;

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { createCluster, deleteCluster, listClusters } from '../targets/local/cluster.js';
 import type { ClusterMeta, CreateClusterOptions } from '../targets/local/cluster.js';
 import { clusterDir } from '../targets/local/paths.js';
+import { checkedName, requireInside } from '../targets/state-root.js';
 import { nodeExecArgv } from '../targets/local/node-exec.js';
 import { listServiceStates } from '../targets/local/service-state.js';
 import { startSlurmCluster, stopSlurmCluster } from '../targets/slurm/cluster.js';
@@ -27,6 +28,7 @@ export async function createEmulatedCluster(
   opts: CreateClusterOptions & { readonly slurm?: boolean },
 ): Promise<CreatedCluster> {
   const { slurm, ...create } = opts;
+  checkedName('cluster', create.name);
   const meta = await createCluster(create);
   if (slurm !== true) return { meta };
   const nodes = meta.nodes.map((n) => ({
@@ -72,6 +74,7 @@ export async function deleteEmulatedCluster(
   name: string,
   opts: { readonly force?: boolean } = {},
 ): Promise<{ readonly existed: boolean }> {
-  if (existsSync(slurmStateDir(name))) await stopSlurmCluster(slurmStateDir(name));
+  checkedName('cluster', name);
+  if (existsSync(slurmStateDir(name))) await stopSlurmCluster(requireInside(slurmStateDir(name)));
   return deleteCluster(name, { force: opts.force === true });
 }

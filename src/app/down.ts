@@ -3,6 +3,7 @@
  * created. Idempotent; works after a crash.
  */
 import { existsSync, statSync } from 'node:fs';
+import { checkedName } from '../targets/state-root.js';
 import { downService } from '../targets/local/teardown.js';
 import type { DownResult } from '../targets/local/teardown.js';
 import { readSpecFile } from './input.js';
@@ -15,11 +16,14 @@ export interface DownLocalOptions {
   readonly reporter?: Reporter;
 }
 
-/** The service names `down` acts on: those of the spec file when `target` is one, else `target` itself. */
+/**
+ * The service names `down` acts on: those of the spec file when `target` is one, else `target` itself,
+ * which must then be a valid service name (exit 2 otherwise: `down ..` must never name a directory).
+ */
 export function downNames(target: string): string[] {
   if (existsSync(target) && statSync(target).isFile())
-    return readSpecFile(target).spec.services.map((s) => s.name);
-  return [target];
+    return readSpecFile(target).spec.services.map((s) => checkedName('service', s.name));
+  return [checkedName('service', target)];
 }
 
 export async function downLocal(

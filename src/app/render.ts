@@ -8,6 +8,7 @@ import type { KubernetesTargetRenderOptions } from '../targets/kubernetes/target
 import type { SlurmRenderOptions } from '../targets/slurm/index.js';
 import { readInventoryFile, readSpecFile } from './input.js';
 import { planFor } from './plan-for.js';
+import { checkSlurmOptions } from './slurm-options.js';
 import { sshKeysFor } from './ssh-keys.js';
 
 /** Error codes of `multinode render` (`area.name`), documented in docs/kubernetes.md. */
@@ -57,6 +58,7 @@ export async function renderFile(
   opts: RenderFileOptions = {},
 ): Promise<Rendered> {
   const seed = opts.seed ?? 0;
+  if (request.target === 'slurm') checkSlurmOptions(request.options);
   if (!Number.isInteger(seed) || seed < 0)
     throw new MultinodeError(RENDER_ERRORS.badSeed, `--seed must be a non-negative integer, got ${seed}`, {
       exitCode: EXIT.badInput,

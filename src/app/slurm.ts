@@ -28,6 +28,8 @@ import {
   submitSlurmJob,
 } from '../targets/slurm/jobs.js';
 import type { SlurmClient, SlurmJobRecord } from '../targets/slurm/jobs.js';
+import { checkName } from '../spec/names.js';
+import { checkSlurmOptions } from './slurm-options.js';
 import { readSpecFile } from './input.js';
 import { planFor } from './plan-for.js';
 import type { Reporter } from './reporter.js';
@@ -82,6 +84,7 @@ export function describeSlurmJob(rec: SlurmJobRecord): string {
 }
 
 export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<SlurmJobRecord[]> {
+  checkSlurmOptions(opts);
   const report = opts.reporter ?? silentReporter;
   const { spec, warnings } = readSpecFile(file);
   report.issues(warnings);
@@ -169,7 +172,15 @@ export async function slurmPs(): Promise<SlurmJobRecord[]> {
   return listSlurmJobs();
 }
 
-/** Cancels the jobs of a service (by name) or of every service of a spec file (by path). */
+/**
+ * Cancels the jobs of a service (by name) or of every service of a spec file (by path). Anything that is
+ * not an existing file must be a service name, a job id or a job record id (exit 2 otherwise).
+ */
 export async function slurmDown(nameOrFile: string): Promise<SlurmJobRecord[]> {
+  if (!existsSync(nameOrFile)) {
+    const named = checkName('service', nameOrFile);
+    if (!named.ok && !checkName('record', nameOrFile).ok)
+      throw new MultinodeError('input.bad-name', named.message, { exitCode: EXIT.badInput });
+  }
   return cancelSlurmJobs(nameOrFile);
 }

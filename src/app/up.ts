@@ -8,6 +8,7 @@
  */
 import { spawn } from 'node:child_process';
 import { openSync, closeSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { EXIT, MultinodeError } from '../api/issues.js';
 import type { Spec } from '../api/spec.js';
@@ -16,7 +17,8 @@ import { generateInventory, planSpec } from '../plan/index.js';
 import type { Inventory } from '../api/inventory.js';
 import { createCluster, listClusters, readInventory } from '../targets/local/cluster.js';
 import type { ClusterMeta } from '../targets/local/cluster.js';
-import { serviceDir } from '../targets/local/paths.js';
+import { LOOPBACK_CLUSTER, serviceDir, withClusterLock, withServiceLock } from '../targets/local/paths.js';
+import { checkedName, PRIVATE_FILE_MODE, requireInside } from '../targets/state-root.js';
 import { isSameProcess, readServiceState } from '../targets/local/service-state.js';
 import type { SupervisorEvent } from '../targets/local/supervisor.js';
 import { createServiceRecord, superviseService } from '../targets/local/supervisor.js';
@@ -54,6 +56,7 @@ export async function chooseCluster(
   name: string | undefined,
   report: Reporter = silentReporter,
 ): Promise<ClusterMeta> {
+  if (name !== undefined) checkedName('cluster', name);
   const clusters = await listClusters();
   if (name !== undefined) {
     const c = clusters.find((x) => x.name === name);
@@ -180,10 +183,10 @@ async function waitDetached(
   }
 }
 
-/** The pseudo cluster name of degraded (no root) services. */
-const LOOPBACK_CLUSTER = '(loopback)';
-
-/** A record without a supervisor yet is another `up` starting it, unless it is older than this. */
+/**
+ * A record without a supervisor yet is another `up` starting it while that `up` lives (records name it),
+ * else (older records) unless it is older than this.
+ */
 const STARTING_GRACE_MS = 30_000;
 
 /**
@@ -196,9 +199,11 @@ async function replaceLeftovers(names: readonly string[], report: Reporter): Pro
     const old = await readServiceState(name);
     if (!old) continue;
     const supervised =
-      old.supervisorPid === undefined
-        ? Date.now() - Date.parse(old.createdAt) < STARTING_GRACE_MS
-        : await isSameProcess(old.supervisorPid, old.supervisorStartTime);
+      old.supervisorPid !== undefined
+        ? await isSameProcess(old.supervisorPid, old.supervisorStartTime)
+        : old.starterPid !== undefined
+          ? await isSameProcess(old.starterPid, old.starterStartTime)
+          : Date.now() - Date.parse(old.createdAt) < STARTING_GRACE_MS;
     if (supervised)
       throw new MultinodeError(
         'runtime.service-exists',
@@ -208,13 +213,18 @@ async function replaceLeftovers(names: readonly string[], report: Reporter): Pro
     for (const r of old.ranks) if (await isSameProcess(r.pid, r.startTime)) running++;
     const was =
       old.supervisorPid === undefined
-        ? 'its supervisor never started'
+        ? `its supervisor never started (the \`up\` that recorded it is gone)`
         : `its supervisor (pid ${old.supervisorPid}) is gone`;
     report.note(
       `${name}: ${was} (status ${old.status}, ${running} of ${old.ranks.length} rank(s) still running); replacing it: stopping those ranks and removing its networks, endpoints and state before starting again (running ranks are not adopted)`,
     );
     await downService(name);
   }
+}
+
+/** Removes a record nothing runs for yet (made by this `up` a moment ago). */
+async function removeRecord(name: string): Promise<void> {
+  await withServiceLock(name, () => rm(requireInside(serviceDir(name)), { recursive: true, force: true }));
 }
 
 export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<number> {
@@ -230,63 +240,73 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
   const degraded = !isRoot();
   const t0 = Date.now();
   let spec = parsed;
-  let clusterName: string;
-  let inventory: Inventory;
   if (degraded) {
     report.note(
       "not running as root: network namespaces, per-service overlays, CNI, fabric NICs, per-rank host names, sshd per rank and endpoint DNAT are unavailable. Falling back to host networking: every rank is a plain process on its own loopback address (127.0.1.x), host names in the environment are replaced by those addresses, and endpoints are rank 0's address and port. Run with sudo for the emulated cluster.",
     );
     spec = { ...parsed, services: parsed.services.map((s) => ({ ...s, hostNetwork: true })) };
-    clusterName = LOOPBACK_CLUSTER;
-    const s = spec.services;
-    inventory = generateInventory({
-      nodes: Math.max(
-        1,
-        s.reduce((a, x) => a + x.nodes, 0),
-      ),
-      cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
-      memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
-      gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
-      addressBase: '127.0.1.1',
-    });
-  } else {
-    const cluster = await chooseCluster(spec, opts.cluster, report);
-    clusterName = cluster.name;
-    inventory = await readInventory(cluster.name);
   }
-  const planOptions = localPlanOptions(0);
-  const result = planSpec(spec, inventory, planOptions);
-  if (!result.ok) {
-    const reasons = result.reasons.map(
-      (r) => `cannot place ${r.service}: ${[r.summary, ...r.nodes].join('\n  ')}`,
-    );
-    throw new MultinodeError(
-      'plan.infeasible',
-      `cannot run ${file} on cluster ${clusterName}${reasons.length > 0 ? `\n${reasons.join('\n')}` : ''}`,
-      { exitCode: EXIT.badInput, issues: result.issues },
-    );
-  }
-  report.issues(result.warnings);
-  const placeMs = Date.now() - t0;
-  const plan = result.plan;
-  for (const svc of plan.services)
-    if (svc.imageUri)
-      report.note(
-        `${svc.name}: image.uri ${svc.imageUri} is recorded, but the local runtime runs the script on this machine's file system`,
+  const clusterName = degraded ? LOOPBACK_CLUSTER : (await chooseCluster(spec, opts.cluster, report)).name;
+  // One lock per cluster from reading what its services hold to recording this plan: two `up`s on one
+  // cluster never plan against the same free GPUs, cores or ports (`down` takes the same lock).
+  const plan = await withClusterLock(clusterName, async () => {
+    let inventory: Inventory;
+    if (degraded) {
+      const s = spec.services;
+      inventory = generateInventory({
+        nodes: Math.max(
+          1,
+          s.reduce((a, x) => a + x.nodes, 0),
+        ),
+        cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
+        memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
+        gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
+        addressBase: '127.0.1.1',
+      });
+    } else inventory = await readInventory(clusterName);
+    const planOptions = localPlanOptions(0);
+    const result = planSpec(spec, inventory, planOptions);
+    if (!result.ok) {
+      const reasons = result.reasons.map(
+        (r) => `cannot place ${r.service}: ${[r.summary, ...r.nodes].join('\n  ')}`,
       );
-  // Degraded mode: the supervisor resolves every rank's host name to its address (nothing resolves names).
-  for (const svc of plan.services) {
-    await createServiceRecord({
-      plan: svc,
-      cluster: clusterName,
-      file: abs,
-      planHash: plan.hash,
-      placeMs,
-      spec,
-      planOptions,
-      ...(degraded ? { degraded: true } : {}),
-    });
-  }
+      throw new MultinodeError(
+        'plan.infeasible',
+        `cannot run ${file} on cluster ${clusterName}${reasons.length > 0 ? `\n${reasons.join('\n')}` : ''}`,
+        { exitCode: EXIT.badInput, issues: result.issues },
+      );
+    }
+    report.issues(result.warnings);
+    const placeMs = Date.now() - t0;
+    for (const svc of result.plan.services)
+      if (svc.imageUri)
+        report.note(
+          `${svc.name}: image.uri ${svc.imageUri} is recorded, but the local runtime runs the script on this machine's file system`,
+        );
+    // Degraded mode: the supervisor resolves every rank's host name to its address (nothing resolves names).
+    const services = result.plan.services;
+    const created: string[] = [];
+    try {
+      for (const svc of services) {
+        await createServiceRecord({
+          plan: svc,
+          cluster: clusterName,
+          file: abs,
+          planHash: result.plan.hash,
+          placeMs,
+          spec,
+          planOptions,
+          ...(degraded ? { degraded: true } : {}),
+        });
+        created.push(svc.name);
+      }
+    } catch (e) {
+      // All or nothing: records made before the failing one go again (nothing runs for them yet).
+      for (const n of created) await removeRecord(n);
+      throw e;
+    }
+    return result.plan;
+  });
 
   if (opts.detach) {
     const self = opts.selfArgv;
@@ -294,7 +314,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
       throw new MultinodeError('app.no-self', 'detached up needs the argv that starts this program again');
     for (const svc of plan.services) {
       const dir = serviceDir(svc.name);
-      const fd = openSync(join(dir, 'supervisor.log'), 'a');
+      const fd = openSync(join(dir, 'supervisor.log'), 'a', PRIVATE_FILE_MODE);
       const argv = [...self, '__supervise', svc.name];
       const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
       closeSync(fd);

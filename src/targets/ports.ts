@@ -154,11 +154,12 @@ export const realStateStore: StateStore = {
     }
   },
   async write(path, value) {
-    await mkdir(dirname(path), { recursive: true });
+    await mkdir(dirname(path), { recursive: true, mode: 0o700 });
     const tmp = `${path}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`;
     // temp file + rename: readers never see a partial file, and a crashed writer leaves the old one.
     // (No fsync: this guards against process crashes, not power loss, and keeps `up` fast.)
-    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`);
+    // 0600: records hold the spec's env values (tokens included).
+    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { mode: 0o600 });
     await rename(tmp, path);
   },
   async remove(path) {

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { clusterDir } from '../../src/targets/local/paths.js';
 import { readSlurmJobRecords, slurmJobRecordPath } from '../../src/targets/slurm/jobs.js';
+import { slurmMungeDir } from '../../src/targets/slurm/cluster.js';
 import { slurmSkipReason } from './slurm-helpers.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -64,7 +65,12 @@ services:
       const run = join(clusterDir(name), 'slurm', 'run');
       for (const f of readdirSync(run)) pids.push(Number(readFileSync(join(run, f), 'utf8').trim()));
       pids.push(
-        Number(readFileSync(join(clusterDir(name), 'slurm', 'munge-run', 'munged.pid'), 'utf8').trim()),
+        Number(
+          readFileSync(
+            join(slurmMungeDir(join(clusterDir(name), 'slurm')), 'run', 'munged.pid'),
+            'utf8',
+          ).trim(),
+        ),
       );
       assert.equal(pids.length, 4, 'slurmctld, 2× slurmd, munged');
       assert.ok(pids.every(alive));

@@ -19,7 +19,7 @@ import {
 } from '../../src/targets/slurm/jobs.js';
 import type { SlurmJobRecord } from '../../src/targets/slurm/jobs.js';
 import { STATE } from '../../src/api/names.js';
-import { buildSlurmConf } from '../../src/targets/slurm/cluster.js';
+import { buildSlurmConf, slurmMungeDir } from '../../src/targets/slurm/cluster.js';
 
 test('parseScontrolJob reads state, reason, exit code, nodes, batch host', () => {
   const line =
@@ -78,7 +78,7 @@ test('buildSlurmConf: own paths with %n, per-node TmpFS, no cgroups or accountin
   for (const l of [
     'ClusterName=mycluster',
     'SlurmctldHost=node-1(198.18.3.1)',
-    'AuthInfo=socket=/st/munge-run/munge.sock',
+    `AuthInfo=socket=${slurmMungeDir('/st')}/run/munge.sock`,
     'SlurmdSpoolDir=/st/spool/%n',
     'SlurmdPidFile=/st/run/slurmd-%n.pid',
     'TmpFS=/st/tmp/%n',

@@ -160,7 +160,10 @@ test('under fake Slurm: every rank gets the planned env with Slurm node names, a
     assert.equal(r.status, 0, r.stderr + r.stdout);
     assert.match(r.stdout, /multinode: endpoint api: http:\/\/cn1:8080 \(rank 0 on cn1, 10\.1\.0\.1:8080\)/);
     assert.match(readFileSync(join(fake, 'srun.log'), 'utf8'), /--nodelist=cn1,cn2,cn3/);
-    const jobDir = join(fake, 'multinode-77');
+    // The job directory is fresh and unguessable (mktemp -d): multinode-<job id>.<10 random characters>.
+    const hostfile = readEnv0(join(out, 'env-0'))['MULTINODE_HOSTFILE'] ?? '';
+    assert.match(hostfile, new RegExp(`^${fake}/multinode-77\\.[A-Za-z0-9]{10}/files/hostfile$`));
+    const jobDir = hostfile.slice(0, -'/files/hostfile'.length);
     for (let i = 0; i < 3; i++) {
       const env = readEnv0(join(out, `env-${i}`));
       assert.equal(env['MULTINODE_NODE_RANK'], String(i));

@@ -2,6 +2,7 @@
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { isRoot } from '../../targets/local/target.js';
 import { readServiceState } from '../../targets/local/service-state.js';
+import { checkedName } from '../../targets/state-root.js';
 import type { ServiceState } from '../../targets/local/service-state.js';
 
 export { isRoot } from '../../targets/local/target.js';
@@ -16,7 +17,7 @@ export function requireRoot(what: string): void {
 
 /** The recorded state of service `name`; bad input (exit 2) naming it when no such service runs. */
 export async function requireServiceState(name: string): Promise<ServiceState> {
-  const state = await readServiceState(name);
+  const state = await readServiceState(checkedName('service', name));
   if (!state)
     throw new MultinodeError('runtime.no-service', `no service named "${name}" (see \`multinode ps\`)`, {
       exitCode: EXIT.badInput,

@@ -10,6 +10,7 @@ import { EXIT, MultinodeError } from '../../api/issues.js';
 import { DEFAULT_WAIT_TIMEOUT_S, describeEvent, upLocal } from '../../app/up.js';
 import { slurmUp } from '../../app/slurm.js';
 import { serviceDir } from '../../targets/local/paths.js';
+import { checkedName } from '../../targets/state-root.js';
 import { superviseService } from '../../targets/local/supervisor.js';
 import { readSlurmCluster } from '../../targets/slurm/cluster.js';
 import { cliReporter, paint } from '../output.js';
@@ -122,7 +123,7 @@ export function registerUp(program: Command): void {
       process.on('SIGTERM', () => stop.abort());
       process.on('SIGINT', () => stop.abort());
       process.on('SIGHUP', () => undefined);
-      if (!existsSync(serviceDir(service)))
+      if (!existsSync(serviceDir(checkedName('service', service))))
         throw new MultinodeError('runtime.no-service', `no service ${service}`);
       const code = await superviseService(service, {
         stop: stop.signal,

@@ -20,7 +20,9 @@ import { STATE } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import { NETNS_DIR, etcDirFor, netnsExecArgv, nodeNetnsName, nodeUtsPath } from './node-exec.js';
-import { clusterDir, clusterNames, stateRoot, withLock } from './paths.js';
+import { checkName } from '../../spec/names.js';
+import { requireInside } from '../state-root.js';
+import { clusterDir, clusterNames, clustersLockPath, stateRoot, withClusterLock, withLock } from './paths.js';
 import { listServiceStates } from './service-state.js';
 
 export interface CreateClusterOptions {
@@ -91,6 +93,7 @@ export async function listClusters(ports: RuntimePorts = defaultPorts()): Promis
   }
   const metas: ClusterMeta[] = [];
   for (const n of names.sort()) {
+    if (!checkName('cluster', n).ok) continue; // not ours (a stray entry): never becomes a path
     const m = await readClusterMeta(n, ports);
     if (m) metas.push(m);
   }
@@ -161,6 +164,8 @@ export async function createCluster(
 ): Promise<ClusterMeta> {
   const started = ports.clock.now();
   const { name } = options;
+  const named = checkName('cluster', name);
+  if (!named.ok) throw badInput(named.message);
   if (!NAME_RE.test(name))
     throw badInput(`cluster name "${name}" must be lower-case letters, digits and '-' (≤ 32)`);
   if (!Number.isInteger(options.nodes) || options.nodes < 1 || options.nodes > MAX_NODES)
@@ -171,7 +176,7 @@ export async function createCluster(
   const blocks = Math.max(1, Math.min(options.blocks ?? 1, options.nodes));
   const names = clusterNames(name);
 
-  const meta = await withLock(join(stateRoot(), STATE.clustersDir), async () => {
+  const meta = await withLock(clustersLockPath(), async () => {
     const existing = await listClusters(ports);
     if (existing.some((c) => c.name === name)) throw badInput(`cluster "${name}" already exists`);
     const used = new Set(existing.map((c) => c.index));
@@ -351,6 +356,17 @@ export async function deleteCluster(
   options: { force?: boolean } = {},
   ports: RuntimePorts = defaultPorts(),
 ): Promise<{ existed: boolean }> {
+  const named = checkName('cluster', name);
+  if (!named.ok) throw badInput(named.message);
+  // Under the cluster's lock: no `up` plans onto it, no `down` tears down on it meanwhile.
+  return withClusterLock(name, () => deleteClusterLocked(name, options, ports));
+}
+
+async function deleteClusterLocked(
+  name: string,
+  options: { force?: boolean },
+  ports: RuntimePorts,
+): Promise<{ existed: boolean }> {
   const run = ports.spawner;
   const names = clusterNames(name);
   const meta = await readClusterMeta(name, ports);
@@ -377,9 +393,9 @@ export async function deleteCluster(
     (p) => p === join(dir, 'uts') || p.startsWith(`${join(dir, 'uts')}/`),
   );
   for (const m of mounts.sort().reverse()) await run.run(['/bin/umount', '-l', m], { check: false });
-  for (const ns of nsList) await rm(etcDirFor(ns), { recursive: true, force: true });
-  if (meta) for (const n of meta.nodes) await rm(n.etcDir, { recursive: true, force: true });
-  await rm(dir, { recursive: true, force: true });
+  for (const ns of nsList) await rm(requireInside(etcDirFor(ns)), { recursive: true, force: true });
+  if (meta) for (const n of meta.nodes) await rm(requireInside(n.etcDir), { recursive: true, force: true });
+  await rm(requireInside(dir), { recursive: true, force: true });
   return { existed };
 }
 

@@ -19,6 +19,7 @@
  * Every object is recorded (via `record`) before or right after it is created, in order, so teardown can undo
  * in reverse and treat "already gone" as success.
  */
+import { isOwnDir } from '../private-dir.js';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { runLimited } from './concurrency.js';
 import { join } from 'node:path';
@@ -465,6 +466,8 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       return;
     }
     case 'ssh-control': {
+      // Only a directory that is still ours (0700, not a symlink) is emptied: it may sit outside the state.
+      if (!(await isOwnDir(r.path, 0o700))) return;
       let sockets: string[] = [];
       try {
         sockets = await readdir(r.path);

@@ -4,20 +4,21 @@
  * and teardown can find exactly what it created. Link names stay within the kernel's 15 characters.
  */
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { STATE } from '../../api/names.js';
-import { MultinodeError } from '../../api/issues.js';
-import { stateRoot } from '../state-root.js';
+import { withFileLock } from '../file-lock.js';
+import { checkedName, ensureStateRoot, requireInside, stateRoot } from '../state-root.js';
 
 export { stateRoot } from '../state-root.js';
 
+/** `<state>/clusters/<cluster>`; the name is checked (exit 2) before it becomes a path. */
 export function clusterDir(cluster: string): string {
-  return join(stateRoot(), STATE.clustersDir, cluster);
+  return requireInside(join(stateRoot(), STATE.clustersDir, checkedName('cluster', cluster)));
 }
 
+/** `<state>/services/<service>`; the name is checked (exit 2) before it becomes a path. */
 export function serviceDir(service: string): string {
-  return join(stateRoot(), STATE.servicesDir, service);
+  return requireInside(join(stateRoot(), STATE.servicesDir, checkedName('service', service)));
 }
 
 /** 6 hex characters of sha256: enough to keep names apart, short enough for IFNAMSIZ. */
@@ -62,53 +63,43 @@ export function serviceNames(cluster: string, service: string) {
   };
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+/** The pseudo cluster of degraded (no root) services: ranks on loopback addresses, no cluster to lock. */
+export const LOOPBACK_CLUSTER = '(loopback)';
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
+function lockPath(file: string): string {
+  return join(stateRoot(), STATE.locksDir, file);
+}
+
+/** Lock file of one service: held around every read–modify–write of its record. */
+export function serviceLockPath(service: string): string {
+  return lockPath(`service.${checkedName('service', service)}.lock`);
 }
 
 /**
- * Runs `fn` holding an exclusive lock (a `lock` directory created atomically, with the holder's pid).
- * A lock left by a dead process is broken.
+ * Lock file of one cluster: held from reading its inventory to recording the plan (`up`), while a service
+ * on it is torn down (`down`) and while it is deleted.
  */
-export async function withLock<T>(dir: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
-  await mkdir(dir, { recursive: true });
-  const lock = join(dir, STATE.lockFile);
-  const started = Date.now();
-  for (;;) {
-    try {
-      await mkdir(lock);
-      await writeFile(join(lock, 'pid'), String(process.pid));
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder = NaN;
-      try {
-        holder = Number(await readFile(join(lock, 'pid'), 'utf8'));
-      } catch {
-        /* being written or removed */
-      }
-      if (Number.isFinite(holder) && holder > 0 && !pidAlive(holder)) {
-        await rm(lock, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() - started > timeoutMs)
-        throw new MultinodeError(
-          'runtime.lock',
-          `timed out waiting for the lock ${lock} (held by pid ${holder})`,
-        );
-      await sleep(20);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    await rm(lock, { recursive: true, force: true });
-  }
+export function clusterLockPath(cluster: string): string {
+  return lockPath(
+    cluster === LOOPBACK_CLUSTER ? 'loopback.lock' : `cluster.${checkedName('cluster', cluster)}.lock`,
+  );
+}
+
+/** Lock file of the set of clusters (name and index claims on create). */
+export function clustersLockPath(): string {
+  return lockPath('clusters.lock');
+}
+
+/** Runs `fn` holding the exclusive lock file `path` (flock(2); see ../file-lock.ts). */
+export async function withLock<T>(path: string, fn: () => Promise<T>, timeoutMs = 60_000): Promise<T> {
+  await ensureStateRoot();
+  return withFileLock(path, fn, { timeoutMs });
+}
+
+export function withServiceLock<T>(service: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  return withLock(serviceLockPath(service), fn, timeoutMs);
+}
+
+export function withClusterLock<T>(cluster: string, fn: () => Promise<T>, timeoutMs?: number): Promise<T> {
+  return withLock(clusterLockPath(cluster), fn, timeoutMs);
 }

@@ -12,7 +12,8 @@ import type { CoolingEntry } from '../../plan/failover/port-pool.js';
 import { STATE } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
-import { serviceDir, stateRoot, withLock } from './paths.js';
+import { checkName } from '../../spec/names.js';
+import { serviceDir, stateRoot, withServiceLock } from './paths.js';
 
 /** One thing to undo on teardown. */
 export type Resource =
@@ -134,6 +135,9 @@ export interface ServiceState {
   message?: string;
   supervisorPid?: number;
   supervisorStartTime?: string;
+  /** The `up` that recorded the service: while no supervisor is recorded, the record is its (pid + start time). */
+  starterPid?: number;
+  starterStartTime?: string;
   /** Degraded mode (no root): loopback addresses and host networking. */
   degraded?: boolean;
   resources: Resource[];
@@ -164,6 +168,7 @@ export async function listServiceStates(ports: RuntimePorts = defaultPorts()): P
   }
   const out: ServiceState[] = [];
   for (const n of names.sort()) {
+    if (!checkName('service', n).ok) continue; // not ours (a stray entry): never becomes a path
     const s = await readServiceState(n, ports);
     if (s) out.push(s);
   }
@@ -176,7 +181,7 @@ export async function updateServiceState(
   mutate: (s: ServiceState) => void,
   ports: RuntimePorts = defaultPorts(),
 ): Promise<ServiceState | undefined> {
-  return withLock(serviceDir(name), async () => {
+  return withServiceLock(name, async () => {
     const s = await readServiceState(name, ports);
     if (!s) return undefined;
     mutate(s);
@@ -189,7 +194,7 @@ export async function writeServiceState(
   state: ServiceState,
   ports: RuntimePorts = defaultPorts(),
 ): Promise<void> {
-  await withLock(serviceDir(state.name), () => ports.store.write(serviceStatePath(state.name), state));
+  await withServiceLock(state.name, () => ports.store.write(serviceStatePath(state.name), state));
 }
 
 /** `starttime` field of /proc/PID/stat (undefined when gone or a zombie): identifies a process beyond its pid. */

@@ -7,7 +7,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
-import { chmod, mkdir, rename, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
@@ -29,7 +29,9 @@ import type { Server as TlsServer } from 'node:tls';
 import { rankLogPath } from './logs.js';
 import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
 import { nodeExecArgv } from './node-exec.js';
-import { serviceDir, serviceNames, stateRoot, withLock } from './paths.js';
+import { serviceDir, serviceNames, stateRoot, withServiceLock } from './paths.js';
+import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside } from '../state-root.js';
+import { undoResource } from './network.js';
 import { STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
 import type { ServiceSsh } from './ssh/index.js';
@@ -94,8 +96,9 @@ export async function createServiceRecord(
   ports: RuntimePorts = defaultPorts(),
 ): Promise<ServiceState> {
   const dir = serviceDir(req.plan.name);
-  return withLock(dir, async () => {
+  return withServiceLock(req.plan.name, async () => {
     const existing = await readServiceState(req.plan.name, ports);
+    const starterStartTime = await readProcStartTime(process.pid);
     if (existing)
       throw new MultinodeError(
         'runtime.service-exists',
@@ -113,6 +116,7 @@ export async function createServiceRecord(
       ...(req.planOptions ? { planOptions: req.planOptions } : {}),
       createdAt: new Date(ports.clock.now()).toISOString(),
       status: 'starting',
+      ...(starterStartTime !== undefined ? { starterPid: process.pid, starterStartTime } : {}),
       ...(req.degraded ? { degraded: true } : {}),
       resources: [],
       ranks: req.plan.ranks.map((r) => ({
@@ -128,7 +132,9 @@ export async function createServiceRecord(
       probe: { status: 'none', successes: 0, failures: 0 },
       timings: { place: req.placeMs },
     };
-    await mkdir(join(dir, 'logs'), { recursive: true });
+    await mkdir(dir, { recursive: true, mode: PRIVATE_DIR_MODE });
+    await chmod(dir, PRIVATE_DIR_MODE);
+    await mkdir(join(dir, 'logs'), { recursive: true, mode: PRIVATE_DIR_MODE });
     await ports.store.write(serviceStatePath(req.plan.name), state);
     return state;
   });
@@ -300,7 +306,26 @@ export async function superviseService(
   let plan = initial.plan;
   const restartSpec = plan.restart;
   const dir = serviceDir(name);
-  const update = (fn: (s: ServiceState) => void) => updateServiceState(name, fn, ports);
+  /** Set when this supervisor closes the record itself (stopped or done); `down` closes it otherwise. */
+  let closingSelf = false;
+  /**
+   * Every write goes through here: a record that vanished, or that `down` marked `stopping`, throws
+   * RecordClosedError, and the supervisor then stops and removes what it made (see `removeOwn`).
+   */
+  const update = async (fn: (s: ServiceState) => void) => {
+    const s = await updateServiceState(
+      name,
+      (x) => {
+        if (x.status === 'stopping' && !closingSelf) throw new RecordClosedError(name);
+        fn(x);
+      },
+      ports,
+    );
+    if (!s) throw new RecordClosedError(name);
+    return s;
+  };
+  /** What this supervisor registered (or was about to), to undo itself when its record is closed. */
+  const mine: Resource[] = [];
   const now = () => ports.clock.now();
   const iso = (ms = now()) => new Date(ms).toISOString();
   const startTime = await readProcStartTime(process.pid);
@@ -323,8 +348,10 @@ export async function superviseService(
     });
   };
   const record = async (r: Resource | readonly Resource[]) => {
+    const list = Array.isArray(r) ? (r as readonly Resource[]) : [r as Resource];
+    mine.push(...list);
     await update((s) => {
-      s.resources.push(...(Array.isArray(r) ? (r as readonly Resource[]) : [r as Resource]));
+      s.resources.push(...list);
     });
   };
   const keepResults = async (results: ReadonlyMap<string, unknown>) => {
@@ -385,7 +412,8 @@ export async function superviseService(
     const writePlanFiles = async (p: ServicePlan, version: number) => {
       for (const f of resolveFiles(versionedFiles(p.files, version), leavesFor(p, degraded))) {
         const fresh = !existsSync(f.path);
-        await writeFileAtomic(f.path, f.content, f.mode);
+        // In the service directory a plan file keeps the owner's bits only (it may carry env values).
+        await writeFileAtomic(f.path, f.content, f.path.startsWith(`${dir}/`) ? f.mode & 0o700 : f.mode);
         if (fresh && !f.path.startsWith(`${dir}/`)) await record({ kind: 'dir', path: f.path });
       }
     };
@@ -420,7 +448,7 @@ export async function superviseService(
     let wake: () => void = () => undefined;
     const startSshd = async (s0: ServiceSsh, r: RankPlan): Promise<void> => {
       const argv = s0.sshdArgv(r.rank);
-      const fd = openSync(rankLogPath(dir, r.rank), 'a');
+      const fd = openSync(rankLogPath(dir, r.rank), 'a', PRIVATE_FILE_MODE);
       const child = spawn(argv[0] as string, argv.slice(1), {
         detached: true,
         stdio: ['ignore', fd, fd],
@@ -482,7 +510,7 @@ export async function superviseService(
      */
     const startRank = async (r: RankPlan, restarted: boolean): Promise<void> => {
       const argv = cluster ? rankArgv(cluster.name, dir, plan, r, netnsOf(r)) : plainRankArgv(plan, r);
-      const fd = openSync(rankLogPath(dir, r.rank), 'a');
+      const fd = openSync(rankLogPath(dir, r.rank), 'a', PRIVATE_FILE_MODE);
       mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
       const child = spawn(argv[0] as string, argv.slice(1), {
         cwd,
@@ -521,6 +549,7 @@ export async function superviseService(
       if (pid === undefined || st === undefined) return;
       if (!exited) live.set(r.rank, { pid, startTime: st, gen: g });
       missingSince.delete(r.rank);
+      mine.push({ kind: 'process', rank: r.rank, pid, startTime: st });
       await update((s) => {
         s.resources.push({ kind: 'process', rank: r.rank, pid, startTime: st });
         const rs = s.ranks.find((x) => x.rank === r.rank);
@@ -914,6 +943,8 @@ export async function superviseService(
 
     let probeDetail = 'no answer yet';
     while (!finished()) {
+      // `down` removed the record without reaching this process: stop as if told to.
+      if (!existsSync(serviceStatePath(name))) throw new RecordClosedError(name);
       const x = sshdExits.shift();
       if (x) {
         await sshdFailed(x);
@@ -967,6 +998,7 @@ export async function superviseService(
     if (current) await stopRanks(current, 3000);
     for (const srv of tlsServers) srv.close();
     const code = failure?.code ?? 0;
+    closingSelf = stopped;
     await update((s) => {
       s.status = stopped ? 'stopping' : failure ? 'failed' : 'completed';
       s.group = { ready: false, missing: s.group?.missing ?? [] };
@@ -976,12 +1008,49 @@ export async function superviseService(
     return stopped ? 0 : code;
   } catch (e) {
     for (const srv of tlsServers) srv.close();
+    if (e instanceof RecordClosedError) {
+      emit({ kind: 'note', message: e.message });
+      await removeOwn(name, mine, [...live.values()], ports);
+      return 0;
+    }
     await update((s) => {
       s.status = 'failed';
       s.message = e instanceof Error ? e.message : String(e);
     }).catch(() => undefined);
     throw e;
   }
+}
+
+/** The service's record vanished or `down` closed it (status `stopping`) while this supervisor ran. */
+export class RecordClosedError extends MultinodeError {
+  constructor(service: string) {
+    super(
+      'runtime.record-closed',
+      `the record of ${service} was removed or is being removed (\`multinode down\`); stopping and removing what this supervisor started`,
+    );
+  }
+}
+
+/**
+ * After the record was closed: stops the ranks still running and undoes, in reverse, everything this
+ * supervisor registered (what `down` already undid counts as done), then removes what is left of the
+ * service directory unless a new record exists by then.
+ */
+async function removeOwn(
+  name: string,
+  mine: readonly Resource[],
+  live: readonly { readonly pid: number; readonly startTime: string }[],
+  ports: RuntimePorts,
+): Promise<void> {
+  await Promise.all(live.map((l) => stopGroup(l.pid, l.startTime, 1000)));
+  for (const r of [...mine].reverse()) {
+    if (r.kind === 'process') await stopGroup(r.pid, r.startTime, 1000);
+    else await undoResource(r, ports).catch(() => undefined);
+  }
+  await withServiceLock(name, async () => {
+    if (await readServiceState(name, ports)) return;
+    await rm(requireInside(serviceDir(name)), { recursive: true, force: true });
+  });
 }
 
 export type { ClusterMeta };

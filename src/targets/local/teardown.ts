@@ -9,7 +9,8 @@ import { ENV, PLAN_FILES } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import { undoResource } from './network.js';
-import { serviceDir } from './paths.js';
+import { requireInside } from '../state-root.js';
+import { serviceDir, withClusterLock, withServiceLock } from './paths.js';
 import { stopGroup, stopProcess } from './processes.js';
 import type { ServiceState } from './service-state.js';
 import { readProcStartTime, readServiceState, updateServiceState } from './service-state.js';
@@ -59,21 +60,48 @@ export async function downService(
   ports: RuntimePorts = defaultPorts(),
 ): Promise<DownResult> {
   const started = ports.clock.now();
-  const state = await readServiceState(name, ports);
-  if (!state) {
-    await rm(serviceDir(name), { recursive: true, force: true });
-    return { existed: false, ms: ports.clock.now() - started };
+  const dir = serviceDir(name);
+  const first = await readServiceState(name, ports);
+  if (!first) {
+    // No record: remove what is left of the directory, unless an `up` records the service meanwhile.
+    const existed = await withServiceLock(name, async () => {
+      if (await readServiceState(name, ports)) return true;
+      await rm(requireInside(dir), { recursive: true, force: true });
+      return false;
+    });
+    if (!existed) return { existed: false, ms: ports.clock.now() - started };
   }
-  await updateServiceState(
-    name,
-    (s) => {
-      s.status = 'stopping';
-    },
-    ports,
-  ).catch(() => undefined);
-  if (!options.self && state.supervisorPid !== undefined && state.supervisorStartTime !== undefined) {
+  // Under the cluster's lock (as `up` plans under it): a concurrent `up` either recorded its service before
+  // we read it, or plans after it is gone; a second `down` waits here and then finds nothing to do.
+  const cluster = first?.cluster ?? (await readServiceState(name, ports))?.cluster;
+  if (cluster === undefined) return downService(name, options, ports);
+  return withClusterLock(cluster, async () => {
+    const state = await readServiceState(name, ports);
+    if (!state) return { existed: false, ms: ports.clock.now() - started };
+    await teardownRecorded(state, options, ports);
+    return { existed: true, ms: ports.clock.now() - started };
+  });
+}
+
+async function teardownRecorded(
+  state: ServiceState,
+  options: { graceMs?: number; onProgress?: (msg: string) => void; self?: boolean },
+  ports: RuntimePorts,
+): Promise<void> {
+  const name = state.name;
+  // `stopping` closes the record: from now on a supervisor records nothing new, and one that tries stops
+  // and removes what it made itself (a supervisor still starting, whose pid is not recorded yet).
+  const marked =
+    (await updateServiceState(
+      name,
+      (s) => {
+        s.status = 'stopping';
+      },
+      ports,
+    ).catch(() => undefined)) ?? state;
+  if (!options.self && marked.supervisorPid !== undefined && marked.supervisorStartTime !== undefined) {
     options.onProgress?.('stopping the supervisor');
-    await stopProcess(state.supervisorPid, state.supervisorStartTime, 5000);
+    await stopProcess(marked.supervisorPid, marked.supervisorStartTime, 5000);
   }
   // Re-read: the supervisor may have recorded more before it stopped.
   const latest = (await readServiceState(name, ports)) ?? state;
@@ -89,6 +117,5 @@ export async function downService(
     await Promise.all(reversed.slice(i, j).map((r) => undoResource(r, ports)));
     i = j;
   }
-  await rm(serviceDir(name), { recursive: true, force: true });
-  return { existed: true, ms: ports.clock.now() - started };
+  await rm(requireInside(serviceDir(name)), { recursive: true, force: true });
 }

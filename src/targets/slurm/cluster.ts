@@ -23,9 +23,12 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { chmod, chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
+import { ensureOwnDir } from '../private-dir.js';
+import { checkedName } from '../state-root.js';
 import { SLURM_TARGET } from '../../api/names.js';
 import { featureName } from './template.js';
 import type { ProcessSpawner } from '../ports.js';
@@ -67,17 +70,35 @@ export interface SlurmClusterInfo {
 const INFO_FILE = 'slurm-cluster.json';
 const MUNGE_USER = 'munge';
 
+/** Root-only parent of the munge directories (/run is writable by root alone: nothing can be planted). */
+export const MUNGE_PARENT = '/run/multinode';
+// (the local target keeps long-path ControlMaster directories there too: ../private-dir.ts)
+
+/**
+ * munged runs as the `munge` user and wants the way to its socket reachable by everyone, which the
+ * private (0700) state directory is not: its key and socket live in `/run/multinode/munge-<hash>` instead
+ * (root 0755; `etc` munge 0700 for the key, `run` munge 0755 for socket and pid).
+ */
+export function slurmMungeDir(stateDir: string): string {
+  return join(
+    MUNGE_PARENT,
+    `munge-${createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 12)}`,
+  );
+}
+
 function paths(stateDir: string) {
+  const mungeDir = slurmMungeDir(stateDir);
   return {
     conf: join(stateDir, 'slurm.conf'),
     gres: join(stateDir, 'gres.conf'),
     mpi: join(stateDir, 'mpi.conf'),
     cgroup: join(stateDir, 'cgroup.conf'),
-    munge: join(stateDir, 'munge'),
-    mungeRun: join(stateDir, 'munge-run'),
-    mungeKey: join(stateDir, 'munge', 'munge.key'),
-    mungeSock: join(stateDir, 'munge-run', 'munge.sock'),
-    mungePid: join(stateDir, 'munge-run', 'munged.pid'),
+    mungeDir,
+    munge: join(mungeDir, 'etc'),
+    mungeRun: join(mungeDir, 'run'),
+    mungeKey: join(mungeDir, 'etc', 'munge.key'),
+    mungeSock: join(mungeDir, 'run', 'munge.sock'),
+    mungePid: join(mungeDir, 'run', 'munged.pid'),
     spool: join(stateDir, 'spool'),
     run: join(stateDir, 'run'),
     log: join(stateDir, 'log'),
@@ -85,7 +106,7 @@ function paths(stateDir: string) {
     state: join(stateDir, 'state'),
     dev: join(stateDir, 'dev'),
     ctldPid: join(stateDir, 'run', 'slurmctld.pid'),
-    slurmdPid: (node: string) => join(stateDir, 'run', `slurmd-${node}.pid`),
+    slurmdPid: (node: string) => join(stateDir, 'run', `slurmd-${checkedName('node', node)}.pid`),
     info: join(stateDir, INFO_FILE),
   };
 }
@@ -274,10 +295,10 @@ export async function startSlurmCluster(
     nodes: opts.nodes.map((n) => n.name),
     mungeSocket: p.mungeSock,
   };
+  for (const n of opts.nodes) checkedName('node', n.name);
   try {
-    // munged insists that the socket's directory (and the way to it) is reachable by everyone.
-    await mkdir(opts.stateDir, { recursive: true, mode: 0o755 });
-    await chmod(opts.stateDir, 0o755);
+    await mkdir(opts.stateDir, { recursive: true, mode: 0o700 });
+    await freshMungeDir(p.mungeDir);
     for (const d of [p.munge, p.mungeRun, p.spool, p.run, p.log, p.tmp, p.state])
       await mkdir(d, { recursive: true });
     for (const n of opts.nodes) {
@@ -364,6 +385,17 @@ export async function startSlurmCluster(
   }
 }
 
+/**
+ * Creates the munge directory afresh under MUNGE_PARENT, which must be a real directory owned by us and
+ * writable by nobody else (lstat: a symlink or a foreign directory is refused).
+ */
+async function freshMungeDir(dir: string): Promise<void> {
+  await ensureOwnDir(MUNGE_PARENT, 0o755);
+  await rm(dir, { recursive: true, force: true });
+  await mkdir(dir, { mode: 0o755 });
+  await chmod(dir, 0o755);
+}
+
 async function waitIdle(info: SlurmClusterInfo, timeoutMs: number, spawner: ProcessSpawner): Promise<void> {
   const until = Date.now() + timeoutMs;
   let last = '';
@@ -428,6 +460,8 @@ export async function stopSlurmCluster(
   if (ctld !== undefined) await stopPid(ctld);
   const munged = await readPid(p.mungePid);
   if (munged !== undefined) await stopPid(munged);
-  await rm(stateDir, { recursive: true, force: true });
+  // Only a directory this module made (it holds our info file or slurm.conf) is removed recursively.
+  if (info || existsSync(p.conf)) await rm(stateDir, { recursive: true, force: true });
+  await rm(p.mungeDir, { recursive: true, force: true });
   return { existed: true };
 }

@@ -15,8 +15,8 @@
  * hosts (batch host first) and `scontrol show node` NodeAddr for their IPv4 addresses — and computes the same
  * rank environment the local runtime gives (`MULTINODE_*`, `MASTER_ADDR`/`MASTER_PORT`, `TF_CONFIG`, hostfile,
  * cluster file): planned host name of rank r → r-th Slurm node name, planned address → that node's
- * NodeAddr, planned file paths → `$MN_JOB_DIR/files/…` (default `${TMPDIR:-/tmp}/multinode-$SLURM_JOB_ID`,
- * written on every node). The rank is the index of `$SLURMD_NODENAME` in that host list.
+ * NodeAddr, planned file paths → `$MN_JOB_DIR/files/…` (default a fresh private
+ * `${TMPDIR:-/tmp}/multinode-$SLURM_JOB_ID.XXXXXXXXXX` from mktemp -d, written on every node). The rank is the index of `$SLURMD_NODENAME` in that host list.
  *
  * Every step starts exactly one rank per node (`--ntasks-per-node=1`), whatever S is.
  *
@@ -31,6 +31,8 @@ import { ENV, SLURM_TARGET } from '../../api/names.js';
 import { escapeDq, featureName, jobName } from './template.js';
 import { SlurmValues, WRAPPER_REL } from './resolve.js';
 import { shQuote } from '../../lib/shell.js';
+import { EXIT, MultinodeError } from '../../api/issues.js';
+import { checkSlurmValue } from '../../spec/names.js';
 import { slotsPerHost } from '../../plan/env.js';
 
 export { featureName } from './template.js';
@@ -132,6 +134,15 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   if (svc.gpusPerNode > 0) sb(`--gres=gpu:${svc.gpusPerNode}`);
   if (svc.gpuModel !== undefined && svc.gpusPerNode > 0) sb(`--constraint=${featureName(svc.gpuModel)}`);
   if (opts.exclusive) sb('--exclusive');
+  // Guard (app/ checks these first, with the same words): nothing but a Slurm word reaches an #SBATCH line.
+  for (const [option, value] of [
+    ['partition', opts.partition],
+    ['time', opts.time],
+    ['account', opts.account],
+  ] as const) {
+    const c = value ? checkSlurmValue(option, value) : undefined;
+    if (c && !c.ok) throw new MultinodeError('input.bad-slurm-value', c.message, { exitCode: EXIT.badInput });
+  }
   if (opts.partition) sb(`--partition=${opts.partition}`);
   if (opts.time) sb(`--time=${opts.time}`);
   if (opts.account) sb(`--account=${opts.account}`);
@@ -155,7 +166,6 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     '',
     `MN_NODES=${n}`,
     'export MN_JOB_ID="${SLURM_JOB_ID:?this script runs under Slurm: submit it with sbatch}"',
-    `export MN_JOB_DIR="\${${SLURM_TARGET.jobDirEnv}:-\${TMPDIR:-/tmp}/${SLURM_TARGET.jobDirPrefix}$SLURM_JOB_ID}"`,
     '# Hosts in rank order (batch host first), and their IPv4 addresses from Slurm (NodeAddr).',
     'if [ -z "${MN_JOB_HOSTS:-}" ]; then',
     '  mn_all=$(scontrol show hostnames "$SLURM_JOB_NODELIST") || { echo "multinode: scontrol show hostnames failed" >&2; exit 1; }',
@@ -183,7 +193,16 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     '  MN_JOB_ADDRS=${MN_JOB_ADDRS# }',
     'fi',
     'export MN_JOB_HOSTS MN_JOB_ADDRS',
-    'rm -rf "$MN_JOB_DIR"',
+    '# A fresh private job directory: mktemp -d makes an unguessable name 0700 and never reuses one; a',
+    `# directory named by $${SLURM_TARGET.jobDirEnv} is removed and made again with mkdir, which fails if it exists.`,
+    `if [ -n "\${${SLURM_TARGET.jobDirEnv}:-}" ]; then`,
+    `  MN_JOB_DIR=$${SLURM_TARGET.jobDirEnv}`,
+    '  rm -rf "$MN_JOB_DIR"',
+    '  mkdir -m 700 "$MN_JOB_DIR" || { echo "multinode: cannot create the job directory $MN_JOB_DIR" >&2; exit 1; }',
+    'else',
+    `  MN_JOB_DIR=$(mktemp -d "\${TMPDIR:-/tmp}/${SLURM_TARGET.jobDirPrefix}$SLURM_JOB_ID.XXXXXXXXXX") || { echo "multinode: cannot create a private job directory" >&2; exit 1; }`,
+    'fi',
+    'export MN_JOB_DIR',
     '# Cancelled (scancel sends TERM): remove the job directory on this node before going.',
     'trap \'rm -rf "$MN_JOB_DIR"; exit 143\' TERM',
     'read -r -a MN_H <<< "$MN_JOB_HOSTS"',
@@ -272,14 +291,23 @@ function rankProgram(svc: ServicePlan): string {
     `if [ "\${#MN_H[@]}" -ne ${n} ]; then echo "multinode: expected ${n} nodes, got \${#MN_H[@]}" >&2; exit 1; fi`,
     "# The cluster network as OpenMPI's *_if_include wants it: the interface that carries this node's address.",
     'MN_IFACE=$(ip -o -4 addr show 2>/dev/null | awk -v a="${MN_A[$MN_RANK]}" \'{ split($4, p, "/"); if (p[1] == a) { print $2; exit } }\')',
-    '[ -d "$MN_DIR/bin" ] || mkdir -p "$MN_DIR/files" "$MN_DIR/bin" || exit 1',
-    '# Each file is written once per job directory (atomically: temp file + rename); the batch script starts',
-    "# with a fresh directory, so a file that exists is this job's.",
+    '# The job directory: made here (0700) by the first process of this job on this node, or accepted only',
+    "# when it is this user's own real 0700 directory (never a symlink or someone else's planted one).",
+    'if ! mkdir -m 700 "$MN_DIR" 2>/dev/null; then',
+    '  if [ -L "$MN_DIR" ] || ! [ -d "$MN_DIR" ] || ! [ -O "$MN_DIR" ] || [ "$(stat -c %a "$MN_DIR")" != 700 ]; then',
+    '    echo "multinode: $MN_DIR exists but is not a private (0700) directory of this user; refusing it" >&2',
+    '    exit 1',
+    '  fi',
+    'fi',
+    'mkdir -p -m 700 "$MN_DIR/files" "$MN_DIR/bin" || exit 1',
+    '# Each file is written once per job directory (atomically: temp file + rename); the directory is fresh',
+    "# and private, so a file that exists is this job's. Files are created under umask 077 (the rank's own umask",
+    "# is left alone) and keep the owner's bits only (644 → 600, 755 → 700): they carry env values.",
     'mn_put() {',
     '  [ -e "$1" ] && return 0',
     '  local t="$1.tmp.$$"',
-    '  printf \'%s\' "$3" > "$t" || return 1',
-    '  [ "$2" = 644 ] || chmod "$2" "$t"',
+    '  (umask 077 && printf \'%s\' "$3" > "$t") || return 1',
+    '  chmod "${2%??}00" "$t"',
     '  mv -f "$t" "$1"',
     '}',
     '# Job facts for the SSH wrapper, and this program itself (the wrapper runs it on the target node).',

@@ -16,9 +16,10 @@ import { mkdir, open, readdir, readFile, rename, rm, writeFile } from 'node:fs/p
 import { join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
 import { MultinodeError } from '../../api/issues.js';
+import { checkName, isInside } from '../../spec/names.js';
 import { SLURM_TARGET } from '../../api/names.js';
 import type { SlurmEndpoint } from './index.js';
-import { stateRoot } from '../state-root.js';
+import { checkedName, ensureStateRoot, requireInside, stateRoot } from '../state-root.js';
 import type { ProcessSpawner, RunResult } from '../ports.js';
 import { realSpawner } from '../ports.js';
 
@@ -90,8 +91,9 @@ export function slurmJobsDir(): string {
   return join(stateRoot(), SLURM_TARGET.jobsDir);
 }
 
+/** A record's file; the id (from sbatch's answer or a record file) is checked before it becomes a path. */
 function recordPath(id: string): string {
-  return join(slurmJobsDir(), `${id}.json`);
+  return requireInside(join(slurmJobsDir(), `${checkedName('record', id)}.json`), slurmJobsDir());
 }
 
 /** Record file of a job (for tests and cleanup). */
@@ -100,9 +102,10 @@ export function slurmJobRecordPath(rec: Pick<SlurmJobRecord, 'id'>): string {
 }
 
 async function saveRecord(rec: SlurmJobRecord): Promise<void> {
-  await mkdir(slurmJobsDir(), { recursive: true });
+  await ensureStateRoot();
+  await mkdir(slurmJobsDir(), { recursive: true, mode: 0o700 });
   const p = recordPath(rec.id);
-  await writeFile(`${p}.tmp`, `${JSON.stringify(rec, null, 2)}\n`);
+  await writeFile(`${p}.tmp`, `${JSON.stringify(rec, null, 2)}\n`, { mode: 0o600 });
   await rename(`${p}.tmp`, p);
 }
 
@@ -142,15 +145,16 @@ export async function submitSlurmJob(
   spawner: ProcessSpawner = realSpawner,
 ): Promise<SlurmJobRecord> {
   const dir = slurmJobsDir();
-  await mkdir(dir, { recursive: true });
+  await ensureStateRoot();
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   const now = new Date().toISOString();
   const tag = createHash('sha256')
     .update(`${JSON.stringify(client)}\n${now}\n${process.pid}\n${pending}`)
     .digest('hex')
     .slice(0, 8);
   const tmpScript = join(dir, `pending-${process.pid}-${pending++}.sbatch`);
-  await writeFile(tmpScript, job.script, { mode: 0o644 });
-  const output = join(dir, `${job.service}-%j-${tag}.out`);
+  await writeFile(tmpScript, job.script, { mode: 0o600 });
+  const output = join(dir, `${checkedName('service', job.service)}-%j-${tag}.out`);
   const r = await runSlurm(client, ['sbatch', '--parsable', `--output=${output}`, tmpScript], spawner, {
     check: false,
     ...(job.env ? { env: job.env } : {}),
@@ -163,7 +167,7 @@ export async function submitSlurmJob(
     );
   }
   const jobId = (r.stdout.trim().split(/[;\s]/)[0] ?? '').trim();
-  if (!/^\d+$/.test(jobId)) {
+  if (!checkName('job', jobId).ok) {
     await rm(tmpScript, { force: true });
     throw new MultinodeError('slurm.submit', `sbatch answered without a job id: ${r.stdout.trim()}`);
   }
@@ -307,7 +311,9 @@ export async function pruneSlurmJobRecords(
       kept.push(r);
       continue;
     }
-    const own = [r.scriptPath, r.output].filter((f) => resolve(f).startsWith(`${dir}/`));
+    // Paths come from a record file: only what lies inside the jobs directory is ours to remove.
+    const own = [r.scriptPath, r.output].filter((f) => isInside(dir, resolve(f)));
+    if (!checkName('record', r.id).ok) continue;
     for (const f of [recordPath(r.id), ...own]) await rm(f, { force: true });
   }
   return kept;

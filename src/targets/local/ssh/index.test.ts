@@ -27,10 +27,15 @@ test(
       }));
       const ssh = await prepareSsh({ serviceName: 'svc', serviceDir, ranks });
       assert.equal(ssh.wrapperPath, join(serviceDir, 'bin', 'multinode-ssh'));
-      assert.ok(
-        ssh.controlDir.startsWith('/tmp/multinode-ssh-'),
-        'a plain, short socket dir despite the space',
+      // A plain, short socket dir despite the space: under a parent private to this user, never a
+      // guessable name in /tmp itself; made 0700.
+      assert.match(
+        ssh.controlDir,
+        process.getuid?.() === 0
+          ? /^\/run\/multinode\/ssh-[0-9a-f]{12}$/
+          : /^\/tmp\/multinode-\d+\/ssh-[0-9a-f]{12}$/,
       );
+      assert.equal(statSync(ssh.controlDir).mode & 0o777, 0o700);
       assert.equal(spawnSync('/bin/sh', ['-n', ssh.wrapperPath]).status, 0);
       assert.equal(spawnSync('/bin/bash', ['-n', join(ssh.dir, 'remote-exec')]).status, 0);
       assert.equal(statSync(join(ssh.dir, 'ranks', '1.sh')).mode & 0o777, 0o600);

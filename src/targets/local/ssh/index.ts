@@ -35,6 +35,7 @@ import { dirname, join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { plannedEnv } from '../resolve.js';
+import { ensureOwnDir, isOwnDir, shortPrivateParent } from '../../private-dir.js';
 import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
 import { stopSessions, type StopSessionsResult } from './sessions.js';
 import { buildSshdConfig, buildSshdRunScript, ensureSshdPrivsepDir, waitForSshd } from './sshd.js';
@@ -120,10 +121,27 @@ async function writeAtomic(path: string, content: string, mode: number): Promise
   await rename(tmp, path);
 }
 
-function defaultControlDir(sshDir: string): string {
+/**
+ * `<ssh dir>/cm`, or, when that is too long for a socket path, `ssh-<hash>` under a short parent private to
+ * this user (`/run/multinode` for root; see ../../private-dir.ts) — never a guessable name in /tmp itself.
+ */
+export function defaultControlDir(sshDir: string): string {
   const dir = join(sshDir, 'cm');
   if (dir.length <= MAX_CONTROL_DIR && /^[A-Za-z0-9_@+=:,./-]+$/.test(dir)) return dir;
-  return join('/tmp', `${PRODUCT}-ssh-${createHash('sha256').update(sshDir).digest('hex').slice(0, 12)}`);
+  return join(shortPrivateParent(), `ssh-${createHash('sha256').update(sshDir).digest('hex').slice(0, 12)}`);
+}
+
+/** Creates the ControlMaster directory 0700 (its short parent too), or accepts it only when it is ours. */
+async function ensureControlDir(controlDir: string): Promise<void> {
+  const parent = dirname(controlDir);
+  if (parent === shortPrivateParent()) {
+    // /run/multinode is shared with the munge directories (0755); /tmp/multinode-<uid> is ours alone.
+    await ensureOwnDir(parent, parent.startsWith('/run/') ? 0o755 : 0o700);
+    await ensureOwnDir(controlDir, 0o700);
+  } else {
+    await mkdir(controlDir, { recursive: true, mode: 0o700 });
+    await ensureOwnDir(controlDir, 0o700);
+  }
 }
 
 function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<void> {
@@ -134,6 +152,7 @@ function run(cmd: string, args: readonly string[], timeoutMs: number): Promise<v
 
 /** Asks every ControlMaster in `controlDir` to exit and removes the sockets. */
 async function closeControlMasters(controlDir: string): Promise<void> {
+  if (!(await isOwnDir(controlDir, 0o700))) return;
   let sockets: string[];
   try {
     sockets = await readdir(controlDir);
@@ -164,8 +183,11 @@ export async function teardownServiceSsh(
   const dir = join(serviceDir, 'ssh');
   const controlDir = o.controlDir ?? defaultControlDir(dir);
   await stopSessions(join(dir, 'sessions'));
-  await closeControlMasters(controlDir);
-  await rm(controlDir, { recursive: true, force: true });
+  // A directory that is not ours (planted, or replaced by a symlink) is left alone, never emptied.
+  if (await isOwnDir(controlDir, 0o700)) {
+    await closeControlMasters(controlDir);
+    await rm(controlDir, { recursive: true, force: true });
+  }
   await rm(o.wrapperPath ?? join(serviceDir, WRAPPER_REL_PATH), { force: true });
   await removeSshMaterial(dir);
 }
@@ -201,7 +223,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     mkdir(ranksDir, { recursive: true, mode: 0o700 }),
     mkdir(sessionsDir, { recursive: true, mode: 0o700 }),
     mkdir(home, { recursive: true, mode: 0o700 }),
-    mkdir(controlDir, { recursive: true, mode: 0o700 }),
+    ensureControlDir(controlDir),
     mkdir(dirname(wrapperPath), { recursive: true, mode: 0o755 }),
     // Without root there is no privilege separation to prepare (and /run is not writable).
     process.getuid?.() === 0 ? ensureSshdPrivsepDir() : Promise.resolve(),
