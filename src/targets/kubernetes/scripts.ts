@@ -211,10 +211,11 @@ export const SSHD_CAPABILITIES = ['AUDIT_WRITE', 'CHOWN', 'SETGID', 'SETUID', 'S
 export function sshdScript(port: number, filesRoot: string): string {
   const ipFile = singleQuote(`${filesRoot}/${POD_IP_FILE}`);
   return `#!/bin/sh
-# sshd on port ${port} for $MULTINODE_SSH_WRAPPER, in the foreground: bound to this pod's IP only (the node's
-# IP with hostNetwork; recorded by entrypoint.sh from the Downward API), no system config, host key and
-# authorized key from the Secret at ${SSH_DIR}, public-key login only, no forwarding, no client environment
-# (remote.sh runs every command with the rank's recorded environment). Works as root or as the image's user.
+# sshd on port ${port} for $MULTINODE_SSH_WRAPPER, in the foreground: bound to this pod's IP only (the
+# node's IP with hostNetwork; recorded by entrypoint.sh from the Downward API), no system config, host
+# key and authorized key from the Secret at ${SSH_DIR}, public-key login only, no forwarding, no
+# client environment (remote.sh runs every command with the rank's recorded environment).
+# Works as root or as the image's user.
 set -eu
 mn_ip=$(cat ${ipFile} 2>/dev/null || true)
 if [ -z "$mn_ip" ]; then
