@@ -106,7 +106,7 @@ function otherKeys(): SshKeyMaterial {
 for (const name of goldenCaseNames()) {
   test(`golden ${name}: every pod template is hardened and sshd is bound to the pod IP`, () => {
     const c = loadCase(name);
-    const k8s = planCase(c);
+    const k8s = planCase(c, 'kubernetes');
     const out = renderCase(c, k8s);
     for (const svc of k8s.services) {
       const cm = out.objects.find(
@@ -142,7 +142,7 @@ for (const name of goldenCaseNames()) {
 
   test(`golden ${name}: NetworkPolicies admit the service's own pods, and anyone only on endpoint ports`, () => {
     const c = loadCase(name);
-    const k8s = planCase(c);
+    const k8s = planCase(c, 'kubernetes');
     const out = renderCase(c, k8s);
     for (const svc of k8s.services) {
       const own = { [K8S.labelService]: svc.name };
