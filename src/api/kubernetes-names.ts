@@ -7,6 +7,8 @@ export const K8S = {
   labelService: 'multinode.dev/service',
   labelRank: 'multinode.dev/rank',
   annotationPlanHash: 'multinode.dev/plan-hash',
+  /** Pod-template annotation: sha256 of the SSH public keys, so new keys give a new template (pods roll). */
+  annotationSshKeyHash: 'multinode.dev/ssh-key-hash',
 } as const;
 
 /** Third-party Kubernetes names the renderer writes or selects on (each defined by its project). */

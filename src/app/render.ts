@@ -17,6 +17,8 @@ export const RENDER_ERRORS = {
   failed: 'render.failed',
   /** `--seed` is not a non-negative integer. Exit 2. */
   badSeed: 'render.bad-seed',
+  /** `--ssh-secret` and `--ssh-key-dir` together (one says where keys come from, the other contradicts it). Exit 2. */
+  sshConflict: 'render.ssh-conflict',
   /** Issue code: a service cannot be placed on the (given or generated) inventory. */
   planInfeasible: 'render.plan-infeasible',
 } as const;
@@ -25,6 +27,7 @@ export type RenderRequest =
   | {
       readonly target: 'kubernetes';
       readonly options: Omit<KubernetesTargetRenderOptions, 'spec' | 'sshKeys'>;
+      /** Reuse (or create) the keys in this directory; without it and without `options.sshSecret`, fresh keys. */
       readonly sshKeyDir?: string;
       readonly check?: boolean;
     }
@@ -59,6 +62,16 @@ export async function renderFile(
 ): Promise<Rendered> {
   const seed = opts.seed ?? 0;
   if (request.target === 'slurm') checkSlurmOptions(request.options);
+  if (
+    request.target === 'kubernetes' &&
+    request.options.sshSecret !== undefined &&
+    request.sshKeyDir !== undefined
+  )
+    throw new MultinodeError(
+      RENDER_ERRORS.sshConflict,
+      '--ssh-secret and --ssh-key-dir cannot be used together: with --ssh-secret the pods use the keys of that existing Secret and no key material is read or printed',
+      { exitCode: EXIT.badInput },
+    );
   if (!Number.isInteger(seed) || seed < 0)
     throw new MultinodeError(RENDER_ERRORS.badSeed, `--seed must be a non-negative integer, got ${seed}`, {
       exitCode: EXIT.badInput,
@@ -99,8 +112,15 @@ export async function renderFile(
   } catch (err) {
     rethrowAsRender(err, `${file}: cannot plan for kubernetes`);
   }
-  const sshKeys = await sshKeysFor(planned.plan.services.map((s) => s.name).join('-'), request.sshKeyDir);
-  const out = await kubernetesTarget.render?.(planned.plan, spec, { ...request.options, sshKeys });
+  // With an existing Secret no key material is generated, read or printed.
+  const sshKeys =
+    request.options.sshSecret !== undefined
+      ? undefined
+      : await sshKeysFor(planned.plan.services.map((s) => s.name).join('-'), request.sshKeyDir);
+  const out = await kubernetesTarget.render?.(planned.plan, spec, {
+    ...request.options,
+    ...(sshKeys ? { sshKeys } : {}),
+  });
   if (!out?.ok) fail(out?.issues ?? [], `${file}: cannot render for Kubernetes`);
   const warnings = [...specWarnings, ...planned.warnings, ...out.issues];
   if (request.check === true) {

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseAllDocuments } from 'yaml';
@@ -50,6 +50,8 @@ test('render --check prints a multi-document stream kubectl can take, and report
       'Service',
       'Service',
       'Ingress',
+      'NetworkPolicy',
+      'NetworkPolicy',
       'PodGroup',
       'LeaderWorkerSet',
     ],
@@ -159,6 +161,52 @@ test('--ssh-key-dir keeps one keypair across renders', () => {
   });
 });
 
+test('--ssh-secret: no key material printed, the pods mount that Secret, and --check passes', () => {
+  const r = cli([
+    'render',
+    'examples/seed-000-mpi-inference.yaml',
+    '--target',
+    'kubernetes',
+    '--ssh-secret',
+    'team-ssh',
+    '--check',
+  ]);
+  assert.equal(r.code, 0, r.stderr);
+  assert.doesNotMatch(r.stdout, /PRIVATE KEY|ssh-ed25519|kind: Secret/);
+  assert.match(r.stdout, /secretName: team-ssh\n/);
+  assert.doesNotMatch(r.stdout, /multinode\.dev\/ssh-key-hash/);
+});
+
+test('--ssh-secret with --ssh-key-dir, or a bad Secret name, exits 2 and prints nothing', () => {
+  withSpec('', (_file, dir) => {
+    const base = ['render', 'examples/seed-000-mpi-inference.yaml', '--target', 'kubernetes'];
+    const both = cli([...base, '--ssh-secret', 'team-ssh', '--ssh-key-dir', join(dir, 'keys')]);
+    assert.equal(both.code, 2);
+    assert.equal(both.stdout, '');
+    assert.match(both.stderr, /--ssh-secret and --ssh-key-dir cannot be used together/);
+    assert.equal(existsSync(join(dir, 'keys')), false, 'no key directory created');
+    const bad = cli([...base, '--ssh-secret', 'Team_SSH']);
+    assert.equal(bad.code, 2);
+    assert.equal(bad.stdout, '');
+    assert.match(bad.stderr, /k8s-ssh-secret/);
+  });
+});
+
+test('--ssh-key-dir: the key hash on the pod templates stays across renders; fresh keys change it', () => {
+  withSpec('', (_file, dir) => {
+    const base = ['render', 'examples/seed-000-mpi-inference.yaml', '--target', 'kubernetes'];
+    const hash = (out: string): string[] =>
+      [...out.matchAll(/multinode\.dev\/ssh-key-hash: ([0-9a-f]{64})/g)].map((m) => m[1] ?? '');
+    const a = hash(cli([...base, '--ssh-key-dir', join(dir, 'keys')]).stdout);
+    const b = hash(cli([...base, '--ssh-key-dir', join(dir, 'keys')]).stdout);
+    const fresh = hash(cli(base).stdout);
+    assert.ok(a.length >= 2, 'every pod template carries it');
+    assert.deepEqual(b, a);
+    assert.equal(fresh.length, a.length);
+    assert.notEqual(fresh[0], a[0]);
+  });
+});
+
 test('--inventory with fabric NICs: the same spec renders NetworkAttachmentDefinitions and rdma resources', () => {
   const spec = `services:
   t:
@@ -241,7 +289,7 @@ test('the bundled CLI (esbuild, lazily loaded chunks) renders and validates', as
       { cwd: root, encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' } },
     );
     assert.equal(r.status, 0, r.stderr);
-    assert.match(r.stderr, /ok: 9 objects valid/);
+    assert.match(r.stderr, /ok: 11 objects valid/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -3,7 +3,9 @@
  * kubernetes) → render must equal `kubernetes.yaml` byte for byte, pass schema validation (core objects with
  * kubernetes-models, custom resources against the official CRD schemas), and give every rank — after the
  * pod's real entrypoint shim runs with the local plan's addresses standing in for the Downward API and DNS —
- * exactly the environment, command and files the local-target plan gives the same rank.
+ * exactly the environment, command and files the local-target plan gives the same rank. As root with setpriv(1),
+ * the shim runs confined as the pod's securityContext confines it (no_new_privs, only the added capabilities), so
+ * the hardening is shown not to stop a rank from starting.
  * Regenerate the golden files only with `UPDATE_GOLDEN=1 node scripts/run-tests.mjs unit render-k8s-golden`.
  */
 import { test } from 'node:test';
@@ -13,12 +15,14 @@ import { join } from 'node:path';
 import { localLeaves, resolveArgv, resolveFiles, resolveRankEnv } from '../../src/plan/index.js';
 import { K8S_ONLY_ENV, kubernetesEnv, validateManifests } from '../../src/targets/kubernetes/index.js';
 import {
+  CAPABILITY_BITS,
   POD_IFACE,
   SHELL_NOISE,
   goldenCaseNames,
   loadCase,
   planCase,
   renderCase,
+  podTemplateFor,
   runPodEntrypoint,
 } from './helpers/k8s-plan-fixtures.js';
 
@@ -58,6 +62,15 @@ for (const name of cases) {
       const leaves = localLeaves(svc);
       for (const rank of svc.ranks) {
         const run = runPodEntrypoint(out.objects, svc.name, rank.rank, rank.address, addresses);
+        if (run.confined) {
+          const pod = podTemplateFor(out.objects, svc.name, rank.rank)['spec'] as {
+            containers: { securityContext: { capabilities: { add?: string[] } } }[];
+          };
+          const add = pod.containers[0]?.securityContext.capabilities.add ?? [];
+          const mask = add.reduce((m, c) => m | (1n << BigInt(CAPABILITY_BITS[c] ?? 63)), 0n);
+          assert.equal(run.confined.capEff, mask, `${name} rank ${rank.rank}: effective capabilities`);
+          assert.equal(run.confined.noNewPrivs, true, `${name} rank ${rank.rank}: no_new_privs`);
+        }
         const got = { ...run.env };
         for (const k of [...K8S_ONLY_ENV, ...SHELL_NOISE]) delete got[k];
         // Documented rewrite: the plan's service subnet names the pod's interface on Kubernetes.

@@ -29,6 +29,7 @@ interface RenderFlags {
   dataSize?: string;
   storageClass?: string;
   sshKeyDir?: string;
+  sshSecret?: string;
   seed: string;
   partition?: string;
   exclusive?: boolean;
@@ -78,6 +79,10 @@ export function registerRender(program: Command): void {
     )
     .option('--storage-class <class>', 'kubernetes: storageClassName of the `data` volume claim')
     .option('--ssh-key-dir <dir>', 'reuse (or create) the SSH keypair and host key in this directory')
+    .option(
+      '--ssh-secret <name>',
+      'kubernetes: mount this existing Secret as the SSH keys; no key is generated or printed (keys it must hold: docs/kubernetes.md)',
+    )
     .option('--seed <n>', 'planner seed', '0')
     .option('--check', 'validate the output against the Kubernetes and CRD schemas before printing it')
     .option('--partition <name>', 'slurm: partition (#SBATCH --partition)')
@@ -128,6 +133,7 @@ async function runRender(file: string, flags: RenderFlags): Promise<string> {
             ...(flags.ingressClass !== undefined ? { ingressClass: flags.ingressClass } : {}),
             ...(flags.dataSize !== undefined ? { dataVolumeSize: flags.dataSize } : {}),
             ...(flags.storageClass !== undefined ? { storageClass: flags.storageClass } : {}),
+            ...(flags.sshSecret !== undefined ? { sshSecret: flags.sshSecret } : {}),
           },
         };
   if (!/^\d+$/.test(flags.seed))

@@ -22,7 +22,11 @@
  * - a ConfigMap (mounted at SHIM_DIR) with the plan's files, the per-rank environment and the entrypoint shim
  *   that installs those files at their planned paths (an emptyDir) at start (see scripts.ts);
  * - a Secret `mpirun-ssh-key-<service>` with the SSH keypair when a rank waits for the leader (leader launch,
- *   MPI, TRT-LLM), mounted read-only with mode 0600.
+ *   MPI, TRT-LLM), mounted read-only with mode 0600 (or an existing Secret named by `sshSecret`, not rendered);
+ * - NetworkPolicies: ingress to the service's pods only from its own pods, and to rank 0's endpoint ports from
+ *   anywhere; every pod template hardened (seccomp RuntimeDefault, no privilege escalation, capabilities
+ *   dropped but those a feature needs, no service account token, the SSH key hash as an annotation;
+ *   hardening.ts).
  *
  * Algorithm for the environment: for each pod template (LWS: leader = {0}, workers = {1..N-1}; Grove: one per
  * rank), a variable whose value is the same for every rank of the template and holds no rank address is written
@@ -72,6 +76,7 @@ const KIND_ORDER = [
   'PersistentVolumeClaim',
   'Service',
   'Ingress',
+  'NetworkPolicy',
   'PodGroup',
   'LeaderWorkerSet',
   'PodCliqueSet',
@@ -97,6 +102,14 @@ export function renderKubernetes(plan: Plan, opts: KubernetesRenderOptions = {})
 export function buildKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}): Result<KubernetesRender> {
   const issues: Issue[] = [];
   const objects: ManifestObject[] = [];
+  if (opts.sshSecret !== undefined && !isSecretName(opts.sshSecret)) {
+    issues.push({
+      code: 'k8s-ssh-secret',
+      severity: 'error',
+      path: 'ssh-secret',
+      message: `\`${opts.sshSecret}\` is not a Secret name (a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters)`,
+    });
+  }
   for (const svc of plan.services) {
     const ctx = new ServiceRender(plan, svc, opts, issues);
     objects.push(...ctx.render());
@@ -113,6 +126,10 @@ export function buildKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}):
     value: { objects: unique, yaml: canonicalYaml(unique), warnings: issues },
     warnings: issues,
   };
+}
+
+function isSecretName(name: string): boolean {
+  return name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);
 }
 
 /** Identical objects (a NetworkAttachmentDefinition two services share) are emitted once. */

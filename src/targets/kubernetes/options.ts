@@ -53,6 +53,11 @@ export interface KubernetesRenderOptions {
   /** LWS startup policy. Default: `LeaderReady` unless the leader has a readiness probe (then `LeaderCreated`). */
   readonly startupPolicy?: StartupPolicy;
   readonly sshKeys?: SshKeyMaterial;
+  /**
+   * Name of an existing Secret holding the SSH keys (`id_ed25519`, `authorized_keys`, `ssh_host_ed25519_key`,
+   * `known_hosts`; see docs/kubernetes.md). Pods mount it; no Secret is rendered and `sshKeys` is not needed.
+   */
+  readonly sshSecret?: string;
   /** The spec the plan came from: volume references (PVC names), annotations, device requests, positions. */
   readonly spec?: Spec;
   /** Domain public HTTP(S) endpoints get their Ingress host under. Default `DEFAULT_INGRESS_DOMAIN`. */

@@ -12,9 +12,10 @@
  *   <service>-<rank>`; the per-rank headless Services publish not-ready addresses).
  * - `bin/hostname`: prints `MULTINODE_NODE_HOSTNAME` when called without arguments, because a pod's real host
  *   name is the LWS/Grove pod name (or the node's, with hostNetwork), not the plan's `<service>-<rank>`.
- * - `sshd.sh`: a rank that waits for the leader runs an unprivileged-capable sshd on the plan's SSH port with
- *   the host key and authorized key from the Secret; `remote.sh` runs a command that arrives over SSH with
- *   the rank's recorded environment.
+ * - `sshd.sh`: every rank of a service that uses SSH runs sshd on the plan's SSH port, bound to the pod's IP
+ *   only (recorded by `entrypoint.sh` in `POD_IP_FILE`), with the host key and authorized key from the Secret,
+ *   public-key login only, no forwarding and no client environment; `remote.sh` runs a command that arrives
+ *   over SSH with the rank's recorded environment.
  * - the SSH wrapper (`MULTINODE_SSH_WRAPPER`): `ssh -p PORT -i KEY` with the pinned `known_hosts`.
  */
 
@@ -32,6 +33,9 @@ export function addrPlaceholder(rank: number | string): string {
 }
 /** In a file template: where the pod's interface name (`MN_IFACE`) goes. */
 export const IFACE_PLACEHOLDER = '@@MULTINODE_IFACE@@';
+
+/** Under the files root: the pod's IP, written by `entrypoint.sh` (Downward API) for `sshd.sh` to bind. */
+export const POD_IP_FILE = '.k8s/pod-ip';
 
 export const HELPER_ENV = {
   index: 'MULTINODE_K8S_RANK',
@@ -145,13 +149,15 @@ mn_install() {
   chmod "$3" "$2"
 }
 mn_rank="$${HELPER_ENV.index}"
-MN_IFACE=$(mn_iface "$${HELPER_ENV.podIp}")
+mn_pod_ip="$${HELPER_ENV.podIp}"
+MN_IFACE=$(mn_iface "$mn_pod_ip")
 . "$MN_K8S/${RANK_ENV_KEY}"
 ${install.join('\n')}
 export PATH="$MN_K8S/bin:$PATH"
 if [ -n "\${${ENV.nodeHostname}:-}" ]; then export HOSTNAME="$${ENV.nodeHostname}"; fi
 unset ${HELPER_ENV.index} ${HELPER_ENV.podIp}
 mkdir -p ${singleQuote(input.filesRoot)}/.k8s
+printf '%s\\n' "$mn_pod_ip" > ${singleQuote(`${input.filesRoot}/${POD_IP_FILE}`)}
 export -p > ${singleQuote(`${input.filesRoot}/.k8s/rank.env`)}
 # Every rank is reachable through the wrapper, as locally: a rank with its own command runs sshd beside it.
 if [ "\${MN_SSHD:-0}" = 1 ]; then /bin/sh "$MN_K8S/sshd.sh" & fi
@@ -193,19 +199,37 @@ exit 127
 `;
 }
 
-export function sshdScript(port: number): string {
+/**
+ * Capabilities sshd needs when the container runs as root (the pod template adds them back after dropping
+ * ALL): SYS_CHROOT for its privilege-separated pre-auth child (chroot to /run/sshd), SETUID and SETGID to
+ * become the logged-in user (root too: it always calls setgroups/setgid/setuid), CHOWN and AUDIT_WRITE for a
+ * session with a terminal (the pty's owner, and the login audit record Debian's sshd requires). All are in the
+ * container runtime's default set; as the image's non-root user none is effective and none is needed.
+ */
+export const SSHD_CAPABILITIES = ['AUDIT_WRITE', 'CHOWN', 'SETGID', 'SETUID', 'SYS_CHROOT'] as const;
+
+export function sshdScript(port: number, filesRoot: string): string {
+  const ipFile = singleQuote(`${filesRoot}/${POD_IP_FILE}`);
   return `#!/bin/sh
-# A rank that waits for the leader: sshd on port ${port} (no system config, host key and authorized key from
-# the Secret at ${SSH_DIR}), in the foreground. Works as root or as the image's user.
+# sshd on port ${port} for $MULTINODE_SSH_WRAPPER, in the foreground: bound to this pod's IP only (the
+# node's IP with hostNetwork; recorded by entrypoint.sh from the Downward API), no system config, host
+# key and authorized key from the Secret at ${SSH_DIR}, public-key login only, no forwarding, no
+# client environment (remote.sh runs every command with the rank's recorded environment).
+# Works as root or as the image's user.
 set -eu
+mn_ip=$(cat ${ipFile} 2>/dev/null || true)
+if [ -z "$mn_ip" ]; then
+  echo "multinode: no pod IP in ${filesRoot}/${POD_IP_FILE}; sshd not started" >&2
+  exit 1
+fi
 mkdir -p /run/sshd 2>/dev/null || true
 for d in /usr/sbin /usr/bin /sbin /bin; do
   if [ -x "$d/sshd" ]; then
-    exec "$d/sshd" -D -e -f /dev/null -p ${port} \\
+    exec "$d/sshd" -D -e -f /dev/null -p ${port} -o ListenAddress="$mn_ip" \\
       -h ${SSH_DIR}/ssh_host_ed25519_key \\
       -o AuthorizedKeysFile=${SSH_DIR}/authorized_keys \\
       -o StrictModes=no -o PidFile=none -o UsePAM=no -o PasswordAuthentication=no \\
-      -o PermitRootLogin=prohibit-password -o AcceptEnv='*'
+      -o PermitRootLogin=prohibit-password -o DisableForwarding=yes -o PermitTunnel=no
   fi
 done
 echo "multinode: sshd not found in the image (needed by ranks that wait for the leader)" >&2

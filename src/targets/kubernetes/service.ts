@@ -38,6 +38,7 @@ import {
   sshdScript,
 } from './scripts.js';
 import { KubernetesValues } from './resolve.js';
+import { containerSecurityContext, networkPolicies, podSecurityContext, sshKeyHash } from './hardening.js';
 import { isLiteral } from '../../plan/index.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
@@ -173,8 +174,12 @@ export class ServiceRender {
         );
       }
     }
-    if (this.needsSsh && this.opts.sshKeys === undefined) {
-      this.issue('k8s-ssh-keys', base, 'ranks wait for the leader over SSH but no key material was given');
+    if (this.needsSsh && this.opts.sshKeys === undefined && this.opts.sshSecret === undefined) {
+      this.issue(
+        'k8s-ssh-keys',
+        base,
+        'ranks wait for the leader over SSH but no key material and no existing Secret was given',
+      );
     }
     if (this.orchestrator === 'grove' && this.gang === 'volcano') {
       this.issue(
@@ -197,6 +202,7 @@ export class ServiceRender {
     objects.push(...this.rankServices());
     const ep = this.endpointService();
     if (ep) objects.push(ep, ...this.publicEndpoints(ep));
+    objects.push(...this.networkPolicies());
     if (this.gang === 'volcano') objects.push(this.podGroup());
     objects.push(
       this.orchestrator === 'grove'
@@ -248,8 +254,9 @@ export class ServiceRender {
   private configMapName(): string {
     return dnsName([this.svc.name, 'multinode']);
   }
+  /** The Secret the pods mount: the one named with `sshSecret`, else the rendered one. */
   private secretName(): string {
-    return dnsName(['mpirun-ssh-key', this.svc.name]);
+    return this.opts.sshSecret ?? dnsName(['mpirun-ssh-key', this.svc.name]);
   }
   private podGroupName(): string {
     return dnsName([this.svc.name, 'gang']);
@@ -375,7 +382,7 @@ export class ServiceRender {
     });
     data['remote.sh'] = remoteScript(this.filesRoot, this.svc.cwd);
     data['hostname'] = hostnameScript();
-    if (this.needsSsh) data['sshd.sh'] = sshdScript(this.sshPort());
+    if (this.needsSsh) data['sshd.sh'] = sshdScript(this.sshPort(), this.filesRoot);
     data[RANK_ENV_KEY] = this.rankEnvScriptFor(groups);
     this.configMapKeys = Object.keys(data).sort();
     return {
@@ -408,7 +415,7 @@ export class ServiceRender {
   }
 
   private secret(): ManifestObject | undefined {
-    if (!this.needsSsh || !this.opts.sshKeys) return undefined;
+    if (!this.needsSsh || !this.opts.sshKeys || this.opts.sshSecret !== undefined) return undefined;
     const k = this.opts.sshKeys;
     const port = this.sshPort();
     const hostKey = k.hostPublicKey.trim().split(/\s+/).slice(0, 2).join(' ');
@@ -432,6 +439,26 @@ export class ServiceRender {
         'ssh_host_ed25519_key.pub': `${k.hostPublicKey.trim()}\n`,
       },
     };
+  }
+
+  /**
+   * Ingress to the service's pods only from its own pods, and to rank 0's endpoint ports from anywhere
+   * (hardening.ts). Pods select on the service label; rank 0 also on the rank label (never on a worker template).
+   */
+  private networkPolicies(): ManifestObject[] {
+    const leader = this.svc.ranks[0];
+    if (!leader) return [];
+    const service = { [K8S.labelService]: labelValue(this.svc.name) };
+    return networkPolicies({
+      groupMeta: this.meta(dnsName([this.svc.name, 'group'])),
+      endpointMeta: this.meta(dnsName([this.svc.name, 'endpoints']), { [K8S.labelRank]: '0' }),
+      podLabels: service,
+      rank0Labels: { [K8S.labelRank]: '0' },
+      endpointPorts: this.svc.endpoints.map((ep) => ({
+        port: ep.targetPort,
+        protocol: (leader.ports.find((p) => p.name === ep.portName)?.protocol ?? 'tcp').toUpperCase(),
+      })),
+    });
   }
 
   private rankSelector(rank: number): Record<string, string> {
@@ -854,7 +881,11 @@ export class ServiceRender {
       volumeMounts: mounts,
       ...(svc.cwd !== undefined ? { workingDir: svc.cwd } : {}),
       ...(probe ? { readinessProbe: probe } : {}),
-      ...(fabric.length > 0 ? { securityContext: { capabilities: { add: ['IPC_LOCK'] } } } : {}),
+      securityContext: containerSecurityContext({
+        sshd: this.needsSsh,
+        fabric: fabric.length > 0,
+        lowPort: cports.some((p) => Number(p['containerPort']) < 1024),
+      }),
     };
 
     // Placement: GPU model as node affinity, spread ranks over nodes.
@@ -918,6 +949,9 @@ export class ServiceRender {
       containers: [container],
       volumes,
       restartPolicy: 'Always',
+      // Ranks never call the API server: no token in the pod.
+      automountServiceAccountToken: false,
+      securityContext: podSecurityContext(),
       // No `<SERVICE>_PORT`-style variables from other Services: the env is the plan's (and vLLM reads VLLM_*).
       enableServiceLinks: false,
       ...(Object.keys(affinity).length > 0 ? { affinity } : {}),
@@ -933,6 +967,9 @@ export class ServiceRender {
     if (fabric.length > 0)
       podAnn[W.multusNetworks] = fabric.map((n) => `${this.nadName(n.device)}@${n.ifname}`).join(', ');
     if (this.gang === 'volcano') podAnn[W.volcanoGroupName] = this.podGroupName();
+    // New keys → new template → the controller replaces the pods (they read the Secret only at start).
+    if (this.needsSsh && this.opts.sshKeys && this.opts.sshSecret === undefined)
+      podAnn[K8S.annotationSshKeyHash] = sshKeyHash(this.opts.sshKeys);
     if (this.spec?.resource.cpuAffinity === 'NUMA') podAnn[W.annotationNuma] = 'best-effort';
     return { metadata: { labels: podLabels, annotations: podAnn }, spec: podSpec };
   }

@@ -1,7 +1,7 @@
 /**
  * Schema validation of rendered manifests, without an API server. Core objects (Service, ConfigMap, Secret,
- * and every pod template embedded in a custom resource) are checked with `kubernetes-models`, which carries the
- * Kubernetes OpenAPI schemas. Custom resources are checked with ajv against the `openAPIV3Schema` of the
+ * Ingress, NetworkPolicy, PersistentVolumeClaim, and every pod template embedded in a custom resource) are
+ * checked with `kubernetes-models`, which carries the Kubernetes OpenAPI schemas. Custom resources are checked with ajv against the `openAPIV3Schema` of the
  * official CRDs, shipped in `crds/*.json` (extracted by `scripts/extract-crds.ts`) and imported lazily, so
  * commands that never validate never load them.
  *
@@ -176,6 +176,10 @@ async function validateCore(obj: ManifestObject, prefix = ''): Promise<Issue[]> 
     case 'networking.k8s.io/v1/Ingress': {
       const { Ingress } = await import('kubernetes-models/networking.k8s.io/v1/Ingress');
       return run(new Ingress(data));
+    }
+    case 'networking.k8s.io/v1/NetworkPolicy': {
+      const { NetworkPolicy } = await import('kubernetes-models/networking.k8s.io/v1/NetworkPolicy');
+      return run(new NetworkPolicy(data));
     }
     case 'v1/PersistentVolumeClaim': {
       const { PersistentVolumeClaim } = await import('kubernetes-models/v1/PersistentVolumeClaim');

@@ -139,6 +139,48 @@ export interface PodRun {
   readonly argv: string[];
   /** Planned path → content the entrypoint installed. */
   readonly files: Record<string, string>;
+  /**
+   * When the shim ran confined as the container's securityContext confines it (root and setpriv(1) here):
+   * the effective capabilities and no_new_privs of the program it execs, from /proc/self/status.
+   */
+  readonly confined?: { readonly capEff: bigint; readonly noNewPrivs: boolean };
+}
+
+/** Linux capability numbers (linux/capability.h) of the names a securityContext may add. */
+export const CAPABILITY_BITS: Readonly<Record<string, number>> = {
+  CHOWN: 0,
+  DAC_OVERRIDE: 1,
+  FOWNER: 3,
+  KILL: 5,
+  SETGID: 6,
+  SETUID: 7,
+  NET_BIND_SERVICE: 10,
+  NET_RAW: 13,
+  IPC_LOCK: 14,
+  SYS_CHROOT: 18,
+  SYS_PTRACE: 19,
+  SYS_ADMIN: 21,
+  SYS_RESOURCE: 24,
+  AUDIT_WRITE: 29,
+};
+
+export const SETPRIV = '/usr/bin/setpriv';
+
+/**
+ * argv prefix that runs a program as a container with `securityContext` runs it as root: no_new_privs
+ * (allowPrivilegeEscalation: false), no inheritable capabilities, and the bounding set — so the permitted and
+ * effective sets after exec — reduced to the added capabilities when ALL are dropped. Undefined when that
+ * cannot be done here (not root, or no setpriv).
+ */
+export function confineLikeContainer(securityContext: Json | undefined): string[] | undefined {
+  if (process.getuid?.() !== 0 || !existsSync(SETPRIV)) return undefined;
+  const caps = (securityContext?.['capabilities'] ?? {}) as { add?: string[]; drop?: string[] };
+  const out = [SETPRIV, '--inh-caps=-all'];
+  if (securityContext?.['allowPrivilegeEscalation'] === false) out.push('--no-new-privs');
+  if (caps.drop?.includes('ALL') === true) {
+    out.push(`--bounding-set=-all${(caps.add ?? []).map((c) => `,+${c.toLowerCase()}`).join('')}`);
+  }
+  return out;
 }
 
 /**
@@ -195,7 +237,7 @@ export function runPodEntrypoint(
       if (item.key === 'entrypoint.sh') {
         text = text.replace(
           /\nexec "\$@"\n$/,
-          `\nprintf '%s\\0' "$@" > '${out}/argv'\nexec /usr/bin/env -0 > '${out}/env'\n`,
+          `\nprintf '%s\\0' "$@" > '${out}/argv'\ngrep -E '^(CapEff|NoNewPrivs):' /proc/self/status > '${out}/status'\nexec /usr/bin/env -0 > '${out}/env'\n`,
         );
       }
       writeFileSync(p, text, { mode: 0o755 });
@@ -231,11 +273,17 @@ export function runPodEntrypoint(
           ? ['-c', relocate(args[0]), ...args.slice(1)]
           : undefined;
     if (!argv) throw new Error(`unexpected command ${command.join(' ')}`);
-    const r = spawnSync('/bin/sh', argv, {
-      env,
-      cwd: tmp,
-      encoding: 'utf8',
-    });
+    // As the container would run it: confined by its securityContext (when this machine can).
+    const confine = confineLikeContainer(container['securityContext'] as Json | undefined);
+    const r = spawnSync(
+      confine?.[0] ?? '/bin/sh',
+      [...(confine?.slice(1) ?? []), ...(confine ? ['/bin/sh'] : []), ...argv],
+      {
+        env,
+        cwd: tmp,
+        encoding: 'utf8',
+      },
+    );
     if (r.status !== 0) throw new Error(`entrypoint failed (${r.status}): ${r.stderr}`);
     const parseNul = (t: string): string[] => t.split('\0').slice(0, -1);
     const envOut: Record<string, string> = {};
@@ -253,7 +301,19 @@ export function runPodEntrypoint(
       }
     };
     walk(root);
-    return { env: envOut, argv: parseNul(readFileSync(join(out, 'argv'), 'utf8')), files };
+    const status = readFileSync(join(out, 'status'), 'utf8');
+    const confined = confine
+      ? {
+          capEff: BigInt(`0x${/CapEff:\s*([0-9a-f]+)/.exec(status)?.[1] ?? 'ffffffffffffffff'}`),
+          noNewPrivs: /NoNewPrivs:\s*1/.test(status),
+        }
+      : undefined;
+    return {
+      env: envOut,
+      argv: parseNul(readFileSync(join(out, 'argv'), 'utf8')),
+      files,
+      ...(confined ? { confined } : {}),
+    };
   } finally {
     rmSync(tmp, { recursive: true, force: true });
   }
