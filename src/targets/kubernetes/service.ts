@@ -278,12 +278,13 @@ export class ServiceRender {
   }
 
   /** Variables every pod of the service gets in its container spec: static, and not LWS's own names. */
-  private staticEnv(): Record<string, string> {
-    const out: Record<string, string> = {};
+  private staticEnv(): Map<string, string> {
+    // A Map and own-property checks: a variable may be named anything, `__proto__` included.
+    const out = new Map<string, string>();
     for (const [k, v] of Object.entries(this.svc.env)) {
       // LWS injects its own LWS_* variables; the plan's (env-compat: lws) are exported by the shim to win.
-      if (k.startsWith('LWS_') || k in this.svc.leaderEnv || !this.values.isStatic(v)) continue;
-      out[k] = this.values.literal(v);
+      if (k.startsWith('LWS_') || Object.hasOwn(this.svc.leaderEnv, k) || !this.values.isStatic(v)) continue;
+      out.set(k, this.values.literal(v));
     }
     return out;
   }
@@ -304,8 +305,8 @@ export class ServiceRender {
     const stat = this.staticEnv();
     const body: string[] = [];
     for (const [k, value] of Object.entries(this.svc.env))
-      if (!(k in stat)) body.push(`export ${k}=${v.word(value)}`);
-    if (this.svc.backend === 'vllm' && !(W.vllmCacheRoot in this.svc.env)) {
+      if (!stat.has(k)) body.push(`export ${k}=${v.word(value)}`);
+    if (this.svc.backend === 'vllm' && !Object.hasOwn(this.svc.env, W.vllmCacheRoot)) {
       const cache = this.compilationCacheMount();
       if (cache) body.push(`export ${W.vllmCacheRoot}=${v.word([cache.location])}`);
     }
@@ -798,7 +799,8 @@ export class ServiceRender {
       { name: HELPER_ENV.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ];
     const stat = this.staticEnv();
-    for (const k of Object.keys(stat).sort()) env.push({ name: k, value: escapeK8sExpansion(stat[k] ?? '') });
+    for (const k of [...stat.keys()].sort())
+      env.push({ name: k, value: escapeK8sExpansion(stat.get(k) ?? '') });
 
     // Command: the entrypoint shim, then the rank's argv (or sshd for a rank that waits).
     const argv = perRankArgv ? [] : this.argvFor(rank0).map((a) => this.values.literal(a));
