@@ -7,6 +7,8 @@
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
+import type { ManifestObject } from '../../src/targets/kubernetes/index.js';
+import type { ServiceRecord } from './drive.js';
 import type { Scenario } from './scenarios.js';
 
 export interface ProbeRecord {
@@ -32,6 +34,8 @@ export interface Observation {
   readonly output: string;
   readonly probes: readonly ProbeRecord[];
   readonly standins: readonly StandinRecord[];
+  /** The service's own record when it ended (`ps -o json`; local runner, restart scenarios). */
+  readonly service?: ServiceRecord;
 }
 
 export function readRecords(out: string): { probes: ProbeRecord[]; standins: StandinRecord[] } {
@@ -174,6 +178,36 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
       },
     });
   }
+  if (e.restart !== undefined) {
+    const { rank, exitCode, restarts } = e.restart;
+    checks.push({
+      name: 'restart-record',
+      run: () => {
+        const rec = o.service;
+        assert.ok(rec, 'the runner recorded the service (`ps -o json`) before removing it');
+        assert.equal(rec.status, 'completed', `service status; message: ${rec.message ?? '-'}`);
+        assert.deepEqual(
+          rec.ranks.map((r) => [r.rank, r.status, r.restarts]),
+          rec.ranks.map((r) => [r.rank, 'exited', r.rank === rank ? restarts : 0]),
+          `only rank ${rank} restarted, ${restarts}×; every rank exited 0`,
+        );
+        assert.equal(
+          (rec.restart.restartsBeforeStart ?? 0) + (rec.restart.restartsAfterStart ?? 0),
+          restarts,
+          'restarts spent from the budget',
+        );
+        assert.deepEqual(
+          (rec.restart.history ?? []).map((h) => ({ trigger: h.trigger, action: h.action, ranks: h.ranks })),
+          Array.from({ length: restarts }, () => ({
+            trigger: `rank ${rank} exited with code ${exitCode}`,
+            action: 'restart-rank',
+            ranks: [rank],
+          })),
+          'restart history',
+        );
+      },
+    });
+  }
   if (e.standins !== undefined) {
     const { progs, hosts } = e.standins;
     checks.push({
@@ -194,4 +228,42 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
     });
   }
   return checks;
+}
+
+type Json = Record<string, unknown>;
+
+/**
+ * Checks of the rendered Kubernetes objects alone, for what only a kubelet and the Job controller would
+ * carry out (a pod's restarts): a scenario with `expect.restart` must render as a JobSet whose Jobs restart
+ * a failed container in place (`OnFailure`) with `backoffLimit` = the restart budget.
+ */
+export function renderChecksFor(s: Scenario, objects: readonly ManifestObject[]): Check[] {
+  const r = s.expect.restart;
+  if (r === undefined) return [];
+  return [
+    {
+      name: 'restart-render',
+      run: () => {
+        const sets = objects.filter((o) => o.kind === 'JobSet');
+        assert.deepEqual(
+          sets.map((o) => o.metadata.name),
+          [s.name],
+          `one JobSet; kinds rendered: ${objects.map((o) => o.kind).join(',')}`,
+        );
+        const jobs = ((sets[0]?.['spec'] as Json)['replicatedJobs'] ?? []) as Json[];
+        const want = s.nodes > 1 ? ['leader', 'worker'] : ['leader'];
+        assert.deepEqual(
+          jobs.map((j) => j['name']),
+          want,
+          'replicated jobs',
+        );
+        for (const j of jobs) {
+          const job = (j['template'] as Json)['spec'] as Json;
+          const pod = (job['template'] as Json)['spec'] as Json;
+          assert.equal(job['backoffLimit'], r.maxRestarts, `${String(j['name'])} Job backoffLimit`);
+          assert.equal(pod['restartPolicy'], 'OnFailure', `${String(j['name'])} pod restartPolicy`);
+        }
+      },
+    },
+  ];
 }

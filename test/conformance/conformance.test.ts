@@ -1,8 +1,10 @@
 /**
  * The conformance suite: every scenario of scenarios.ts against every target, each observation checked by
  * check.ts. Runners:
- *   kubernetes  the rendered pod entrypoint run as a pod runs it (k8s-pod.ts: no API server here)
- *   local       `multinode up` on an emulated cluster (root)
+ *   kubernetes  the rendered pod entrypoint run as a pod runs it (k8s-pod.ts: no API server here); for a
+ *               restart scenario only the rendered objects are checked (restarting pods is the kubelet's)
+ *   local       `multinode up` on an emulated cluster (root); a restart scenario runs detached and its
+ *               record (`ps -o json`) is read before `down`
  *   slurm       slurmUp on a real slurmctld/slurmd running on that same emulated cluster (root)
  * One emulated cluster (4 nodes × 16 cores × 2 GPUs, NVIDIA L4) with Slurm on it serves every local and
  * Slurm scenario: start-up is the expensive part. A scenario a target cannot run is a skip with its reason;
@@ -18,10 +20,10 @@ import { slurmSkipReason } from '../root/slurm-helpers.js';
 import { skipReason } from '../root/runtime-helpers.js';
 import { SCENARIOS } from './scenarios.js';
 import type { Scenario, ScenarioContext, TargetName } from './scenarios.js';
-import { checksFor, readRecords } from './check.js';
-import type { Observation } from './check.js';
-import { createEmulatedCluster, renderForKubernetes, upLocal, upSlurm } from './drive.js';
-import type { EmulatedCluster, RunResult } from './drive.js';
+import { checksFor, readRecords, renderChecksFor } from './check.js';
+import type { Check, Observation } from './check.js';
+import { createEmulatedCluster, renderForKubernetes, upLocal, upLocalRecorded, upSlurm } from './drive.js';
+import type { EmulatedCluster, RunResult, ServiceRecord } from './drive.js';
 import { runPod, runsProgram } from './k8s-pod.js';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -77,9 +79,24 @@ function context(target: TargetName, s: Scenario): { ctx: ScenarioContext; file:
   return { ctx, file };
 }
 
-async function verify(t: TestContext, target: TargetName, s: Scenario, ctx: ScenarioContext, r: RunResult) {
-  const obs: Observation = { exitCode: r.exitCode, output: r.output, ...readRecords(ctx.out) };
-  for (const c of checksFor(s, obs)) {
+async function verify(
+  t: TestContext,
+  target: TargetName,
+  s: Scenario,
+  ctx: ScenarioContext,
+  r: RunResult & { readonly service?: ServiceRecord },
+) {
+  const obs: Observation = {
+    exitCode: r.exitCode,
+    output: r.output,
+    ...readRecords(ctx.out),
+    ...(r.service ? { service: r.service } : {}),
+  };
+  await runChecks(t, target, s, checksFor(s, obs));
+}
+
+async function runChecks(t: TestContext, target: TargetName, s: Scenario, checks: readonly Check[]) {
+  for (const c of checks) {
     const todo = s.todo?.[`${target}:${c.name}`];
     await t.test(c.name, { todo: todo ?? false }, c.run);
   }
@@ -94,6 +111,8 @@ describe('conformance: kubernetes (rendered pod entrypoint run as a pod runs it)
     test(`kubernetes: ${s.name}`, options('kubernetes', s), async (t) => {
       const { ctx, file } = context('kubernetes', s);
       const { plan, objects } = renderForKubernetes(file);
+      // Restarting a pod is the kubelet's and the Job controller's work, and neither runs here.
+      if (s.expect.restart) return runChecks(t, 'kubernetes', s, renderChecksFor(s, objects));
       const svc = plan.services[0];
       if (!svc) throw new Error('no service');
       let leader: RunResult = { exitCode: -1, output: '' };
@@ -153,7 +172,10 @@ describe(
     for (const s of SCENARIOS) {
       test(`local: ${s.name}`, options('local', s), async (t) => {
         const { ctx, file } = context('local', s);
-        await verify(t, 'local', s, ctx, upLocal(file, shared().name));
+        const run = s.expect.restart
+          ? await upLocalRecorded(file, shared().name, s.name)
+          : upLocal(file, shared().name);
+        await verify(t, 'local', s, ctx, run);
       });
     }
     for (const s of SCENARIOS) {

@@ -48,6 +48,17 @@ export interface Expect {
   readonly mpi?: { readonly np: number; readonly hosts: number };
   /** Stand-in records: the program names that must have run, and on how many distinct hosts. */
   readonly standins?: { readonly progs: readonly string[]; readonly hosts: number };
+  /**
+   * Restart behaviour: rank `rank` fails once with `exitCode`, is restarted `restarts` times under a budget
+   * of `maxRestarts` (`restart.max-restarts`), and the service still completes. Local checks the service's
+   * restart record (`ps -o json`); Kubernetes checks the rendered JobSet (no kubelet here to restart pods).
+   */
+  readonly restart?: {
+    readonly rank: number;
+    readonly exitCode: number;
+    readonly restarts: number;
+    readonly maxRestarts: number;
+  };
 }
 
 export interface Scenario {
@@ -60,6 +71,9 @@ export interface Scenario {
   /** Known design bugs: `<target>` (the whole scenario) or `<target>:<check>` → reason. */
   readonly todo?: Readonly<Record<string, string>>;
 }
+
+const NO_SLURM_RESTART =
+  'Slurm applies its own requeue policy, not `restart:` from the spec (docs/slurm.md, "No restarts")';
 
 const NO_POD_NETWORK =
   'needs pods that reach each other (pod network, sshd in worker pods); no API server or kubelet can run here, so only each pod entrypoint runs, one at a time';
@@ -172,6 +186,38 @@ ${env(ctx)}
     restart: { policy: never }
 `,
     expect: { exitCode: 3, probes: 'leader' },
+  },
+  {
+    // Rank 1's first attempt leaves a marker in the run's own record directory and exits 3; its second
+    // attempt (the marker exists) runs the probe. Both budgets are 1, so exactly one restart is allowed
+    // whether or not the group counted as started when rank 1 failed (docs/spec.md, restart).
+    name: 'cf-restart',
+    nodes: 2,
+    spec: (ctx) => `version: v1
+services:
+  cf-restart:
+${env(ctx)}
+    script: |
+      #!/bin/sh
+      if [ "$MULTINODE_NODE_RANK" = 1 ] && [ ! -e "$CONF_OUT/rank-1-attempted" ]; then
+        : > "$CONF_OUT/rank-1-attempted"
+        exit 3
+      fi
+      exec ${probe(ctx)}
+    multinode: { nodes: 2, launch: all }
+    restart:
+      policy: on-failure
+      max-restarts: 1
+      max-startup-restarts: 1
+      backoff-seconds: 0
+      backoff-max-seconds: 0
+`,
+    expect: {
+      exitCode: 0,
+      probes: 'all',
+      restart: { rank: 1, exitCode: 3, restarts: 1, maxRestarts: 1 },
+    },
+    cannot: { slurm: NO_SLURM_RESTART },
   },
   {
     name: 'cf-ompi',
