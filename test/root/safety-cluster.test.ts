@@ -46,8 +46,21 @@ function start(state: string, args: readonly string[]): Run {
   return { pid: child.pid ?? 0, done };
 }
 
-function spec(state: string, name: string, gpus: number): string {
+/**
+ * A 2-rank service that sleeps. `slowStart`: rank 0 has a readiness probe that cannot pass for 60 s, so a
+ * detached `up` is still starting whenever a test's `down` arrives, however fast the machine is.
+ */
+function spec(state: string, name: string, gpus: number, slowStart = false): string {
   const file = join(state, `${name}.yaml`);
+  const probe = slowStart
+    ? `    ports:
+      - { name: web, port: 8000 }
+    readiness-probe:
+      tcp-socket:
+        port: 8000
+      initial-delay-seconds: 60
+`
+    : '';
   writeFileSync(
     file,
     `version: v1
@@ -61,7 +74,7 @@ services:
         nvidia.com/gpu: ${gpus}
     multinode:
       nodes: 2
-`,
+${probe}`,
   );
   return file;
 }
@@ -178,7 +191,7 @@ test(
       // ---- `down` while a detached `up` starts (at once, during network setup, during sshd/rank start):
       // nothing is left behind, and the supervisor stops by itself when its record is closed.
       for (const delayMs of [0, 400, 1200]) {
-        const dd = start(state, ['up', '-d', '--cluster', 'sf', spec(state, 'dd', 0)]);
+        const dd = start(state, ['up', '-d', '--cluster', 'sf', spec(state, 'dd', 0, true)]);
         await waitFor('the record of dd', () => existsSync(join(state, 'services', 'dd', 'state.json')));
         await sleep(delayMs);
         const down = cli(state, ['down', 'dd']);
