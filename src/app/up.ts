@@ -81,23 +81,39 @@ export async function chooseCluster(
       },
     );
   const s = spec.services;
-  const nodes = s.reduce((a, x) => a + x.nodes, 0);
-  const opts = {
+  const gpuModel = s.find((x) => x.resource.gpuModel)?.resource.gpuModel;
+  const meta = await createCluster({
     name: 'default',
-    nodes: Math.max(1, nodes),
-    cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
-    memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
-    gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
+    ...nodeSizeFor(spec),
     fabricNics: Math.max(0, ...s.map((x) => fabricCount(x.resource.fabricNics))),
-    ...(s.find((x) => x.resource.gpuModel)?.resource.gpuModel
-      ? { gpuModel: s.find((x) => x.resource.gpuModel)?.resource.gpuModel ?? '' }
-      : {}),
-  };
-  const meta = await createCluster(opts);
+    ...(gpuModel ? { gpuModel } : {}),
+  });
   report.note(
     `no cluster yet: created cluster "default" with ${meta.nodes.length} node(s) (${meta.cores} cores, ${meta.gpusPerNode} GPUs, ${meta.fabricNics} fabric NICs each) in ${meta.createMs ?? 0} ms`,
   );
   return meta;
+}
+
+/**
+ * Nodes for a spec when none are given (the default cluster, or degraded mode's loopback inventory): one per
+ * rank of every service, each as large as the largest per-node request (at least 2 cores and 16 GiB).
+ */
+function nodeSizeFor(spec: Spec): {
+  nodes: number;
+  cores: number;
+  memoryBytes: number;
+  gpusPerNode: number;
+} {
+  const s = spec.services;
+  return {
+    nodes: Math.max(
+      1,
+      s.reduce((a, x) => a + x.nodes, 0),
+    ),
+    cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
+    memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
+    gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
+  };
 }
 
 function fabricCount(nics: readonly string[]): number {
@@ -252,17 +268,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
   const plan = await withClusterLock(clusterName, async () => {
     let inventory: Inventory;
     if (degraded) {
-      const s = spec.services;
-      inventory = generateInventory({
-        nodes: Math.max(
-          1,
-          s.reduce((a, x) => a + x.nodes, 0),
-        ),
-        cores: Math.max(2, ...s.map((x) => x.resource.cpuCores)),
-        memoryBytes: Math.max(16 * 1024 ** 3, ...s.map((x) => x.resource.memoryBytes)),
-        gpusPerNode: Math.max(0, ...s.map((x) => x.resource.gpus)),
-        addressBase: '127.0.1.1',
-      });
+      inventory = generateInventory({ ...nodeSizeFor(spec), addressBase: '127.0.1.1' });
     } else inventory = await readInventory(clusterName);
     const planOptions = localPlanOptions(0);
     const result = planSpec(spec, inventory, planOptions);

@@ -81,7 +81,7 @@ export function registerPlan(program: Command): void {
           ? await remoteTarget(flags.target)
           : undefined;
       const inventory =
-        remote && !hasInventoryFlags(flags)
+        remote?.inventoryFor && !hasInventoryFlags(flags)
           ? remote.inventoryFor(spec)
           : await loadInventory(spec, flags, parseMemorySize);
       const { defaultPlanOptions, planSpec, serializePlan } = await import('../../plan/index.js');
@@ -115,16 +115,13 @@ export function registerPlan(program: Command): void {
     });
 }
 
-/** The Kubernetes or Slurm target's inventory and plan options (loaded only when asked for). */
+/** The Kubernetes or Slurm target (loaded only when asked for). */
 async function remoteTarget(
   name: 'kubernetes' | 'slurm',
-): Promise<{ inventoryFor(spec: Spec): Inventory; planOptions(seed: number): PlanOptions }> {
-  if (name === 'kubernetes') {
-    const { kubernetesInventory, kubernetesPlanOptions } = await import('../../targets/kubernetes/target.js');
-    return { inventoryFor: kubernetesInventory, planOptions: kubernetesPlanOptions };
-  }
-  const { slurmInventory, slurmPlanOptions } = await import('../../targets/slurm/target.js');
-  return { inventoryFor: slurmInventory, planOptions: slurmPlanOptions };
+): Promise<{ inventoryFor?(spec: Spec): Inventory; planOptions(seed: number): PlanOptions }> {
+  return name === 'kubernetes'
+    ? (await import('../../targets/kubernetes/target.js')).kubernetesTarget
+    : (await import('../../targets/slurm/target.js')).slurmTarget;
 }
 
 /** Whether any flag sizes the emulated inventory (`--nodes`, `--gpus-per-node`, …). */
