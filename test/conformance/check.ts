@@ -145,6 +145,22 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
         },
       },
     );
+    if (e.dstack)
+      checks.push({
+        name: 'dstack-env',
+        run: () => {
+          for (const p of recs) {
+            assert.equal(p.env['DSTACK_NODE_RANK'], String(rankOf(p)));
+            assert.equal(p.env['DSTACK_NODES_NUM'], String(s.nodes));
+            assert.equal(p.env['DSTACK_MASTER_NODE_IP'], p.env['MULTINODE_LEADER_IP'], 'master = the leader');
+            const ips = (p.env['DSTACK_NODES_IPS'] ?? '').split('\n');
+            assert.equal(ips.length, s.nodes, 'one address per node, newline-separated');
+            assert.equal(ips[0], p.env['MULTINODE_LEADER_IP']);
+            assert.equal(ips[rankOf(p)], p.env['MULTINODE_NODE_IP'], 'own address at own rank');
+            assert.equal(p.env['DSTACK_MPI_HOSTFILE'], p.env['MULTINODE_HOSTFILE']);
+          }
+        },
+      });
     if (e.bindable)
       checks.push({
         name: 'ports',

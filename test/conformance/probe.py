@@ -14,7 +14,11 @@ import sys
 CONTRACT = ("MASTER_ADDR", "MASTER_PORT", "TF_CONFIG", "RANK", "WORLD_SIZE", "LOCAL_RANK")
 args = sys.argv[1:]
 tag = next((a for a in args if not a.startswith("--")), "rank")
-env = {k: v for k, v in os.environ.items() if k.startswith("MULTINODE_") or k in CONTRACT}
+env = {
+    k: v
+    for k, v in os.environ.items()
+    if k.startswith("MULTINODE_") or k.startswith("DSTACK_") or k in CONTRACT
+}
 host = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
 hosts = [h for h in os.environ.get("MULTINODE_HOSTLIST_NOSLOTS", "").split(",") if h]
 resolves = {}

@@ -42,6 +42,8 @@ export interface Expect {
   readonly probeTag?: string;
   /** Every MULTINODE_PORT_* port was free to bind on the rank's node (host mode). */
   readonly bindable?: boolean;
+  /** `env-compat: [dstack]`: dstack's variables agree with the contract on every rank. */
+  readonly dstack?: boolean;
   /** A gloo all-reduce result in every probe record. */
   readonly torch?: boolean;
   /** `allreduce.c` output on rank 0: world size and number of distinct hosts. */
@@ -131,8 +133,9 @@ ${env(ctx)}
     script: exec ${probe(ctx)}
     multinode: { nodes: 3, launch: all }
     restart: { policy: never }
+    env-compat: [dstack]
 `,
-    expect: { exitCode: 0, probes: 'all' },
+    expect: { exitCode: 0, probes: 'all', dstack: true },
   },
   {
     name: 'cf-host-auto',
