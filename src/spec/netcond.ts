@@ -194,7 +194,7 @@ function readDoc<S extends z.ZodType>(
     });
     return { data: src.data, positions: src.positions, issues };
   }
-  const parsed = schema.safeParse(src.data);
+  const parsed = schema.safeParse(src.data, { reportInput: true, jitless: true });
   if (!parsed.success) {
     issues.push(
       ...zodIssuesToIssues(schema, parsed.error.issues, {
