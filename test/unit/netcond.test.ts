@@ -234,7 +234,7 @@ test('loss, links, blocks and partitions become nft bridge rules; link rates mar
   assert.equal(lossExpr(5), 'numgen random mod 10000 < 500');
   assert.match(
     r.nft,
-    /^table bridge mn_abc123_net \{\n  chain forward \{\n    type filter hook forward priority -10; policy accept;\n/,
+    /^table bridge mn_abc123_net \{\n {2}chain forward \{\n {4}type filter hook forward priority -10; policy accept;\n/,
   );
   const rules = r.nft.split('\n').map((l) => l.trim());
   assert.ok(rules.includes('iifname { "u1" } numgen random mod 10000 < 500 drop comment "loss #1"'));
