@@ -6,6 +6,22 @@ import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
 import { printSlurmPs } from './slurm.js';
 import { quietOnClosedStdout } from './runtime-common.js';
+import { controllerAlive, listReplicaSets, readRotation } from '../../targets/local/replica-set.js';
+import type { ReplicaSetState } from '../../targets/local/replica-set.js';
+
+/** Replica sets: their members, what the endpoint spreads over now, and the last rollout. */
+async function replicaSetRows(): Promise<
+  { set: ReplicaSetState; rotation: readonly string[]; controller: boolean }[]
+> {
+  const out = [];
+  for (const set of await listReplicaSets())
+    out.push({
+      set,
+      rotation: (await readRotation(set.name))?.members ?? [],
+      controller: await controllerAlive(set),
+    });
+  return out;
+}
 
 async function supervisorAlive(s: ServiceState): Promise<boolean> {
   if (s.supervisorPid === undefined || s.supervisorStartTime === undefined) return false;
@@ -30,6 +46,8 @@ export function registerPs(program: Command): void {
         return;
       }
       const states = await listServiceStates();
+      const sets = await replicaSetRows();
+      const setOf = new Map(sets.flatMap(({ set }) => set.members.map((m) => [m.name, set.name] as const)));
       const rows = [];
       for (const s of states) {
         const sup = await supervisorAlive(s);
@@ -38,9 +56,10 @@ export function registerPs(program: Command): void {
         rows.push({ state: s, supervisorAlive: sup, ranks });
       }
       if (opts.output === 'json') {
-        printJson(
-          rows.map(({ state: s, supervisorAlive, ranks }) => ({
+        printJson([
+          ...rows.map(({ state: s, supervisorAlive, ranks }) => ({
             name: s.name,
+            ...(setOf.has(s.name) ? { replicaOf: setOf.get(s.name) } : {}),
             cluster: s.cluster,
             file: s.file,
             status: s.status,
@@ -77,10 +96,22 @@ export function registerPs(program: Command): void {
             timings: s.timings,
             message: s.message,
           })),
-        );
+          ...sets.map(({ set, rotation, controller }) => ({
+            name: set.name,
+            kind: 'replica-set',
+            cluster: set.cluster,
+            file: set.file,
+            replicas: set.replicas,
+            members: set.members,
+            inRotation: rotation,
+            endpoints: set.endpoints,
+            controller: { pid: set.controllerPid, alive: controller },
+            ...(set.rollout ? { rollout: set.rollout } : {}),
+          })),
+        ]);
         return;
       }
-      if (rows.length === 0) {
+      if (rows.length === 0 && sets.length === 0) {
         console.log('no services (start one with `multinode up FILE`)');
         return;
       }
@@ -119,7 +150,21 @@ export function registerPs(program: Command): void {
           `${t('place')}/${t('network')}/${t('spawn')}/${t('ready')}`,
         ]);
       }
-      console.log(table(out));
+      if (rows.length > 0) console.log(table(out));
+      if (sets.length > 0) {
+        const rs = [['SERVICE', 'REPLICAS', 'READY', 'ENDPOINTS', 'MEMBERS', 'ROLLOUT']];
+        for (const { set, rotation, controller } of sets)
+          rs.push([
+            set.name,
+            `${set.members.filter((m) => m.state === 'active').length}/${set.replicas}`,
+            `${rotation.length}${controller ? '' : ' (endpoint controller gone)'}`,
+            set.endpoints.map((e) => `${e.hostAddress}:${e.hostPort}→${e.name}`).join(',') || '-',
+            set.members.map((m) => `${m.name}${m.state === 'draining' ? ' (draining)' : ''}`).join(', ') ||
+              '-',
+            set.rollout ? `${set.rollout.status}` : '-',
+          ]);
+        console.log(table(rs));
+      }
       for (const { state: s, ranks } of rows) {
         const f = s.failover;
         console.log(
