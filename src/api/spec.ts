@@ -154,6 +154,8 @@ export interface ServiceSpec {
   readonly replicas?: number;
   /** How `up` of a changed file replaces running replicas; absent when the file does not say. */
   readonly update?: UpdateSpec;
+  /** Set on a replica (`<service>-<i>`, src/plan/replicas.ts): the replicated service it is one gang of. */
+  readonly replicaOf?: string;
 }
 
 /** Rolling update: gangs replaced one at a time, in the spirit of Deployments and LWS's rolloutStrategy. */

@@ -118,7 +118,7 @@ export async function updateReplicaSetFromFile(
     await runSteps(name, rollout.steps, ctx);
   } catch (e) {
     const serving = (await readRotation(name))?.members ?? [];
-    const msg = `rolling update of ${name} stopped: ${e instanceof Error ? e.message : String(e)}. The new gang was removed; ${serving.length > 0 ? `${serving.join(', ')} keep serving` : 'no gang is serving'}. Fix the file and run \`up\` again to resume, or \`multinode down ${name}\``;
+    const msg = `rolling update of ${name} stopped: ${e instanceof Error ? e.message : String(e)}. ${serving.length > 0 ? `${serving.join(', ')} keep serving` : 'no gang is serving'}. Fix the file and run \`up\` again to resume, or \`multinode down ${name}\``;
     await mark('failed', msg);
     throw new MultinodeError('runtime.rollout-failed', msg, { cause: e });
   }

@@ -163,7 +163,15 @@ export async function addReplica(set: ReplicaSetState, index: number, ctx: Repli
       s.members = s.members.filter((m) => m.name !== name);
     });
     await downService(name);
-    throw e;
+    // waitDetached's advice (logs, `down`) is about a gang that keeps running: this one is gone.
+    const why = (e instanceof Error ? e.message : String(e))
+      .split('. It keeps running')[0]
+      ?.split(' (see `multinode logs')[0];
+    throw new MultinodeError(
+      'runtime.replica-failed',
+      `new gang ${name} did not become ready (${why ?? 'unknown'}); it was stopped and removed`,
+      { cause: e },
+    );
   }
 }
 

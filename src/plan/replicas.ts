@@ -16,6 +16,7 @@
  * Invariant: the steps keep at most N + 1 (surge) or at least N − 1 (unavailable) gangs, and the last state
  * holds exactly `desired` gangs, all new.
  */
+import type { SourcePos } from '../api/issues.js';
 import type { ServiceSpec, Spec, UpdateSpec } from '../api/spec.js';
 import { contentHash } from '../lib/canonical.js';
 
@@ -46,20 +47,32 @@ export function replicaIndex(service: string, name: string): number | undefined 
   return /^(0|[1-9]\d{0,5})$/.test(rest) ? Number(rest) : undefined;
 }
 
-/** One replica as a plain service (no replicas/update of its own). */
+/** One replica as a service of its own: no count; the update strategy kept (Kubernetes renders it). */
 export function replicaService(svc: ServiceSpec, index: number): ServiceSpec {
-  const { replicas: _r, update: _u, ...rest } = svc;
-  return { ...rest, name: replicaName(svc.name, index) };
+  const { replicas: _r, ...rest } = svc;
+  return { ...rest, name: replicaName(svc.name, index), replicaOf: svc.name };
 }
 
-/** The spec with every replicated service replaced by its replicas `<service>-0 … <service>-(N-1)`. */
+/**
+ * The spec with every replicated service replaced by its replicas `<service>-0 … <service>-(N-1)`; each
+ * replica's fields are located where the service's are written. A spec without replicas comes back as is.
+ */
 export function expandReplicas(spec: Spec): Spec {
-  return {
-    ...spec,
-    services: spec.services.flatMap((s) =>
-      isReplicated(s) ? Array.from({ length: replicaCount(s) }, (_, i) => replicaService(s, i)) : [s],
-    ),
-  };
+  if (!spec.services.some(isReplicated)) return spec;
+  const positions: Record<string, SourcePos> = { ...spec.positions };
+  const services = spec.services.flatMap((s) => {
+    if (!isReplicated(s)) return [s];
+    const prefix = `services.${s.name}`;
+    const own = Object.entries(spec.positions).filter(
+      ([k]) => k === prefix || k.startsWith(`${prefix}.`) || k.startsWith(`${prefix}[`),
+    );
+    return Array.from({ length: replicaCount(s) }, (_, i) => {
+      const r = replicaService(s, i);
+      for (const [k, v] of own) positions[`services.${r.name}${k.slice(prefix.length)}`] = v;
+      return r;
+    });
+  });
+  return { ...spec, services, positions };
 }
 
 /**
@@ -67,7 +80,7 @@ export function expandReplicas(spec: Spec): Spec {
  * strategy (changing those is a scale, or nothing).
  */
 export function serviceContentHash(svc: ServiceSpec): string {
-  const { replicas: _r, update: _u, ...rest } = svc;
+  const { replicas: _r, update: _u, replicaOf: _o, ...rest } = svc;
   return contentHash(rest);
 }
 
