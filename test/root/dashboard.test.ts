@@ -217,6 +217,10 @@ test(
         ),
       );
       assert.ok(restarts >= 1, `rank 1 restarted (${restarts})`);
+      await page.waitForFunction(
+        `document.querySelector('[data-service="quickstart"] .badge')?.textContent === 'ready'`,
+        { timeout: 60_000 },
+      );
       await shots(page, 'restarted');
       assert.deepEqual(errors, [], 'no script errors on the page');
     } finally {
