@@ -75,6 +75,7 @@ async function shots(page: Page, view: string): Promise<void> {
   for (const v of VIEWPORTS) {
     await page.setViewport({ width: v.width, height: v.height });
     await new Promise((r) => setTimeout(r, 400)); // the topology re-lays out after a resize
+    await page.evaluate('window.scrollTo(0, 0)');
     await noHorizontalOverflow(page, `${view} at ${v.name} width`);
     await page.screenshot({ path: join(ARTIFACTS, `${view}-${v.name}.png`), fullPage: view !== 'logs' });
   }
