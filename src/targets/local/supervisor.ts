@@ -4,6 +4,10 @@
  * stdout/stderr appended to its own log file), probes rank 0 and publishes the endpoints while rank 0 is
  * ready. Everything it acquires is recorded in the service state first, so `down` can undo it from any shell.
  * It runs in the foreground of `up`, or detached (`up -d` starts `multinode __supervise SERVICE`).
+ *
+ * Setting up (endpoints, network, plan files, sshd) happens here, in order; from the first rank start on, the
+ * service is a reconcile loop: `reconcile/step.ts` decides (restart policy, escalation, port re-picking,
+ * readiness, stop), `reconcile/interpreter.ts` carries the decisions out through the effects built below.
  */
 import { existsSync, mkdirSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
