@@ -149,7 +149,10 @@ test('schedule errors name file:line:col, the field and what is allowed', () => 
   assert.ok(!r.ok);
   const by = (path: string) => r.issues.find((i) => i.path === path);
   assert.equal(by('faults[4].action')?.code, 'enum', JSON.stringify(r.issues));
-  assert.match(by('faults[4].action')?.message ?? '', /explode.*allowed: partition, bandwidth, loss, delay, heal/);
+  assert.match(
+    by('faults[4].action')?.message ?? '',
+    /explode.*allowed: partition, bandwidth, loss, delay, heal/,
+  );
   const r2 = parseSchedule(text.split('  - at: 4s')[0] ?? '', 's.yaml', {
     nodes: ['node-1', 'node-2'],
     rails: 2,
