@@ -286,7 +286,7 @@ test('delay needs netem (a leaf under the htb class); clearing and replacing', (
     'qdisc del dev iu2 root',
   ]);
   assert.deepEqual(ifbLines(['iu1', 'iu2'], ['iu2', 'iu3']), {
-    del: ['link del iu1'],
+    del: ['link set iu1 group 99', 'link del group 99'],
     add: ['link add iu3 txqueuelen 1000 type ifb', 'link set iu3 up'],
   });
   assert.equal(nftReplace('t', ''), 'table bridge t {}\ndelete table bridge t\n');

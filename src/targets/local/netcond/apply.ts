@@ -150,7 +150,7 @@ async function clearAll(meta: ClusterMeta, applied: Applied, ports: RuntimePorts
     await run.run(['tc', '-n', sw, '-force', '-batch', '-'], { input: lines(clear), check: false });
   if (applied.ifbs.length > 0)
     await run.run(['ip', '-n', sw, '-force', '-batch', '-'], {
-      input: lines(applied.ifbs.map((d) => `link del ${d}`)),
+      input: lines(ifbLines(applied.ifbs, []).del),
       check: false,
     });
   if (applied.table)
