@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   EMPTY_SNAPSHOT,
@@ -52,7 +52,7 @@ services:
       period-seconds: 1
     restart:
       policy: on-failure
-      backoff-seconds: 0.2
+      backoff-seconds: 3
 `;
 }
 
@@ -91,13 +91,25 @@ function setRow(dir: string): SetRow {
   return s;
 }
 
+/** What the endpoint controller published last (read directly: a `ps` per poll is too slow to see a restart). */
+function rotation(dir: string): string[] {
+  try {
+    const r = JSON.parse(readFileSync(join(dir, 'replicasets', 'rsw', 'rotation.json'), 'utf8')) as {
+      members: string[];
+    };
+    return r.members;
+  } catch {
+    return [];
+  }
+}
+
 async function waitRotation(dir: string, want: (r: string[]) => boolean, ms = 60_000): Promise<string[]> {
   const end = Date.now() + ms;
   for (;;) {
-    const r = setRow(dir).inRotation;
+    const r = rotation(dir);
     if (want(r)) return r;
     if (Date.now() > end) throw new Error(`rotation still ${JSON.stringify(r)}`);
-    await sleep(200);
+    await sleep(20);
   }
 }
 
