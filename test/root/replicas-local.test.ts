@@ -206,9 +206,11 @@ test('replicas: spread, failover, scale, rolling update, down', { skip, timeout:
     const down = cli(dir, ['down', file], 300_000);
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(ps(dir), []);
+    const gone = cli(dir, ['cluster', 'delete', C]);
+    assert.equal(gone.code, 0, gone.stderr);
     const hashes = hashesFor(
       dir,
-      [],
+      [C],
       ['rsw', 'rsw-0', 'rsw-1', 'rsw-2', 'rsw-3', ...names].map((n) => [C, n] as const),
     );
     assert.deepEqual(snapshot(dir, hashes), EMPTY_SNAPSHOT);
