@@ -1,0 +1,220 @@
+/**
+ * Replicas on the local target, for real (namespaces, overlays, nftables): 2 replicas behind one endpoint
+ * both answer; a replica whose rank 0 is killed gets no connections until it is ready again; `scale` to 3
+ * and back to 1; a rolling update of a changed command keeps the endpoint answering (a hammering client
+ * sees no failed request) and ends with only new replicas; nothing is left after `down`.
+ * One cluster for all steps (each `up` costs tens of seconds on the test machine).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import {
+  EMPTY_SNAPSHOT,
+  ROOT_DIR,
+  cleanupStateDir,
+  cli,
+  hashesFor,
+  httpGet,
+  makeStateDir,
+  skipReason,
+  sleep,
+  snapshot,
+} from './runtime-helpers.js';
+
+const skip = skipReason(['curl']);
+const MAIN = join(ROOT_DIR, 'src/cli/main.ts');
+
+function spec(version: string, replicas: number): string {
+  return `version: v1
+services:
+  rsw:
+    replicas: ${replicas}
+    script: |
+      #!/bin/sh
+      d=$(mktemp -d) && echo "${version} $(hostname)" > "$d/index.html" && cd "$d" && exec /usr/bin/python3 -m http.server 8080
+    resource:
+      cpu:
+        cores: 1
+      memory:
+        size: 64MB
+    ports:
+      - name: http
+        port: 8080
+    endpoints:
+      - name: web
+        port-name: http
+        protocol: http
+    readiness-probe:
+      tcp-socket:
+        port: 8080
+      period-seconds: 1
+    restart:
+      policy: on-failure
+      backoff-seconds: 3
+`;
+}
+
+/** The CLI without blocking this process (a hammer runs meanwhile). */
+function cliAsync(dir: string, args: readonly string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      cwd: ROOT_DIR,
+      env: { ...process.env, MULTINODE_STATE_DIR: dir, NO_COLOR: '1' },
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
+}
+
+interface SetRow {
+  name: string;
+  kind?: string;
+  members: { name: string }[];
+  inRotation: string[];
+  endpoints: { hostPort: number }[];
+  ranks?: { pid: number }[];
+}
+
+function ps(dir: string): SetRow[] {
+  const r = cli(dir, ['ps', '--output', 'json']);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as SetRow[];
+}
+
+function setRow(dir: string): SetRow {
+  const s = ps(dir).find((x) => x.kind === 'replica-set' && x.name === 'rsw');
+  assert.ok(s, 'replica set rsw in ps');
+  return s;
+}
+
+/** What the endpoint controller published last (read directly: a `ps` per poll is too slow to see a restart). */
+function rotation(dir: string): string[] {
+  try {
+    const r = JSON.parse(readFileSync(join(dir, 'replicasets', 'rsw', 'rotation.json'), 'utf8')) as {
+      members: string[];
+    };
+    return r.members;
+  } catch {
+    return [];
+  }
+}
+
+async function waitRotation(dir: string, want: (r: string[]) => boolean, ms = 60_000): Promise<string[]> {
+  const end = Date.now() + ms;
+  for (;;) {
+    const r = rotation(dir);
+    if (want(r)) return r;
+    if (Date.now() > end) throw new Error(`rotation still ${JSON.stringify(r)}`);
+    await sleep(20);
+  }
+}
+
+async function answers(url: string, n: number): Promise<string[]> {
+  const out: string[] = [];
+  for (let i = 0; i < n; i++) out.push((await httpGet(url, 3000)).body.trim());
+  return out;
+}
+
+test('replicas: spread, failover, scale, rolling update, down', { skip, timeout: 900_000 }, async () => {
+  const dir = makeStateDir('rs');
+  const C = 'rsc';
+  const file = join(dir, 'rsw.yaml');
+  try {
+    const made = cli(dir, ['cluster', 'create', C, '--nodes', '3', '--cores', '4']);
+    assert.equal(made.code, 0, made.stderr);
+    writeFileSync(file, spec('v1', 2));
+    const up = cli(dir, ['up', '-d', '--cluster', C, file], 300_000);
+    assert.equal(up.code, 0, up.stderr + up.stdout);
+    const set = setRow(dir);
+    const url = `http://127.0.0.1:${set.endpoints[0]?.hostPort ?? 0}/`;
+    await waitRotation(dir, (r) => r.length === 2);
+
+    // 1. Both replicas answer through the one endpoint.
+    const first = await answers(url, 20);
+    assert.deepEqual([...new Set(first)].sort(), ['v1 rsw-0-0', 'v1 rsw-1-0'], first.join(','));
+
+    // 2. rsw-0's rank 0 killed: its connections stop going there until it is ready again.
+    const victim = ps(dir).find((x) => x.name === 'rsw-0')?.ranks?.[0]?.pid;
+    assert.ok(victim);
+    process.kill(victim, 'SIGKILL');
+    await waitRotation(dir, (r) => !r.includes('rsw-0'), 10_000);
+    const during = await answers(url, 10);
+    assert.deepEqual([...new Set(during)], ['v1 rsw-1-0'], during.join(','));
+    await waitRotation(dir, (r) => r.length === 2);
+    const after = await answers(url, 20);
+    assert.equal(new Set(after).size, 2, after.join(','));
+
+    // 3. scale to 3, then to 1 (the removed ones drained first).
+    const s3 = cli(dir, ['scale', 'rsw', '--replicas', '3'], 300_000);
+    assert.equal(s3.code, 0, s3.stderr + s3.stdout);
+    await waitRotation(dir, (r) => r.length === 3);
+    assert.equal(new Set(await answers(url, 30)).size, 3);
+    const s1 = cli(dir, ['scale', 'rsw', '--replicas', '1'], 300_000);
+    assert.equal(s1.code, 0, s1.stderr + s1.stdout);
+    assert.deepEqual(
+      setRow(dir).members.map((m) => m.name),
+      ['rsw-0'],
+    );
+    assert.deepEqual(await waitRotation(dir, (r) => r.length === 1), ['rsw-0']);
+
+    // 4. An unchanged file is a no-op.
+    writeFileSync(file, spec('v1', 1));
+    const same = cli(dir, ['up', '-d', file], 120_000);
+    assert.equal(same.code, 0, same.stderr);
+    assert.match(same.stderr + same.stdout, /unchanged/);
+
+    // 5. Rolling update of a changed command (and 1 → 2 replicas) under a hammering client.
+    writeFileSync(file, spec('v2', 2));
+    let stop = false;
+    let ok = 0;
+    const failures: string[] = [];
+    const hammer = (async () => {
+      while (!stop) {
+        try {
+          const r = await httpGet(url, 5000);
+          if (r.status === 200) ok++;
+          else failures.push(`HTTP ${r.status}`);
+        } catch (e) {
+          failures.push(String(e));
+        }
+        await sleep(20);
+      }
+    })();
+    const t0 = Date.now();
+    const roll = await cliAsync(dir, ['up', '-d', file]);
+    const rollMs = Date.now() - t0;
+    stop = true;
+    await hammer;
+    assert.equal(roll.code, 0, roll.out);
+    assert.match(roll.out, /rolled/);
+    assert.deepEqual(failures, [], `${failures.length} failed of ${ok + failures.length}`);
+    assert.ok(ok > 20, `only ${ok} requests went through`);
+    const end = await answers(url, 20);
+    assert.ok(
+      end.every((a) => a.startsWith('v2 ')),
+      end.join(','),
+    );
+    assert.equal(new Set(end).size, 2);
+    console.log(`# rolling update of 1→2 replicas: ${rollMs} ms, ${ok} requests, 0 failed`);
+
+    // 6. down: nothing left.
+    const names = setRow(dir).members.map((m) => m.name);
+    const down = cli(dir, ['down', file], 300_000);
+    assert.equal(down.code, 0, down.stderr);
+    assert.deepEqual(ps(dir), []);
+    const gone = cli(dir, ['cluster', 'delete', C]);
+    assert.equal(gone.code, 0, gone.stderr);
+    const hashes = hashesFor(
+      dir,
+      [C],
+      ['rsw', 'rsw-0', 'rsw-1', 'rsw-2', 'rsw-3', ...names].map((n) => [C, n] as const),
+    );
+    assert.deepEqual(snapshot(dir, hashes), EMPTY_SNAPSHOT);
+  } finally {
+    cleanupStateDir(dir);
+  }
+});
