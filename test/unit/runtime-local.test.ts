@@ -113,9 +113,9 @@ test('rankArgv: cpuset folded onto host CPUs, wait ranks sleep', () => {
   assert.ok(!wait.includes('/usr/bin/taskset'));
 });
 
-test('needsSsh: leader launch or MPI-style implementations with more than one rank', () => {
+test('needsSsh: every service with more than one rank (plain ssh between ranks in every launch mode)', () => {
   assert.equal(needsSsh(plan(2, { launch: 'leader' })), true);
-  assert.equal(needsSsh(plan(2, { launch: 'all' })), false);
+  assert.equal(needsSsh(plan(2, { launch: 'all' })), true);
   assert.equal(needsSsh(plan(2, { launch: 'all', implementation: 'ompi' })), true);
   assert.equal(needsSsh(plan(1, { launch: 'leader' })), false);
 });

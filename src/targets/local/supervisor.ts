@@ -51,6 +51,7 @@ import {
   updateServiceState,
 } from './service-state.js';
 import { stopRanks } from './teardown.js';
+import { rankMountsScriptPath, setupServiceMounts, underMount } from './volumes.js';
 
 export interface ServiceRequest {
   readonly plan: ServicePlan;
@@ -146,9 +147,12 @@ const BASE_ENV: Readonly<Record<string, string>> = {
   PYTHONUNBUFFERED: '1',
 };
 
-/** sshd on every rank: leader launch (the leader starts work on the others) and MPI-style launchers. */
+/**
+ * sshd on every rank of a service with more than one: leader launch and MPI-style launchers use it, and
+ * plain `ssh <rank host name>` works from any rank in every launch mode (seed 004; ssh/config.ts).
+ */
 export function needsSsh(plan: ServicePlan): boolean {
-  return plan.ranks.length > 1 && (plan.launch === 'leader' || plan.implementation !== 'generic');
+  return plan.ranks.length > 1;
 }
 
 /** The one wrapper path every rank's MULTINODE_SSH_WRAPPER names; it dispatches on MULTINODE_SERVICE. */
@@ -198,6 +202,7 @@ export function rankExecPrefix(
   serviceDirPath: string,
   rank: RankPlan,
   rankNetns: string | undefined,
+  cwd?: string,
 ): string[] {
   return nodeExecArgv({
     clusterName,
@@ -205,6 +210,8 @@ export function rankExecPrefix(
     ...(rankNetns !== undefined ? { rankNetns } : {}),
     uts: rankUtsPath(serviceDirPath, rank.rank),
     etcDir: rankEtcDir(serviceDirPath, rank.rank),
+    mounts: rankMountsScriptPath(serviceDirPath),
+    ...(cwd !== undefined ? { cwd } : {}),
   });
 }
 
@@ -242,7 +249,7 @@ export function rankArgv(
   const cmd = argv.length > 0 ? argv : ['/bin/sleep', 'infinity'];
   const cpus = hostCpus(rank.cpus);
   const taskset = cpus.length > 0 ? ['/usr/bin/taskset', '-c', cpus.join(',')] : [];
-  return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns), ...taskset, ...cmd];
+  return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns, plan.cwd), ...taskset, ...cmd];
 }
 
 /** Writes a file atomically (temp + rename), so a running rank watching it never reads half of it. */
@@ -420,8 +427,12 @@ export async function superviseService(
     await writePlanFiles(plan, failover.clusterVersion);
 
     t = now();
+    // Volumes (and the ssh client config) in every rank's mount namespace; the cwd may exist only there.
+    const rankMounts = cluster ? await setupServiceMounts(plan, initial.spec, dir, needsSsh(plan)) : [];
+    if (degraded && plan.mounts.length > 0)
+      emit({ kind: 'note', message: 'no root: no mount namespaces, so the volumes are not mounted' });
     const cwd = plan.cwd ?? dirname(initial.file);
-    if (!existsSync(cwd))
+    if (!existsSync(cwd) && !underMount(cwd, rankMounts))
       throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
     const netnsOf = (r: RankPlan) =>
       plan.network.mode === 'overlay' ? rankNets.find((x) => x.rank === r.rank)?.netns : undefined;
@@ -513,7 +524,7 @@ export async function superviseService(
       const fd = openSync(rankLogPath(dir, r.rank), 'a', PRIVATE_FILE_MODE);
       mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
       const child = spawn(argv[0] as string, argv.slice(1), {
-        cwd,
+        cwd: existsSync(cwd) ? cwd : '/', // a cwd inside a volume is entered in the rank's namespace
         env: rankEnv(plan, r, dir, degraded),
         detached: true,
         stdio: ['ignore', fd, fd],
