@@ -34,6 +34,7 @@ import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside } from '../state-roo
 import { undoResource } from './network.js';
 import { STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
+import { SSHD } from './ssh/sshd.js';
 import type { ServiceSsh } from './ssh/index.js';
 import { EMPTY_LEDGER, decideRestart, recordReady, recordRestart } from '../../plan/failover/policy.js';
 import { coolingByNode, releasePorts } from '../../plan/failover/port-pool.js';
@@ -147,12 +148,17 @@ const BASE_ENV: Readonly<Record<string, string>> = {
   PYTHONUNBUFFERED: '1',
 };
 
-/**
- * sshd on every rank of a service with more than one: leader launch and MPI-style launchers use it, and
- * plain `ssh <rank host name>` works from any rank in every launch mode (seed 004; ssh/config.ts).
- */
+/** sshd on every rank: leader launch (the leader starts work on the others) and MPI-style launchers. */
 export function needsSsh(plan: ServicePlan): boolean {
-  return plan.ranks.length > 1;
+  return plan.ranks.length > 1 && (plan.launch === 'leader' || plan.implementation !== 'generic');
+}
+
+/**
+ * Whether the ranks run sshd: when they need it, and otherwise in any service of more than one rank when
+ * this machine has sshd, so plain `ssh <rank host name>` works in every launch mode (seed 004).
+ */
+export function runsSshd(plan: ServicePlan, hasSshd = existsSync(SSHD)): boolean {
+  return needsSsh(plan) || (plan.ranks.length > 1 && hasSshd);
 }
 
 /** The one wrapper path every rank's MULTINODE_SSH_WRAPPER names; it dispatches on MULTINODE_SERVICE. */
@@ -428,7 +434,7 @@ export async function superviseService(
 
     t = now();
     // Volumes (and the ssh client config) in every rank's mount namespace; the cwd may exist only there.
-    const rankMounts = cluster ? await setupServiceMounts(plan, initial.spec, dir, needsSsh(plan)) : [];
+    const rankMounts = cluster ? await setupServiceMounts(plan, initial.spec, dir, runsSshd(plan)) : [];
     if (degraded && plan.mounts.length > 0)
       emit({ kind: 'note', message: 'no root: no mount namespaces, so the volumes are not mounted' });
     const cwd = plan.cwd ?? dirname(initial.file);
@@ -489,7 +495,7 @@ export async function superviseService(
       await Promise.all(again.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 }).catch(() => undefined)));
     };
     for (const r of plan.ranks) mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
-    if (cluster && needsSsh(plan)) {
+    if (cluster && runsSshd(plan)) {
       await writeDispatchWrapper(plan);
       ssh = await prepareServiceSsh(plan, {
         serviceDir: dir,
