@@ -6,6 +6,7 @@ import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
 import { printSlurmPs } from './slurm.js';
 import { quietOnClosedStdout } from './runtime-common.js';
+import { conditionsOf, describeCondition } from '../../app/net.js';
 
 async function supervisorAlive(s: ServiceState): Promise<boolean> {
   if (s.supervisorPid === undefined || s.supervisorStartTime === undefined) return false;
@@ -37,6 +38,10 @@ export function registerPs(program: Command): void {
         for (const r of s.ranks) ranks.push({ ...r, alive: await rankAlive(r.pid, r.startTime) });
         rows.push({ state: s, supervisorAlive: sup, ranks });
       }
+      // Network conditions on each service's cluster (multinode net …), shown beside the service.
+      const net = await conditionsOf(
+        [...new Set(states.map((s) => s.cluster))].filter((c) => !c.startsWith('(')),
+      );
       if (opts.output === 'json') {
         printJson(
           rows.map(({ state: s, supervisorAlive, ranks }) => ({
@@ -76,6 +81,7 @@ export function registerPs(program: Command): void {
             },
             timings: s.timings,
             message: s.message,
+            netConditions: net.get(s.cluster) ?? [],
           })),
         );
         return;
@@ -125,6 +131,8 @@ export function registerPs(program: Command): void {
         console.log(
           `${s.name}: restart ${s.plan.restart.policy}, ${f?.ledger.restartsAfterStart ?? 0}/${s.plan.restart.maxRestarts} restarts after start, ${f?.ledger.restartsBeforeStart ?? 0}/${s.plan.restart.maxStartupRestarts} before${f ? `, cluster.json v${f.clusterVersion}` : ''}`,
         );
+        for (const c of net.get(s.cluster) ?? [])
+          console.log(`  ${paint('yellow', 'net', process.stdout)} ${describeCondition(c)}`);
         for (const m of s.group?.missing ?? [])
           console.log(
             `  ${paint('yellow', 'missing', process.stdout)} rank ${m.rank} since ${m.since} (${m.why})`,
