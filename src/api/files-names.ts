@@ -36,4 +36,6 @@ export const STATE = {
   /** `<state>/locks/`: one lock file per cluster and per service (flock(2)); never removed. */
   locksDir: 'locks',
   stateFile: 'state.json',
+  /** `<state>/volumes/`: `data/<service>` (each service's built-in volume) and `named/<name>` (declared volumes). */
+  volumesDir: 'volumes',
 } as const;

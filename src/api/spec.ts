@@ -38,6 +38,8 @@ export interface MountSpec {
   /** A declared volume, or `data`, the service's built-in persistent volume. */
   readonly volume: string;
   readonly location: string;
+  /** `read-only: true`: ranks may read but not write the volume. Absent = read-write. */
+  readonly readOnly?: boolean;
 }
 
 export interface ResourceSpec {

@@ -18,7 +18,7 @@ const JOB_ID = /^[0-9]+$/;
 /** A job record id: `<job id>-<tag>` today; letters, digits, '-' and '_'. */
 const RECORD_ID = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 
-export const NAME_KINDS = ['service', 'cluster', 'node', 'job', 'record'] as const;
+export const NAME_KINDS = ['service', 'cluster', 'node', 'job', 'record', 'volume'] as const;
 export type NameKind = (typeof NAME_KINDS)[number];
 
 export type NameCheck = { readonly ok: true } | { readonly ok: false; readonly message: string };
@@ -43,6 +43,13 @@ const RULES: Readonly<Record<NameKind, NameRule>> = {
     allowed: "1–63 characters of A-Z, a-z, 0-9, '-' and '_', starting with a letter or digit",
   },
   job: { what: 'Slurm job id', pattern: JOB_ID, max: 20, allowed: '1–20 digits' },
+  volume: {
+    what: 'volume name',
+    pattern: NODE_NAME,
+    max: 63,
+    allowed:
+      "1–63 characters of A-Z, a-z, 0-9, '-' and '_' per '/'-separated part, starting with a letter or digit",
+  },
   record: {
     what: 'job record id',
     pattern: RECORD_ID,

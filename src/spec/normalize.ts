@@ -116,7 +116,9 @@ export function normalizeService(
   const rawMounts = raw.mounts ?? {};
   const mounts: MountSpec[] = fileOrder(rawMounts, joinPath(base, 'mounts'), positions).flatMap((volume) => {
     const m = rawMounts[volume];
-    return m ? [{ volume, location: m.location }] : [];
+    return m
+      ? [{ volume, location: m.location, ...(m['read-only'] === true ? { readOnly: true } : {}) }]
+      : [];
   });
   const ports: PortSpec[] = (raw.ports ?? []).map((p) => ({
     name: p.name,

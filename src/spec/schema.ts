@@ -116,7 +116,13 @@ export const ServiceSchema = z.strictObject({
     .optional()
     .describe('`KEY=VALUE` entries.'),
   mounts: z
-    .record(z.string(), z.strictObject({ location: z.string().min(1) }))
+    .record(
+      z.string(),
+      z.strictObject({
+        location: z.string().min(1),
+        'read-only': z.boolean().optional().describe('Mount the volume read-only. Default false.'),
+      }),
+    )
     .optional()
     .describe('Volume name (declared, or `data`) → mount location.'),
   resource: ResourceSchema.optional(),

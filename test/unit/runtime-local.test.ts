@@ -12,7 +12,7 @@ import { pickHostPort, renderEndpointTable } from '../../src/targets/local/endpo
 import { nextProbeState, probeArgv } from '../../src/targets/local/probe.js';
 import { parseSsPorts } from '../../src/targets/local/cluster.js';
 import type { ClusterMeta } from '../../src/targets/local/cluster.js';
-import { hostCpus, needsSsh, rankArgv } from '../../src/targets/local/supervisor.js';
+import { hostCpus, needsSsh, rankArgv, runsSshd } from '../../src/targets/local/supervisor.js';
 import { followLogs } from '../../src/targets/local/logs.js';
 
 function rank(r: number, over: Partial<RankPlan> = {}): RankPlan {
@@ -116,6 +116,11 @@ test('rankArgv: cpuset folded onto host CPUs, wait ranks sleep', () => {
 test('needsSsh: leader launch or MPI-style implementations with more than one rank', () => {
   assert.equal(needsSsh(plan(2, { launch: 'leader' })), true);
   assert.equal(needsSsh(plan(2, { launch: 'all' })), false);
+  // Plain ssh between ranks in every launch mode, when this machine has sshd.
+  assert.equal(runsSshd(plan(2, { launch: 'all' }), true), true);
+  assert.equal(runsSshd(plan(2, { launch: 'all' }), false), false);
+  assert.equal(runsSshd(plan(2, { launch: 'leader' }), false), true);
+  assert.equal(runsSshd(plan(1, { launch: 'all' }), true), false);
   assert.equal(needsSsh(plan(2, { launch: 'all', implementation: 'ompi' })), true);
   assert.equal(needsSsh(plan(1, { launch: 'leader' })), false);
 });

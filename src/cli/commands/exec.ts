@@ -34,7 +34,13 @@ export function registerExec(program: Command): void {
       const argv = state.degraded
         ? command
         : [
-            ...rankExecPrefix(state.cluster, serviceDir(service), rank, overlay ? rs.netns : undefined),
+            ...rankExecPrefix(
+              state.cluster,
+              serviceDir(service),
+              rank,
+              overlay ? rs.netns : undefined,
+              state.plan.cwd,
+            ),
             ...command,
           ];
       const cwd = state.plan.cwd ?? dirname(state.file);

@@ -866,7 +866,7 @@ export class ServiceRender {
             : { name: vol, persistentVolumeClaim: { claimName: this.claimName(m) } },
         );
       }
-      mounts.push({ mountPath: m.location, name: vol });
+      mounts.push({ mountPath: m.location, name: vol, ...(m.readOnly === true ? { readOnly: true } : {}) });
     }
     if (svc.gpusPerNode > 0) {
       volumes.push({ name: 'dshm', emptyDir: { medium: 'Memory' } });

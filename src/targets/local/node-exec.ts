@@ -4,7 +4,10 @@
  * then a private mount namespace with a fresh sysfs (so /sys/class/net shows this namespace's interfaces —
  * UCX and friends read it) with the host's /sys/fs/cgroup carried over (slurmd and others need it), and the
  * node's own /etc/hosts, /etc/resolv.conf and /etc/hostname bind-mounted over the real ones (which are never
- * edited). The argv is a prefix: append the command.
+ * edited). A rank also gets its service's volumes there (`mounts`: a script from volumes.ts, sourced when it
+ * exists) and then enters its cwd (`cwd`), which may exist only through a volume. Everything is mounted in
+ * that private namespace only, so nothing reaches the root mount namespace and nothing stays mounted once
+ * the last process in it exits. The argv is a prefix: append the command.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -21,7 +24,15 @@ export interface NodeTarget {
   readonly uts?: string;
   /** Directory with the hosts/resolv.conf/hostname files to bind-mount (default: the namespace's own). */
   readonly etcDir?: string;
+  /** A mount script (volumes.ts `rankMountScript`) to source in the namespace, when that file exists. */
+  readonly mounts?: string;
+  /** Directory to enter once everything is mounted (the command then starts there). */
+  readonly cwd?: string;
 }
+
+/** Marks the optional arguments of the mount script (a command never starts with these). */
+const MOUNTS_ARG = '--mn-mounts=';
+const CWD_ARG = '--mn-cwd=';
 
 export const NETNS_DIR = '/run/netns';
 
@@ -51,6 +62,12 @@ const MOUNT_SCRIPT = [
   'for f in hosts resolv.conf hostname; do',
   '  if [ -f "$e/$f" ] && [ -e "/etc/$f" ]; then /bin/mount --bind "$e/$f" "/etc/$f"; fi',
   'done',
+  'm="" c=""',
+  'while :; do',
+  `  case $1 in ${MOUNTS_ARG}*) m=\${1#*=}; shift ;; ${CWD_ARG}*) c=\${1#*=}; shift ;; *) break ;; esac`,
+  'done',
+  'if [ -n "$m" ] && [ -f "$m" ]; then . "$m"; fi',
+  'if [ -n "$c" ]; then cd "$c" || { echo "multinode: cwd $c does not exist in this rank" >&2; exit 1; }; fi',
   'exec "$@"',
 ].join('\n');
 
@@ -74,7 +91,14 @@ export function nodeExecArgv(target: NodeTarget): string[] {
     MOUNT_SCRIPT,
     'multinode-nodexec',
     etc,
+    ...(target.mounts !== undefined ? [`${MOUNTS_ARG}${target.mounts}`] : []),
+    ...(target.cwd !== undefined ? [`${CWD_ARG}${target.cwd}`] : []),
   ];
+}
+
+/** The same prefix without the volume mounts (for quick checks that need the namespaces only). */
+export function withoutMounts(prefix: readonly string[]): string[] {
+  return prefix.filter((a) => !a.startsWith(MOUNTS_ARG));
 }
 
 /** Just the network namespace (cheap: no mount namespace), for iproute2/nft/CNI calls. */

@@ -37,6 +37,7 @@ import { PRIVATE_DIR_MODE, requireInside } from '../state-root.js';
 import { undoResource } from './network.js';
 import { STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
+import { SSHD } from './ssh/sshd.js';
 import type { ServiceSsh } from './ssh/index.js';
 import { EMPTY_LEDGER } from '../../plan/failover/policy.js';
 import { leavesFor, plannedArgv, plannedEnv } from './resolve.js';
@@ -52,6 +53,7 @@ import {
   updateServiceState,
 } from './service-state.js';
 import { stopRanks } from './teardown.js';
+import { rankMountsScriptPath, setupServiceMounts, underMount } from './volumes.js';
 import type { SupervisorEvent } from './reconcile/events.js';
 import type { ReconcileEffects } from './reconcile/interpreter.js';
 import { Reconciler } from './reconcile/interpreter.js';
@@ -143,6 +145,14 @@ export function needsSsh(plan: ServicePlan): boolean {
   return plan.ranks.length > 1 && (plan.launch === 'leader' || plan.implementation !== 'generic');
 }
 
+/**
+ * Whether the ranks run sshd: when they need it, and otherwise in any service of more than one rank when
+ * this machine has sshd, so plain `ssh <rank host name>` works in every launch mode (seed 004).
+ */
+export function runsSshd(plan: ServicePlan, hasSshd = existsSync(SSHD)): boolean {
+  return needsSsh(plan) || (plan.ranks.length > 1 && hasSshd);
+}
+
 /** The one wrapper path every rank's MULTINODE_SSH_WRAPPER names; it dispatches on MULTINODE_SERVICE. */
 async function writeDispatchWrapper(plan: ServicePlan): Promise<void> {
   const path = plan.sshWrapperPath;
@@ -190,6 +200,7 @@ export function rankExecPrefix(
   serviceDirPath: string,
   rank: RankPlan,
   rankNetns: string | undefined,
+  cwd?: string,
 ): string[] {
   return nodeExecArgv({
     clusterName,
@@ -197,6 +208,8 @@ export function rankExecPrefix(
     ...(rankNetns !== undefined ? { rankNetns } : {}),
     uts: rankUtsPath(serviceDirPath, rank.rank),
     etcDir: rankEtcDir(serviceDirPath, rank.rank),
+    mounts: rankMountsScriptPath(serviceDirPath),
+    ...(cwd !== undefined ? { cwd } : {}),
   });
 }
 
@@ -234,7 +247,7 @@ export function rankArgv(
   const cmd = argv.length > 0 ? argv : ['/bin/sleep', 'infinity'];
   const cpus = hostCpus(rank.cpus);
   const taskset = cpus.length > 0 ? ['/usr/bin/taskset', '-c', cpus.join(',')] : [];
-  return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns), ...taskset, ...cmd];
+  return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns, plan.cwd), ...taskset, ...cmd];
 }
 
 /** Writes a file atomically (temp + rename), so a running rank watching it never reads half of it. */
@@ -364,7 +377,7 @@ export async function superviseService(
     await phase('network', now() - t);
 
     // The reconcile loop owns the plan from here on (failover may re-plan host ports).
-    const withSsh = cluster !== undefined && needsSsh(plan);
+    const withSsh = cluster !== undefined && runsSshd(plan);
     const reconciler = new Reconciler(
       initialState(
         {
@@ -398,8 +411,12 @@ export async function superviseService(
     await writePlanFiles(plan, failover.clusterVersion);
 
     t = now();
+    // Volumes (and the ssh client config) in every rank's mount namespace; the cwd may exist only there.
+    const rankMounts = cluster ? await setupServiceMounts(plan, initial.spec, dir, runsSshd(plan)) : [];
+    if (degraded && plan.mounts.length > 0)
+      emit({ kind: 'note', message: 'no root: no mount namespaces, so the volumes are not mounted' });
     const cwd = plan.cwd ?? dirname(initial.file);
-    if (!existsSync(cwd))
+    if (!existsSync(cwd) && !underMount(cwd, rankMounts))
       throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
     const netnsOf = (r: RankPlan) =>
       plan.network.mode === 'overlay' ? rankNets.find((x) => x.rank === r.rank)?.netns : undefined;
@@ -468,7 +485,12 @@ export async function superviseService(
         mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
         return {
           argv: cluster ? rankArgv(cluster.name, dir, p, r, netnsOf(r)) : plainRankArgv(p, r),
-          options: { cwd, env: rankEnv(p, r, dir, degraded), logFile: rankLogPath(dir, r.rank) },
+          options: {
+            // a cwd inside a volume is entered in the rank's namespace
+            cwd: existsSync(cwd) ? cwd : '/',
+            env: rankEnv(p, r, dir, degraded),
+            logFile: rankLogPath(dir, r.rank),
+          },
         };
       },
       save: async (_what, apply) => {

@@ -12,6 +12,7 @@ import { undoResource } from './network.js';
 import { requireInside } from '../state-root.js';
 import { serviceDir, withClusterLock, withServiceLock } from './paths.js';
 import { stopGroup, stopProcess } from './processes.js';
+import { removeServiceVolumes } from './volumes.js';
 import type { ServiceState } from './service-state.js';
 import { readProcStartTime, readServiceState, updateServiceState } from './service-state.js';
 
@@ -118,4 +119,6 @@ async function teardownRecorded(
     i = j;
   }
   await rm(requireInside(serviceDir(name)), { recursive: true, force: true });
+  // The built-in `data` volume lives as long as the service unless it persists (`down --volumes`: app/down.ts).
+  if (!latest.plan.persist) await removeServiceVolumes(name, { persist: false, volumes: false });
 }

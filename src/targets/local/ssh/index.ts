@@ -37,6 +37,8 @@ import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { plannedEnv } from '../resolve.js';
 import { ensureOwnDir, isOwnDir, shortPrivateParent } from '../../private-dir.js';
 import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
+import { withoutMounts } from '../node-exec.js';
+import { buildSessionScript, sessionForceCommand, SSH_CONFIG_FILES, writeSshClientConfig } from './config.js';
 import { stopSessions, type StopSessionsResult } from './sessions.js';
 import { buildSshdConfig, buildSshdRunScript, ensureSshdPrivsepDir, waitForSshd } from './sshd.js';
 import {
@@ -45,12 +47,14 @@ import {
   buildRemoteExecScript,
   buildWrapperScript,
   SSH_CLIENT,
+  WRAPPER_REMOTE_PREFIX,
 } from './wrapper.js';
 
 export { removeSshMaterial } from './keys.js';
 export { waitForSshd } from './sshd.js';
 export { stopSessions, type StopSessionsResult } from './sessions.js';
 export { buildDispatchWrapper } from './wrapper.js';
+export { sshClientMounts } from './config.js';
 
 /** Where `prepareSsh` puts a service's wrapper, relative to its service directory. */
 export const WRAPPER_REL_PATH = 'bin/multinode-ssh';
@@ -252,12 +256,31 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
         authorizedKeysFile: material.authorizedKeys,
         pidFile: join(dir, `sshd.${r.rank}.pid`),
         sessionHome: home,
+        forceCommand: sessionForceCommand(dir, r.rank),
         comment: `multinode sshd for service ${o.serviceName} rank ${r.rank}`,
       }),
       0o600,
     );
   }
   await writeAtomic(remoteExec, buildRemoteExecScript(ranksDir, sessionsDir), 0o644);
+  await writeAtomic(
+    join(dir, SSH_CONFIG_FILES.session),
+    buildSessionScript(ranksDir, sessionsDir, WRAPPER_REMOTE_PREFIX),
+    0o644,
+  );
+  // Plain `ssh <rank host name>` from any rank (see config.ts for how it reaches the client).
+  await writeSshClientConfig(dir, {
+    serviceName: o.serviceName,
+    hosts: o.ranks.map((r) => ({
+      hostname: r.hostname,
+      address: r.address,
+      port: r.sshPort,
+      ...(r.aliases === undefined ? {} : { aliases: r.aliases }),
+    })),
+    user: user.username,
+    identityFile: material.userKey,
+    knownHosts: material.knownHosts,
+  });
   await writeAtomic(sshdRun, buildSshdRunScript(sessionsDir), 0o644);
   await writeAtomic(
     wrapperPath,
@@ -291,8 +314,9 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     sshdConfigPath: (rank) => (get(rank), configPath(rank)),
     waitReady: async (rank, options = {}) => {
       const r = get(rank);
+      // The namespaces are enough to see the banner: skip the volume mounts on every poll.
       await waitForSshd(r.address, r.sshPort, {
-        execPrefix: r.exec,
+        execPrefix: withoutMounts(r.exec),
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       });
     },

@@ -25,6 +25,8 @@ export interface SshdConfigOptions {
    * (pyenv init, ~100 ms per command) out of every session; the remote runner restores the rank's HOME.
    */
   readonly sessionHome?: string;
+  /** `ForceCommand`: every session runs this (given the client's command as SSH_ORIGINAL_COMMAND). */
+  readonly forceCommand?: string;
   /** Extra `SetEnv` variables for every session. */
   readonly setEnv?: Readonly<Record<string, string>>;
   readonly comment?: string;
@@ -40,6 +42,13 @@ function sshdQuote(value: string): string {
   if (value.includes('"') || /[\n\r]/.test(value))
     throw new Error(`cannot put ${JSON.stringify(value)} in sshd_config`);
   return `"${value}"`;
+}
+
+/** sshd takes ForceCommand's rest of line as it is: one line, no quoting of its own. */
+function forceCommandLine(command: string): string {
+  if (/[\n\r]/.test(command) || command.trim() === '')
+    throw new Error(`cannot put ${JSON.stringify(command)} in sshd_config as ForceCommand`);
+  return command;
 }
 
 /** The sshd_config text for one rank. Pure. */
@@ -81,6 +90,7 @@ export function buildSshdConfig(o: SshdConfigOptions): string {
     `LogLevel ${o.logLevel ?? 'ERROR'}`,
     'Subsystem sftp internal-sftp',
     ...(setEnv.length > 0 ? [`SetEnv ${setEnv.join(' ')}`] : []),
+    ...(o.forceCommand !== undefined ? [`ForceCommand ${forceCommandLine(o.forceCommand)}`] : []),
   ];
   return `${lines.join('\n')}\n`;
 }

@@ -17,6 +17,9 @@ import { shQuote } from '../../../lib/shell.js';
 
 export const SSH_CLIENT = '/usr/bin/ssh';
 
+/** How the wrapper's remote command line starts (the session script runs it as it is). */
+export const WRAPPER_REMOTE_PREFIX = 'exec /usr/bin/env -i MULTINODE_SSH_FWD=';
+
 /** Caller-side knob: `0` disables connection sharing for one call (benchmarks, debugging). */
 export const SSH_MUX_ENV = ENV.sshMux;
 
@@ -152,7 +155,7 @@ else
   mux="-o ControlMaster=auto -o ControlPath=${o.controlDir}/%C -o ControlPersist=${persist}"
 fi
 # shellcheck disable=SC2086
-exec ${shQuote(o.sshClient ?? SSH_CLIENT)} ${opts} $mux -p "$port" $tty -- "$addr" "exec /usr/bin/env -i MULTINODE_SSH_FWD=$fwd /bin/bash --noprofile --norc ${shQuote(o.remoteExec)} $rank '$cmd'"
+exec ${shQuote(o.sshClient ?? SSH_CLIENT)} ${opts} $mux -p "$port" $tty -- "$addr" "${WRAPPER_REMOTE_PREFIX}$fwd /bin/bash --noprofile --norc ${shQuote(o.remoteExec)} $rank '$cmd'"
 `;
 }
 
