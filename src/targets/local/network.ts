@@ -365,13 +365,15 @@ export async function setupServiceNetwork(
 
   // Recorded before anything exists, in creation order (teardown runs in reverse and skips what is absent;
   // a CNI DEL of an attachment that never happened is a no-op, and gives a moved NIC back either way).
+  // Kinds kept together (all links, then all node tables) so teardown undoes each kind in one batch; per node
+  // the order is still VXLAN, bridge, tables. A node table's undo removes its gateway table too (both are
+  // made by one `nft -f`, atomically).
   await ctx.record([
     ...nodes.flatMap((n): Resource[] => [
       { kind: 'link', netns: n.netns, name: names.vxlan },
       { kind: 'link', netns: n.netns, name: names.bridge },
-      { kind: 'nft', netns: n.netns, table: names.nodeTable },
-      { kind: 'nft', netns: n.netns, table: gwTable },
     ]),
+    ...nodes.map((n): Resource => ({ kind: 'nft', netns: n.netns, table: names.nodeTable })),
     ...rankNs.map((r): Resource => ({ kind: 'netns', name: r.netns })),
     ...bridgeCalls.map((c) => c.rec),
     ...fabricCalls.map((c) => c.rec),
@@ -503,6 +505,96 @@ async function readMountPoints(): Promise<string[]> {
     .filter((p) => p !== '');
 }
 
+/**
+ * Calls made in the same turn of the event loop, handed to `flush` together once that turn is over (teardown
+ * undoes a run of same-kind resources at once: one process per namespace then, not one per object).
+ */
+function coalesce<T>(flush: (items: readonly T[]) => Promise<void>): (item: T) => Promise<void> {
+  interface Waiter {
+    readonly item: T;
+    readonly done: () => void;
+    readonly fail: (e: unknown) => void;
+  }
+  let pending: Waiter[] | undefined;
+  return (item) =>
+    new Promise<void>((done, fail) => {
+      if (pending === undefined) {
+        const batch: Waiter[] = [];
+        pending = batch;
+        setImmediate(() => {
+          pending = undefined;
+          flush(batch.map((b) => b.item)).then(
+            () => batch.forEach((b) => b.done()),
+            (e: unknown) => batch.forEach((b) => b.fail(e)),
+          );
+        });
+      }
+      pending.push({ item, done, fail });
+    });
+}
+
+function byNetns<T extends { netns: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const i of items) out.set(i.netns, [...(out.get(i.netns) ?? []), i]);
+  return out;
+}
+
+/** Namespaces handled at once when undoing links and tables (one process each). */
+const UNDO_PARALLEL = 4;
+
+interface UndoBatches {
+  readonly netns: (name: string) => Promise<void>;
+  readonly link: (l: { netns: string; name: string }) => Promise<void>;
+  readonly nft: (t: { netns: string; table: string }) => Promise<void>;
+}
+const undoBatches = new WeakMap<RuntimePorts, UndoBatches>();
+
+/**
+ * Batched undo per kind: every namespace of a batch in one `ip -force -batch`; every link of a namespace in
+ * one `ip -n NS -force -batch`; every table of a namespace in one `nft -f` that adds each table before
+ * deleting it (so one already gone is no error), a node table together with its gateway table.
+ */
+function batchesOf(ports: RuntimePorts): UndoBatches {
+  const known = undoBatches.get(ports);
+  if (known) return known;
+  const run = ports.spawner;
+  const made: UndoBatches = {
+    netns: coalesce(async (names) => {
+      await run.run(['ip', '-force', '-batch', '-'], {
+        input: lines(names.map((n) => `netns del ${n}`)),
+        check: false,
+      });
+      await Promise.all(names.map((n) => rm(join(NETNS_DIR, n), { force: true }).catch(() => undefined)));
+    }),
+    link: coalesce(async (links) => {
+      await runLimited([...byNetns(links)], UNDO_PARALLEL, async ([netns, ls]) => {
+        if (!(await exists(join(NETNS_DIR, netns)))) return;
+        await run.run(['ip', '-n', netns, '-force', '-batch', '-'], {
+          input: lines(ls.map((l) => `link del ${l.name}`)),
+          check: false,
+        });
+      });
+    }),
+    nft: coalesce(async (tables) => {
+      await runLimited([...byNetns(tables)], UNDO_PARALLEL, async ([netns, ts]) => {
+        if (!(await exists(join(NETNS_DIR, netns)))) return;
+        const names = new Set<string>();
+        for (const t of ts) {
+          names.add(t.table);
+          if (nftFamily(t.table) === 'ip') names.add(gatewayTableName(t.table));
+        }
+        const script = [...names].flatMap((t) => [
+          `table ${nftFamily(t)} ${t}`,
+          `delete table ${nftFamily(t)} ${t}`,
+        ]);
+        await run.run([...netnsExecArgv(netns), 'nft', '-f', '-'], { input: lines(script), check: false });
+      });
+    }),
+  };
+  undoBatches.set(ports, made);
+  return made;
+}
+
 /** Undoes one recorded resource; "already gone" is success. */
 export async function undoResource(r: Resource, ports: RuntimePorts): Promise<void> {
   const run = ports.spawner;
@@ -537,19 +629,12 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       return;
     }
     case 'netns':
-      await run.run(['ip', 'netns', 'del', r.name], { check: false });
-      await rm(join(NETNS_DIR, r.name), { force: true }).catch(() => undefined);
-      return;
+      return batchesOf(ports).netns(r.name);
     case 'link':
-      if (await exists(join(NETNS_DIR, r.netns)))
-        await run.run(['ip', '-n', r.netns, 'link', 'del', r.name], { check: false });
-      return;
+      return batchesOf(ports).link({ netns: r.netns, name: r.name });
     case 'nft':
       if (r.netns === undefined) await run.run(['nft', 'delete', 'table', 'ip', r.table], { check: false });
-      else if (await exists(join(NETNS_DIR, r.netns)))
-        await run.run([...netnsExecArgv(r.netns), 'nft', 'delete', 'table', nftFamily(r.table), r.table], {
-          check: false,
-        });
+      else return batchesOf(ports).nft({ netns: r.netns, table: r.table });
       return;
     case 'mount': {
       const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));
