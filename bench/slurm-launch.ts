@@ -4,6 +4,9 @@
  *   up-api  slurmUp(file, { detach }) in-process: parse → plan → render → sbatch
  *   up-cli  `multinode up --target slurm --cluster C -d FILE` as a process (adds CLI start-up)
  *   local   `multinode up -d --cluster C FILE` on the same emulated nodes (the local runtime)
+ * The CLI runs as users run it (`./multinode` → the bundle `node dist/multinode.mjs`, built first), so the
+ * detached supervisor starts from the bundle too; MN_BENCH_TSX=1 runs it through tsx instead. The local
+ * variant's recorded phases (place/network/spawn) and the load average are printed with each round.
  * "Running" = every rank has written its start time (date +%s%N) to a marker file; the figure is the
  * latest marker minus the moment the command was started. Needs root; uses `cluster create --slurm`.
  *
@@ -27,8 +30,14 @@ const cluster = `slb-${process.pid % 100000}`;
 const scratch = mkdtempSync(join(tmpdir(), 'mn-bench-slurm-'));
 chmodSync(scratch, 0o755);
 
+const TSX = process.env['MN_BENCH_TSX'] === '1';
+const CLI = TSX ? ['--import', 'tsx', MAIN] : [join(ROOT, 'dist/multinode.mjs')];
+if (!TSX && spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' }).status !== 0)
+  throw new Error('build failed');
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+
 function cli(args: readonly string[], check = true): { code: number; out: string } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+  const r = spawnSync(process.execPath, [...CLI, ...args], {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: '1' },
     encoding: 'utf8',
@@ -111,6 +120,7 @@ async function main(): Promise<void> {
   const before = new Set((await readSlurmJobRecords()).map((r) => r.id));
   const results: Record<string, number[]> = { hand: [], 'up-api': [], 'up-cli': [], local: [] };
   let localOk = true;
+  let localPhases = '';
   try {
     const t = Date.now();
     cli(['cluster', 'create', cluster, '--nodes', String(NODES), '--cores', '2', '--slurm']);
@@ -176,6 +186,9 @@ srun bash -c 'date +%s%N > "$OUT/rank-$SLURM_NODEID"'
           try {
             return await allRunning(out, t0, 60_000);
           } finally {
+            const ps = cli(['ps', '--output', 'json'], false).out;
+            const m = /"timings":\s*(\{[^}]*\})/.exec(ps);
+            if (m?.[1]) localPhases = m[1].replace(/\s+/g, '');
             cli(['down', 'bench-local'], false);
           }
         },
@@ -193,7 +206,7 @@ srun bash -c 'date +%s%N > "$OUT/rank-$SLURM_NODEID"'
         line.push(`${v[0]} ${ms?.toFixed(0) ?? '-'} ms`);
       }
       await drain(client);
-      console.log(`round ${round}: ${line.join(', ')}`);
+      console.log(`round ${round}: ${line.join(', ')}  (local phases ${localPhases}; load ${load()})`);
     }
   } finally {
     cli(['down', 'bench-local'], false);
@@ -209,7 +222,9 @@ srun bash -c 'date +%s%N > "$OUT/rank-$SLURM_NODEID"'
     rmSync(scratch, { recursive: true, force: true });
   }
   const hand = median(results['hand'] ?? []);
-  console.log(`\ntime to all ${NODES} ranks running (median of ${rounds}, interleaved):`);
+  console.log(
+    `\ntime to all ${NODES} ranks running (median of ${rounds}, interleaved; CLI ${TSX ? 'through tsx' : 'bundled'}; load ${load()}):`,
+  );
   console.log('variant  median_ms  min_ms  max_ms  ratio_vs_hand_sbatch');
   for (const [k, v] of Object.entries(results)) {
     if (v.length === 0) {

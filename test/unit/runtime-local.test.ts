@@ -7,7 +7,16 @@ import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../src/api/plan.js';
 import { clusterNames, serviceNames, shortHash } from '../../src/targets/local/paths.js';
 import { nodeExecArgv, nodeNetnsName } from '../../src/targets/local/node-exec.js';
-import { nodeGateway, rankHostsFile, renderNodeTable } from '../../src/targets/local/network.js';
+import {
+  chunks,
+  nftFamily,
+  rankHostsFile,
+  renderGatewayTable,
+  renderNodeTable,
+  segmentGateway,
+  shellWithInputs,
+  vxlanGroup,
+} from '../../src/targets/local/network.js';
 import { pickHostPort, renderEndpointTable } from '../../src/targets/local/endpoints.js';
 import { nextProbeState, probeArgv } from '../../src/targets/local/probe.js';
 import { parseSsPorts } from '../../src/targets/local/cluster.js';
@@ -125,9 +134,40 @@ test('needsSsh: leader launch or MPI-style implementations with more than one ra
   assert.equal(needsSsh(plan(1, { launch: 'leader' })), false);
 });
 
-test('node gateways are distinct per node and outside the rank range', () => {
-  assert.equal(nodeGateway('198.18.200.0/24', 0), '198.18.200.254');
-  assert.equal(nodeGateway('198.18.200.0/24', 3), '198.18.200.251');
+test("the segment gateway is the plan's (.1), outside the rank range, and its ARP stays off the VXLAN", () => {
+  const p = plan(3);
+  assert.equal(segmentGateway(p), '198.18.200.1');
+  const { gateway: _, ...noGw } = p.network;
+  assert.equal(segmentGateway({ ...p, network: noGw }), '198.18.200.1');
+  for (const r of p.ranks) assert.notEqual(r.address, '198.18.200.1');
+  const t = renderGatewayTable('mn_abc_node_gw', 'mvabc', '198.18.200.1');
+  assert.match(t, /^table bridge mn_abc_node_gw \{/);
+  assert.match(t, /oifname "mvabc" arp daddr ip 198\.18\.200\.1 drop/);
+  assert.match(t, /oifname "mvabc" arp saddr ip 198\.18\.200\.1 drop/);
+  assert.match(t, /iifname "mvabc" arp daddr ip 198\.18\.200\.1 drop/);
+  assert.equal(nftFamily('mn_abc_node_gw'), 'bridge');
+  assert.equal(nftFamily('mn_abc_node'), 'ip');
+});
+
+test('VXLAN groups: one administratively scoped group per VNI', () => {
+  assert.equal(vxlanGroup(4242), '239.0.16.146');
+  assert.equal(vxlanGroup(16_777_215), '239.255.255.255');
+  assert.notEqual(vxlanGroup(4096), vxlanGroup(4097));
+});
+
+test('shell inputs are literal here-documents; chunks split evenly', () => {
+  const sh = shellWithInputs([['nft -f -', 'table ip t { }\n$HOME `x`']], 'echo done');
+  assert.match(
+    sh,
+    /^set -e\nnft -f - <<'MULTINODE_EOF_0'\ntable ip t \{ \}\n\$HOME `x`\nMULTINODE_EOF_0\necho done$/,
+  );
+  assert.throws(() => shellWithInputs([['cat', 'a\nMULTINODE_EOF_0\nb']]));
+  assert.deepEqual(chunks([1, 2, 3, 4, 5], 2), [
+    [1, 2, 3],
+    [4, 5],
+  ]);
+  assert.deepEqual(chunks([1], 4), [[1]]);
+  assert.deepEqual(chunks([], 2), []);
 });
 
 test('rank hosts file names every rank, itself first, then the nodes', () => {

@@ -2,10 +2,12 @@
  * Per-service networking on an emulated cluster.
  *
  * Overlay (default): the service's own VXLAN segment (its VNI) across the nodes it uses — on each node a
- * bridge, a VXLAN device on `under0` with head-end replication (one all-zero fdb entry per peer node) — and a
+ * bridge, a VXLAN device on `under0` flooding to the service's own multicast group (`vxlanGroup`: no per-peer
+ * fdb entries, so nothing grows with the square of the nodes) — and a
  * network namespace per rank attached with the real CNI `bridge` + `host-local` plugins run inside the node
- * namespace (so nothing lands in the root namespace). Each node's bridge gets its own gateway address
- * (`.254 - j` for the service's j-th node), so a rank's replies always leave through its own node. A small nft
+ * namespace (so nothing lands in the root namespace). Every node's bridge holds the segment's gateway address
+ * (`segmentGateway`), and ARP for it stays off the VXLAN, so a rank's replies always leave through its own
+ * node. A small nft
  * table per service in each node forwards endpoint traffic (from the host's cluster address only: node
  * address:via-port → rank 0) and fences the segment: ranks reach only their own segment; nothing else reaches
  * them — neither traffic crossing the node nor traffic starting in it (host-network ranks, node daemons) —
@@ -62,11 +64,45 @@ export function serviceNodes(cluster: ClusterMeta, plan: ServicePlan): ClusterNo
   return seen;
 }
 
-/** Gateway address of the service bridge on its j-th node: `.254 - j` of the /24. */
-export function nodeGateway(subnet: string, j: number): string {
-  const [base] = subnet.split('/');
+/**
+ * The gateway of a service's segment: the plan's (`.1`), else `.1` of the subnet. Every node's service bridge
+ * holds this same address (an anycast gateway): a rank's ARP for it is answered by its own node only (the
+ * gateway table keeps ARP for it off the VXLAN), so a rank's replies always leave through its own node, and
+ * no address beyond `.1` is taken from the ranks (a /24 holds 253 ranks on any number of nodes).
+ */
+export function segmentGateway(plan: ServicePlan): string {
+  if (plan.network.gateway !== undefined) return plan.network.gateway;
+  const [base] = plan.network.subnet.split('/');
   const parts = (base ?? '').split('.');
-  return `${parts[0]}.${parts[1]}.${parts[2]}.${254 - j}`;
+  return `${parts[0]}.${parts[1]}.${parts[2]}.1`;
+}
+
+/** Name of a service's gateway table in a node (a `bridge` table next to the `ip` node table). */
+export function gatewayTableName(nodeTable: string): string {
+  return `${nodeTable}_gw`;
+}
+
+/**
+ * The gateway table: ARP for (or from) the segment's gateway address never crosses the VXLAN, in either
+ * direction, so each node's bridge answers only its own ranks.
+ */
+export function renderGatewayTable(table: string, vxlan: string, gateway: string): string {
+  return `table bridge ${table} {
+  chain forward {
+    type filter hook forward priority 0; policy accept;
+    oifname "${vxlan}" arp daddr ip ${gateway} drop
+    iifname "${vxlan}" arp saddr ip ${gateway} drop
+  }
+  chain input {
+    type filter hook input priority 0; policy accept;
+    iifname "${vxlan}" arp daddr ip ${gateway} drop
+  }
+  chain output {
+    type filter hook output priority 0; policy accept;
+    oifname "${vxlan}" arp saddr ip ${gateway} drop
+  }
+}
+`;
 }
 
 function prefixLen(subnet: string): string {
@@ -75,6 +111,44 @@ function prefixLen(subnet: string): string {
 
 function lines(ls: readonly string[]): string {
   return ls.map((l) => `${l}\n`).join('');
+}
+
+/** Nodes set up at once (each is one process running ip and nft in the node's namespace). */
+const NODE_SETUP_PARALLEL = 4;
+/** Shells entering the ranks' namespaces at once (each takes a share of the ranks). */
+const RANK_SETUP_PARALLEL = 2;
+
+/** `items` in at most `n` contiguous parts of near-equal size (none empty). */
+export function chunks<T>(items: readonly T[], n: number): T[][] {
+  const size = Math.ceil(items.length / Math.max(1, n));
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
+}
+
+/**
+ * The multicast group a service's VXLAN floods to (broadcast, unknown unicast, multicast) on the cluster's
+ * underlay: 239.x.y.z from the 24-bit VNI (administratively scoped; the underlay bridge in the cluster's own
+ * switch namespace is the only place it travels, and its IGMP snooping sends it only to the service's nodes).
+ */
+export function vxlanGroup(vni: number): string {
+  return `239.${(vni >> 16) & 255}.${(vni >> 8) & 255}.${vni & 255}`;
+}
+
+/**
+ * A shell script that runs each command with its input as a here-document (quoted: taken literally), stops at
+ * the first failure, then runs `tail`. Inputs are generated here (never a user's text), and no input line can
+ * be the delimiter, which is checked.
+ */
+export function shellWithInputs(steps: readonly (readonly [string, string])[], tail = ''): string {
+  const parts = ['set -e'];
+  steps.forEach(([cmd, input], i) => {
+    const eof = `MULTINODE_EOF_${i}`;
+    if (input.split('\n').includes(eof)) throw new Error(`input of ${cmd} contains ${eof}`);
+    parts.push(`${cmd} <<'${eof}'\n${input.endsWith('\n') ? input : `${input}\n`}${eof}`);
+  });
+  if (tail !== '') parts.push(tail);
+  return parts.join('\n');
 }
 
 /** The rank's hosts file: itself (under its own and its node's name), then every other rank. */
@@ -146,9 +220,9 @@ export function fabricTableName(serviceHash: string): string {
   return `mn_${serviceHash}_fab`;
 }
 
-/** The nft family of one of our tables, from its name: fabric tables are `bridge`, all others `ip`. */
+/** The nft family of one of our tables, from its name: fabric and gateway tables are `bridge`, all others `ip`. */
 export function nftFamily(table: string): 'bridge' | 'ip' {
-  return table.endsWith('_fab') ? 'bridge' : 'ip';
+  return table.endsWith('_fab') || table.endsWith('_gw') ? 'bridge' : 'ip';
 }
 
 /** The switch-side ports (`f<node index>k<rail>`) of the fabric NICs the service's ranks hold. */
@@ -217,10 +291,12 @@ export async function setupServiceNetwork(
   const vni = plan.network.vni ?? 0;
   const mtu = plan.network.mtu;
   const subnet = plan.network.subnet;
+  const gateway = segmentGateway(plan);
+  const gwTable = gatewayTableName(names.nodeTable);
 
   const rankNs = plan.ranks.map((r) => ({ rank: r.rank, netns: names.rankNs(r.rank) }));
   const ipamDir = join(ctx.serviceDir, 'cni', 'ipam');
-  const hostNsPrefix = (n: ClusterNodeMeta) => ['ip', 'netns', 'exec', n.netns];
+  const hostNsPrefix = (n: ClusterNodeMeta) => netnsExecArgv(n.netns);
 
   // Every CNI call, worked out up front: bridge + host-local with the planned address, then fabric NICs.
   type CniRecord = Extract<Resource, { kind: 'cni' }>;
@@ -228,7 +304,6 @@ export async function setupServiceNetwork(
   const fabricCalls: { node: ClusterNodeMeta; rec: CniRecord }[] = [];
   for (const r of plan.ranks) {
     const n = nodeOf(cluster, r.node);
-    const j = nodes.findIndex((x) => x.name === n.name);
     const netns = join(NETNS_DIR, names.rankNs(r.rank));
     bridgeCalls.push({
       node: n,
@@ -247,8 +322,8 @@ export async function setupServiceNetwork(
           ipam: {
             type: 'host-local',
             dataDir: ipamDir,
-            ranges: [[{ subnet, gateway: nodeGateway(subnet, j) }]],
-            routes: [{ dst: '0.0.0.0/0', gw: nodeGateway(subnet, j) }],
+            ranges: [[{ subnet, gateway }]],
+            routes: [{ dst: '0.0.0.0/0', gw: gateway }],
           },
         },
         containerId: names.containerId(r.rank),
@@ -290,57 +365,74 @@ export async function setupServiceNetwork(
 
   // Recorded before anything exists, in creation order (teardown runs in reverse and skips what is absent;
   // a CNI DEL of an attachment that never happened is a no-op, and gives a moved NIC back either way).
+  // Kinds kept together (all links, then all node tables) so teardown undoes each kind in one batch; per node
+  // the order is still VXLAN, bridge, tables. A node table's undo removes its gateway table too (both are
+  // made by one `nft -f`, atomically).
   await ctx.record([
     ...nodes.flatMap((n): Resource[] => [
       { kind: 'link', netns: n.netns, name: names.vxlan },
       { kind: 'link', netns: n.netns, name: names.bridge },
-      { kind: 'nft', netns: n.netns, table: names.nodeTable },
     ]),
+    ...nodes.map((n): Resource => ({ kind: 'nft', netns: n.netns, table: names.nodeTable })),
     ...rankNs.map((r): Resource => ({ kind: 'netns', name: r.netns })),
     ...bridgeCalls.map((c) => c.rec),
     ...fabricCalls.map((c) => c.rec),
   ]);
 
-  // 1. Per node: bridge + VXLAN, fdb head-end replication to the other nodes, the fence/forward table.
-  await Promise.all(
-    nodes.map(async (n, j) => {
-      await run.run(['ip', '-n', n.netns, '-batch', '-'], {
-        input: lines([
-          `link add ${names.bridge} mtu ${mtu} type bridge`,
-          `addr add ${nodeGateway(subnet, j)}/${prefixLen(subnet)} dev ${names.bridge}`,
-          `link set ${names.bridge} up`,
-          `link add ${names.vxlan} mtu ${mtu} type vxlan id ${vni} local ${n.address} dstport ${VXLAN_PORT} dev under0`,
-          `link set ${names.vxlan} master ${names.bridge} up`,
-        ]),
-      });
-      const peers = nodes.filter((p) => p.name !== n.name);
-      if (peers.length > 0)
-        await run.run(['bridge', '-n', n.netns, '-batch', '-'], {
-          input: lines(peers.map((p) => `fdb append 00:00:00:00:00:00 dev ${names.vxlan} dst ${p.address}`)),
-        });
-      await run.run(
-        [
-          ...netnsExecArgv(n.netns),
-          '/bin/sh',
-          '-c',
-          `nft -f - && sysctl -q -w net.ipv4.ip_forward=1 && ${BRNF_OFF}`,
-        ],
-        {
-          input: renderNodeTable(
-            names.nodeTable,
-            names.bridge,
-            forwards.filter((f) => f.node === n.name),
-            { hostAddress: cluster.hostAddress, vxlan: { vni, peers: peers.map((p) => p.address) } },
-          ),
-        },
-      );
-    }),
-  );
+  // 1. Per node, in ONE process in the node's namespace: bridge + VXLAN (flooding by the service's own
+  //    multicast group on the underlay, so no per-peer fdb entries: n entries per node would make the whole
+  //    service n²), the fence/forward table, forwarding on. Nodes in parallel (the kernel serialises link
+  //    changes anyway, but nft's start-up overlaps).
+  const group = vxlanGroup(vni);
+  await runLimited(nodes, NODE_SETUP_PARALLEL, async (n) => {
+    const peers = nodes.filter((p) => p.name !== n.name);
+    await run.run(
+      [
+        ...netnsExecArgv(n.netns),
+        '/bin/sh',
+        '-c',
+        shellWithInputs(
+          [
+            [
+              'ip -batch -',
+              lines([
+                `link add ${names.bridge} mtu ${mtu} type bridge`,
+                `addr add ${gateway}/${prefixLen(subnet)} dev ${names.bridge}`,
+                `link set ${names.bridge} up`,
+                `link add ${names.vxlan} mtu ${mtu} type vxlan id ${vni} local ${n.address} group ${group} dev under0 ttl 1 dstport ${VXLAN_PORT}`,
+                `link set ${names.vxlan} master ${names.bridge} up`,
+              ]),
+            ],
+            [
+              'nft -f -',
+              renderGatewayTable(gwTable, names.vxlan, gateway) +
+                renderNodeTable(
+                  names.nodeTable,
+                  names.bridge,
+                  forwards.filter((f) => f.node === n.name),
+                  { hostAddress: cluster.hostAddress, vxlan: { vni, peers: peers.map((p) => p.address) } },
+                ),
+            ],
+          ],
+          `echo 1 > /proc/sys/net/ipv4/ip_forward; ${BRNF_OFF}`,
+        ),
+      ],
+      {},
+    );
+  });
 
-  // 2. A netns per rank: IPv6 off before its interfaces arrive (loopback aside), loopback up.
+  // 2. A netns per rank: IPv6 off before its interfaces arrive (loopback aside), loopback up. One `ip -batch`
+  //    for all of them, then a few shells that each enter a share of them (no process per rank from here).
   await run.run(['ip', '-batch', '-'], { input: lines(rankNs.map((r) => `netns add ${r.netns}`)) });
-  await runLimited(rankNs, 4, async (r) => {
-    await run.run([...netnsExecArgv(r.netns), '/bin/sh', '-c', `${IPV6_OFF} && exec ip link set lo up`]);
+  await runLimited(chunks(rankNs, RANK_SETUP_PARALLEL), RANK_SETUP_PARALLEL, async (part) => {
+    await run.run([
+      '/bin/sh',
+      '-c',
+      `set -e; s="$1"; shift; for n in "$@"; do /usr/bin/nsenter --net=${NETNS_DIR}/"$n" /bin/sh -c "$s"; done`,
+      'multinode-rank-netns',
+      `${IPV6_OFF} && exec ip link set lo up`,
+      ...part.map((r) => r.netns),
+    ]);
   });
 
   // 3. CNI ADDs inside the nodes (host-local locks its own data dir), a few at a time; results kept for DEL.
@@ -351,8 +443,9 @@ export async function setupServiceNetwork(
       await ports.cni.invoke({ ...rec, command: 'ADD', hostNsPrefix: hostNsPrefix(node) }),
     );
   });
+  // host-device may look a device up in sysfs: `ip netns exec` gives it the node's own /sys.
   for (const { node, rec } of fabricCalls)
-    await ports.cni.invoke({ ...rec, command: 'ADD', hostNsPrefix: hostNsPrefix(node) });
+    await ports.cni.invoke({ ...rec, command: 'ADD', hostNsPrefix: ['ip', 'netns', 'exec', node.netns] });
   await ctx.keepResults?.(results);
   return rankNs;
 }
@@ -384,12 +477,12 @@ export async function setupRankIdentity(ctx: NetworkContext): Promise<void> {
   const utsDir = join(ctx.serviceDir, 'uts');
   await mkdir(utsDir, { recursive: true });
   await ctx.record({ kind: 'mount', path: utsDir });
-  await ports.spawner.run(['/bin/mount', '--bind', utsDir, utsDir]);
-  await ports.spawner.run(['/bin/mount', '--make-private', utsDir]);
+  // One shell: a private bind mount of its own (so the nsfs bind mounts don't propagate), then one
+  // persistent UTS namespace per rank with its host name.
   await ports.spawner.run([
     '/bin/sh',
     '-c',
-    'set -e; d="$1"; shift; while [ $# -gt 1 ]; do : > "$d/$1"; /usr/bin/unshare --uts="$d/$1" /bin/hostname "$2"; shift 2; done',
+    'set -e; d="$1"; shift; /bin/mount --bind "$d" "$d"; /bin/mount --make-private "$d"; while [ $# -gt 1 ]; do : > "$d/$1"; /usr/bin/unshare --uts="$d/$1" /bin/hostname "$2"; shift 2; done',
     'multinode-uts',
     utsDir,
     ...plan.ranks.flatMap((r) => [`rank-${r.rank}`, r.hostname]),
@@ -412,12 +505,103 @@ async function readMountPoints(): Promise<string[]> {
     .filter((p) => p !== '');
 }
 
+/**
+ * Calls made in the same turn of the event loop, handed to `flush` together once that turn is over (teardown
+ * undoes a run of same-kind resources at once: one process per namespace then, not one per object).
+ */
+function coalesce<T>(flush: (items: readonly T[]) => Promise<void>): (item: T) => Promise<void> {
+  interface Waiter {
+    readonly item: T;
+    readonly done: () => void;
+    readonly fail: (e: unknown) => void;
+  }
+  let pending: Waiter[] | undefined;
+  return (item) =>
+    new Promise<void>((done, fail) => {
+      if (pending === undefined) {
+        const batch: Waiter[] = [];
+        pending = batch;
+        setImmediate(() => {
+          pending = undefined;
+          flush(batch.map((b) => b.item)).then(
+            () => batch.forEach((b) => b.done()),
+            (e: unknown) => batch.forEach((b) => b.fail(e)),
+          );
+        });
+      }
+      pending.push({ item, done, fail });
+    });
+}
+
+function byNetns<T extends { netns: string }>(items: readonly T[]): Map<string, T[]> {
+  const out = new Map<string, T[]>();
+  for (const i of items) out.set(i.netns, [...(out.get(i.netns) ?? []), i]);
+  return out;
+}
+
+/** Namespaces handled at once when undoing links and tables (one process each). */
+const UNDO_PARALLEL = 4;
+
+interface UndoBatches {
+  readonly netns: (name: string) => Promise<void>;
+  readonly link: (l: { netns: string; name: string }) => Promise<void>;
+  readonly nft: (t: { netns: string; table: string }) => Promise<void>;
+}
+const undoBatches = new WeakMap<RuntimePorts, UndoBatches>();
+
+/**
+ * Batched undo per kind: every namespace of a batch in one `ip -force -batch`; every link of a namespace in
+ * one `ip -n NS -force -batch`; every table of a namespace in one `nft -f` that adds each table before
+ * deleting it (so one already gone is no error), a node table together with its gateway table.
+ */
+function batchesOf(ports: RuntimePorts): UndoBatches {
+  const known = undoBatches.get(ports);
+  if (known) return known;
+  const run = ports.spawner;
+  const made: UndoBatches = {
+    netns: coalesce(async (names) => {
+      await run.run(['ip', '-force', '-batch', '-'], {
+        input: lines(names.map((n) => `netns del ${n}`)),
+        check: false,
+      });
+      await Promise.all(names.map((n) => rm(join(NETNS_DIR, n), { force: true }).catch(() => undefined)));
+    }),
+    link: coalesce(async (links) => {
+      await runLimited([...byNetns(links)], UNDO_PARALLEL, async ([netns, ls]) => {
+        if (!(await exists(join(NETNS_DIR, netns)))) return;
+        await run.run(['ip', '-n', netns, '-force', '-batch', '-'], {
+          input: lines(ls.map((l) => `link del ${l.name}`)),
+          check: false,
+        });
+      });
+    }),
+    nft: coalesce(async (tables) => {
+      await runLimited([...byNetns(tables)], UNDO_PARALLEL, async ([netns, ts]) => {
+        if (!(await exists(join(NETNS_DIR, netns)))) return;
+        const names = new Set<string>();
+        for (const t of ts) {
+          names.add(t.table);
+          if (nftFamily(t.table) === 'ip') names.add(gatewayTableName(t.table));
+        }
+        const script = [...names].flatMap((t) => [
+          `table ${nftFamily(t)} ${t}`,
+          `delete table ${nftFamily(t)} ${t}`,
+        ]);
+        await run.run([...netnsExecArgv(netns), 'nft', '-f', '-'], { input: lines(script), check: false });
+      });
+    }),
+  };
+  undoBatches.set(ports, made);
+  return made;
+}
+
 /** Undoes one recorded resource; "already gone" is success. */
 export async function undoResource(r: Resource, ports: RuntimePorts): Promise<void> {
   const run = ports.spawner;
   switch (r.kind) {
     case 'cni': {
-      const hostNsPrefix = ['ip', 'netns', 'exec', r.hostNetns];
+      const hostNsPrefix =
+        r.plugin === 'bridge' ? netnsExecArgv(r.hostNetns) : ['ip', 'netns', 'exec', r.hostNetns];
       const hostAlive = await exists(join(NETNS_DIR, r.hostNetns));
       if (!hostAlive) return;
       const netnsAlive = await exists(r.netns);
@@ -445,19 +629,12 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       return;
     }
     case 'netns':
-      await run.run(['ip', 'netns', 'del', r.name], { check: false });
-      await rm(join(NETNS_DIR, r.name), { force: true }).catch(() => undefined);
-      return;
+      return batchesOf(ports).netns(r.name);
     case 'link':
-      if (await exists(join(NETNS_DIR, r.netns)))
-        await run.run(['ip', '-n', r.netns, 'link', 'del', r.name], { check: false });
-      return;
+      return batchesOf(ports).link({ netns: r.netns, name: r.name });
     case 'nft':
       if (r.netns === undefined) await run.run(['nft', 'delete', 'table', 'ip', r.table], { check: false });
-      else if (await exists(join(NETNS_DIR, r.netns)))
-        await run.run([...netnsExecArgv(r.netns), 'nft', 'delete', 'table', nftFamily(r.table), r.table], {
-          check: false,
-        });
+      else return batchesOf(ports).nft({ netns: r.netns, table: r.table });
       return;
     case 'mount': {
       const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));

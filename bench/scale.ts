@@ -1,0 +1,191 @@
+/**
+ * How `up -d` and `down` grow with the nodes of one service (run as root:
+ * `node --import tsx bench/scale.ts [sizes=8,32,64,128,200] [rounds=1] [--trace]`).
+ * One cluster of 250 nodes; for each size, a no-op service (`sleep infinity`, one rank per node, overlay) is
+ * brought up with the bundled CLI (`node dist/multinode.mjs up -d`, as `./multinode` runs it) until every rank
+ * runs and the group is ready, then taken down. Rows: wall ms of `up -d` and `down`, ms per node, the
+ * slope from the previous size (ms per added node: constant when growth is linear, rising when a step is
+ * quadratic), the recorded phases, and the load average when the row was taken. The ratio column is ms per
+ * node against the 15 ms/node target. `--trace` also counts the processes each `up` started (strace -f
+ * -e execve; slows that run down, so it is a separate run, not timed) to show which grow with the nodes.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
+const TRACE = process.argv.includes('--trace');
+const SIZES = (args[0] ?? '8,32,64,128,200').split(',').map(Number);
+const ROUNDS = Number(args[1] ?? 1);
+const CLUSTER_NODES = 250;
+const TARGET_MS_PER_NODE = 15;
+
+const ROOT = resolve(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist/multinode.mjs');
+const STATE = mkdtempSync(join(tmpdir(), 'mn-bench-scale-'));
+process.env['MULTINODE_STATE_DIR'] = STATE;
+const C = `scale${process.pid % 10000}`;
+
+const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
+
+function cli(argv: readonly string[]): { code: number; out: string; ms: number } {
+  const t = performance.now();
+  const r = spawnSync(process.execPath, [CLI, ...argv], {
+    cwd: ROOT,
+    env: { ...process.env, NO_COLOR: '1' },
+    encoding: 'utf8',
+    timeout: 600_000,
+  });
+  return { code: r.status ?? -1, out: `${r.stdout}${r.stderr}`, ms: performance.now() - t };
+}
+
+function specFile(nodes: number): string {
+  const f = join(STATE, `noop${nodes}.yaml`);
+  writeFileSync(
+    f,
+    `version: v1
+services:
+  sc${nodes}:
+    script: |
+      #!/bin/sh
+      exec sleep infinity
+    multinode:
+      nodes: ${nodes}
+      launch: all
+    resource:
+      cpu:
+        cores: 1
+      memory:
+        size: 16MB
+`,
+  );
+  return f;
+}
+
+interface Ps {
+  name: string;
+  status: string;
+  ranks: { alive: boolean }[];
+  timings: Record<string, number>;
+}
+function ps(name: string): Ps | undefined {
+  const r = cli(['ps', '--output', 'json']);
+  return (JSON.parse(r.out.slice(r.out.indexOf('['))) as Ps[]).find((s) => s.name === name);
+}
+
+/** Processes started during one `up -d` (by binary), via strace; stops tracing once the service is ready. */
+async function traceUp(nodes: number): Promise<Map<string, number>> {
+  const out = join(STATE, `trace-${nodes}.txt`);
+  const st = spawn(
+    'strace',
+    [
+      '-f',
+      '-e',
+      'trace=execve',
+      '-e',
+      'signal=none',
+      '-o',
+      out,
+      process.execPath,
+      CLI,
+      'up',
+      '-d',
+      '--cluster',
+      C,
+      specFile(nodes),
+    ],
+    {
+      stdio: 'ignore',
+      env: { ...process.env, NO_COLOR: '1' },
+    },
+  );
+  const name = `sc${nodes}`;
+  for (let i = 0; i < 6000; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    if (ps(name)?.status === 'ready') break;
+  }
+  st.kill('SIGTERM'); // detaches from the (detached) supervisor, which keeps running
+  await new Promise((r) => st.once('exit', r));
+  const counts = new Map<string, number>();
+  for (const line of readFileSync(out, 'utf8').split('\n')) {
+    const m = /execve\("([^"]+)"/.exec(line);
+    if (!m?.[1] || /ENOENT/.test(line)) continue;
+    const bin = m[1].split('/').at(-1) ?? m[1];
+    counts.set(bin, (counts.get(bin) ?? 0) + 1);
+  }
+  cli(['down', name]);
+  return counts;
+}
+
+if (process.getuid?.() !== 0) {
+  console.log('scale bench: needs root');
+  process.exit(0);
+}
+if (
+  spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' }).status !== 0 ||
+  !existsSync(CLI)
+)
+  throw new Error('build failed');
+try {
+  let t = performance.now();
+  const made = cli(['cluster', 'create', C, '--nodes', String(CLUSTER_NODES)]);
+  if (made.code !== 0) throw new Error(made.out);
+  console.log(
+    `cluster ${C}: ${CLUSTER_NODES} nodes in ${(performance.now() - t).toFixed(0)} ms (load ${load()})`,
+  );
+  console.log(
+    `\`up -d\` / \`down\` of one no-op service, one rank per node (median of ${ROUNDS}); target ≤ ${TARGET_MS_PER_NODE} ms/node, linear`,
+  );
+  console.log(
+    `${'nodes'.padStart(5)} ${'up ms'.padStart(7)} ${'ms/node'.padStart(7)} ${'ratio'.padStart(6)} ${'slope'.padStart(6)}   ${'down ms'.padStart(7)} ${'ms/node'.padStart(7)} ${'ratio'.padStart(6)} ${'slope'.padStart(6)}   phases place/network/spawn/ready        load`,
+  );
+  let prev: { n: number; up: number; down: number } | undefined;
+  for (const n of SIZES) {
+    const ups: number[] = [];
+    const downs: number[] = [];
+    let phases: Record<string, number> = {};
+    const l0 = load();
+    for (let i = 0; i < ROUNDS; i++) {
+      const file = specFile(n);
+      const up = cli(['up', '-d', '--cluster', C, file]);
+      if (up.code !== 0) throw new Error(`up of ${n} nodes: ${up.out}`);
+      const s = ps(`sc${n}`);
+      if (!s || s.ranks.length !== n || !s.ranks.every((r) => r.alive))
+        throw new Error(`not all ${n} ranks run`);
+      phases = s.timings;
+      ups.push(up.ms);
+      t = performance.now();
+      const down = cli(['down', `sc${n}`]);
+      if (down.code !== 0) throw new Error(`down of ${n} nodes: ${down.out}`);
+      downs.push(performance.now() - t);
+      spawnSync('sleep', ['2']); // the kernel frees namespaces asynchronously
+    }
+    const up = median(ups);
+    const down = median(downs);
+    const slope = (a: number, b: number) => (prev ? ((a - b) / (n - prev.n)).toFixed(1) : '-');
+    console.log(
+      `${String(n).padStart(5)} ${up.toFixed(0).padStart(7)} ${(up / n).toFixed(1).padStart(7)} ${`${(up / n / TARGET_MS_PER_NODE).toFixed(2)}×`.padStart(6)} ${slope(up, prev?.up ?? 0).padStart(6)}   ${down.toFixed(0).padStart(7)} ${(down / n).toFixed(1).padStart(7)} ${`${(down / n / TARGET_MS_PER_NODE).toFixed(2)}×`.padStart(6)} ${slope(down, prev?.down ?? 0).padStart(6)}   ${`${phases['place']}/${phases['network']}/${phases['spawn']}/${phases['ready']}`.padEnd(32)} ${l0}`,
+    );
+    prev = { n, up, down };
+  }
+  if (TRACE) {
+    const small = SIZES[0] ?? 8;
+    const big = SIZES.at(-1) ?? 200;
+    const a = await traceUp(small);
+    const b = await traceUp(big);
+    console.log(`processes started by one \`up -d\` (strace): ${small} vs ${big} nodes, per node`);
+    for (const bin of [...new Set([...a.keys(), ...b.keys()])].sort(
+      (x, y) => (b.get(y) ?? 0) - (b.get(x) ?? 0),
+    ))
+      console.log(
+        `  ${bin.padEnd(14)} ${String(a.get(bin) ?? 0).padStart(5)} ${String(b.get(bin) ?? 0).padStart(6)}   ${((a.get(bin) ?? 0) / small).toFixed(2)} ${((b.get(bin) ?? 0) / big).toFixed(2)}`,
+      );
+  }
+} finally {
+  const left = cli(['ps', '--output', 'json']);
+  for (const m of left.out.matchAll(/"name":\s*"(sc\d+)"/g)) if (m[1]) cli(['down', m[1]]);
+  cli(['cluster', 'delete', '--force', C]);
+  rmSync(STATE, { recursive: true, force: true });
+}
