@@ -13,6 +13,7 @@ import { listServiceStates, readServiceState } from '../targets/local/service-st
 import { mountedReferences, removeServiceVolumes } from '../targets/local/volumes.js';
 import type { RemovedVolumes } from '../targets/local/volumes.js';
 import { readSpecFile } from './input.js';
+import { downReplicaSet } from './scale.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
 
@@ -60,6 +61,21 @@ export async function downLocal(
   const names = fromFile?.map((s) => s.name) ?? [checkedName('service', target)];
   const out: { name: string; result: DownResult; volumes: RemovedVolumes }[] = [];
   for (const name of names) {
+    // A replicated service: every gang, then its endpoint controller and table (app/scale.ts).
+    const started = Date.now();
+    if (
+      await downReplicaSet(name, {
+        ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+        onProgress: (m) => report.progress(`${name}: ${m}`),
+      })
+    ) {
+      out.push({
+        name,
+        result: { existed: true, ms: Date.now() - started },
+        volumes: { removed: [], kept: [] },
+      });
+      continue;
+    }
     // What the record says wins (it is what ran); the file is the fallback for a service that is not up.
     const state = await readServiceState(name);
     const file = fromFile?.find((s) => s.name === name);

@@ -20,8 +20,10 @@ const COMMANDS: readonly CommandEntry[] = [
   ['logs', async () => (await import('./commands/logs.js')).registerLogs],
   ['exec', async () => (await import('./commands/exec.js')).registerExec],
   ['down', async () => (await import('./commands/down.js')).registerDown],
+  ['scale', async () => (await import('./commands/scale.js')).registerScale],
   ['cluster', async () => (await import('./commands/cluster.js')).registerCluster],
   ['net', async () => (await import('./commands/net.js')).registerNet],
+  ['dashboard', async () => (await import('./commands/dashboard.js')).registerDashboard],
 ];
 
 /** The program with every command, or only `only` when it names one (the fast path for a run). */

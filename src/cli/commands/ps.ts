@@ -1,21 +1,26 @@
 /** `multinode ps [--output json]`: every service on this machine, its ranks, endpoints, probe and phase timings. */
 import type { Command } from 'commander';
-import { listServiceStates, readProcStartTime } from '../../targets/local/service-state.js';
-import type { ServiceState } from '../../targets/local/service-state.js';
+import { LIVE_STATUSES, listServiceStatus, serviceStatusJson } from '../../app/status.js';
 import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
 import { printSlurmPs } from './slurm.js';
 import { quietOnClosedStdout } from './runtime-common.js';
 import { conditionsOf, describeCondition } from '../../app/net.js';
+import { controllerAlive, listReplicaSets, readRotation } from '../../targets/local/replica-set.js';
+import type { ReplicaSetState } from '../../targets/local/replica-set.js';
 
-async function supervisorAlive(s: ServiceState): Promise<boolean> {
-  if (s.supervisorPid === undefined || s.supervisorStartTime === undefined) return false;
-  return (await readProcStartTime(s.supervisorPid)) === s.supervisorStartTime;
-}
-
-async function rankAlive(pid: number | undefined, startTime: string | undefined): Promise<boolean> {
-  if (pid === undefined || startTime === undefined) return false;
-  return (await readProcStartTime(pid)) === startTime;
+/** Replica sets: their members, what the endpoint spreads over now, and the last rollout. */
+async function replicaSetRows(): Promise<
+  { set: ReplicaSetState; rotation: readonly string[]; controller: boolean }[]
+> {
+  const out = [];
+  for (const set of await listReplicaSets())
+    out.push({
+      set,
+      rotation: (await readRotation(set.name))?.members ?? [],
+      controller: await controllerAlive(set),
+    });
+  return out;
 }
 
 export function registerPs(program: Command): void {
@@ -30,63 +35,36 @@ export function registerPs(program: Command): void {
         await printSlurmPs(opts.output === 'json' ? 'json' : 'text');
         return;
       }
-      const states = await listServiceStates();
-      const rows = [];
-      for (const s of states) {
-        const sup = await supervisorAlive(s);
-        const ranks = [];
-        for (const r of s.ranks) ranks.push({ ...r, alive: await rankAlive(r.pid, r.startTime) });
-        rows.push({ state: s, supervisorAlive: sup, ranks });
-      }
+      const rows = await listServiceStatus();
       // Network conditions on each service's cluster (multinode net …), shown beside the service.
       const net = await conditionsOf(
-        [...new Set(states.map((s) => s.cluster))].filter((c) => !c.startsWith('(')),
+        [...new Set(rows.map((r) => r.state.cluster))].filter((c) => !c.startsWith('(')),
       );
+      const sets = await replicaSetRows();
+      const setOf = new Map(sets.flatMap(({ set }) => set.members.map((m) => [m.name, set.name] as const)));
       if (opts.output === 'json') {
-        printJson(
-          rows.map(({ state: s, supervisorAlive, ranks }) => ({
-            name: s.name,
-            cluster: s.cluster,
-            file: s.file,
-            status: s.status,
-            supervisor: { pid: s.supervisorPid, alive: supervisorAlive },
-            network: s.plan.network,
-            ranks: ranks.map((r) => ({
-              rank: r.rank,
-              hostname: r.hostname,
-              node: r.node,
-              address: r.address,
-              pid: r.pid,
-              status: r.status,
-              alive: r.alive,
-              exitCode: r.exitCode,
-              signal: r.signal,
-              restarts: r.restarts ?? 0,
-              missingSince: r.missingSince,
-              ports: s.plan.ranks[r.rank]?.ports.map((p) => ({ name: p.name, hostPort: p.hostPort })),
-            })),
-            endpoints: s.endpoints,
-            probe: s.probe,
-            group: s.group,
-            restart: {
-              policy: s.plan.restart.policy,
-              ...(s.failover
-                ? {
-                    restartsAfterStart: s.failover.ledger.restartsAfterStart,
-                    restartsBeforeStart: s.failover.ledger.restartsBeforeStart,
-                    clusterFileVersion: s.failover.clusterVersion,
-                    history: s.failover.history,
-                  }
-                : {}),
-            },
-            timings: s.timings,
-            message: s.message,
-            netConditions: net.get(s.cluster) ?? [],
+        printJson([
+          ...rows.map((r) => ({
+            ...serviceStatusJson(r),
+            ...(setOf.has(r.state.name) ? { replicaOf: setOf.get(r.state.name) } : {}),
+            netConditions: net.get(r.state.cluster) ?? [],
           })),
-        );
+          ...sets.map(({ set, rotation, controller }) => ({
+            name: set.name,
+            kind: 'replica-set',
+            cluster: set.cluster,
+            file: set.file,
+            replicas: set.replicas,
+            members: set.members,
+            inRotation: rotation,
+            endpoints: set.endpoints,
+            controller: { pid: set.controllerPid, alive: controller },
+            ...(set.rollout ? { rollout: set.rollout } : {}),
+          })),
+        ]);
         return;
       }
-      if (rows.length === 0) {
+      if (rows.length === 0 && sets.length === 0) {
         console.log('no services (start one with `multinode up FILE`)');
         return;
       }
@@ -105,7 +83,7 @@ export function registerPs(program: Command): void {
       for (const { state: s, supervisorAlive: sup, ranks } of rows) {
         const alive = ranks.filter((r) => r.alive).length;
         let status: string = s.status;
-        if (!sup && ['starting', 'running', 'ready', 'restarting'].includes(s.status))
+        if (!sup && LIVE_STATUSES.includes(s.status))
           status = `${s.status} (supervisor gone: killed or crashed; \`multinode down ${s.name}\` cleans up, \`up\` replaces it)`;
         else if (s.status === 'ready' && s.group && !s.group.ready) status = 'running (group not ready)';
         const eps = s.endpoints.map(
@@ -125,7 +103,21 @@ export function registerPs(program: Command): void {
           `${t('place')}/${t('network')}/${t('spawn')}/${t('ready')}`,
         ]);
       }
-      console.log(table(out));
+      if (rows.length > 0) console.log(table(out));
+      if (sets.length > 0) {
+        const rs = [['SERVICE', 'REPLICAS', 'READY', 'ENDPOINTS', 'MEMBERS', 'ROLLOUT']];
+        for (const { set, rotation, controller } of sets)
+          rs.push([
+            set.name,
+            `${set.members.filter((m) => m.state === 'active').length}/${set.replicas}`,
+            `${rotation.length}${controller ? '' : ' (endpoint controller gone)'}`,
+            set.endpoints.map((e) => `${e.hostAddress}:${e.hostPort}→${e.name}`).join(',') || '-',
+            set.members.map((m) => `${m.name}${m.state === 'draining' ? ' (draining)' : ''}`).join(', ') ||
+              '-',
+            set.rollout ? `${set.rollout.status}` : '-',
+          ]);
+        console.log(table(rs));
+      }
       for (const { state: s, ranks } of rows) {
         const f = s.failover;
         console.log(
