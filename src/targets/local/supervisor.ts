@@ -51,6 +51,9 @@ import {
   updateServiceState,
 } from './service-state.js';
 import { stopRanks } from './teardown.js';
+import { containerRanks, readRankRuntime } from './container.js';
+import type { ContainerRanks } from './container.js';
+import { nodeNetnsName } from './node-exec.js';
 
 export interface ServiceRequest {
   readonly plan: ServicePlan;
@@ -372,6 +375,8 @@ export async function superviseService(
 
   const tlsServers: TlsServer[] = [];
   const live = new Map<number, LiveRank>();
+  /** Ranks in their image (container.ts): how to launch and remove their containers. */
+  let ctr: ContainerRanks | undefined;
   try {
     // Endpoints: host ports now (the root table is recorded before it can exist), published once ready.
     const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
@@ -421,7 +426,22 @@ export async function superviseService(
 
     t = now();
     const cwd = plan.cwd ?? dirname(initial.file);
-    if (!existsSync(cwd))
+    const rt = cluster ? await readRankRuntime(dir) : undefined;
+    if (cluster && rt?.kind === 'container')
+      ctr = await containerRanks({
+        plan,
+        cluster: cluster.name,
+        serviceDir: dir,
+        runtime: rt,
+        netns: (r) =>
+          plan.network.mode === 'overlay'
+            ? (rankNets.find((x) => x.rank === r.rank)?.netns ?? '')
+            : nodeNetnsName(cluster.name, r.node),
+        ssh: needsSsh(plan),
+        mounts: [],
+        cpus: (r) => hostCpus(r.cpus),
+      });
+    if (!ctr && !existsSync(cwd))
       throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
     const netnsOf = (r: RankPlan) =>
       plan.network.mode === 'overlay' ? rankNets.find((x) => x.rank === r.rank)?.netns : undefined;
@@ -478,7 +498,7 @@ export async function superviseService(
       await Promise.all(again.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 }).catch(() => undefined)));
     };
     for (const r of plan.ranks) mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
-    if (cluster && needsSsh(plan)) {
+    if (cluster && needsSsh(plan) && !ctr) {
       await writeDispatchWrapper(plan);
       ssh = await prepareServiceSsh(plan, {
         serviceDir: dir,
@@ -509,12 +529,15 @@ export async function superviseService(
      * time) together with the rank's status in one state write.
      */
     const startRank = async (r: RankPlan, restarted: boolean): Promise<void> => {
-      const argv = cluster ? rankArgv(cluster.name, dir, plan, r, netnsOf(r)) : plainRankArgv(plan, r);
+      const inImage = ctr?.launch(r, rankEnv(plan, r, dir, degraded), plannedArgv(plan, r));
+      const argv =
+        inImage?.argv ??
+        (cluster ? rankArgv(cluster.name, dir, plan, r, netnsOf(r)) : plainRankArgv(plan, r));
       const fd = openSync(rankLogPath(dir, r.rank), 'a', PRIVATE_FILE_MODE);
       mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
       const child = spawn(argv[0] as string, argv.slice(1), {
-        cwd,
-        env: rankEnv(plan, r, dir, degraded),
+        cwd: inImage ? '/' : cwd,
+        env: inImage?.env ?? rankEnv(plan, r, dir, degraded),
         detached: true,
         stdio: ['ignore', fd, fd],
       });
@@ -571,6 +594,7 @@ export async function superviseService(
       });
       for (const l of targets) intended.add(l.gen);
       await Promise.all(targets.map((l) => stopGroup(l.pid, l.startTime, graceMs)));
+      await ctr?.remove(ranks);
       for (const r of ranks) live.delete(r);
     };
 
@@ -996,6 +1020,7 @@ export async function superviseService(
     await stopLive([...live.keys()], stopped ? 3000 : RESTART_GRACE_MS);
     const current = await readServiceState(name, ports);
     if (current) await stopRanks(current, 3000);
+    await ctr?.removeAll();
     for (const srv of tlsServers) srv.close();
     const code = failure?.code ?? 0;
     closingSelf = stopped;
@@ -1011,6 +1036,7 @@ export async function superviseService(
     if (e instanceof RecordClosedError) {
       emit({ kind: 'note', message: e.message });
       await removeOwn(name, mine, [...live.values()], ports);
+      await ctr?.removeAll();
       return 0;
     }
     await update((s) => {
