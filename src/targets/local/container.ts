@@ -354,12 +354,15 @@ export async function importRootfs(tarball: string, name: string): Promise<strin
 /** Whether the image has an `sshd` in one of the usual places (checked in a throwaway container). */
 export async function imageHasSshd(id: string): Promise<boolean> {
   const d = await ensurePodmanConfig();
+  const parent = `/multinode-check-${process.pid}`;
   const r = await runPodman(
     [
       'run',
       '--rm',
       '--network',
       'none',
+      '--cgroup-parent',
+      parent,
       '--ulimit',
       `nofile=${nofileLimit()}`,
       '--ulimit',
@@ -373,6 +376,7 @@ export async function imageHasSshd(id: string): Promise<boolean> {
     d,
     60_000,
   );
+  await removeCgroups(parent);
   if (r.code === 0) return true;
   if (r.code === 3) return false;
   throw new MultinodeError(
@@ -632,9 +636,17 @@ async function removeCgroups(parent: string): Promise<void> {
     for (const e of entries) await rmTree(join(path, e));
     await rmdir(path).catch(() => undefined);
   };
-  for (const h of hierarchies) {
-    const path = join(root, h, parent);
-    if (path.startsWith(join(root, h, 'multinode-'))) await rmTree(path);
+  // conmon leaves its cgroup a moment after the container is removed: retry for a few seconds.
+  for (let attempt = 0; attempt < 60; attempt++) {
+    let left = 0;
+    for (const h of hierarchies) {
+      const path = join(root, h, parent);
+      if (!path.startsWith(join(root, h, 'multinode-'))) continue;
+      await rmTree(path);
+      if (existsSync(path)) left++;
+    }
+    if (left === 0) return;
+    await new Promise((r) => setTimeout(r, 100));
   }
 }
 
