@@ -1,6 +1,6 @@
 // Lint: type-aware rules plus the one-way layer rule, a fan of targets:
 //   api ← lib ← spec ← plan ← targets/{local,kubernetes,slurm} ← app ← cli
-// and no target imports another.
+// and no target imports another. The dashboard's browser code (src/ui) sees only src/app/dashboard/wire.ts.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -122,6 +122,25 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  // The dashboard page (browser code, own tsconfig with the DOM lib): no Node modules, and from the project
+  // only the wire types the server sends (src/app/dashboard/wire.ts).
+  {
+    files: ['src/ui/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'src/ui runs in the browser: no Node modules.' },
+            {
+              regex: '^\\.\\./(?!app/dashboard/wire\\.js$)',
+              message: 'src/ui imports only the wire types (src/app/dashboard/wire.ts) from the project.',
+            },
+          ],
+        },
+      ],
+    },
+  },
   {
     files: ['**/*.test.ts', 'test/**/*.ts', 'bench/**/*.ts'],
     rules: {

@@ -3,9 +3,11 @@
 //  - fast/validate.cjs: `validate` and `--version` in ONE CommonJS file (no chunks, so no ESM loader
 //    resolving a dozen modules), run by fast/run.cjs with a V8 code cache (validate.cjs.cache, primed here
 //    by one run). `./multinode` sends those commands there; see src/cli/fast.ts and src/cli/code-cache.ts.
+//  - ui/: the dashboard page (index.html, app.js, app.css) for the browser, served by `multinode dashboard`
+//    (src/app/dashboard/server.ts finds it beside the program); no CDN, works offline.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -45,7 +47,21 @@ await Promise.all([
     minifyWhitespace: true,
     minifySyntax: true,
   }),
+  build({
+    absWorkingDir: root,
+    entryPoints: { app: 'src/ui/main.ts' },
+    outdir: join(out, 'ui'),
+    bundle: true,
+    platform: 'browser',
+    format: 'esm',
+    target: 'es2022',
+    minify: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+  }),
 ]);
+mkdirSync(join(out, 'ui'), { recursive: true });
+for (const f of ['index.html', 'app.css']) copyFileSync(join(root, 'src/ui', f), join(out, 'ui', f));
 
 // code-cache.ts runs the bundle with vm.Script, which has no loader for a dynamic import(): the fast
 // bundle must be self-contained (esbuild turns internal dynamic imports into plain calls).

@@ -1,5 +1,5 @@
 /**
- * Writes docs/environment.md — the one table of every variable a rank sees — from `ENV_DOCS` in
+ * Writes docs/reference/environment.md — the one table of every variable a rank sees — from `ENV_DOCS` in
  * src/api/names.ts. `--check` exits 1 when the file is out of date (a unit test checks it too).
  *
  *   node --import tsx scripts/gen-env-table.ts [--check]
@@ -8,7 +8,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { ENV_DOCS, NEVER_PRESET } from '../src/api/names.js';
 import type { EnvFamily } from '../src/api/names.js';
 
-export const ENV_DOC_PATH = 'docs/environment.md';
+export const ENV_DOC_PATH = 'docs/reference/environment.md';
 
 const FAMILY_TITLES: Readonly<Record<EnvFamily, string>> = {
   multinode: 'Ours (always set)',

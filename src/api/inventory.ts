@@ -64,4 +64,20 @@ export interface Inventory {
   readonly name: string;
   readonly nodes: readonly InventoryNode[];
   readonly services: readonly PlacedService[];
+  /** Link profile an emulated cluster built from this inventory applies (docs/guides/network-conditions.md). */
+  readonly links?: LinkProfile;
+}
+
+/** A link condition: rate in bit/s, loss in percent (0–100), delay in milliseconds (needs netem). */
+export interface LinkShape {
+  readonly rate?: number;
+  readonly loss?: number;
+  readonly delayMs?: number;
+}
+
+/** Link profile of a cluster: its underlay NICs, its fabric NICs (every rail), and traffic between blocks. */
+export interface LinkProfile {
+  readonly underlay?: LinkShape;
+  readonly fabric?: LinkShape;
+  readonly betweenBlocks?: LinkShape;
 }

@@ -21,6 +21,8 @@ const COMMANDS: readonly CommandEntry[] = [
   ['exec', async () => (await import('./commands/exec.js')).registerExec],
   ['down', async () => (await import('./commands/down.js')).registerDown],
   ['cluster', async () => (await import('./commands/cluster.js')).registerCluster],
+  ['net', async () => (await import('./commands/net.js')).registerNet],
+  ['dashboard', async () => (await import('./commands/dashboard.js')).registerDashboard],
 ];
 
 /** The program with every command, or only `only` when it names one (the fast path for a run). */

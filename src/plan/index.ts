@@ -76,6 +76,56 @@ export const PLAN_CODES = {
   backendCommand: 'plan-backend-command',
 } as const;
 
+export type PlanCode = (typeof PLAN_CODES)[keyof typeof PLAN_CODES];
+
+/** What each planner code means, once (docs/reference/errors.md is generated from it). */
+export const PLAN_CODE_DOCS: readonly {
+  readonly code: PlanCode;
+  readonly severity: 'error' | 'warning';
+  readonly meaning: string;
+}[] = [
+  {
+    code: 'plan-parallelism',
+    severity: 'error',
+    meaning:
+      "Parallel sizes (tensor × pipeline × data) do not multiply to the service's GPUs; the message shows the arithmetic at the flag.",
+  },
+  {
+    code: 'plan-parallelism-layout',
+    severity: 'warning',
+    meaning:
+      'The product is right but tp neither divides nor is a multiple of the GPUs per node, so tensor-parallel groups straddle nodes unevenly.',
+  },
+  { code: 'plan-overlay-too-large', severity: 'error', meaning: 'More than 253 ranks on one overlay /24.' },
+  {
+    code: 'plan-unknown-port-name',
+    severity: 'error',
+    meaning: 'An endpoint names a port the service does not declare.',
+  },
+  { code: 'plan-duplicate-host-port', severity: 'error', meaning: 'Two ports bind the same host port.' },
+  {
+    code: 'plan-pool-exhausted',
+    severity: 'error',
+    meaning: 'No free /24 in the overlay pool or no free VXLAN id.',
+  },
+  {
+    code: 'plan-bad-options',
+    severity: 'error',
+    meaning: 'Planner options out of range (seed, port range, VNI range, pool).',
+  },
+  {
+    code: 'plan-topology-spread',
+    severity: 'warning',
+    meaning: 'A preferred topology group could not hold every rank.',
+  },
+  {
+    code: 'plan-backend-command',
+    severity: 'error',
+    meaning:
+      'The SGLang launch in `backend.command` cannot be found (none or two), the text is not readable shell, or it sets a flag multinode must pass to a different value.',
+  },
+];
+
 export function defaultPlanOptions(partial: Partial<PlanOptions> = {}): PlanOptions {
   const base: PlanOptions = {
     seed: 0,

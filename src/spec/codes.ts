@@ -1,6 +1,6 @@
 /**
- * Stable issue codes of the spec layer, each documented once (docs/spec.md's table is checked against
- * `CODE_DOCS` by a test). Codes never change meaning; new ones may be added.
+ * Stable issue codes of the spec layer, each documented once in `CODE_DOCS` (docs/reference/errors.md is
+ * generated from it by scripts/gen-docs.ts). Codes never change meaning; new ones may be added.
  */
 
 export const CODES = {

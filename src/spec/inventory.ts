@@ -9,6 +9,7 @@
  *   defaults: { …node fields… } # optional, merged under every node (node fields win, labels merged)
  *   nodes: [ { name, address, cpus | numa, numa-domains, memory, gpus, fabric-nics, labels, taken, listening } ]
  *   services: [ { name, subnet, vni } ]   # already placed: their subnets / VXLAN ids are not reused
+ *   links: { underlay, fabric, between-blocks: {rate, loss, delay} }   # link profile (spec/netcond.ts)
  * Shorthands: `cpus: 32` (split over `numa-domains`, default 1) or `numa: [{id, cpus: "0-15"}]`;
  * `gpus: {count, model}` (spread over the domains) or a list `[{index, model, numa}]`; `fabric-nics: K`
  * (`fabric0…`) or a list `[{name, address, numa}]`; CPU lists as `"0-3,8"` or `[0, 1, 2]`.
@@ -25,6 +26,7 @@ import type {
 import type { Issue, Result, SourcePos } from '../api/issues.js';
 import { CODES } from './codes.js';
 import { locate } from './locate.js';
+import { LinksSchema, buildLinks } from './netcond.js';
 import { MEMORY_PATTERN, parseMemorySize } from './units.js';
 import { parseYamlWithPositions } from './yaml-source.js';
 import { zodIssuesToIssues } from './zod-issues.js';
@@ -104,6 +106,7 @@ export const InventorySchema = z.strictObject({
       }),
     )
     .optional(),
+  links: LinksSchema.optional(),
 });
 
 type RawNode = z.infer<typeof NodeSchema>;
@@ -180,8 +183,13 @@ export function parseInventory(text: string, file: string): Result<Inventory> {
       ...(s.vni === undefined ? {} : { vni: s.vni }),
     };
   });
+  const links = raw.links ? buildLinks(raw.links, 'links', err) : undefined;
   if (issues.some((i) => i.severity === 'error')) return { ok: false, issues: sortIssues(issues) };
-  return { ok: true, value: { name: raw.name ?? 'inventory', nodes, services }, warnings: issues };
+  return {
+    ok: true,
+    value: { name: raw.name ?? 'inventory', nodes, services, ...(links ? { links } : {}) },
+    warnings: issues,
+  };
 }
 
 function sortIssues(issues: Issue[]): Issue[] {

@@ -27,8 +27,8 @@ test('JSON Schema is draft 2020-12 and validates the seeds', () => {
   assert.equal(validate({ services: { a: { ports: [{ name: 'p', port: 70000 }] } } }), false);
 });
 
-test('docs/spec.md documents every issue code', () => {
-  const doc = readFileSync(join(root, 'docs', 'spec.md'), 'utf8');
+test('docs/reference/errors.md documents every issue code', () => {
+  const doc = readFileSync(join(root, 'docs', 'reference', 'errors.md'), 'utf8');
   const missing = CODE_DOCS.filter((c) => !doc.includes(`\`${c.code}\``)).map((c) => c.code);
   assert.deepEqual(missing, []);
 });

@@ -1,10 +1,7 @@
 /** `multinode logs SERVICE [--rank R] [-f]`: the stored per-rank logs, rank-prefixed like `up` shows them. */
 import type { Command } from 'commander';
 import type { styleText } from 'node:util';
-import { EXIT, MultinodeError } from '../../api/issues.js';
-import { followLogs, rankLogPath } from '../../targets/local/logs.js';
-import { serviceDir } from '../../targets/local/paths.js';
-import { readServiceState } from '../../targets/local/service-state.js';
+import { followServiceLogs, selectRanks } from '../../app/logs.js';
 import { paint } from '../output.js';
 import { quietOnClosedStdout, requireServiceState } from './runtime-common.js';
 
@@ -25,24 +22,13 @@ export function registerLogs(program: Command): void {
     .action(async (service: string, opts: { rank?: string; follow?: boolean; prefix: boolean }) => {
       quietOnClosedStdout();
       const state = await requireServiceState(service);
-      let ranks = state.ranks;
-      if (opts.rank !== undefined) {
-        ranks = ranks.filter((r) => String(r.rank) === opts.rank);
-        if (ranks.length === 0)
-          throw new MultinodeError(
-            'cli.bad-option',
-            `${service} has no rank ${opts.rank} (0…${state.ranks.length - 1})`,
-            {
-              exitCode: EXIT.badInput,
-            },
-          );
-      }
+      const ranks = selectRanks(state, opts.rank);
       const width = Math.max(...ranks.map((r) => r.hostname.length));
-      const dir = serviceDir(service);
       const stop = new AbortController();
       process.on('SIGINT', () => stop.abort());
-      await followLogs(
-        ranks.map((r) => ({ rank: r.rank, path: rankLogPath(dir, r.rank) })),
+      await followServiceLogs(
+        service,
+        ranks,
         (rank, line) => {
           if (!opts.prefix) {
             process.stdout.write(`${line}\n`);
@@ -53,12 +39,7 @@ export function registerLogs(program: Command): void {
             `${paint(rankColor(rank), `${host.padEnd(width)} |`, process.stdout)} ${line}\n`,
           );
         },
-        {
-          fromStart: true,
-          follow: opts.follow === true,
-          signal: stop.signal,
-          keepGoing: async () => (await readServiceState(service)) !== undefined,
-        },
+        { follow: opts.follow === true, signal: stop.signal },
       );
     });
 }

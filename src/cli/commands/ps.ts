@@ -1,21 +1,11 @@
 /** `multinode ps [--output json]`: every service on this machine, its ranks, endpoints, probe and phase timings. */
 import type { Command } from 'commander';
-import { listServiceStates, readProcStartTime } from '../../targets/local/service-state.js';
-import type { ServiceState } from '../../targets/local/service-state.js';
+import { LIVE_STATUSES, listServiceStatus, serviceStatusJson } from '../../app/status.js';
 import { paint, printJson } from '../output.js';
 import { table } from './cluster.js';
 import { printSlurmPs } from './slurm.js';
 import { quietOnClosedStdout } from './runtime-common.js';
-
-async function supervisorAlive(s: ServiceState): Promise<boolean> {
-  if (s.supervisorPid === undefined || s.supervisorStartTime === undefined) return false;
-  return (await readProcStartTime(s.supervisorPid)) === s.supervisorStartTime;
-}
-
-async function rankAlive(pid: number | undefined, startTime: string | undefined): Promise<boolean> {
-  if (pid === undefined || startTime === undefined) return false;
-  return (await readProcStartTime(pid)) === startTime;
-}
+import { conditionsOf, describeCondition } from '../../app/net.js';
 
 export function registerPs(program: Command): void {
   program
@@ -29,54 +19,14 @@ export function registerPs(program: Command): void {
         await printSlurmPs(opts.output === 'json' ? 'json' : 'text');
         return;
       }
-      const states = await listServiceStates();
-      const rows = [];
-      for (const s of states) {
-        const sup = await supervisorAlive(s);
-        const ranks = [];
-        for (const r of s.ranks) ranks.push({ ...r, alive: await rankAlive(r.pid, r.startTime) });
-        rows.push({ state: s, supervisorAlive: sup, ranks });
-      }
+      const rows = await listServiceStatus();
+      // Network conditions on each service's cluster (multinode net …), shown beside the service.
+      const net = await conditionsOf(
+        [...new Set(rows.map((r) => r.state.cluster))].filter((c) => !c.startsWith('(')),
+      );
       if (opts.output === 'json') {
         printJson(
-          rows.map(({ state: s, supervisorAlive, ranks }) => ({
-            name: s.name,
-            cluster: s.cluster,
-            file: s.file,
-            status: s.status,
-            supervisor: { pid: s.supervisorPid, alive: supervisorAlive },
-            network: s.plan.network,
-            ranks: ranks.map((r) => ({
-              rank: r.rank,
-              hostname: r.hostname,
-              node: r.node,
-              address: r.address,
-              pid: r.pid,
-              status: r.status,
-              alive: r.alive,
-              exitCode: r.exitCode,
-              signal: r.signal,
-              restarts: r.restarts ?? 0,
-              missingSince: r.missingSince,
-              ports: s.plan.ranks[r.rank]?.ports.map((p) => ({ name: p.name, hostPort: p.hostPort })),
-            })),
-            endpoints: s.endpoints,
-            probe: s.probe,
-            group: s.group,
-            restart: {
-              policy: s.plan.restart.policy,
-              ...(s.failover
-                ? {
-                    restartsAfterStart: s.failover.ledger.restartsAfterStart,
-                    restartsBeforeStart: s.failover.ledger.restartsBeforeStart,
-                    clusterFileVersion: s.failover.clusterVersion,
-                    history: s.failover.history,
-                  }
-                : {}),
-            },
-            timings: s.timings,
-            message: s.message,
-          })),
+          rows.map((r) => ({ ...serviceStatusJson(r), netConditions: net.get(r.state.cluster) ?? [] })),
         );
         return;
       }
@@ -99,7 +49,7 @@ export function registerPs(program: Command): void {
       for (const { state: s, supervisorAlive: sup, ranks } of rows) {
         const alive = ranks.filter((r) => r.alive).length;
         let status: string = s.status;
-        if (!sup && ['starting', 'running', 'ready', 'restarting'].includes(s.status))
+        if (!sup && LIVE_STATUSES.includes(s.status))
           status = `${s.status} (supervisor gone: killed or crashed; \`multinode down ${s.name}\` cleans up, \`up\` replaces it)`;
         else if (s.status === 'ready' && s.group && !s.group.ready) status = 'running (group not ready)';
         const eps = s.endpoints.map(
@@ -125,6 +75,8 @@ export function registerPs(program: Command): void {
         console.log(
           `${s.name}: restart ${s.plan.restart.policy}, ${f?.ledger.restartsAfterStart ?? 0}/${s.plan.restart.maxRestarts} restarts after start, ${f?.ledger.restartsBeforeStart ?? 0}/${s.plan.restart.maxStartupRestarts} before${f ? `, cluster.json v${f.clusterVersion}` : ''}`,
         );
+        for (const c of net.get(s.cluster) ?? [])
+          console.log(`  ${paint('yellow', 'net', process.stdout)} ${describeCondition(c)}`);
         for (const m of s.group?.missing ?? [])
           console.log(
             `  ${paint('yellow', 'missing', process.stdout)} rank ${m.rank} since ${m.since} (${m.why})`,

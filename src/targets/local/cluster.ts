@@ -14,7 +14,7 @@
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { runLimited } from './concurrency.js';
 import { join } from 'node:path';
-import type { Inventory, InventoryNode, PlacedService } from '../../api/inventory.js';
+import type { Inventory, InventoryNode, LinkProfile, PlacedService } from '../../api/inventory.js';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { STATE } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
@@ -34,6 +34,8 @@ export interface CreateClusterOptions {
   readonly memoryBytes?: number;
   readonly fabricNics?: number;
   readonly blocks?: number;
+  /** Link profile applied once the cluster is up (conditions of source `profile`; netcond/apply.ts). */
+  readonly links?: LinkProfile;
 }
 
 export interface ClusterNodeMeta {
@@ -65,6 +67,8 @@ export interface ClusterMeta {
   readonly nodes: readonly ClusterNodeMeta[];
   /** Milliseconds the creation took. */
   readonly createMs?: number;
+  /** The link profile it was created with (its conditions are in net.json). */
+  readonly links?: LinkProfile;
 }
 
 export const MAX_NODES = 250;
@@ -221,6 +225,7 @@ export async function createCluster(
       fabricNics,
       blocks,
       nodes,
+      ...(options.links !== undefined ? { links: options.links } : {}),
     };
     // Claim the name and index first, so a concurrent create picks another index.
     await ports.store.write(clusterMetaPath(name), m);
@@ -229,6 +234,10 @@ export async function createCluster(
 
   try {
     await buildCluster(meta, ports);
+    // The link profile (rates/loss between the switch and the nodes): conditions in the switch namespace,
+    // which `deleteCluster` removes with the namespace.
+    if (options.links !== undefined && Object.keys(options.links).length > 0)
+      await (await import('./netcond/apply.js')).applyProfile(meta, options.links, ports);
   } catch (e) {
     await deleteCluster(name, { force: true }, ports).catch(() => undefined);
     throw e;
