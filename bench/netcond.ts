@@ -111,6 +111,12 @@ try {
     );
   }
   await netHeal(C);
+  const sw = meta.switchNs;
+  const qd = spawnSync('tc', ['-n', sw, 'qdisc', 'show'], { encoding: 'utf8' }).stdout.split('\n');
+  const ifbs = spawnSync('ip', ['-n', sw, '-o', 'link', 'show', 'type', 'ifb'], { encoding: 'utf8' }).stdout;
+  console.log(
+    `\nafter heal: ${qd.filter((l) => / htb | ingress /.test(` ${l} `)).length} htb/ingress qdiscs, ${ifbs.split('\n').filter((l) => l !== '').length} ifbs in the switch namespace`,
+  );
 } finally {
   await deleteCluster(C, { force: true }).catch((e: unknown) => console.error(e));
   rmSync(dir, { recursive: true, force: true });

@@ -6,6 +6,8 @@ export const K8S = {
   labelManagedBy: 'app.kubernetes.io/managed-by',
   labelService: 'multinode.dev/service',
   labelRank: 'multinode.dev/rank',
+  /** Replicas: on every pod of a replica `<service>-<i>`, the replicated service's name. */
+  labelReplicaOf: 'multinode.dev/replica-of',
   annotationPlanHash: 'multinode.dev/plan-hash',
   /** Pod-template annotation: sha256 of the SSH public keys, so new keys give a new template (pods roll). */
   annotationSshKeyHash: 'multinode.dev/ssh-key-hash',

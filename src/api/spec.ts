@@ -149,4 +149,19 @@ export interface ServiceSpec {
   readonly placement: PlacementSpec;
   readonly backend?: BackendSpec;
   readonly envCompat: readonly EnvCompatFamily[];
+  // ---- replicas and rolling updates (docs/guides/replicas-and-updates.md) ----
+  /** Independent gangs of this service; absent when the file does not say (one gang, run as before). */
+  readonly replicas?: number;
+  /** How `up` of a changed file replaces running replicas; absent when the file does not say. */
+  readonly update?: UpdateSpec;
+  /** Set on a replica (`<service>-<i>`, src/plan/replicas.ts): the replicated service it is one gang of. */
+  readonly replicaOf?: string;
+}
+
+/** Rolling update: gangs replaced one at a time, in the spirit of Deployments and LWS's rolloutStrategy. */
+export interface UpdateSpec {
+  /** Extra gangs allowed above `replicas` during an update (used when the cluster has room). Default 1. */
+  readonly maxSurge: number;
+  /** Gangs allowed below `replicas` during an update (used when there is no room to surge). Default 1. */
+  readonly maxUnavailable: number;
 }

@@ -7,6 +7,7 @@ import { checkedName } from '../targets/state-root.js';
 import { downService } from '../targets/local/teardown.js';
 import type { DownResult } from '../targets/local/teardown.js';
 import { readSpecFile } from './input.js';
+import { downReplicaSet } from './scale.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
 
@@ -33,6 +34,17 @@ export async function downLocal(
   const report = opts.reporter ?? silentReporter;
   const out: { name: string; result: DownResult }[] = [];
   for (const name of downNames(target)) {
+    // A replicated service: every gang, then its endpoint controller and table (app/scale.ts).
+    const started = Date.now();
+    if (
+      await downReplicaSet(name, {
+        ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
+        onProgress: (m) => report.progress(`${name}: ${m}`),
+      })
+    ) {
+      out.push({ name, result: { existed: true, ms: Date.now() - started } });
+      continue;
+    }
     const result = await downService(name, {
       ...(opts.graceMs !== undefined ? { graceMs: opts.graceMs } : {}),
       onProgress: (m) => report.progress(`${name}: ${m}`),

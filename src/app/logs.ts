@@ -63,6 +63,9 @@ export async function followServiceLogs(
   });
 }
 
+/** At most this much is read from a log per poll. */
+const MAX_READ = 1024 * 1024;
+
 /** Bytes read from the end of a log for its last lines. */
 const TAIL_BYTES = 64 * 1024;
 
@@ -136,11 +139,12 @@ export async function followFrom(
       const fh = await open(s.path, 'r').catch(() => undefined);
       if (!fh) continue;
       try {
-        const buf = Buffer.alloc(Math.min(size - from, 1024 * 1024));
+        const buf = Buffer.alloc(Math.min(size - from, MAX_READ));
         const { bytesRead } = await fh.read(buf, 0, buf.length, from);
         const text = buf.subarray(0, bytesRead).toString('utf8');
         const end = text.lastIndexOf('\n') + 1;
-        if (end === 0 && bytesRead < buf.length) continue; // a partial line: wait for its end
+        // A partial line waits for its end, unless it alone fills a whole read (then it is passed on).
+        if (end === 0 && bytesRead < MAX_READ) continue;
         const complete = end === 0 ? text : text.slice(0, end);
         const parts = complete.split('\n');
         if (end > 0) parts.pop();

@@ -10,6 +10,7 @@ import { EXIT, MultinodeError } from '../api/issues.js';
 import type { Plan, PlanOptions } from '../api/plan.js';
 import type { Spec } from '../api/spec.js';
 import { joinPath } from '../spec/paths.js';
+import { expandReplicas } from '../plan/replicas.js';
 import { planSpec } from '../plan/index.js';
 import type { Target } from '../targets/target.js';
 
@@ -40,7 +41,9 @@ export function planOptionsFor<R>(target: Target<R>, opts: PlanForOptions): Plan
   return opts.runAsRoot === undefined ? base : { ...base, runAsRoot: opts.runAsRoot };
 }
 
-export function planFor<R>(target: Target<R>, spec: Spec, opts: PlanForOptions = {}): Planned {
+export function planFor<R>(target: Target<R>, fileSpec: Spec, opts: PlanForOptions = {}): Planned {
+  // Replicas: one gang per replica on every target (src/plan/replicas.ts); idempotent.
+  const spec = expandReplicas(fileSpec);
   const inventory = opts.inventory ?? target.inventoryFor?.(spec);
   if (inventory === undefined)
     throw new MultinodeError('plan.no-inventory', `the ${target.name} target needs an inventory to plan`);

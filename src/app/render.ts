@@ -8,6 +8,7 @@ import type { KubernetesTargetRenderOptions } from '../targets/kubernetes/target
 import type { SlurmRenderOptions } from '../targets/slurm/index.js';
 import { readInventoryFile, readSpecFile } from './input.js';
 import { planFor } from './plan-for.js';
+import { expandReplicas } from '../plan/replicas.js';
 import { checkSlurmOptions } from './slurm-options.js';
 import { sshKeysFor } from './ssh-keys.js';
 
@@ -80,6 +81,8 @@ export async function renderFile(
   let specWarnings: readonly Issue[];
   try {
     ({ spec, warnings: specWarnings } = readSpecFile(file));
+    // Replicas: one gang per replica (src/plan/replicas.ts); the renderers see the replicas' specs.
+    spec = expandReplicas(spec);
   } catch (err) {
     rethrowAsRender(err, `${file}: invalid spec`);
   }

@@ -32,6 +32,15 @@ import { checkName } from '../spec/names.js';
 import { checkSlurmOptions } from './slurm-options.js';
 import { readSpecFile } from './input.js';
 import { planFor } from './plan-for.js';
+import {
+  expandReplicas,
+  isReplicated,
+  planScale,
+  replicaCount,
+  replicaIndex,
+  replicaName,
+} from '../plan/replicas.js';
+import type { Spec } from '../api/spec.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
 
@@ -86,8 +95,11 @@ export function describeSlurmJob(rec: SlurmJobRecord): string {
 export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<SlurmJobRecord[]> {
   checkSlurmOptions(opts);
   const report = opts.reporter ?? silentReporter;
-  const { spec, warnings } = readSpecFile(file);
+  const { spec: fileSpec, warnings } = readSpecFile(file);
   report.issues(warnings);
+  // Replicas: one job per gang, `<service>-<i>` (docs/guides/replicas-and-updates.md).
+  const spec = expandReplicas(fileSpec);
+  const replicaOf = replicaOwners(fileSpec);
   const planned = planFor(slurmTarget, spec, {
     runAsRoot: process.getuid?.() === 0,
     ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
@@ -122,6 +134,7 @@ export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<
       planHash: planned.plan.hash,
       endpoints: svc ? slurmEndpoints(svc) : [],
       ...(opts.env ? { env: opts.env } : {}),
+      ...withReplicaOf(replicaOf.get(job.service)),
     });
     records.push(rec);
     report.success(`submitted ${job.service}: Slurm job ${rec.jobId} (${job.nodes} nodes) → ${rec.output}`);
@@ -183,4 +196,86 @@ export async function slurmDown(nameOrFile: string): Promise<SlurmJobRecord[]> {
       throw new MultinodeError('input.bad-name', named.message, { exitCode: EXIT.badInput });
   }
   return cancelSlurmJobs(nameOrFile);
+}
+
+// ---- replicas: one job per gang ----
+
+/** Replica job name → the replicated service it belongs to. */
+function withReplicaOf(owner: string | undefined): { replicaOf?: string } {
+  return owner !== undefined ? { replicaOf: owner } : {};
+}
+
+function replicaOwners(spec: Spec): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of spec.services)
+    if (isReplicated(s)) for (let i = 0; i < replicaCount(s); i++) out.set(replicaName(s.name, i), s.name);
+  return out;
+}
+
+/**
+ * `scale --target slurm`: submits jobs for new gangs (lowest free indices, planned from the file the
+ * service was submitted from) or cancels the highest ones. Slurm has no load balancer: each job publishes
+ * its own endpoint at its batch host.
+ */
+export async function slurmScale(
+  service: string,
+  replicas: number,
+  opts: { reporter?: Reporter; seed?: number } = {},
+): Promise<{ from: number; to: number; jobs: string[] }> {
+  const named = checkName('service', service);
+  if (!named.ok) throw new MultinodeError('input.bad-name', named.message, { exitCode: EXIT.badInput });
+  const report = opts.reporter ?? silentReporter;
+  const live = (await listSlurmJobs()).filter((r) => r.replicaOf === service && !isTerminal(r.state));
+  const first = live[0];
+  if (!first)
+    throw new MultinodeError(
+      'runtime.not-replicated',
+      `no running replica jobs of "${service}" (submit a file that declares \`replicas:\` with \`up --target slurm\`)`,
+      { exitCode: EXIT.badInput },
+    );
+  const current = live.flatMap((r) => {
+    const index = replicaIndex(service, r.service);
+    return index === undefined ? [] : [{ name: r.service, index }];
+  });
+  const steps = planScale(service, current, replicas);
+  const { spec: fileSpec } = readSpecFile(first.file);
+  const base = fileSpec.services.find((s) => s.name === service);
+  if (!base)
+    throw new MultinodeError('input.changed', `${first.file} no longer declares service ${service}`, {
+      exitCode: EXIT.badInput,
+    });
+  const adds = steps.flatMap((s) => (s.kind === 'add' ? [s] : []));
+  const maxIndex = Math.max(0, ...adds.map((a) => a.index + 1), ...current.map((c) => c.index + 1));
+  const spec = expandReplicas({
+    ...fileSpec,
+    services: [{ ...base, replicas: maxIndex }],
+  });
+  const planned = planFor(slurmTarget, spec, {
+    runAsRoot: process.getuid?.() === 0,
+    ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+  });
+  const jobs = renderSlurmJobs(planned.plan, {});
+  for (const step of steps) {
+    if (step.kind === 'remove') {
+      for (const r of live.filter((x) => x.service === step.name)) {
+        await cancelSlurmJobs(r.id);
+        report.progress(`cancelled ${step.name} (job ${r.jobId})`);
+      }
+      continue;
+    }
+    const job = jobs.find((j) => j.service === step.name);
+    const svc = planned.plan.services.find((s) => s.name === step.name);
+    if (!job || !svc) continue;
+    const rec = await submitSlurmJob(first.client, {
+      service: step.name,
+      file: first.file,
+      script: job.script,
+      planHash: planned.plan.hash,
+      endpoints: slurmEndpoints(svc),
+      replicaOf: service,
+    });
+    report.success(`submitted ${step.name}: Slurm job ${rec.jobId}`);
+  }
+  const after = (await listSlurmJobs()).filter((r) => r.replicaOf === service && !isTerminal(r.state));
+  return { from: current.length, to: replicas, jobs: after.map((r) => `${r.service}=${r.jobId}`) };
 }

@@ -11,11 +11,11 @@ import { openSync, closeSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { EXIT, MultinodeError } from '../api/issues.js';
-import type { Spec } from '../api/spec.js';
+import type { ServiceSpec, Spec } from '../api/spec.js';
 import type { ServicePlan } from '../api/plan.js';
 import { generateInventory, planSpec } from '../plan/index.js';
 import type { Inventory } from '../api/inventory.js';
-import { createCluster, listClusters, readInventory } from '../targets/local/cluster.js';
+import { createCluster, listClusters, readClusterMeta, readInventory } from '../targets/local/cluster.js';
 import type { ClusterMeta } from '../targets/local/cluster.js';
 import { LOOPBACK_CLUSTER, serviceDir, withClusterLock, withServiceLock } from '../targets/local/paths.js';
 import { checkedName, PRIVATE_FILE_MODE, requireInside } from '../targets/state-root.js';
@@ -27,7 +27,24 @@ import { ensureImage, imageHasSshd, podmanAvailable, writeRankRuntime } from '..
 import { downService } from '../targets/local/teardown.js';
 import { followLogs, rankLogPath } from '../targets/local/logs.js';
 import { isRoot, localPlanOptions } from '../targets/local/target.js';
+import {
+  expandReplicas,
+  isReplicated,
+  replicaCount,
+  replicaName,
+  serviceContentHash,
+} from '../plan/replicas.js';
+import {
+  createReplicaSet,
+  pickSharedEndpoints,
+  publishEmpty,
+  readReplicaSet,
+  removeReplicaSet,
+  runEndpointController,
+} from '../targets/local/replica-set.js';
 import { readSpecFile } from './input.js';
+import { updateReplicaSetFromFile } from './rollout.js';
+import { ensureController, spawnDetached, waitEndpointsRecorded } from './scale.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
 
@@ -151,7 +168,7 @@ export function describeEvent(service: string, e: SupervisorEvent): string | und
 /** Default for `up -d --wait-timeout` (seconds). */
 export const DEFAULT_WAIT_TIMEOUT_S = 300;
 
-async function waitDetached(
+export async function waitDetached(
   plan: ServicePlan,
   pid: number | undefined,
   timeoutS: number,
@@ -252,16 +269,26 @@ async function removeRecord(name: string): Promise<void> {
 export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<number> {
   const report = opts.reporter ?? silentReporter;
   const abs = resolve(file);
-  const { spec: parsed, warnings: specWarnings } = readSpecFile(file);
+  const { spec: fileSpec, warnings: specWarnings } = readSpecFile(file);
   report.issues(specWarnings);
   const waitTimeout = opts.waitTimeoutS ?? DEFAULT_WAIT_TIMEOUT_S;
+  const parsed = await updateRunningReplicaSets(fileSpec, abs, opts);
+  if (parsed.services.length === 0) return 0;
   await replaceLeftovers(
     parsed.services.map((s) => s.name),
     report,
   );
   const degraded = !isRoot();
   const t0 = Date.now();
-  let spec = parsed;
+  const sets = parsed.services.filter(isReplicated);
+  if (degraded && sets.length > 0)
+    throw new MultinodeError(
+      'runtime.replicas-need-root',
+      `${sets.map((x) => x.name).join(', ')}: replicas need root (their endpoint spreads connections with nftables); run with sudo, or drop \`replicas:\``,
+      { exitCode: EXIT.badInput },
+    );
+  // Each replica is planned, recorded and supervised as a service of its own (src/plan/replicas.ts).
+  let spec = expandReplicas(parsed);
   if (degraded) {
     report.note(
       "not running as root: network namespaces, per-service overlays, CNI, fabric NICs, per-rank host names, sshd per rank and endpoint DNAT are unavailable. Falling back to host networking: every rank is a plain process on its own loopback address (127.0.1.x), host names in the environment are replaced by those addresses, and endpoints are rank 0's address and port. Run with sudo for the emulated cluster.",
@@ -320,7 +347,9 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     // Degraded mode: the supervisor resolves every rank's host name to its address (nothing resolves names).
     const services = result.plan.services;
     const created: string[] = [];
+    const createdSets: string[] = [];
     try {
+      await createReplicaSets(sets, parsed, abs, clusterName, createdSets);
       for (const svc of services) {
         await createServiceRecord({
           plan: svc,
@@ -339,6 +368,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     } catch (e) {
       // All or nothing: records made before the failing one go again (nothing runs for them yet).
       for (const n of created) await removeRecord(n);
+      for (const n of createdSets) await removeReplicaSet(n);
       throw e;
     }
     return result.plan;
@@ -348,7 +378,23 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     const self = opts.selfArgv;
     if (self === undefined || self.length === 0)
       throw new MultinodeError('app.no-self', 'detached up needs the argv that starts this program again');
+    const setOf = new Map(sets.flatMap((x) => membersOf(x).map((m) => [m, x.name] as const)));
+    const spawned = new Map<string, number | undefined>();
     for (const svc of plan.services) {
+      const setName = setOf.get(svc.name);
+      if (setName !== undefined) {
+        await startReplicaSetDetached(
+          setName,
+          plan.services,
+          setOf,
+          self,
+          waitTimeout,
+          report,
+          spawned,
+          clusterName,
+        );
+        continue;
+      }
       const dir = serviceDir(svc.name);
       const fd = openSync(join(dir, 'supervisor.log'), 'a', PRIVATE_FILE_MODE);
       const argv = [...self, '__supervise', svc.name];
@@ -386,26 +432,149 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     ),
   );
   let code = 0;
+  const controllers = sets.map((x) =>
+    runEndpointController(x.name, {
+      stop: followers.signal,
+      onChange: (rot) =>
+        report.note(`${x.name}: endpoint → ${rot.length > 0 ? rot.join(', ') : 'no ready replica'}`),
+    }).catch((e: unknown) => report.note(`${x.name}: endpoint controller failed: ${String(e)}`)),
+  );
   try {
+    const setMembers = new Set(sets.flatMap((x) => membersOf(x)));
+    let previous: Promise<void> = Promise.resolve();
     const codes = await Promise.all(
-      plan.services.map((svc) =>
-        superviseService(svc.name, {
+      plan.services.map(async (svc) => {
+        // Replicas one after another until each has its endpoint ports (see waitEndpointsRecorded).
+        if (setMembers.has(svc.name)) {
+          const before = previous;
+          let done = () => undefined as void;
+          previous = new Promise<void>((r) => (done = r));
+          await before;
+          void waitEndpointsRecorded(svc.name).then(done);
+        }
+        return superviseService(svc.name, {
           stop,
           onEvent: (e) => {
             const m = describeEvent(svc.name, e);
             if (m) report.note(m);
           },
-        }),
-      ),
+        });
+      }),
     );
     code = codes.find((c) => c !== 0) ?? 0;
   } finally {
     followers.abort();
     await Promise.all(follows).catch(() => undefined);
+    await Promise.all(controllers);
     for (const svc of plan.services) {
       const r = await downService(svc.name, { self: true });
       report.note(`${svc.name}: removed in ${r.ms} ms`);
     }
+    for (const x of sets) await removeReplicaSet(x.name);
   }
   return stop.aborted ? 0 : code;
+}
+
+// ---- replicas: sets that run already (rollout.ts), new sets, their detached start ----
+
+function membersOf(svc: ServiceSpec): string[] {
+  return Array.from({ length: replicaCount(svc) }, (_, i) => replicaName(svc.name, i));
+}
+
+/**
+ * Replicated services of the file whose set runs already: nothing (unchanged), a scale or a rolling update
+ * (rollout.ts). Returns the spec without them: what is left starts as usual.
+ */
+async function updateRunningReplicaSets(spec: Spec, abs: string, opts: UpLocalOptions): Promise<Spec> {
+  const report = opts.reporter ?? silentReporter;
+  const running: ServiceSpec[] = [];
+  for (const svc of spec.services)
+    if (isReplicated(svc) && (await readReplicaSet(svc.name))) running.push(svc);
+  if (running.length === 0) return spec;
+  const self = opts.selfArgv;
+  if (!opts.detach || self === undefined || self.length === 0)
+    throw new MultinodeError(
+      'runtime.service-exists',
+      `${running.map((x) => x.name).join(', ')} already run; updating running replicas (no-op, scale or rolling update) needs \`up -d\``,
+      { exitCode: EXIT.badInput },
+    );
+  for (const svc of running) {
+    const r = await updateReplicaSetFromFile(svc, spec.volumes, abs, {
+      selfArgv: self,
+      ...(opts.waitTimeoutS !== undefined ? { waitTimeoutS: opts.waitTimeoutS } : {}),
+      reporter: report,
+    });
+    report.success(
+      `✔ ${svc.name}: ${r.action === 'unchanged' ? 'unchanged' : r.action === 'scaled' ? 'scaled' : `rolled (${r.mode})`} — replicas ${r.members.join(', ')}${r.action === 'unchanged' ? '' : ` in ${r.ms} ms`}`,
+    );
+  }
+  return { ...spec, services: spec.services.filter((x) => !running.includes(x)) };
+}
+
+/** Records a set per replicated service and claims its endpoint ports (a table that resets until one is ready). */
+async function createReplicaSets(
+  sets: readonly ServiceSpec[],
+  spec: Spec,
+  abs: string,
+  clusterName: string,
+  created: string[],
+): Promise<void> {
+  if (sets.length === 0) return;
+  const meta = await readClusterMeta(clusterName);
+  if (!meta) throw new MultinodeError('cluster.not-found', `cluster "${clusterName}" is gone`);
+  for (const svc of sets) {
+    const hash = serviceContentHash(svc);
+    const endpoints = await pickSharedEndpoints(svc);
+    await createReplicaSet({
+      name: svc.name,
+      cluster: clusterName,
+      file: abs,
+      contentHash: hash,
+      service: svc,
+      volumes: spec.volumes,
+      replicas: replicaCount(svc),
+      members: membersOf(svc).map((name, index) => ({
+        name,
+        index,
+        contentHash: hash,
+        state: 'active' as const,
+      })),
+      endpoints,
+      createdAt: new Date().toISOString(),
+    });
+    created.push(svc.name);
+    await publishEmpty(meta, { name: svc.name, endpoints, members: [] });
+  }
+}
+
+/** Starts every replica of a set (supervisors first, then the endpoint controller) and waits until each is ready. */
+async function startReplicaSetDetached(
+  setName: string,
+  services: readonly ServicePlan[],
+  setOf: ReadonlyMap<string, string>,
+  self: readonly string[],
+  waitTimeout: number,
+  report: Reporter,
+  spawned: Map<string, number | undefined>,
+  clusterName: string,
+): Promise<void> {
+  const members = services.filter((x) => setOf.get(x.name) === setName);
+  if (members.every((m) => spawned.has(m.name))) return;
+  for (const m of members) {
+    spawned.set(
+      m.name,
+      spawnDetached(self, ['__supervise', m.name], join(serviceDir(m.name), 'supervisor.log')),
+    );
+    await waitEndpointsRecorded(m.name);
+  }
+  await ensureController(setName, self);
+  await Promise.all(members.map((m) => waitDetached(m, spawned.get(m.name), waitTimeout, report)));
+  const set = await readReplicaSet(setName);
+  const eps = (set?.endpoints ?? []).map(
+    (e) =>
+      `${e.name} → ${e.protocol === 'tcp' ? 'tcp' : e.protocol}://${e.hostAddress}:${e.hostPort} (spread over ${members.map((m) => m.name).join(', ')})`,
+  );
+  report.success(
+    `✔ ${setName}: ${members.length} replica(s) of ${members[0]?.ranks.length ?? 0} rank(s) ready on cluster ${clusterName}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}`,
+  );
 }

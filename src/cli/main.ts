@@ -20,6 +20,7 @@ const COMMANDS: readonly CommandEntry[] = [
   ['logs', async () => (await import('./commands/logs.js')).registerLogs],
   ['exec', async () => (await import('./commands/exec.js')).registerExec],
   ['down', async () => (await import('./commands/down.js')).registerDown],
+  ['scale', async () => (await import('./commands/scale.js')).registerScale],
   ['cluster', async () => (await import('./commands/cluster.js')).registerCluster],
   ['net', async () => (await import('./commands/net.js')).registerNet],
   ['dashboard', async () => (await import('./commands/dashboard.js')).registerDashboard],

@@ -46,6 +46,9 @@ export const CODES = {
   fabricCount: 'fabric-count',
   deviceName: 'device-name',
   backoffRange: 'backoff-range',
+  // replicas and rolling updates
+  replicaName: 'replica-name',
+  updateNoProgress: 'update-no-progress',
   // Warnings
   hostNetwork: 'host-network',
   dataNotPersisted: 'data-not-persisted',
@@ -207,6 +210,18 @@ export const CODE_DOCS: readonly CodeDoc[] = [
     code: 'backoff-range',
     severity: 'error',
     meaning: '`restart.backoff-max-seconds` is smaller than `restart.backoff-seconds`.',
+  },
+  {
+    code: 'replica-name',
+    severity: 'error',
+    meaning:
+      'A replica name (`<service>-<i>`, one per replica plus one for a surge) is another service of the file, or is not a DNS-1123 label.',
+  },
+  {
+    code: 'update-no-progress',
+    severity: 'error',
+    meaning:
+      '`update.max-surge` and `update.max-unavailable` are both 0, so a rolling update could never start.',
   },
   {
     code: 'host-network',

@@ -16,6 +16,7 @@ import type {
   RestartSpec,
   ServiceSpec,
   Spec,
+  UpdateSpec,
   VolumeSpec,
 } from '../api/spec.js';
 import type { SourcePos } from '../api/issues.js';
@@ -54,6 +55,9 @@ export const SPEC_DEFAULTS = {
     backoffMaxSeconds: 30,
   },
   placement: { strategy: 'spread', topologyMode: 'preferred', exclusive: false },
+  // ---- replicas and rolling updates ----
+  replicas: 1,
+  update: { maxSurge: 1, maxUnavailable: 1 },
 } as const;
 
 /** Device keys that count as GPUs, in order of preference. */
@@ -168,6 +172,23 @@ export function normalizeService(
     placement,
     ...(raw.backend ? { backend: { kind: raw.backend.kind, command: raw.backend.command } } : {}),
     envCompat,
+    ...normalizeReplicas(raw),
+  };
+}
+
+// ---- replicas and rolling updates ----
+/** Only what the file says: a file without `replicas`/`update` normalizes exactly as before. */
+function normalizeReplicas(raw: RawService): { replicas?: number; update?: UpdateSpec } {
+  return {
+    ...(raw.replicas !== undefined ? { replicas: raw.replicas } : {}),
+    ...(raw.update !== undefined
+      ? {
+          update: {
+            maxSurge: raw.update['max-surge'] ?? SPEC_DEFAULTS.update.maxSurge,
+            maxUnavailable: raw.update['max-unavailable'] ?? SPEC_DEFAULTS.update.maxUnavailable,
+          },
+        }
+      : {}),
   };
 }
 

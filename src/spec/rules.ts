@@ -343,3 +343,44 @@ export function checkService(
   }
   return c.issues;
 }
+
+// ---- replicas and rolling updates ----
+/**
+ * Replica names (`<service>-<i>` for every replica plus one surge) must be labels and must not be another
+ * service of the file; an update strategy must be able to make progress.
+ */
+export function checkReplicas(services: readonly ServiceSpec[], ctx: RuleContext): Issue[] {
+  const c = new Collector(ctx);
+  const names = new Set(services.map((s) => s.name));
+  for (const svc of services) {
+    const base = joinPath('services', svc.name);
+    if (svc.replicas !== undefined) {
+      const last = `${svc.name}-${svc.replicas}`;
+      if (!isDnsLabel(last))
+        c.error(
+          CODES.replicaName,
+          joinPath(base, 'replicas'),
+          `replica name ${JSON.stringify(last)} would not be a DNS-1123 label (at most 63 characters); shorten the service name`,
+        );
+      for (let i = 0; i <= svc.replicas; i++) {
+        const r = `${svc.name}-${i}`;
+        if (names.has(r)) {
+          c.error(
+            CODES.replicaName,
+            joinPath(base, 'replicas'),
+            `replica ${i} of "${svc.name}" is named "${r}", which is also a service of this file; rename one of them`,
+          );
+          break;
+        }
+      }
+    }
+    if (svc.update && svc.update.maxSurge === 0 && svc.update.maxUnavailable === 0)
+      c.error(
+        CODES.updateNoProgress,
+        joinPath(base, 'update'),
+        'update.max-surge and update.max-unavailable are both 0, so no replica could ever be replaced; allow at least one of them (e.g. max-surge: 1)',
+        { atKey: true },
+      );
+  }
+  return c.issues;
+}

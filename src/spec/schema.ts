@@ -152,6 +152,20 @@ export const ServiceSchema = z.strictObject({
     .array(z.enum(['slurm', 'skypilot', 'lws', 'volcano', 'backendai', 'dstack']))
     .optional()
     .describe('Foreign environment-variable families to emit.'),
+  // ---- replicas and rolling updates ----
+  replicas: z
+    .int()
+    .min(1)
+    .max(1000)
+    .optional()
+    .describe('Independent gangs of this service behind one endpoint. Default 1.'),
+  update: z
+    .strictObject({
+      'max-surge': z.int().min(0).max(1000).optional().describe('Default 1.'),
+      'max-unavailable': z.int().min(0).max(1000).optional().describe('Default 1.'),
+    })
+    .optional()
+    .describe('Rolling update of replicas when `up` sees a changed file.'),
 });
 
 export const SpecSchema = z

@@ -54,12 +54,46 @@ export interface StateStore {
 export interface Clock {
   now(): number;
   sleep(ms: number): Promise<void>;
+  /** Calls `fn` once after `ms`; the returned function cancels it (a no-op once it ran). */
+  after(ms: number, fn: () => void): () => void;
 }
 
 export const realClock: Clock = {
   now: () => Date.now(),
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
+  after: (ms, fn) => {
+    const t = setTimeout(fn, ms);
+    return () => clearTimeout(t);
+  },
 };
+
+/** Where a long-running process's output goes and what it starts with. */
+export interface LaunchOptions {
+  readonly cwd?: string;
+  readonly env: Readonly<Record<string, string>>;
+  /** Appended to (stdout and stderr both), created 0600 when missing. */
+  readonly logFile: string;
+}
+
+/** A long-running process started in its own process group (it leads it). */
+export interface LaunchedProcess {
+  /** Undefined when the process could not be started at all. */
+  readonly pid: number | undefined;
+  /** Called once when the process ends (code, or the signal's name). */
+  onExit(fn: (code: number | null, signal: string | null) => void): void;
+}
+
+/**
+ * Long-running processes (ranks, their sshd): started detached as process-group leaders, identified beyond
+ * their pid by their start time, and stopped as a group (TERM, then KILL after a grace period).
+ */
+export interface ProcessLauncher {
+  launch(argv: readonly string[], options: LaunchOptions): LaunchedProcess;
+  /** The process's start time (undefined when it is gone): a pid plus this names one process for good. */
+  startTime(pid: number): Promise<string | undefined>;
+  /** Stops the group led by `pid` if that is still the process started at `startTime`; resolves when gone. */
+  stopGroup(pid: number, startTime: string, graceMs: number): Promise<void>;
+}
 
 export const realSpawner: ProcessSpawner = {
   run(argv, options = {}) {

@@ -75,6 +75,7 @@ async function shots(page: Page, view: string): Promise<void> {
   for (const v of VIEWPORTS) {
     await page.setViewport({ width: v.width, height: v.height });
     await new Promise((r) => setTimeout(r, 400)); // the topology re-lays out after a resize
+    await page.evaluate('window.scrollTo(0, 0)');
     await noHorizontalOverflow(page, `${view} at ${v.name} width`);
     await page.screenshot({ path: join(ARTIFACTS, `${view}-${v.name}.png`), fullPage: view !== 'logs' });
   }
@@ -217,6 +218,10 @@ test(
         ),
       );
       assert.ok(restarts >= 1, `rank 1 restarted (${restarts})`);
+      await page.waitForFunction(
+        `document.querySelector('[data-service="quickstart"] .badge')?.textContent === 'ready'`,
+        { timeout: 60_000 },
+      );
       await shots(page, 'restarted');
       assert.deepEqual(errors, [], 'no script errors on the page');
     } finally {

@@ -7,7 +7,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   EMPTY_SNAPSHOT,
@@ -32,24 +33,34 @@ function torchSkip(): string | false {
 }
 const skip = torchSkip();
 
-const SCRIPT = `#!/usr/bin/python3
+/** All-reduce until the test has healed the network (a file appears; the ranks agree by a MAX reduction). */
+function script(mark: string): string {
+  return `#!/usr/bin/python3
 import datetime, os, time, torch, torch.distributed as dist
 rank = int(os.environ["MULTINODE_NODE_RANK"]); world = int(os.environ["MULTINODE_NUM_NODES"])
 dist.init_process_group("gloo", init_method="env://", rank=rank, world_size=world, timeout=datetime.timedelta(seconds=8))
-for i in range(40):
+i = 0
+while True:
+    stop = torch.tensor([1.0 if os.path.exists("${mark}") else 0.0])
+    dist.all_reduce(stop, op=dist.ReduceOp.MAX)
     x = torch.ones(4) * (rank + 1)
     dist.all_reduce(x)
     print(f"{datetime.datetime.utcnow().isoformat()}Z iter {i} allreduce={x.tolist()}", flush=True)
+    if stop.item() > 0 and i >= 5:
+        break
+    i += 1
     time.sleep(0.25)
 print("DONE", flush=True)
 dist.destroy_process_group()
 `;
+}
 
-const SPEC = `version: v1
+const spec = (mark: string): string => `version: v1
 services:
   gl:
     script: |
-${SCRIPT.trimEnd()
+${script(mark)
+  .trimEnd()
   .split('\n')
   .map((l) => `      ${l}`)
   .join('\n')}
@@ -83,9 +94,13 @@ test(
   { skip, timeout: 600_000 },
   async () => {
     const state = makeStateDir('netcond-part');
+    // World-readable, so the ranks see the file whatever user they run as.
+    const markDir = mkdtempSync(join(tmpdir(), 'mn-nc-mark-'));
+    chmodSync(markDir, 0o755);
     try {
       const file = join(state, 'gl.yaml');
-      writeFileSync(file, SPEC);
+      const mark = join(markDir, 'healed');
+      writeFileSync(file, spec(mark));
       const sched = join(state, 'partition.yaml');
       writeFileSync(sched, SCHEDULE);
       assert.equal(cli(state, ['cluster', 'create', 'np', '--nodes', '2']).code, 0);
@@ -107,6 +122,7 @@ test(
       );
       assert.match(s.stdout, /Z \+2\d(\.\d+)?s cleared #1 partition/);
 
+      writeFileSync(mark, '');
       // Gloo's own timeout error, seen by a rank during the partition.
       assert.match(
         `${rank0()}\n${rank1()}`,
@@ -141,6 +157,7 @@ test(
       assert.equal(cli(state, ['cluster', 'delete', 'np']).code, 0);
       assert.deepEqual(snapshot(state, hashesFor(state, ['np'], [['np', 'gl']])), EMPTY_SNAPSHOT);
     } finally {
+      rmSync(markDir, { recursive: true, force: true });
       cleanupStateDir(state);
     }
   },

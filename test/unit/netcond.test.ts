@@ -149,7 +149,10 @@ test('schedule errors name file:line:col, the field and what is allowed', () => 
   assert.ok(!r.ok);
   const by = (path: string) => r.issues.find((i) => i.path === path);
   assert.equal(by('faults[4].action')?.code, 'enum', JSON.stringify(r.issues));
-  assert.match(by('faults[4].action')?.message ?? '', /explode.*allowed: partition, bandwidth, loss, delay, heal/);
+  assert.match(
+    by('faults[4].action')?.message ?? '',
+    /explode.*allowed: partition, bandwidth, loss, delay, heal/,
+  );
   const r2 = parseSchedule(text.split('  - at: 4s')[0] ?? '', 's.yaml', {
     nodes: ['node-1', 'node-2'],
     rails: 2,
@@ -283,7 +286,7 @@ test('delay needs netem (a leaf under the htb class); clearing and replacing', (
     'qdisc del dev iu2 root',
   ]);
   assert.deepEqual(ifbLines(['iu1', 'iu2'], ['iu2', 'iu3']), {
-    del: ['link del iu1'],
+    del: ['link set iu1 group 99', 'link del group 99'],
     add: ['link add iu3 txqueuelen 1000 type ifb', 'link set iu3 up'],
   });
   assert.equal(nftReplace('t', ''), 'table bridge t {}\ndelete table bridge t\n');

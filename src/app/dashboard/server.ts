@@ -138,15 +138,15 @@ class Hub {
 
   /** Subscribes; the listener gets the current state at once. Returns the unsubscribe function. */
   async subscribe(listener: (event: string, data: string) => void): Promise<() => void> {
+    const json = JSON.stringify(await this.current());
+    listener('state', json);
+    if (this.lastTraffic) listener('traffic', this.lastTraffic);
     this.listeners.add(listener);
     if (this.listeners.size === 1) {
+      this.last = json;
       this.traffic.start();
       this.schedule();
     }
-    const s = await this.current();
-    this.last = JSON.stringify(s);
-    listener('state', this.last);
-    if (this.lastTraffic) listener('traffic', this.lastTraffic);
     return () => {
       this.listeners.delete(listener);
       if (this.listeners.size === 0) this.stop();

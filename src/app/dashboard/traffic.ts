@@ -91,6 +91,7 @@ export class TrafficSampler {
     const nodes = await this.nodes();
     const result: Record<string, Record<string, Record<string, { rx: number; tx: number }>>> = {};
     const seen = new Set<string>();
+    let rated = false;
     // A few namespaces at a time: one short `ip` process each.
     for (let i = 0; i < nodes.length; i += 8) {
       const batch = nodes.slice(i, i + 8);
@@ -103,6 +104,7 @@ export class TrafficSampler {
         const prev = this.previous.get(key);
         this.previous.set(key, { at, counters: now });
         if (!prev) return;
+        rated = true;
         const dt = Math.max(1, at - prev.at) / 1000;
         const rates: Record<string, { rx: number; tx: number }> = {};
         for (const [ifname, c] of now) {
@@ -117,7 +119,8 @@ export class TrafficSampler {
       });
     }
     for (const k of [...this.previous.keys()]) if (!seen.has(k)) this.previous.delete(k);
-    if (this.running)
+    // The first sample only sets the baseline: nothing to report yet.
+    if (this.running && rated)
       this.onSample({ at: new Date().toISOString(), intervalMs: this.intervalMs, nodes: result });
   }
 }

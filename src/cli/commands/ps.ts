@@ -6,6 +6,22 @@ import { table } from './cluster.js';
 import { printSlurmPs } from './slurm.js';
 import { quietOnClosedStdout } from './runtime-common.js';
 import { conditionsOf, describeCondition } from '../../app/net.js';
+import { controllerAlive, listReplicaSets, readRotation } from '../../targets/local/replica-set.js';
+import type { ReplicaSetState } from '../../targets/local/replica-set.js';
+
+/** Replica sets: their members, what the endpoint spreads over now, and the last rollout. */
+async function replicaSetRows(): Promise<
+  { set: ReplicaSetState; rotation: readonly string[]; controller: boolean }[]
+> {
+  const out = [];
+  for (const set of await listReplicaSets())
+    out.push({
+      set,
+      rotation: (await readRotation(set.name))?.members ?? [],
+      controller: await controllerAlive(set),
+    });
+  return out;
+}
 
 export function registerPs(program: Command): void {
   program
@@ -24,13 +40,31 @@ export function registerPs(program: Command): void {
       const net = await conditionsOf(
         [...new Set(rows.map((r) => r.state.cluster))].filter((c) => !c.startsWith('(')),
       );
+      const sets = await replicaSetRows();
+      const setOf = new Map(sets.flatMap(({ set }) => set.members.map((m) => [m.name, set.name] as const)));
       if (opts.output === 'json') {
-        printJson(
-          rows.map((r) => ({ ...serviceStatusJson(r), netConditions: net.get(r.state.cluster) ?? [] })),
-        );
+        printJson([
+          ...rows.map((r) => ({
+            ...serviceStatusJson(r),
+            ...(setOf.has(r.state.name) ? { replicaOf: setOf.get(r.state.name) } : {}),
+            netConditions: net.get(r.state.cluster) ?? [],
+          })),
+          ...sets.map(({ set, rotation, controller }) => ({
+            name: set.name,
+            kind: 'replica-set',
+            cluster: set.cluster,
+            file: set.file,
+            replicas: set.replicas,
+            members: set.members,
+            inRotation: rotation,
+            endpoints: set.endpoints,
+            controller: { pid: set.controllerPid, alive: controller },
+            ...(set.rollout ? { rollout: set.rollout } : {}),
+          })),
+        ]);
         return;
       }
-      if (rows.length === 0) {
+      if (rows.length === 0 && sets.length === 0) {
         console.log('no services (start one with `multinode up FILE`)');
         return;
       }
@@ -69,7 +103,21 @@ export function registerPs(program: Command): void {
           `${t('place')}/${t('network')}/${t('spawn')}/${t('ready')}`,
         ]);
       }
-      console.log(table(out));
+      if (rows.length > 0) console.log(table(out));
+      if (sets.length > 0) {
+        const rs = [['SERVICE', 'REPLICAS', 'READY', 'ENDPOINTS', 'MEMBERS', 'ROLLOUT']];
+        for (const { set, rotation, controller } of sets)
+          rs.push([
+            set.name,
+            `${set.members.filter((m) => m.state === 'active').length}/${set.replicas}`,
+            `${rotation.length}${controller ? '' : ' (endpoint controller gone)'}`,
+            set.endpoints.map((e) => `${e.hostAddress}:${e.hostPort}→${e.name}`).join(',') || '-',
+            set.members.map((m) => `${m.name}${m.state === 'draining' ? ' (draining)' : ''}`).join(', ') ||
+              '-',
+            set.rollout ? `${set.rollout.status}` : '-',
+          ]);
+        console.log(table(rs));
+      }
       for (const { state: s, ranks } of rows) {
         const f = s.failover;
         console.log(

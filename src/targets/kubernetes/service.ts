@@ -202,6 +202,8 @@ export class ServiceRender {
     objects.push(...this.rankServices());
     const ep = this.endpointService();
     if (ep) objects.push(ep, ...this.publicEndpoints(ep));
+    const shared = this.replicaSetService();
+    if (shared) objects.push(shared);
     objects.push(...this.networkPolicies());
     if (this.gang === 'volcano') objects.push(this.podGroup());
     objects.push(
@@ -964,6 +966,7 @@ export class ServiceRender {
 
     const podLabels: Record<string, string> = { ...this.labels };
     if (group.name !== 'worker') podLabels[K8S.labelRank] = String(rank0.rank);
+    if (this.spec?.replicaOf !== undefined) podLabels[K8S.labelReplicaOf] = this.spec.replicaOf;
     if (this.gang === 'kai') podLabels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
     const podAnn: Record<string, string> = { [K8S.annotationPlanHash]: this.plan.hash };
     if (fabric.length > 0)
@@ -1030,6 +1033,7 @@ export class ServiceRender {
       metadata: this.workloadMeta() as ManifestObject['metadata'],
       spec: {
         replicas: 1,
+        ...this.rolloutStrategy(),
         startupPolicy: this.startupPolicy(),
         leaderWorkerTemplate: {
           size: this.svc.ranks.length,
@@ -1038,6 +1042,40 @@ export class ServiceRender {
           workerTemplate: workerT,
         },
       },
+    };
+  }
+
+  // ---- replicas and rolling updates ----
+
+  /** LWS rolloutStrategy from the spec's `update` (absent when the file does not say). */
+  private rolloutStrategy(): Json {
+    const u = this.spec?.update;
+    if (!u) return {};
+    return {
+      rolloutStrategy: {
+        type: 'RollingUpdate',
+        rollingUpdateConfiguration: { maxSurge: u.maxSurge, maxUnavailable: u.maxUnavailable },
+      },
+    };
+  }
+
+  /**
+   * Replica 0 of a replicated service also renders `<service>-endpoints`: one Service over rank 0 of every
+   * replica (selected by the replica-of label), so the cluster spreads connections over the ready gangs.
+   */
+  replicaSetService(): ManifestObject | undefined {
+    const of = this.spec?.replicaOf;
+    if (of === undefined || this.svc.name !== `${of}-0`) return undefined;
+    const own = this.endpointService();
+    if (!own) return undefined;
+    const spec = own.spec as Json;
+    return {
+      ...own,
+      metadata: this.meta(dnsName([of, 'endpoints']), {
+        [K8S.labelRank]: '0',
+        [K8S.labelReplicaOf]: of,
+      }) as ManifestObject['metadata'],
+      spec: { ...spec, selector: { [K8S.labelReplicaOf]: of, [K8S.labelRank]: '0' } },
     };
   }
 

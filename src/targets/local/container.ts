@@ -43,6 +43,7 @@ import {
 } from '../pod-entrypoint.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside, stateRoot } from '../state-root.js';
 import { shortPrivateParent } from '../private-dir.js';
+import type { ProcessLauncher } from '../ports.js';
 import { rankEtcDir, rankUtsPath } from './network.js';
 import { NETNS_DIR } from './node-exec.js';
 import { serviceDir, serviceNames } from './paths.js';
@@ -431,6 +432,44 @@ export interface ContainerRanks {
   /** Removes the given ranks' containers (after their podman process was stopped); gone counts as done. */
   remove(ranks: readonly number[]): Promise<void>;
   removeAll(): Promise<void>;
+}
+
+/** The rank a `launch` argv starts the container of (its `multinode.rank` label), if it is one. */
+function rankOfArgv(argv: readonly string[]): number | undefined {
+  for (const a of argv) {
+    const m = /^multinode\.rank=(\d+)$/.exec(a);
+    if (m?.[1]) return Number(m[1]);
+  }
+  return undefined;
+}
+
+/**
+ * The launcher the supervisor's reconcile loop uses, with container ranks' removal added: stopping the group
+ * of a rank's podman process (after TERM, the container's init passes it on; after KILL only podman dies) also
+ * removes that rank's container, so stop and kill reach everything in it.
+ */
+export function withContainerRemoval(
+  base: ProcessLauncher,
+  ctr: () => ContainerRanks | undefined,
+): ProcessLauncher {
+  const rankOfPid = new Map<number, number>();
+  return {
+    launch(argv, options) {
+      const p = base.launch(argv, options);
+      const rank = ctr() ? rankOfArgv(argv) : undefined;
+      if (p.pid !== undefined && rank !== undefined) rankOfPid.set(p.pid, rank);
+      return p;
+    },
+    startTime: (pid) => base.startTime(pid),
+    async stopGroup(pid, startTime, graceMs) {
+      await base.stopGroup(pid, startTime, graceMs);
+      const rank = rankOfPid.get(pid);
+      const c = ctr();
+      if (rank === undefined || !c) return;
+      rankOfPid.delete(pid);
+      await c.remove([rank]);
+    },
+  };
 }
 
 export function containerName(cluster: string, service: string, rank: number): string {

@@ -5,6 +5,11 @@
  * cluster's host-side address on its one root link (which alone has `route_localnet=1`). In overlay mode the
  * node forwards via-port to rank 0 (its own nft table, see network.ts); in host mode via-port is rank 0's
  * host port. Publishing replaces the table atomically; withdrawing deletes it.
+ *
+ * Replicas (`renderBalancedEndpointTable`): one table for the whole replica set, under the set's own name,
+ * whose DNAT spreads new connections over the ready replicas' rank 0 with `numgen inc mod N` and a map
+ * (round robin per connection; conntrack keeps a connection on its replica). With no replica ready the
+ * port answers with a TCP reset, so it stays claimed (`readForwardedPorts` sees it) and fails fast.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -47,7 +52,7 @@ export async function readForwardedPorts(ports: RuntimePorts): Promise<Set<numbe
   const tables = await ports.spawner.run(['nft', 'list', 'tables', 'ip'], { check: false });
   for (const m of tables.stdout.matchAll(/table ip (mn_[0-9a-f]{6}_ep)/g)) {
     const t = await ports.spawner.run(['nft', 'list', 'table', 'ip', m[1] ?? ''], { check: false });
-    for (const d of t.stdout.matchAll(/tcp dport (\d+) dnat/g)) out.add(Number(d[1]));
+    for (const d of t.stdout.matchAll(/tcp dport (\d+) (?:dnat|reject)/g)) out.add(Number(d[1]));
   }
   return out;
 }
@@ -122,6 +127,65 @@ ${dnat.join('\n')}
   }
 }
 `;
+}
+
+// ---- replicas: one endpoint over the ready replicas ----
+
+/** Where one replica's rank 0 is reached for one endpoint (its node address and via-port). */
+export interface Backend {
+  readonly address: string;
+  readonly port: number;
+}
+
+/** A replica set's endpoint on the host and the ready backends behind it (in rotation order). */
+export interface BalancedEndpoint {
+  readonly name: string;
+  readonly hostAddress: string;
+  /** The port the DNAT rule matches (the TLS proxy's upstream for https). */
+  readonly dnatPort: number;
+  readonly backends: readonly Backend[];
+}
+
+/** The DNAT rule of one balanced endpoint: one backend, a numgen map over several, or a reset for none. */
+export function balancedRule(e: BalancedEndpoint): string {
+  const match = `ip daddr ${e.hostAddress} tcp dport ${e.dnatPort}`;
+  const [first] = e.backends;
+  if (!first) return `${match} reject with tcp reset`;
+  if (e.backends.length === 1) return `${match} dnat to ${first.address}:${first.port}`;
+  const map = e.backends.map((b, i) => `${i} : ${b.address} . ${b.port}`).join(', ');
+  return `${match} dnat to numgen inc mod ${e.backends.length} map { ${map} }`;
+}
+
+export function renderBalancedEndpointTable(
+  table: string,
+  cluster: Pick<ClusterMeta, 'rootLink' | 'hostAddress'>,
+  endpoints: readonly BalancedEndpoint[],
+): string {
+  return `table ip ${table} {
+  chain output {
+    type nat hook output priority -100; policy accept;
+${endpoints.map((e) => `    ${balancedRule(e)}`).join('\n')}
+  }
+  chain postrouting {
+    type nat hook postrouting priority 100; policy accept;
+    oifname "${cluster.rootLink}" ip saddr 127.0.0.0/8 snat to ${cluster.hostAddress}
+  }
+}
+`;
+}
+
+/** Replaces a replica set's endpoint table in one nft transaction (new connections follow at once). */
+export async function publishBalancedEndpoints(
+  cluster: ClusterMeta,
+  set: string,
+  endpoints: readonly BalancedEndpoint[],
+  ports: RuntimePorts,
+): Promise<void> {
+  if (endpoints.length === 0) return;
+  const table = serviceNames(cluster.name, set).endpointTable;
+  await ports.spawner.run(['nft', '-f', '-'], {
+    input: `table ip ${table}\ndelete table ip ${table}\n${renderBalancedEndpointTable(table, cluster, endpoints)}`,
+  });
 }
 
 /** Publishes (or re-publishes) all endpoints of a service: one atomic nft transaction. */

@@ -4,16 +4,19 @@
  * stdout/stderr appended to its own log file), probes rank 0 and publishes the endpoints while rank 0 is
  * ready. Everything it acquires is recorded in the service state first, so `down` can undo it from any shell.
  * It runs in the foreground of `up`, or detached (`up -d` starts `multinode __supervise SERVICE`).
+ *
+ * Setting up (endpoints, network, plan files, sshd) happens here, in order; from the first rank start on, the
+ * service is a reconcile loop: `reconcile/step.ts` decides (restart policy, escalation, port re-picking,
+ * readiness, stop), `reconcile/interpreter.ts` carries the decisions out through the effects built below.
  */
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, constants as osConstants } from 'node:os';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
 import type { PlanOptions, RankPlan, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
-import type { RuntimePorts } from '../ports.js';
+import type { ProcessLauncher, RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import type { ClusterMeta } from './cluster.js';
 import { readClusterMeta, readInventory } from './cluster.js';
@@ -30,19 +33,17 @@ import { rankLogPath } from './logs.js';
 import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
 import { nodeExecArgv } from './node-exec.js';
 import { serviceDir, serviceNames, stateRoot, withServiceLock } from './paths.js';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside } from '../state-root.js';
+import { PRIVATE_DIR_MODE, requireInside } from '../state-root.js';
 import { undoResource } from './network.js';
 import { STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
 import type { ServiceSsh } from './ssh/index.js';
-import { EMPTY_LEDGER, decideRestart, recordReady, recordRestart } from '../../plan/failover/policy.js';
-import { coolingByNode, releasePorts } from '../../plan/failover/port-pool.js';
+import { EMPTY_LEDGER } from '../../plan/failover/policy.js';
 import { leavesFor, plannedArgv, plannedEnv } from './resolve.js';
 import { resolveFiles } from '../../plan/index.js';
-import { hasMovablePorts, releasedPorts, replanService, versionedFiles } from '../../plan/failover/replan.js';
+import { versionedFiles } from '../../plan/failover/replan.js';
 import { stopGroup } from './processes.js';
-import { nextProbeState, runProbe } from './probe.js';
-import type { EndpointState, FailoverState, Resource, RestartRecord, ServiceState } from './service-state.js';
+import type { EndpointState, FailoverState, Resource, ServiceState } from './service-state.js';
 import {
   listServiceStates,
   readProcStartTime,
@@ -51,7 +52,12 @@ import {
   updateServiceState,
 } from './service-state.js';
 import { stopRanks } from './teardown.js';
-import { containerRanks, readRankRuntime } from './container.js';
+import type { SupervisorEvent } from './reconcile/events.js';
+import type { ReconcileEffects } from './reconcile/interpreter.js';
+import { Reconciler } from './reconcile/interpreter.js';
+import { localLauncher } from './reconcile/launcher.js';
+import { initialState } from './reconcile/state.js';
+import { containerRanks, readRankRuntime, withContainerRemoval } from './container.js';
 import type { ContainerRanks } from './container.js';
 import { nodeNetnsName } from './node-exec.js';
 
@@ -69,28 +75,14 @@ export interface ServiceRequest {
   readonly planOptions?: PlanOptions;
 }
 
-export type SupervisorEvent =
-  | { readonly kind: 'note'; readonly message: string }
-  | { readonly kind: 'phase'; readonly phase: string; readonly ms: number }
-  | {
-      readonly kind: 'rank-exit';
-      readonly rank: number;
-      readonly code: number | null;
-      readonly signal: string | null;
-    }
-  | { readonly kind: 'ready'; readonly endpoints: readonly string[] }
-  | { readonly kind: 'not-ready'; readonly detail: string }
-  | {
-      readonly kind: 'restart';
-      readonly action: 'restart-rank' | 'recreate-group' | 'fail';
-      readonly ranks: readonly number[];
-      readonly reason: string;
-    };
+export type { SupervisorEvent };
 
 export interface SuperviseOptions {
   readonly onEvent?: (e: SupervisorEvent) => void;
   /** Aborting stops the ranks and returns (the caller then tears down, or leaves it to `down`). */
   readonly stop?: AbortSignal;
+  /** How ranks and their sshd run (default: local process groups). */
+  readonly launcher?: ProcessLauncher;
 }
 
 /** Records a new service in the state dir; fails when one with that name is already up. */
@@ -257,37 +249,7 @@ async function writeFileAtomic(path: string, content: string, mode: number): Pro
   await rename(tmp, path);
 }
 
-function signalNumber(name: string | null): number | null {
-  if (name === null) return null;
-  return (osConstants.signals as Record<string, number | undefined>)[name] ?? 0;
-}
-
-interface LiveRank {
-  readonly pid: number;
-  readonly startTime: string;
-  readonly gen: number;
-}
-
-interface SeenExit {
-  readonly rank: number;
-  readonly pid: number;
-  readonly startTime: string;
-  readonly gen: number;
-  readonly code: number | null;
-  readonly signal: string | null;
-  readonly at: number;
-  /** The rank's sshd exited (the rank's own process was then stopped): the rank counts as failed. */
-  readonly sshd?: true;
-}
-
-/** A group counts as started (LWS "after start") once it has been ready this long. */
-export const STARTED_AFTER_MS = 2000;
-
-/** How often the supervisor checks that every rank's sshd answers (when the service runs sshd per rank). */
-export const SSHD_CHECK_MS = 5000;
-
-/** Delay between SIGTERM and SIGKILL when the supervisor stops ranks itself (group recreation, failure). */
-export const RESTART_GRACE_MS = 2000;
+export { RESTART_GRACE_MS, SSHD_CHECK_MS, STARTED_AFTER_MS } from './reconcile/step.js';
 
 /**
  * Runs a service to completion (or until stopped), acting on rank failures per the restart policy (see
@@ -299,6 +261,9 @@ export async function superviseService(
   ports: RuntimePorts = defaultPorts(),
 ): Promise<number> {
   const emit = options.onEvent ?? (() => undefined);
+  /** Ranks in their image (container.ts): how to launch and remove their containers. */
+  let ctr: ContainerRanks | undefined;
+  const launcher = withContainerRemoval(options.launcher ?? localLauncher, () => ctr);
   const initial = await readServiceState(name, ports);
   if (!initial) throw new MultinodeError('runtime.no-service', `no service named "${name}"`);
   // Degraded (no root): no cluster, no namespaces; ranks are plain processes on loopback addresses.
@@ -306,8 +271,7 @@ export async function superviseService(
   const cluster = degraded ? undefined : await readClusterMeta(initial.cluster, ports);
   if (!degraded && !cluster)
     throw new MultinodeError('cluster.not-found', `cluster "${initial.cluster}" is gone`);
-  let plan = initial.plan;
-  const restartSpec = plan.restart;
+  const plan = initial.plan;
   const dir = serviceDir(name);
   /** Set when this supervisor closes the record itself (stopped or done); `down` closes it otherwise. */
   let closingSelf = false;
@@ -330,9 +294,8 @@ export async function superviseService(
   /** What this supervisor registered (or was about to), to undo itself when its record is closed. */
   const mine: Resource[] = [];
   const now = () => ports.clock.now();
-  const iso = (ms = now()) => new Date(ms).toISOString();
   const startTime = await readProcStartTime(process.pid);
-  let failover: FailoverState = initial.failover ?? {
+  const failover: FailoverState = initial.failover ?? {
     ledger: EMPTY_LEDGER,
     cooling: [],
     clusterVersion: 1,
@@ -343,13 +306,6 @@ export async function superviseService(
     if (startTime !== undefined) s.supervisorStartTime = startTime;
     s.failover = failover;
   });
-  const saveFailover = async (extra?: (s: ServiceState) => void) => {
-    const f = failover;
-    await update((s) => {
-      s.failover = f;
-      extra?.(s);
-    });
-  };
   const record = async (r: Resource | readonly Resource[]) => {
     const list = Array.isArray(r) ? (r as readonly Resource[]) : [r as Resource];
     mine.push(...list);
@@ -374,9 +330,7 @@ export async function superviseService(
   };
 
   const tlsServers: TlsServer[] = [];
-  const live = new Map<number, LiveRank>();
-  /** Ranks in their image (container.ts): how to launch and remove their containers. */
-  let ctr: ContainerRanks | undefined;
+  let loop: Reconciler | undefined;
   try {
     // Endpoints: host ports now (the root table is recorded before it can exist), published once ready.
     const others = (await listServiceStates(ports)).filter((s) => s.name !== name);
@@ -389,7 +343,7 @@ export async function superviseService(
     const planned = cluster
       ? await planEndpoints(plan, cluster, taken)
       : { endpoints: loopbackEndpoints(plan), forwards: [] };
-    let endpoints = planned.endpoints;
+    const endpoints = planned.endpoints;
     const forwards = planned.forwards;
     if (cluster && endpoints.length > 0)
       await record({ kind: 'nft', table: serviceNames(cluster.name, name).endpointTable });
@@ -414,6 +368,32 @@ export async function superviseService(
     });
     await phase('network', now() - t);
 
+    // The reconcile loop owns the plan from here on (failover may re-plan host ports).
+    const rt = cluster ? await readRankRuntime(dir) : undefined;
+    // Ranks in their image run the image's sshd (pod entrypoint), not one from this machine.
+    const withSsh = cluster !== undefined && needsSsh(plan) && rt?.kind !== 'container';
+    const reconciler = new Reconciler(
+      initialState(
+        {
+          name,
+          restart: plan.restart,
+          cluster: cluster !== undefined,
+          ssh: withSsh,
+          scriptRanks: plan.launch === 'all' ? plan.ranks.map((r) => r.rank) : [0],
+          rank0Netns: rankNets.find((x) => x.rank === 0)?.netns ?? '',
+          ...(initial.spec ? { spec: initial.spec } : {}),
+          ...(initial.planOptions ? { planOptions: initial.planOptions } : {}),
+        },
+        plan,
+        failover,
+        endpoints,
+        now(),
+      ),
+      { clock: ports.clock, launcher, spawner: ports.spawner },
+    );
+    loop = reconciler;
+    const currentPlan = () => reconciler.state.plan;
+
     const writePlanFiles = async (p: ServicePlan, version: number) => {
       for (const f of resolveFiles(versionedFiles(p.files, version), leavesFor(p, degraded))) {
         const fresh = !existsSync(f.path);
@@ -426,7 +406,6 @@ export async function superviseService(
 
     t = now();
     const cwd = plan.cwd ?? dirname(initial.file);
-    const rt = cluster ? await readRankRuntime(dir) : undefined;
     if (cluster && rt?.kind === 'container')
       ctr = await containerRanks({
         plan,
@@ -454,38 +433,27 @@ export async function superviseService(
       });
     let ssh: ServiceSsh | undefined;
     const sshds = new Map<number, { pid: number; startTime: string }>();
-    /** sshd exits not yet acted on (an sshd is part of its rank: its death is the rank failing). */
-    interface SshdExit {
-      rank: number;
-      pid: number;
-      startTime: string;
-      code: number | null;
-      signal: string | null;
-      at: number;
-    }
-    const sshdExits: SshdExit[] = [];
-    let supervising = true;
-    let wake: () => void = () => undefined;
     const startSshd = async (s0: ServiceSsh, r: RankPlan): Promise<void> => {
-      const argv = s0.sshdArgv(r.rank);
-      const fd = openSync(rankLogPath(dir, r.rank), 'a', PRIVATE_FILE_MODE);
-      const child = spawn(argv[0] as string, argv.slice(1), {
-        detached: true,
-        stdio: ['ignore', fd, fd],
+      const proc = launcher.launch(s0.sshdArgv(r.rank), {
         env: { ...BASE_ENV },
+        logFile: rankLogPath(dir, r.rank),
       });
-      closeSync(fd);
-      child.on('error', () => undefined);
-      const st = child.pid !== undefined ? await readProcStartTime(child.pid) : undefined;
-      if (child.pid === undefined || st === undefined) return;
-      const pid = child.pid;
+      const pid = proc.pid;
+      const st = pid !== undefined ? await launcher.startTime(pid) : undefined;
+      if (pid === undefined || st === undefined) return;
       sshds.set(r.rank, { pid, startTime: st });
-      child.on('exit', (code, signal) => {
+      proc.onExit((code, signal) => {
         if (sshds.get(r.rank)?.pid !== pid) return;
         sshds.delete(r.rank);
-        if (!supervising) return;
-        sshdExits.push({ rank: r.rank, pid, startTime: st, code, signal, at: now() });
-        wake();
+        reconciler.dispatch({
+          kind: 'sshd-exited',
+          rank: r.rank,
+          pid,
+          startTime: st,
+          code,
+          signal,
+          at: now(),
+        });
       });
       await record({ kind: 'process', rank: r.rank, pid, startTime: st });
     };
@@ -493,19 +461,19 @@ export async function superviseService(
     const ensureSshds = async (ranks: readonly number[]): Promise<void> => {
       const s0 = ssh;
       if (!s0) return;
-      const again = plan.ranks.filter((r) => ranks.includes(r.rank) && !sshds.has(r.rank));
+      const again = currentPlan().ranks.filter((r) => ranks.includes(r.rank) && !sshds.has(r.rank));
       for (const r of again) await startSshd(s0, r);
       await Promise.all(again.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 }).catch(() => undefined)));
     };
     for (const r of plan.ranks) mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
-    if (cluster && needsSsh(plan) && !ctr) {
+    if (withSsh) {
       await writeDispatchWrapper(plan);
       ssh = await prepareServiceSsh(plan, {
         serviceDir: dir,
         rankExec: (r) => rankExecPrefix(cluster.name, dir, r, netnsOf(r)),
         logFile: (r) => rankLogPath(dir, r.rank),
         cwd: () => cwd,
-        env: (r) => rankEnv(plan, r, dir, degraded),
+        env: (r) => rankEnv(currentPlan(), r, dir, degraded),
       });
       await record({ kind: 'ssh-control', path: ssh.controlDir });
       for (const r of plan.ranks) await startSshd(ssh, r);
@@ -515,514 +483,78 @@ export async function superviseService(
       t = now();
     }
 
-    // ---- ranks -------------------------------------------------------------------------------------
-    const seen: SeenExit[] = [];
-    /** Generations stopped on purpose (their exits are not failures). */
-    const intended = new Set<number>();
-    /** Exits of generations below this one are stale (a group recreation replaced them). */
-    let minGen = 0;
-    let gen = 0;
-    const done = new Set<number>();
-    const missingSince = new Map<number, number>();
-    /**
-     * Starts one rank: its own process group, output appended to its log, the process recorded (pid + start
-     * time) together with the rank's status in one state write.
-     */
-    const startRank = async (r: RankPlan, restarted: boolean): Promise<void> => {
-      const inImage = ctr?.launch(r, rankEnv(plan, r, dir, degraded), plannedArgv(plan, r));
-      const argv =
-        inImage?.argv ??
-        (cluster ? rankArgv(cluster.name, dir, plan, r, netnsOf(r)) : plainRankArgv(plan, r));
-      const fd = openSync(rankLogPath(dir, r.rank), 'a', PRIVATE_FILE_MODE);
-      mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
-      const child = spawn(argv[0] as string, argv.slice(1), {
-        cwd: inImage ? '/' : cwd,
-        env: inImage?.env ?? rankEnv(plan, r, dir, degraded),
-        detached: true,
-        stdio: ['ignore', fd, fd],
-      });
-      closeSync(fd);
-      const g = ++gen;
-      done.delete(r.rank);
-      const pid = child.pid;
-      const st = pid === undefined ? undefined : await readProcStartTime(pid);
-      let exited = false;
-      child.on('exit', (code, signal) => {
-        exited = true;
-        const at = now();
-        if (live.get(r.rank)?.gen === g) live.delete(r.rank);
-        if (intended.has(g) || g < minGen) return;
-        if (code !== 0) missingSince.set(r.rank, at);
-        seen.push({ rank: r.rank, pid: pid ?? 0, startTime: st ?? '0', gen: g, code, signal, at });
-        emit({ kind: 'rank-exit', rank: r.rank, code, signal });
-        void update((s) => {
-          const rs = s.ranks.find((x) => x.rank === r.rank);
-          if (!rs) return;
-          rs.status = code === 0 ? 'exited' : 'failed';
-          if (code !== null) rs.exitCode = code;
-          else delete rs.exitCode;
-          if (signal !== null) rs.signal = signal;
-          else delete rs.signal;
-          rs.endedAt = iso(at);
-          if (code !== 0) rs.missingSince = iso(at);
-        }).catch(() => undefined);
-        wake();
-      });
-      child.on('error', () => undefined);
-      if (pid === undefined || st === undefined) return;
-      if (!exited) live.set(r.rank, { pid, startTime: st, gen: g });
-      missingSince.delete(r.rank);
-      mine.push({ kind: 'process', rank: r.rank, pid, startTime: st });
-      await update((s) => {
-        s.resources.push({ kind: 'process', rank: r.rank, pid, startTime: st });
-        const rs = s.ranks.find((x) => x.rank === r.rank);
-        if (!rs) return;
-        if (restarted) rs.restarts = (rs.restarts ?? 0) + 1;
-        if (exited) return;
-        Object.assign(rs, { pid, startTime: st, status: 'running', startedAt: iso() });
-        delete rs.exitCode;
-        delete rs.signal;
-        delete rs.missingSince;
-        delete rs.endedAt;
-      });
-    };
-    /** Stops ranks' process groups on purpose (TERM, then KILL after the grace period). */
-    const stopLive = async (ranks: readonly number[], graceMs = RESTART_GRACE_MS) => {
-      const targets = ranks.flatMap((r) => {
-        const l = live.get(r);
-        return l ? [l] : [];
-      });
-      for (const l of targets) intended.add(l.gen);
-      await Promise.all(targets.map((l) => stopGroup(l.pid, l.startTime, graceMs)));
-      await ctr?.remove(ranks);
-      for (const r of ranks) live.delete(r);
-    };
-
-    for (const r of plan.ranks) await startRank(r, false);
-    await update((s) => {
-      s.status = 'running';
-    });
-    await phase('spawn', now() - t);
-
-    // ---- readiness: rank 0's probe AND every rank alive; endpoints published while group-ready --------
-    const probeOf = () => plan.ranks[0]?.probe ?? plan.probe;
-    const started = now();
-    let published = false;
-    let groupReady = false;
-    let everReady = failover.ledger.everReady;
-    let openRestart: RestartRecord | undefined;
-    let probeState = { ready: false, successes: 0, failures: 0 };
-    const resetProbe = () => {
-      probeState = { ready: false, successes: 0, failures: 0 };
-      const p = probeOf();
-      nextProbe = now() + (p ? p.initialDelaySeconds * 1000 : 0);
-    };
-    let nextProbe = started + (probeOf()?.initialDelaySeconds ?? 0) * 1000;
-    if (probeOf()) await update((s) => void (s.probe.status = 'waiting'));
-    const rn0 = rankNets.find((x) => x.rank === 0);
-    options.stop?.addEventListener('abort', () => wake());
-
-    const endpointUrls = () =>
-      endpoints.map(
-        (e) =>
-          `${e.name}: ${e.protocol === 'https' ? 'https' : e.protocol === 'http' ? 'http' : 'tcp'}://${e.hostAddress}:${e.hostPort}`,
-      );
-    const setPublished = async (want: boolean, detail: string) => {
-      if (want === published) return;
-      published = want;
-      if (want) {
-        if (cluster) await publishEndpoints(cluster, name, endpoints, ports);
-      } else if (cluster) await withdrawEndpoints(cluster.name, name, ports);
-      await update((s) => {
-        s.endpoints.forEach((e) => (e.published = want));
-      });
-      if (!want && endpoints.length > 0 && detail !== 'service finished')
-        emit({ kind: 'not-ready', detail: `${detail}; endpoints withdrawn` });
-    };
-    /** Whether every rank is alive (or finished with 0), and who is missing since when. */
-    const missingRanks = async () => {
-      const out: { rank: number; since: string; why: string }[] = [];
-      for (const r of plan.ranks) {
-        if (done.has(r.rank)) continue;
-        if (!live.has(r.rank)) {
-          out.push({
-            rank: r.rank,
-            since: iso(missingSince.get(r.rank) ?? now()),
-            why: 'process not running',
-          });
-          continue;
-        }
-        const sd = sshds.get(r.rank);
-        if (sd && ((await readProcStartTime(sd.pid)) !== sd.startTime || sshdDown.has(r.rank))) {
-          if (!missingSince.has(r.rank)) missingSince.set(r.rank, now());
-          out.push({
-            rank: r.rank,
-            since: iso(missingSince.get(r.rank) ?? now()),
-            why: 'sshd not answering',
-          });
-        }
-      }
-      return out;
-    };
-    // sshd answering (not just alive), checked in the background every SSHD_CHECK_MS.
-    const sshdDown = new Set<number>();
-    let sshdCheckAt = now() + SSHD_CHECK_MS;
-    let sshdChecking = false;
-    const checkSshd = async () => {
-      const s0 = ssh;
-      if (!s0 || sshdChecking || now() < sshdCheckAt) return;
-      sshdChecking = true;
-      try {
-        await Promise.all(
-          plan.ranks.map(async (r) => {
-            try {
-              await s0.waitReady(r.rank, { timeoutMs: 2000 });
-              sshdDown.delete(r.rank);
-            } catch {
-              sshdDown.add(r.rank);
-            }
-          }),
-        );
-      } finally {
-        sshdChecking = false;
-        sshdCheckAt = now() + SSHD_CHECK_MS;
-        wake();
-      }
-    };
-    let lastGroup = '';
-    let readySince: number | undefined;
-    const evaluate = async (probeDetail: string) => {
-      const probe = probeOf();
-      const rank0Ok = live.has(0) && (probe ? probeState.ready : true);
-      const missing = await missingRanks();
-      const ready = rank0Ok && missing.length === 0;
-      if (ready && !groupReady) {
-        groupReady = true;
-        readySince = now();
-        if (!everReady) await phase('ready', now() - started);
-        everReady = true;
-        if (openRestart) {
-          openRestart.timings['ready'] = now() - Date.parse(openRestart.at);
-          openRestart = undefined;
-        }
-        await saveFailover();
-        await setPublished(true, 'ready');
-        emit({ kind: 'ready', endpoints: endpointUrls() });
-      } else if (!ready && groupReady) {
-        groupReady = false;
-        emit({
-          kind: 'not-ready',
-          detail: !rank0Ok
-            ? `rank 0 not ready (${probeDetail})`
-            : `rank(s) ${missing.map((m) => m.rank).join(',')} missing`,
-        });
-      }
-      // State after the endpoints: `ready` in state means published.
-      const key = JSON.stringify([ready, missing]);
-      if (key !== lastGroup) {
-        lastGroup = key;
-        await update((s) => {
-          s.group = { ready, missing };
-          if (ready) s.status = 'ready';
-          else if (s.status === 'ready') s.status = 'running';
-          s.probe.status = probe
-            ? probeState.ready
-              ? 'ready'
-              : live.has(0)
-                ? 'waiting'
-                : 'not-ready'
-            : 'none';
-          if (ready && s.message?.startsWith('restarting')) delete s.message;
-        });
-      }
-      // "Started" (budgets, backoff reset) once the group has stayed ready a while: a crash loop whose ranks
-      // are all alive for an instant does not count as started.
-      if (!ready) readySince = undefined;
-      else if (
-        readySince !== undefined &&
-        now() - readySince >= STARTED_AFTER_MS &&
-        (!failover.ledger.everReady || failover.ledger.consecutiveFailures > 0)
-      ) {
-        failover = { ...failover, ledger: recordReady(failover.ledger) };
-        await saveFailover();
-      }
-      // Published while group-ready; a worker being restarted alone (rank 0 untouched and serving) keeps it.
-      if (!ready && published && !rank0Ok) await setPublished(false, `rank 0 not ready (${probeDetail})`);
-    };
-
-    /** Re-plans host ports for `restarting` ranks and re-publishes everything (files, endpoints, state). */
-    const repickPorts = async (
-      restarting: readonly number[],
-      rec: RestartRecord,
-    ): Promise<'ok' | 'escalate'> => {
-      const tRe = now();
-      if (!cluster || !hasMovablePorts(plan) || !initial.spec || !initial.planOptions) {
-        failover = { ...failover, clusterVersion: failover.clusterVersion + 1 };
-        await writePlanFiles(plan, failover.clusterVersion);
-        rec.timings['replan'] = now() - tRe;
-        return 'ok';
-      }
-      let cooling = failover.cooling;
-      for (const rn of restarting) {
-        const rp = plan.ranks[rn];
-        if (rp) cooling = releasePorts(cooling, rp.node, releasedPorts(plan, rp), now());
-      }
-      const inventory = await readInventory(cluster.name, ports, { exclude: name });
-      const keep = plan.ranks.map((r) => r.rank).filter((r) => !restarting.includes(r));
-      const res = replanService(
-        initial.spec,
-        plan,
-        inventory,
-        initial.planOptions,
-        coolingByNode(cooling, now()),
-        keep,
-      );
-      failover = { ...failover, cooling };
-      if (!res.ok) {
-        rec.timings['replan'] = now() - tRe;
-        if (keep.length > 0 && res.reason.includes('is running')) return 'escalate';
-        emit({ kind: 'note', message: `cannot re-pick ports (${res.reason}); keeping the old ones` });
-        failover = { ...failover, clusterVersion: failover.clusterVersion + 1 };
-        await writePlanFiles(plan, failover.clusterVersion);
-        return 'ok';
-      }
-      plan = res.plan;
-      rec.moved = res.moved;
-      // Endpoints follow rank 0 (host mode: the DNAT target is rank 0's host port).
-      endpoints = endpoints.map((e) => {
-        const ep = plan.endpoints.find((x) => x.name === e.name);
-        return ep
-          ? { ...e, viaPort: ep.targetPort, targetAddress: ep.targetAddress, targetPort: ep.targetPort }
-          : e;
-      });
-      failover = { ...failover, clusterVersion: failover.clusterVersion + 1 };
-      await writePlanFiles(plan, failover.clusterVersion);
-      const p = plan;
-      const eps = endpoints;
-      await saveFailover((s) => {
-        s.plan = p;
-        s.endpoints = eps.map((e) => ({ ...e, published }));
-      });
-      if (published && cluster) await publishEndpoints(cluster, name, endpoints, ports);
-      if (res.moved.length > 0) emit({ kind: 'note', message: `new host ports: ${res.moved.join(', ')}` });
-      rec.timings['replan'] = now() - tRe;
-      return 'ok';
-    };
-
-    const sleepUnlessStopped = async (ms: number) => {
-      if (ms <= 0) return;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, ms);
-        const onAbort = () => {
-          clearTimeout(timer);
-          resolve();
+    // ---- ranks: the reconcile loop (reconcile/step.ts decides, reconcile/interpreter.ts acts) ------------
+    const fx: ReconcileEffects = {
+      rankLaunch: (p, r) => {
+        mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
+        const inImage = ctr?.launch(r, rankEnv(p, r, dir, degraded), plannedArgv(p, r));
+        if (inImage)
+          return {
+            argv: inImage.argv,
+            options: { cwd: '/', env: inImage.env, logFile: rankLogPath(dir, r.rank) },
+          };
+        return {
+          argv: cluster ? rankArgv(cluster.name, dir, p, r, netnsOf(r)) : plainRankArgv(p, r),
+          options: { cwd, env: rankEnv(p, r, dir, degraded), logFile: rankLogPath(dir, r.rank) },
         };
-        options.stop?.addEventListener('abort', onAbort, { once: true });
-      });
+      },
+      save: async (_what, apply) => {
+        await update(apply);
+      },
+      own: (r) => {
+        mine.push(r);
+      },
+      emit,
+      checkRecord: () => {
+        // `down` removed the record without reaching this process: stop as if told to.
+        if (!existsSync(serviceStatePath(name))) throw new RecordClosedError(name);
+      },
+      ensureSshds: (_p, ranks) => ensureSshds(ranks),
+      sshStopSessions: async (graceMs) => {
+        await ssh?.stopSessions(graceMs);
+      },
+      sshCloseConnections: async () => {
+        await ssh?.closeConnections();
+      },
+      checkSshd: async (rank) => {
+        const s0 = ssh;
+        if (!s0) return true;
+        try {
+          await s0.waitReady(rank, { timeoutMs: 2000 });
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      sshdStatus: async () => {
+        const out: Record<number, 'ok' | 'gone'> = {};
+        for (const [rank, sd] of [...sshds])
+          out[rank] = (await readProcStartTime(sd.pid)) === sd.startTime ? 'ok' : 'gone';
+        return out;
+      },
+      writePlanFiles,
+      readInventory: async () => {
+        if (!cluster) throw new MultinodeError('runtime.no-cluster', 'no cluster to re-plan on');
+        return readInventory(cluster.name, ports, { exclude: name });
+      },
+      publish: async (eps) => {
+        if (cluster) await publishEndpoints(cluster, name, eps, ports);
+      },
+      withdraw: async () => {
+        if (cluster) await withdrawEndpoints(cluster.name, name, ports);
+      },
+      stopRecorded: async (graceMs) => {
+        const rec = await readServiceState(name, ports);
+        if (rec) await stopRanks(rec, graceMs);
+      },
     };
 
-    const recreateGroup = async (rec: RestartRecord, delayMs: number) => {
-      let ts = now();
-      await setPublished(false, 'recreating the group');
-      resetProbe();
-      minGen = gen + 1;
-      await stopLive(plan.ranks.map((r) => r.rank));
-      if (ssh) {
-        await ssh.stopSessions(500).catch(() => undefined);
-        await ssh.closeConnections().catch(() => undefined);
-      }
-      rec.timings['stop'] = now() - ts;
-      const tb = now();
-      await sleepUnlessStopped(delayMs);
-      rec.timings['backoff'] = now() - tb;
-      if (options.stop?.aborted) return;
-      await repickPorts(
-        plan.ranks.map((r) => r.rank),
-        rec,
-      );
-      ts = now();
-      seen.splice(0, seen.length);
-      done.clear();
-      minGen = gen + 1;
-      await ensureSshds(plan.ranks.map((r) => r.rank));
-      for (const r of plan.ranks) await startRank(r, true);
-      rec.timings['spawn'] = now() - ts;
-    };
-
-    const restartOne = async (rank: number, rec: RestartRecord, delayMs: number) => {
-      if (rank === 0) {
-        await setPublished(false, 'rank 0 restarting');
-        resetProbe();
-      }
-      rec.timings['stop'] = 0;
-      const tb = now();
-      await sleepUnlessStopped(delayMs);
-      rec.timings['backoff'] = now() - tb;
-      if (options.stop?.aborted) return;
-      if (ssh) {
-        // What the leader started on other ranks through the wrapper dies with it (leader launch).
-        if (rank === 0 && plan.launch === 'leader') await ssh.stopSessions(500).catch(() => undefined);
-        await ssh.closeConnections().catch(() => undefined);
-      }
-      if ((await repickPorts([rank], rec)) === 'escalate') {
-        emit({ kind: 'note', message: 'the re-plan would move running ranks; recreating the group instead' });
-        rec.timings['escalated'] = 1;
-        await recreateGroup(rec, 0);
-        return;
-      }
-      const rp = plan.ranks[rank];
-      const ts = now();
-      await ensureSshds([rank]);
-      if (rp) await startRank(rp, true);
-      rec.timings['spawn'] = now() - ts;
-    };
-
-    const scriptRanks = plan.launch === 'all' ? plan.ranks.map((r) => r.rank) : [0];
-    let failure: { code: number; why: string } | undefined;
-    const finished = () =>
-      failure !== undefined || options.stop?.aborted === true || scriptRanks.every((r) => done.has(r));
-
-    /** One failure or finish, as the policy says. */
-    const handleExit = async (e: SeenExit) => {
-      // A rank's grandchildren never outlive it: whatever is left of its process group goes now.
-      await stopGroup(e.pid, e.startTime, 500);
-      if (e.gen < minGen || (intended.has(e.gen) && !e.sshd)) return;
-      const allDone = plan.ranks.every((r) => r.rank === e.rank || done.has(r.rank));
-      const decision = decideRestart(
-        restartSpec,
-        failover.ledger,
-        { rank: e.rank, code: e.code, signal: signalNumber(e.signal) },
-        allDone,
-      );
-      if (decision.action === 'done') {
-        done.add(e.rank);
-        missingSince.delete(e.rank);
-        return;
-      }
-      const rec: RestartRecord = {
-        at: iso(e.at),
-        trigger:
-          e.code !== null
-            ? `rank ${e.rank}${e.sshd ? "'s sshd" : ''} exited with code ${e.code}`
-            : `rank ${e.rank}${e.sshd ? "'s sshd" : ''} killed by ${e.signal ?? '?'}`,
-        action: decision.action,
-        ranks: decision.action === 'restart-rank' ? [e.rank] : plan.ranks.map((r) => r.rank),
-        reason: decision.reason,
-        timings: { detect: Math.max(0, now() - e.at) },
-      };
-      emit({ kind: 'restart', action: decision.action, ranks: rec.ranks, reason: decision.reason });
-      failover = {
-        ...failover,
-        ledger: recordRestart(failover.ledger, decision),
-        history: [...failover.history.slice(-19), rec],
-      };
-      if (decision.action === 'fail') {
-        failure = { code: e.code ?? 128 + (signalNumber(e.signal) ?? 0), why: decision.reason };
-        await saveFailover();
-        return;
-      }
-      groupReady = false;
-      openRestart = rec;
-      const gone = rec.ranks.map((r) => ({ rank: r, since: rec.at, why: 'restarting' }));
-      await saveFailover((s) => {
-        s.status = 'restarting';
-        s.message = `restarting: ${decision.reason}`;
-        s.group = { ready: false, missing: gone };
-      });
-      if (decision.action === 'recreate-group') await recreateGroup(rec, decision.delaySeconds * 1000);
-      else await restartOne(decision.rank, rec, decision.delaySeconds * 1000);
-      await saveFailover((s) => {
-        if (s.status === 'restarting') s.status = 'running';
-      });
-      lastGroup = '';
-    };
-
-    /**
-     * A rank's sshd died: the rank fails with the sshd's exit (a clean exit counts as code 1: sshd never ends
-     * on its own). Its process is stopped and the policy decides, as for any failure; a restart starts a new
-     * sshd before the rank. Ignored while the rank is not running (a restart already brings a new sshd).
-     */
-    const sshdFailed = async (x: SshdExit) => {
-      // The runner's process group: sshd itself (listening on the rank's port) may outlive a killed runner.
-      await stopGroup(x.pid, x.startTime, 500);
-      const l = live.get(x.rank);
-      if (!l || done.has(x.rank)) return;
-      emit({
-        kind: 'note',
-        message: `rank ${x.rank}'s sshd ${x.signal ? `was killed by ${x.signal}` : `exited with code ${x.code ?? '?'}`}: rank ${x.rank} failed`,
-      });
-      await stopLive([x.rank], 500);
-      missingSince.set(x.rank, x.at);
-      seen.push({
-        rank: x.rank,
-        pid: l.pid,
-        startTime: l.startTime,
-        gen: l.gen,
-        code: x.signal ? null : x.code === 0 ? 1 : x.code,
-        signal: x.signal,
-        at: x.at,
-        sshd: true,
-      });
-    };
-
-    let probeDetail = 'no answer yet';
-    while (!finished()) {
-      // `down` removed the record without reaching this process: stop as if told to.
-      if (!existsSync(serviceStatePath(name))) throw new RecordClosedError(name);
-      const x = sshdExits.shift();
-      if (x) {
-        await sshdFailed(x);
-        continue;
-      }
-      const e = seen.shift();
-      if (e) {
-        await handleExit(e);
-        continue;
-      }
-      const probe = probeOf();
-      const rank0 = plan.ranks[0];
-      if (probe && live.has(0) && now() >= nextProbe && rank0 && rn0) {
-        const res = await runProbe(
-          probe,
-          { netns: rn0.netns, address: rank0.address, port: probe.action.port },
-          ports.spawner,
-        );
-        probeState = nextProbeState(probeState, res.ok, probe);
-        probeDetail = res.detail;
-        const ps = probeState;
-        await update((s) => {
-          s.probe.successes = ps.successes;
-          s.probe.failures = ps.failures;
-          s.probe.last = res.detail;
-          s.probe.lastAt = iso();
-        });
-        nextProbe = now() + probe.periodSeconds * 1000;
-      }
-      if (!live.has(0)) probeDetail = done.has(0) ? 'rank 0 finished' : 'rank 0 not running';
-      void checkSshd();
-      await evaluate(probeDetail);
-      if (seen.length > 0 || sshdExits.length > 0 || finished()) continue;
-      // Poll fast until the group is ready (so recovery is seen quickly), then at the probe period.
-      const idle = groupReady && failover.ledger.everReady ? 1000 : groupReady ? 250 : 100;
-      const waitMs = probe && live.has(0) ? Math.max(20, Math.min(idle, nextProbe - now())) : idle;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, waitMs);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    }
-
-    supervising = false;
-    await setPublished(false, 'service finished');
-    const stopped = options.stop?.aborted === true;
-    await stopLive([...live.keys()], stopped ? 3000 : RESTART_GRACE_MS);
-    const current = await readServiceState(name, ports);
-    if (current) await stopRanks(current, 3000);
+    const final = await reconciler.run(fx, options.stop);
     await ctr?.removeAll();
+
     for (const srv of tlsServers) srv.close();
-    const code = failure?.code ?? 0;
+    const stopped = final.finished?.stopped === true;
+    const failure = final.failure;
     closingSelf = stopped;
     await update((s) => {
       s.status = stopped ? 'stopping' : failure ? 'failed' : 'completed';
@@ -1030,12 +562,12 @@ export async function superviseService(
       if (!stopped && failure)
         s.message = `${failure.why}; left for inspection (\`multinode down ${name}\` removes it)`;
     });
-    return stopped ? 0 : code;
+    return final.finished?.code ?? 0;
   } catch (e) {
     for (const srv of tlsServers) srv.close();
     if (e instanceof RecordClosedError) {
       emit({ kind: 'note', message: e.message });
-      await removeOwn(name, mine, [...live.values()], ports);
+      await removeOwn(name, mine, Object.values(loop?.state.live ?? {}), ports);
       await ctr?.removeAll();
       return 0;
     }

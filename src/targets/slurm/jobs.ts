@@ -64,6 +64,8 @@ export interface SlurmJobRecord {
   readonly updatedAt: string;
   /** When multinode first saw the job in a terminal state (the basis for pruning old records). */
   readonly endedAt?: string;
+  /** Replicas: the replicated service this job is one gang of (its `service` is `<replicaOf>-<i>`). */
+  readonly replicaOf?: string;
 }
 
 /** `ps` drops records (and their script and output) of jobs that ended more than this long ago: 7 days. */
@@ -141,6 +143,8 @@ export async function submitSlurmJob(
     readonly endpoints: readonly SlurmEndpoint[];
     /** Extra environment for the job (sbatch exports the submitting environment). */
     readonly env?: Readonly<Record<string, string>>;
+    /** Replicas: the replicated service this job is one gang of. */
+    readonly replicaOf?: string;
   },
   spawner: ProcessSpawner = realSpawner,
 ): Promise<SlurmJobRecord> {
@@ -187,6 +191,7 @@ export async function submitSlurmJob(
     endpoints: job.endpoints,
     state: 'PENDING',
     updatedAt: now,
+    ...(job.replicaOf !== undefined ? { replicaOf: job.replicaOf } : {}),
   };
   await saveRecord(rec);
   return rec;
@@ -409,7 +414,12 @@ export async function cancelSlurmJobs(
 ): Promise<SlurmJobRecord[]> {
   const path = resolve(nameOrFile);
   const recs = (await readSlurmJobRecords()).filter(
-    (r) => r.service === nameOrFile || r.file === path || r.jobId === nameOrFile || r.id === nameOrFile,
+    (r) =>
+      r.service === nameOrFile ||
+      r.replicaOf === nameOrFile ||
+      r.file === path ||
+      r.jobId === nameOrFile ||
+      r.id === nameOrFile,
   );
   const live: SlurmJobRecord[] = [];
   for (const r of recs) {

@@ -4,6 +4,7 @@
  * which runs a rendered pod's real entrypoint shim with /bin/sh (paths moved into a temp dir, `getent` faked)
  * and returns the environment, argv and files the program would get.
  */
+import { expandReplicas } from '../../../src/plan/replicas.js';
 import { spawnSync } from 'node:child_process';
 import {
   chmodSync,
@@ -76,7 +77,8 @@ export function loadCase(name: string): GoldenCase {
   const config = (existsSync(cfgPath) ? JSON.parse(readFileSync(cfgPath, 'utf8')) : {}) as CaseConfig;
   const parsed = parseSpec(readFileSync(file, 'utf8'), `test/golden/${name}/spec.yaml`);
   if (!parsed.ok) throw new Error(`${name}: spec invalid: ${JSON.stringify(parsed.issues, null, 1)}`);
-  const spec = parsed.value;
+  // Replicas: one gang per replica, as every target plans them (src/plan/replicas.ts).
+  const spec = expandReplicas(parsed.value);
   const inventory = config.inventory ? generateInventory(config.inventory) : inventoryForSpec(spec);
   return { name, dir, config, spec, inventory };
 }

@@ -17,7 +17,7 @@ import { readClusterMeta } from '../cluster.js';
 import { netnsExecArgv } from '../node-exec.js';
 import { clusterDir, clusterNames, serviceDir, withClusterLock } from '../paths.js';
 import { listServiceStates } from '../service-state.js';
-import type { Applied, NetCondition, Topology } from './render.js';
+import type { Applied, NetCondition, Rendered, Topology } from './render.js';
 import {
   NOTHING_APPLIED,
   clearLines,
@@ -86,16 +86,13 @@ function lines(ls: readonly string[]): string {
   return ls.map((l) => `${l}\n`).join('');
 }
 
-/** Clears `before` and installs `conditions`; returns what is now there. */
-async function install(
+/** Renders `conditions` for the cluster; bad names and a missing netem fail here, before anything is touched. */
+async function renderChecked(
   meta: ClusterMeta,
-  before: Applied,
   conditions: readonly NetCondition[],
   ports: RuntimePorts,
-): Promise<Applied> {
-  const run = ports.spawner;
-  const sw = meta.switchNs;
-  let r;
+): Promise<Rendered> {
+  let r: Rendered;
   try {
     r = renderConditions(topologyOf(meta), conditions);
   } catch (e) {
@@ -103,8 +100,20 @@ async function install(
       exitCode: EXIT.badInput,
     });
   }
-  if (r.needsNetem && !(await hasNetem(sw, ports)))
+  if (r.needsNetem && !(await hasNetem(meta.switchNs, ports)))
     throw new MultinodeError('net.no-netem', NETEM_MISSING, { exitCode: EXIT.failure });
+  return r;
+}
+
+/** Clears `before` and installs `r`; returns what is now there. */
+async function install(
+  meta: ClusterMeta,
+  before: Applied,
+  r: Rendered,
+  ports: RuntimePorts,
+): Promise<Applied> {
+  const run = ports.spawner;
+  const sw = meta.switchNs;
   const clear = clearLines(before);
   // Removing what is there may meet something already gone (a half-done earlier change): keep going.
   if (clear.length > 0)
@@ -141,7 +150,7 @@ async function clearAll(meta: ClusterMeta, applied: Applied, ports: RuntimePorts
     await run.run(['tc', '-n', sw, '-force', '-batch', '-'], { input: lines(clear), check: false });
   if (applied.ifbs.length > 0)
     await run.run(['ip', '-n', sw, '-force', '-batch', '-'], {
-      input: lines(applied.ifbs.map((d) => `link del ${d}`)),
+      input: lines(ifbLines(applied.ifbs, []).del),
       check: false,
     });
   if (applied.table)
@@ -189,12 +198,15 @@ export async function changeConditions(
     const added: NetCondition[] = add.map((c) => ({ ...c, id: nextId++, since }));
     const removed = state.conditions.filter((c) => remove.includes(c.id));
     const conditions = [...state.conditions.filter((c) => !remove.includes(c.id)), ...added];
+    const rendered = await renderChecked(meta, conditions, ports);
     let applied: Applied;
     try {
-      applied = await install(meta, state.applied, conditions, ports);
+      applied = await install(meta, state.applied, rendered, ports);
     } catch (e) {
       // Put the previous conditions back (install cleared what it made); then report the failure.
-      const back = await install(meta, NOTHING_APPLIED, state.conditions, ports).catch(() => NOTHING_APPLIED);
+      const back = await renderChecked(meta, state.conditions, ports)
+        .then((old) => install(meta, NOTHING_APPLIED, old, ports))
+        .catch(() => NOTHING_APPLIED);
       await ports.store.write(netStatePath(cluster), { ...state, applied: back });
       throw e;
     }

@@ -289,13 +289,26 @@ export function clearLines(applied: Applied): string[] {
   ];
 }
 
+/**
+ * Link group the ifbs to remove are put in, so one `link del group` removes them all in one unregister
+ * (one RCU grace period instead of one per device: 64 ifbs go in ~0.25 s instead of ~1.9 s).
+ */
+export const DOOMED_IFB_GROUP = 99;
+
 /** `ip -batch` lines: ifbs no longer needed go, new ones come (up). */
 export function ifbLines(
   before: readonly string[],
   after: readonly string[],
 ): { del: string[]; add: string[] } {
+  const gone = before.filter((d) => !after.includes(d));
   return {
-    del: before.filter((d) => !after.includes(d)).map((d) => `link del ${d}`),
+    del:
+      gone.length === 0
+        ? []
+        : [
+            ...gone.map((d) => `link set ${d} group ${DOOMED_IFB_GROUP}`),
+            `link del group ${DOOMED_IFB_GROUP}`,
+          ],
     add: after
       .filter((d) => !before.includes(d))
       .flatMap((d) => [`link add ${d} txqueuelen 1000 type ifb`, `link set ${d} up`]),

@@ -1,0 +1,358 @@
+/**
+ * A replica set on the local target: N gangs of one service, each supervised as a service record of its own
+ * (`<service>-<i>`, see src/plan/replicas.ts), plus one record for the set (`<state>/replicasets/<name>/`)
+ * holding the members, the shared endpoints' host ports and the endpoint controller's pid.
+ *
+ * The endpoint controller (`runEndpointController`) is a small reconciler: every tick it reads the set and
+ * each active member's service record, takes a member as ready when its supervisor says so (group ready,
+ * its own endpoints published) and its rank 0 is still the same live process, and rewrites the set's nft
+ * table (endpoints.ts, `numgen inc mod N`) when the ready list changed. It writes what is in rotation to
+ * `rotation.json`, which `scale` and rolling updates wait on before they stop a drained member.
+ */
+import { join } from 'node:path';
+import { readdir, rm } from 'node:fs/promises';
+import type { Server as TlsServer } from 'node:tls';
+import type { ServiceSpec, Spec } from '../../api/spec.js';
+import type { RuntimePorts } from '../ports.js';
+import { defaultPorts } from '../ports.js';
+import { checkedName, requireInside, stateRoot } from '../state-root.js';
+import { checkName } from '../../spec/names.js';
+import type { ClusterMeta } from './cluster.js';
+import { readClusterMeta } from './cluster.js';
+import type { Backend, BalancedEndpoint } from './endpoints.js';
+import {
+  ENDPOINT_HOST,
+  ensureCertificate,
+  pickHostPort,
+  publishBalancedEndpoints,
+  readForwardedPorts,
+  startTlsProxy,
+  withdrawEndpoints,
+} from './endpoints.js';
+import { withLock } from './paths.js';
+import type { ServiceState } from './service-state.js';
+import { isSameProcess, listServiceStates, readProcStartTime, readServiceState } from './service-state.js';
+import { stopProcess } from './processes.js';
+
+/** Directory of replica-set records under the state root. */
+export const REPLICA_SETS_DIR = 'replicasets';
+const SET_FILE = 'set.json';
+const ROTATION_FILE = 'rotation.json';
+
+export interface ReplicaMember {
+  readonly name: string;
+  readonly index: number;
+  /** serviceContentHash of the version this gang runs. */
+  readonly contentHash: string;
+  /** `draining`: out of the endpoint, about to be stopped. */
+  state: 'active' | 'draining';
+}
+
+export interface SharedEndpoint {
+  readonly name: string;
+  readonly protocol: string;
+  readonly hostAddress: string;
+  readonly hostPort: number;
+  /** The port the DNAT rule matches (differs from hostPort for https, whose TLS proxy owns hostPort). */
+  readonly dnatPort: number;
+  readonly tls?: boolean;
+}
+
+export interface ReplicaSetState {
+  readonly name: string;
+  readonly cluster: string;
+  file: string;
+  /** serviceContentHash of the version new gangs get. */
+  contentHash: string;
+  /** The service as last written in the file (its replicas are planned from it). */
+  service: ServiceSpec;
+  /** The spec's volumes (planning a replica needs them). */
+  volumes: Spec['volumes'];
+  /** The count asked for (by the file or `scale`). */
+  replicas: number;
+  members: ReplicaMember[];
+  readonly endpoints: readonly SharedEndpoint[];
+  controllerPid?: number;
+  controllerStartTime?: string;
+  readonly createdAt: string;
+  /** A rollout in progress, or how the last one ended. */
+  rollout?: { status: 'running' | 'done' | 'failed'; message: string; at: string };
+}
+
+export interface RotationState {
+  /** Members whose rank 0 the endpoint reaches now, in map order. */
+  readonly members: readonly string[];
+  readonly at: string;
+}
+
+export function replicaSetsRoot(): string {
+  return requireInside(join(stateRoot(), REPLICA_SETS_DIR));
+}
+
+export function replicaSetDir(name: string): string {
+  return requireInside(join(replicaSetsRoot(), checkedName('service', name)));
+}
+
+function lockFile(name: string): string {
+  return requireInside(join(stateRoot(), 'locks', `replicaset.${checkedName('service', name)}.lock`));
+}
+
+export function withReplicaSetLock<T>(name: string, fn: () => Promise<T>): Promise<T> {
+  return withLock(lockFile(name), fn);
+}
+
+export async function readReplicaSet(
+  name: string,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<ReplicaSetState | undefined> {
+  return ports.store.read<ReplicaSetState>(join(replicaSetDir(name), SET_FILE));
+}
+
+export async function readRotation(
+  name: string,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<RotationState | undefined> {
+  return ports.store.read<RotationState>(join(replicaSetDir(name), ROTATION_FILE));
+}
+
+export async function listReplicaSets(ports: RuntimePorts = defaultPorts()): Promise<ReplicaSetState[]> {
+  let names: string[];
+  try {
+    names = await readdir(replicaSetsRoot());
+  } catch {
+    return [];
+  }
+  const out: ReplicaSetState[] = [];
+  for (const n of names.sort()) {
+    if (!checkName('service', n).ok) continue;
+    const s = await readReplicaSet(n, ports);
+    if (s) out.push(s);
+  }
+  return out;
+}
+
+/** Writes a new set record; fails when one exists. */
+export async function createReplicaSet(
+  state: ReplicaSetState,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<void> {
+  await withReplicaSetLock(state.name, async () => {
+    if (await readReplicaSet(state.name, ports)) throw new Error(`replica set ${state.name} already exists`);
+    await ports.store.write(join(replicaSetDir(state.name), SET_FILE), state);
+  });
+}
+
+export async function updateReplicaSet(
+  name: string,
+  mutate: (s: ReplicaSetState) => void,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<ReplicaSetState | undefined> {
+  return withReplicaSetLock(name, async () => {
+    const s = await readReplicaSet(name, ports);
+    if (!s) return undefined;
+    mutate(s);
+    await ports.store.write(join(replicaSetDir(name), SET_FILE), s);
+    return s;
+  });
+}
+
+/**
+ * Host ports for the set's endpoints: the declared port when free (on the host and among every endpoint of
+ * every state directory), else the next free one — as a single service's endpoints get them.
+ */
+export async function pickSharedEndpoints(
+  svc: ServiceSpec,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<SharedEndpoint[]> {
+  const taken = await readForwardedPorts(ports);
+  for (const o of await listServiceStates(ports))
+    for (const e of o.endpoints) {
+      taken.add(e.hostPort);
+      if (e.dnatPort !== undefined) taken.add(e.dnatPort);
+    }
+  for (const o of await listReplicaSets(ports))
+    for (const e of o.endpoints) {
+      taken.add(e.hostPort);
+      taken.add(e.dnatPort);
+    }
+  const out: SharedEndpoint[] = [];
+  for (const e of svc.endpoints) {
+    const port = svc.ports.find((p) => p.name === e.portName)?.port ?? 0;
+    const hostPort = await pickHostPort(port, taken);
+    taken.add(hostPort);
+    const tls = e.protocol === 'https';
+    const dnatPort = tls
+      ? await pickHostPort(hostPort + 10000 > 65535 ? 20000 : hostPort + 10000, taken)
+      : hostPort;
+    taken.add(dnatPort);
+    out.push({
+      name: e.name,
+      protocol: e.protocol,
+      hostAddress: ENDPOINT_HOST,
+      hostPort,
+      dnatPort,
+      ...(tls ? { tls: true } : {}),
+    });
+  }
+  return out;
+}
+
+/** One member's backends by endpoint name when it is ready (group ready, own endpoints published, rank 0 alive). */
+export async function memberBackends(s: ServiceState | undefined): Promise<Map<string, Backend> | undefined> {
+  if (!s || s.status !== 'ready' || s.group?.ready === false) return undefined;
+  if (s.endpoints.length === 0 || !s.endpoints.every((e) => e.published)) return undefined;
+  const r0 = s.ranks.find((r) => r.rank === 0);
+  if (!r0 || !(await isSameProcess(r0.pid, r0.startTime))) return undefined;
+  return new Map(s.endpoints.map((e) => [e.name, { address: e.viaAddress, port: e.viaPort }]));
+}
+
+/** Pure: the set's endpoints over the ready members (in member order), and who is in rotation. */
+export function computeBalanced(
+  set: Pick<ReplicaSetState, 'endpoints' | 'members'>,
+  ready: ReadonlyMap<string, ReadonlyMap<string, Backend>>,
+): { endpoints: BalancedEndpoint[]; rotation: string[] } {
+  const rotation = set.members
+    .filter((m) => m.state === 'active' && ready.has(m.name))
+    .sort((a, b) => a.index - b.index)
+    .map((m) => m.name);
+  const endpoints = set.endpoints.map((e) => ({
+    name: e.name,
+    hostAddress: e.hostAddress,
+    dnatPort: e.dnatPort,
+    backends: rotation.flatMap((m) => {
+      const b = ready.get(m)?.get(e.name);
+      return b ? [b] : [];
+    }),
+  }));
+  return { endpoints, rotation };
+}
+
+/** Publishes the set's table with no backend (each port resets): claims the ports before any replica starts. */
+export async function publishEmpty(
+  cluster: ClusterMeta,
+  set: Pick<ReplicaSetState, 'name' | 'endpoints' | 'members'>,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<void> {
+  await publishBalancedEndpoints(cluster, set.name, computeBalanced(set, new Map()).endpoints, ports);
+}
+
+export interface EndpointControllerOptions {
+  readonly stop?: AbortSignal;
+  readonly intervalMs?: number;
+  /** Told whenever the rotation changes. */
+  readonly onChange?: (rotation: readonly string[]) => void;
+}
+
+/** Runs until the set record is gone or `stop` aborts (see the module comment). */
+export async function runEndpointController(
+  name: string,
+  options: EndpointControllerOptions = {},
+  ports: RuntimePorts = defaultPorts(),
+): Promise<void> {
+  const interval = options.intervalMs ?? 100;
+  const first = await readReplicaSet(name, ports);
+  if (!first) return;
+  const cluster = await readClusterMeta(first.cluster, ports);
+  if (!cluster) throw new Error(`cluster ${first.cluster} of replica set ${name} is gone`);
+  const startTime = await readProcStartTime(process.pid);
+  await updateReplicaSet(
+    name,
+    (s) => {
+      s.controllerPid = process.pid;
+      if (startTime !== undefined) s.controllerStartTime = startTime;
+    },
+    ports,
+  );
+  const tls: TlsServer[] = [];
+  try {
+    for (const e of first.endpoints.filter((x) => x.tls)) {
+      const files = await ensureCertificate(join(replicaSetDir(name), 'tls'), ports);
+      tls.push(
+        await startTlsProxy(
+          {
+            name: e.name,
+            protocol: e.protocol,
+            hostAddress: e.hostAddress,
+            hostPort: e.hostPort,
+            dnatPort: e.dnatPort,
+            viaAddress: '',
+            viaPort: 0,
+            targetAddress: '',
+            targetPort: 0,
+            published: true,
+          },
+          files,
+        ),
+      );
+    }
+    let last = '';
+    while (!options.stop?.aborted) {
+      const set = await readReplicaSet(name, ports);
+      if (!set) return;
+      const ready = new Map<string, Map<string, Backend>>();
+      for (const m of set.members) {
+        if (m.state !== 'active') continue;
+        const b = await memberBackends(await readServiceState(m.name, ports).catch(() => undefined));
+        if (b) ready.set(m.name, b);
+      }
+      const { endpoints, rotation } = computeBalanced(set, ready);
+      const key = JSON.stringify(endpoints);
+      if (key !== last) {
+        await publishBalancedEndpoints(cluster, name, endpoints, ports);
+        last = key;
+        await ports.store.write(join(replicaSetDir(name), ROTATION_FILE), {
+          members: rotation,
+          at: new Date(ports.clock.now()).toISOString(),
+        } satisfies RotationState);
+        options.onChange?.(rotation);
+      }
+      await new Promise<void>((resolve) => {
+        const onAbort = () => {
+          clearTimeout(t);
+          resolve();
+        };
+        const t = setTimeout(() => {
+          options.stop?.removeEventListener('abort', onAbort);
+          resolve();
+        }, interval);
+        options.stop?.addEventListener('abort', onAbort, { once: true });
+      });
+    }
+  } finally {
+    await Promise.all(tls.map((s) => new Promise<void>((r) => s.close(() => r()))));
+  }
+}
+
+/** Waits until `member` is out of the rotation the controller published (or the set is gone). */
+export async function waitDrained(
+  name: string,
+  member: string,
+  timeoutMs = 10_000,
+  ports: RuntimePorts = defaultPorts(),
+): Promise<boolean> {
+  const deadline = ports.clock.now() + timeoutMs;
+  while (ports.clock.now() < deadline) {
+    const rot = await readRotation(name, ports);
+    if (!rot || !rot.members.includes(member)) return true;
+    await ports.clock.sleep(50);
+  }
+  return false;
+}
+
+/** Stops the controller, withdraws the set's table and removes its record (members are downed by the caller). */
+export async function removeReplicaSet(name: string, ports: RuntimePorts = defaultPorts()): Promise<void> {
+  const set = await readReplicaSet(name, ports);
+  if (
+    set?.controllerPid !== undefined &&
+    set.controllerStartTime !== undefined &&
+    set.controllerPid !== process.pid
+  )
+    await stopProcess(set.controllerPid, set.controllerStartTime, 3000);
+  if (set) await withdrawEndpoints(set.cluster, name, ports);
+  await withReplicaSetLock(name, () => rm(replicaSetDir(name), { recursive: true, force: true }));
+}
+
+/** Whether the set's controller process is alive. */
+export async function controllerAlive(set: ReplicaSetState): Promise<boolean> {
+  return isSameProcess(set.controllerPid, set.controllerStartTime);
+}
