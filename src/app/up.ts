@@ -21,7 +21,9 @@ import { LOOPBACK_CLUSTER, serviceDir, withClusterLock, withServiceLock } from '
 import { checkedName, PRIVATE_FILE_MODE, requireInside } from '../targets/state-root.js';
 import { isSameProcess, readServiceState } from '../targets/local/service-state.js';
 import type { SupervisorEvent } from '../targets/local/supervisor.js';
-import { createServiceRecord, superviseService } from '../targets/local/supervisor.js';
+import { createServiceRecord, needsSsh, superviseService } from '../targets/local/supervisor.js';
+import type { PullPolicy, RankRuntime } from '../targets/local/container.js';
+import { ensureImage, imageHasSshd, podmanAvailable, writeRankRuntime } from '../targets/local/container.js';
 import { downService } from '../targets/local/teardown.js';
 import { followLogs, rankLogPath } from '../targets/local/logs.js';
 import { isRoot, localPlanOptions } from '../targets/local/target.js';
@@ -56,6 +58,10 @@ export interface UpLocalOptions {
   /** Foreground: stops the services (Ctrl-C in the CLI). */
   readonly stop?: AbortSignal;
   readonly reporter?: Reporter;
+  /** Images of services that name one: pull policy (default `missing`, Kubernetes' IfNotPresent). */
+  readonly pull?: PullPolicy;
+  /** Run ranks on this machine's file system even when their service names an image. */
+  readonly hostFs?: boolean;
 }
 
 /** What `detach` reports for each service once it is ready. */
@@ -311,11 +317,33 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     }
     report.issues(result.warnings);
     const placeMs = Date.now() - t0;
-    for (const svc of result.plan.services)
-      if (svc.imageUri)
+    // Images first (pulled or loaded as --pull says, sshd checked): a failure leaves nothing behind.
+    const runtimes = new Map<string, RankRuntime>();
+    for (const svc of result.plan.services) {
+      if (!svc.imageUri) continue;
+      if (degraded || opts.hostFs) {
         report.note(
-          `${svc.name}: image.uri ${svc.imageUri} is recorded, but the local runtime runs the script on this machine's file system`,
+          `${svc.name}: image.uri ${svc.imageUri} is recorded, but ${degraded ? 'without root' : 'with --host-fs'} the ranks run on this machine's file system`,
         );
+        runtimes.set(svc.name, { kind: 'host', hostFs: true });
+        continue;
+      }
+      if (!podmanAvailable())
+        throw new MultinodeError(
+          'runtime.no-engine',
+          `${svc.name}: image.uri ${svc.imageUri} needs podman and runc (scripts/install-deps installs them), or run with --host-fs`,
+          { exitCode: EXIT.badInput },
+        );
+      const pull = opts.pull ?? 'missing';
+      const imageId = await ensureImage(svc.imageUri, pull, `services.${svc.name}.image.uri`);
+      if (needsSsh(svc) && !(await imageHasSshd(imageId)))
+        throw new MultinodeError(
+          'runtime.image-no-sshd',
+          `services.${svc.name}.image.uri: image ${svc.imageUri} has no sshd, but ${svc.launch === 'leader' ? 'leader launch' : `the ${svc.implementation} launcher`} reaches the other ranks over SSH from inside their containers (as on Kubernetes): install openssh-server in the image, or run with --host-fs`,
+          { exitCode: EXIT.badInput },
+        );
+      runtimes.set(svc.name, { kind: 'container', imageRef: svc.imageUri, imageId, pull });
+    }
     // Degraded mode: the supervisor resolves every rank's host name to its address (nothing resolves names).
     const services = result.plan.services;
     const created: string[] = [];
@@ -334,6 +362,8 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
           ...(degraded ? { degraded: true } : {}),
         });
         created.push(svc.name);
+        const rt = runtimes.get(svc.name);
+        if (rt) await writeRankRuntime(svc.name, rt);
       }
     } catch (e) {
       // All or nothing: records made before the failing one go again (nothing runs for them yet).

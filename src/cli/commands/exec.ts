@@ -7,6 +7,7 @@ import { rankEnv, rankExecPrefix } from '../../targets/local/supervisor.js';
 import { serviceDir } from '../../targets/local/paths.js';
 import { dirname } from 'node:path';
 import { requireServiceState } from './runtime-common.js';
+import { execArgv, podmanEnv, readRankRuntime } from '../../targets/local/container.js';
 
 export function registerExec(program: Command): void {
   program
@@ -31,23 +32,29 @@ export function registerExec(program: Command): void {
           `${service} rank ${opts.rank} has no network yet (still starting; \`multinode ps\` shows when it runs)`,
         );
       const overlay = state.plan.network.mode === 'overlay';
-      const argv = state.degraded
-        ? command
-        : [
-            ...rankExecPrefix(
-              state.cluster,
-              serviceDir(service),
-              rank,
-              overlay ? rs.netns : undefined,
-              state.plan.cwd,
-            ),
-            ...command,
-          ];
+      // A rank in its image: enter its container (podman exec), which has the rank's env and cwd already.
+      const inImage = (await readRankRuntime(serviceDir(service))).kind === 'container';
+      const argv = inImage
+        ? execArgv(state.cluster, service, rank.rank, command, process.stdin.isTTY && process.stdout.isTTY)
+        : state.degraded
+          ? command
+          : [
+              ...rankExecPrefix(
+                state.cluster,
+                serviceDir(service),
+                rank,
+                overlay ? rs.netns : undefined,
+                state.plan.cwd,
+              ),
+              ...command,
+            ];
       const cwd = state.plan.cwd ?? dirname(state.file);
       const code = await new Promise<number>((resolve) => {
         const child = spawn(argv[0] as string, argv.slice(1), {
           stdio: 'inherit',
-          env: rankEnv(state.plan, rank, serviceDir(service), state.degraded === true),
+          env: inImage
+            ? { ...process.env, ...podmanEnv() }
+            : rankEnv(state.plan, rank, serviceDir(service), state.degraded === true),
           cwd: existsSync(cwd) ? cwd : '/',
         });
         child.on('error', () => resolve(127));

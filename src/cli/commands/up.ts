@@ -12,6 +12,8 @@ import { slurmUp } from '../../app/slurm.js';
 import { serviceDir } from '../../targets/local/paths.js';
 import { checkedName } from '../../targets/state-root.js';
 import { superviseService } from '../../targets/local/supervisor.js';
+import { PULL_POLICIES } from '../../targets/local/container.js';
+import type { PullPolicy } from '../../targets/local/container.js';
 import { readSlurmCluster } from '../../targets/slurm/cluster.js';
 import { cliReporter, paint } from '../output.js';
 import type { Reporter } from '../../app/reporter.js';
@@ -23,6 +25,8 @@ interface UpOpts {
   waitTimeout?: string;
   cluster?: string;
   target?: string;
+  pull?: string;
+  hostFs?: boolean;
 }
 
 /** How to start this CLI again (the detached supervisor runs `<self> __supervise SERVICE`). */
@@ -57,6 +61,14 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
     throw new MultinodeError('cli.bad-option', `--target must be local or slurm, got ${opts.target}`, {
       exitCode: EXIT.badInput,
     });
+  if (opts.pull !== undefined && !(PULL_POLICIES as readonly string[]).includes(opts.pull))
+    throw new MultinodeError('cli.bad-option', `--pull must be always, missing or never, got ${opts.pull}`, {
+      exitCode: EXIT.badInput,
+    });
+  const image = {
+    ...(opts.pull !== undefined ? { pull: opts.pull as PullPolicy } : {}),
+    ...(opts.hostFs ? { hostFs: true } : {}),
+  };
   const waitTimeout = opts.waitTimeout === undefined ? DEFAULT_WAIT_TIMEOUT_S : Number(opts.waitTimeout);
   if (!Number.isFinite(waitTimeout) || waitTimeout < 0)
     throw new MultinodeError(
@@ -70,6 +82,7 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
       waitTimeoutS: waitTimeout,
       selfArgv: selfArgv(),
       reporter: cliReporter,
+      ...image,
       ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
     });
     return;
@@ -88,6 +101,7 @@ async function runUp(file: string, opts: UpOpts): Promise<void> {
     const code = await upLocal(file, {
       stop: stop.signal,
       reporter: rankLines,
+      ...image,
       ...(opts.cluster !== undefined ? { cluster: opts.cluster } : {}),
     });
     if (code !== 0) process.exitCode = code;
@@ -112,6 +126,11 @@ export function registerUp(program: Command): void {
       `with -d: how long to wait for every service to be ready (0 = no limit; default ${DEFAULT_WAIT_TIMEOUT_S})`,
     )
     .option('--target <target>', 'local (default) or slurm')
+    .option(
+      '--pull <policy>',
+      'images of services that name one: always, missing (default: pull only what the image store lacks) or never',
+    )
+    .option('--host-fs', "run ranks on this machine's file system even when their service names an image")
     .action(async (file: string, opts: UpOpts) => {
       await runUp(file, opts);
     });

@@ -59,6 +59,9 @@ import type { ReconcileEffects } from './reconcile/interpreter.js';
 import { Reconciler } from './reconcile/interpreter.js';
 import { localLauncher } from './reconcile/launcher.js';
 import { initialState } from './reconcile/state.js';
+import { containerRanks, readRankRuntime, withContainerRemoval } from './container.js';
+import type { ContainerRanks } from './container.js';
+import { nodeNetnsName } from './node-exec.js';
 
 export interface ServiceRequest {
   readonly plan: ServicePlan;
@@ -271,7 +274,9 @@ export async function superviseService(
   ports: RuntimePorts = defaultPorts(),
 ): Promise<number> {
   const emit = options.onEvent ?? (() => undefined);
-  const launcher = options.launcher ?? localLauncher;
+  /** Ranks in their image (container.ts): how to launch and remove their containers. */
+  let ctr: ContainerRanks | undefined;
+  const launcher = withContainerRemoval(options.launcher ?? localLauncher, () => ctr);
   const initial = await readServiceState(name, ports);
   if (!initial) throw new MultinodeError('runtime.no-service', `no service named "${name}"`);
   // Degraded (no root): no cluster, no namespaces; ranks are plain processes on loopback addresses.
@@ -377,7 +382,9 @@ export async function superviseService(
     await phase('network', now() - t);
 
     // The reconcile loop owns the plan from here on (failover may re-plan host ports).
-    const withSsh = cluster !== undefined && runsSshd(plan);
+    const rt = cluster ? await readRankRuntime(dir) : undefined;
+    // Ranks in their image run the image's sshd (pod entrypoint), not one from this machine.
+    const withSsh = cluster !== undefined && runsSshd(plan) && rt?.kind !== 'container';
     const reconciler = new Reconciler(
       initialState(
         {
@@ -412,11 +419,25 @@ export async function superviseService(
 
     t = now();
     // Volumes (and the ssh client config) in every rank's mount namespace; the cwd may exist only there.
-    const rankMounts = cluster ? await setupServiceMounts(plan, initial.spec, dir, runsSshd(plan)) : [];
+    const rankMounts = cluster ? await setupServiceMounts(plan, initial.spec, dir, withSsh) : [];
     if (degraded && plan.mounts.length > 0)
       emit({ kind: 'note', message: 'no root: no mount namespaces, so the volumes are not mounted' });
     const cwd = plan.cwd ?? dirname(initial.file);
-    if (!existsSync(cwd) && !underMount(cwd, rankMounts))
+    if (cluster && rt?.kind === 'container')
+      ctr = await containerRanks({
+        plan,
+        cluster: cluster.name,
+        serviceDir: dir,
+        runtime: rt,
+        netns: (r) =>
+          plan.network.mode === 'overlay'
+            ? (rankNets.find((x) => x.rank === r.rank)?.netns ?? '')
+            : nodeNetnsName(cluster.name, r.node),
+        ssh: needsSsh(plan),
+        mounts: rankMounts,
+        cpus: (r) => hostCpus(r.cpus),
+      });
+    if (!ctr && !existsSync(cwd) && !underMount(cwd, rankMounts))
       throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
     const netnsOf = (r: RankPlan) =>
       plan.network.mode === 'overlay' ? rankNets.find((x) => x.rank === r.rank)?.netns : undefined;
@@ -483,6 +504,12 @@ export async function superviseService(
     const fx: ReconcileEffects = {
       rankLaunch: (p, r) => {
         mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
+        const inImage = ctr?.launch(r, rankEnv(p, r, dir, degraded), plannedArgv(p, r));
+        if (inImage)
+          return {
+            argv: inImage.argv,
+            options: { cwd: '/', env: inImage.env, logFile: rankLogPath(dir, r.rank) },
+          };
         return {
           argv: cluster ? rankArgv(cluster.name, dir, p, r, netnsOf(r)) : plainRankArgv(p, r),
           options: {
@@ -545,6 +572,7 @@ export async function superviseService(
     };
 
     const final = await reconciler.run(fx, options.stop);
+    await ctr?.removeAll();
 
     for (const srv of tlsServers) srv.close();
     const stopped = final.finished?.stopped === true;
@@ -562,6 +590,7 @@ export async function superviseService(
     if (e instanceof RecordClosedError) {
       emit({ kind: 'note', message: e.message });
       await removeOwn(name, mine, Object.values(loop?.state.live ?? {}), ports);
+      await ctr?.removeAll();
       return 0;
     }
     await update((s) => {

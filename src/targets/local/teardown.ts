@@ -9,6 +9,7 @@ import { ENV, PLAN_FILES } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import { undoResource } from './network.js';
+import { removeServiceContainers } from './container.js';
 import { requireInside } from '../state-root.js';
 import { serviceDir, withClusterLock, withServiceLock } from './paths.js';
 import { stopGroup, stopProcess } from './processes.js';
@@ -109,6 +110,8 @@ async function teardownRecorded(
   options.onProgress?.(`stopping ${latest.ranks.length} rank(s)`);
   await stopRanks(latest, options.graceMs ?? 3000);
   await sweepServiceProcesses(latest, Math.min(options.graceMs ?? 3000, 1000));
+  // Ranks in their image: their containers (by label, recorded or not) and cgroups; the image cache stays.
+  await removeServiceContainers(latest.cluster, name, serviceDir(name));
   options.onProgress?.(`removing ${latest.resources.length} network object(s)`);
   // Reverse order; a run of resources of the same kind is independent, so undo it in parallel.
   const reversed = [...latest.resources].reverse();
