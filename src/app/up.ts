@@ -13,7 +13,7 @@ import { resolve, join } from 'node:path';
 import { EXIT, MultinodeError } from '../api/issues.js';
 import type { Spec } from '../api/spec.js';
 import type { ServicePlan } from '../api/plan.js';
-import { generateInventory, planSpec } from '../plan/index.js';
+import { generateInventory, planSpec, startOrder } from '../plan/index.js';
 import type { Inventory } from '../api/inventory.js';
 import { createCluster, listClusters, readInventory } from '../targets/local/cluster.js';
 import type { ClusterMeta } from '../targets/local/cluster.js';
@@ -318,7 +318,8 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     const self = opts.selfArgv;
     if (self === undefined || self.length === 0)
       throw new MultinodeError('app.no-self', 'detached up needs the argv that starts this program again');
-    for (const svc of plan.services) {
+    // Used services first, each ready before the next starts (roles-and-dependencies: uses).
+    for (const svc of startOrder(plan.services)) {
       const dir = serviceDir(svc.name);
       const fd = openSync(join(dir, 'supervisor.log'), 'a', PRIVATE_FILE_MODE);
       const argv = [...self, '__supervise', svc.name];
@@ -358,14 +359,16 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
   let code = 0;
   try {
     const codes = await Promise.all(
-      plan.services.map((svc) =>
-        superviseService(svc.name, {
-          stop,
-          onEvent: (e) => {
-            const m = describeEvent(svc.name, e);
-            if (m) report.note(m);
-          },
-        }),
+      plan.services.map(async (svc) =>
+        (await waitUsedReady(svc, stop))
+          ? 0
+          : superviseService(svc.name, {
+              stop,
+              onEvent: (e) => {
+                const m = describeEvent(svc.name, e);
+                if (m) report.note(m);
+              },
+            }),
       ),
     );
     code = codes.find((c) => c !== 0) ?? 0;
@@ -378,4 +381,24 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     }
   }
   return stop.aborted ? 0 : code;
+}
+
+// --- uses (docs/guides/roles-and-dependencies.md) --------------------------------------------------------
+
+/**
+ * Foreground start order: a service that uses others starts once each of them is ready (or completed), as
+ * compose's `depends_on: service_healthy`. True when stopped while waiting, or when a used service failed
+ * (the service is then not started; its record shows it never ran).
+ */
+async function waitUsedReady(svc: ServicePlan, stop: AbortSignal): Promise<boolean> {
+  for (const u of svc.uses ?? []) {
+    for (;;) {
+      if (stop.aborted) return true;
+      const s = await readServiceState(u.service);
+      if (s && (s.status === 'ready' || s.status === 'completed')) break;
+      if (s && (s.status === 'failed' || s.status === 'stopping')) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return false;
 }

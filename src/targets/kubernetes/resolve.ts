@@ -74,7 +74,13 @@ export class KubernetesValues {
     const quote = (s: string): string => (s === '' ? '' : singleQuote(s));
     this.shellLeaves = {
       text: quote,
-      host: (r) => (typeof r === 'number' ? quote(host(r)) : `${quote(`${svc.name}-`)}"$${r}"`),
+      host: (r) =>
+        typeof r === 'number'
+          ? quote(host(r))
+          : svc.roles
+            ? // Role members are named `<service>-<role>-<i>`: picked by rank from the list of names.
+              `"$(mn_nth "$${r}" ${svc.ranks.map((x) => x.hostname).join(' ')})"`
+            : `${quote(`${svc.name}-`)}"$${r}"`,
       addr: (r) => {
         if (typeof r !== 'number') return `"$(mn_addr "$${r}")"`;
         this.addrRanks.add(r);
@@ -87,7 +93,7 @@ export class KubernetesValues {
         return `"$(mn_nth "$${r}" $MN_P_${token(name)})"`;
       },
       rank: (self) => `"$${self}"`,
-      index: (self, from) => `"$((${self} - ${from}))"`,
+      index: (self, from) => `"$((${self} ${from < 0 ? `+ ${-from}` : `- ${from}`}))"`,
       gpus: () => quote(this.gpusInPod),
       iface: () => '"$MN_IFACE"',
       file: (name) => quote(this.files.get(name) ?? ''),

@@ -52,7 +52,7 @@ export class SlurmValues {
         return `\${MN_P_${token(name, this.portArrays)}[${index(r)}]}`;
       },
       rank: (self) => `\${${self}}`,
-      index: (self, from) => `$((${self} - ${from}))`,
+      index: (self, from) => `$((${self} ${from < 0 ? `+ ${-from}` : `- ${from}`}))`,
       gpus: () => '${CUDA_VISIBLE_DEVICES:-}',
       iface: () => '${MN_IFACE}',
       file: (name) => (name === SSH_WRAPPER_FILE ? `${DIR_REF}/${WRAPPER_REL}` : `${DIR_REF}/files/${name}`),
