@@ -25,6 +25,14 @@ export const ENV = {
   /** Set by the user: `0` makes one wrapper call open a fresh SSH connection instead of sharing one. */
   sshMux: 'MULTINODE_SSH_MUX',
   cudaVisibleDevices: 'CUDA_VISIBLE_DEVICES',
+  // Roles and uses (docs/guides/roles-and-dependencies.md)
+  roles: 'MULTINODE_ROLES',
+  role: 'MULTINODE_ROLE',
+  roleIndex: 'MULTINODE_ROLE_INDEX',
+  roleNodes: 'MULTINODE_ROLE_NODES',
+  roleFirstRank: 'MULTINODE_ROLE_FIRST_RANK',
+  /** Prefix: `MULTINODE_USES_<SERVICE>_HOST`, `_ADDR`, `_PORT_<NAME>` per used service. */
+  usesPrefix: 'MULTINODE_USES_',
 } as const;
 
 /** Framework variables for more than one rank. */
@@ -223,6 +231,65 @@ export const ENV_DOCS: readonly EnvVarDoc[] = [
     example: 'MULTINODE_PORT_OPENAI_API=8080',
   },
   {
+    name: ENV.roles,
+    family: 'multinode',
+    when: 'service with roles',
+    meaning:
+      'Every role and its node count, in declaration order (ranks are numbered across roles in that order).',
+    example: 'ps:2,worker:3',
+  },
+  {
+    name: ENV.role,
+    family: 'multinode',
+    when: 'service with roles',
+    meaning: "This rank's role.",
+    example: 'worker',
+  },
+  {
+    name: ENV.roleIndex,
+    family: 'multinode',
+    when: 'service with roles',
+    meaning: "This rank's 0-based index within its role (its rank minus the role's first rank).",
+    example: '1',
+  },
+  {
+    name: ENV.roleNodes,
+    family: 'multinode',
+    when: 'service with roles',
+    meaning: "Members of this rank's role.",
+    example: '3',
+  },
+  {
+    name: ENV.roleFirstRank,
+    family: 'multinode',
+    when: 'service with roles',
+    meaning: "Rank of the first member of this rank's role.",
+    example: '2',
+  },
+  {
+    name: `${ENV.usesPrefix}<SERVICE>_HOST`,
+    family: 'multinode',
+    when: 'per used service (`uses`)',
+    meaning:
+      "Host name of the used service's leader (rank 0); `<SERVICE>` upper-cased, anything but A–Z 0–9 → `_`.",
+    example: 'MULTINODE_USES_DB_HOST=db-0',
+  },
+  {
+    name: `${ENV.usesPrefix}<SERVICE>_ADDR`,
+    family: 'multinode',
+    when: 'per used service (`uses`)',
+    meaning:
+      "Address this service reaches the used service's leader at (its cluster address locally; its Service's DNS name on Kubernetes).",
+    example: 'MULTINODE_USES_DB_ADDR=198.18.131.1',
+  },
+  {
+    name: `${ENV.usesPrefix}<SERVICE>_PORT_<NAME>`,
+    family: 'multinode',
+    when: 'per port a used service lets this one reach',
+    meaning: "The used leader's port `<name>` as it is reached (its bound host port in host mode).",
+    example: 'MULTINODE_USES_DB_PORT_PG=5432',
+  },
+  {
     name: ENV.cudaVisibleDevices,
     family: 'multinode',
     when: 'GPUs requested',
@@ -263,7 +330,7 @@ export const ENV_DOCS: readonly EnvVarDoc[] = [
     family: 'distributed',
     when: 'nodes > 1',
     meaning:
-      'TensorFlow cluster spec: workers `host:port` with port = base + rank (allocated ports in host mode).',
+      'TensorFlow cluster spec: workers `host:port` with port = base + rank (allocated ports in host mode). With `roles`: one list per role (`"ps":[…],"worker":[…]`) and the rank\'s own role and index within it as `task`.',
     example: '{"cluster":{"worker":["t-0:29500","t-1:29501"]},"task":{"type":"worker","index":1}}',
   },
   ...doc('ompi', 'implementation: ompi', [
@@ -351,12 +418,20 @@ export const ENV_DOCS: readonly EnvVarDoc[] = [
     ],
     [
       COMPAT_ENV.backendaiClusterReplicas,
-      'Role counts: `main:1,sub:N-1` (`main:1` for one rank).',
+      'Role counts: `main:1,sub:N-1` (`main:1` for one rank); with `roles`: each role and its nodes (`ps:2,worker:3`).',
       'main:1,sub:3',
     ],
     [COMPAT_ENV.backendaiClusterHost, "This rank's host name.", 'train-2'],
-    [COMPAT_ENV.backendaiClusterIdx, '1-based index within the role (rank 0 → 1; rank r > 0 → r).', '2'],
-    [COMPAT_ENV.backendaiClusterRole, '`main` for rank 0, `sub` otherwise.', 'sub'],
+    [
+      COMPAT_ENV.backendaiClusterIdx,
+      "1-based index within the role (rank 0 → 1; rank r > 0 → r; with `roles`: within the rank's role).",
+      '2',
+    ],
+    [
+      COMPAT_ENV.backendaiClusterRole,
+      "`main` for rank 0, `sub` otherwise; with `roles`: the rank's role.",
+      'sub',
+    ],
     [
       COMPAT_ENV.backendaiClusterLocalRank,
       "Zero-based GLOBAL index (Backend.AI's name says local; it is the rank).",

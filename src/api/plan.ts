@@ -90,7 +90,17 @@ export type Part =
   | { readonly gpus: 'self' }
   | { readonly list: string }
   | { readonly file: string }
-  | { readonly iface: true };
+  | { readonly iface: true }
+  | RoleIndexPart;
+
+/**
+ * The resolving rank's index within its role: its rank minus `from` (the role's first rank, or one less for
+ * 1-based numbering). Only services with roles use it (docs/guides/roles-and-dependencies.md).
+ */
+export interface RoleIndexPart {
+  readonly index: 'self';
+  readonly from: number;
+}
 
 /** A symbolic value: its parts, concatenated. JSON-serialisable and canonical (hashed with the plan). */
 export type Value = readonly Part[];
@@ -110,6 +120,9 @@ export interface ListPlan {
   readonly each: Value;
   readonly sep: string;
   readonly compress?: 'hostlist';
+  /** Members are ranks `from`…`from + count - 1` only (a role's list); all ranks when absent. */
+  readonly from?: number;
+  readonly count?: number;
 }
 
 /** What a rank runs. `argv` is exec'd directly (no shell built from user input beyond the user's own script). */
@@ -146,6 +159,8 @@ export interface RankPlan {
   readonly probe?: ProbeSpec;
   /** This rank's `TF_CONFIG` worker port (base + rank in overlay, allocated in host mode); more than one rank only. */
   readonly tfPort?: number;
+  /** The name of the rank's role (`ServicePlan.roles`); absent for a service without roles. */
+  readonly roleName?: string;
 }
 
 export interface NetworkPlan {
@@ -216,6 +231,31 @@ export interface ServicePlan {
   readonly probe?: ProbeSpec;
   /** The ranks hold their nodes exclusively (`placement.exclusive`). */
   readonly exclusive?: boolean;
+  /** Roles in declaration order (consecutive ranks each); absent for a service of identical ranks. */
+  readonly roles?: readonly RolePlan[];
+  /** Per role name: that role's members' own values for a few variables (TF_CONFIG, role names), over `env`. */
+  readonly roleEnv?: Readonly<Record<string, Readonly<Record<string, Value>>>>;
+  /** Services this one uses, and what of them it may reach (their leader's declared ports). */
+  readonly uses?: readonly UsePlan[];
+}
+
+/** A role of a service: ranks `first`…`first + nodes - 1`. */
+export interface RolePlan {
+  readonly first: number;
+  readonly name: string;
+  readonly nodes: number;
+  readonly restart: RestartSpec;
+}
+
+/** A used service: this service starts after it is ready and may reach `ports` of its leader (rank 0). */
+export interface UsePlan {
+  /** Its ports as they are reached: the leader's bound port (the host port in host mode). */
+  readonly ports: readonly {
+    readonly name: string;
+    readonly port: number;
+    readonly protocol: PortProtocol;
+  }[];
+  readonly service: string;
 }
 
 export interface Plan {

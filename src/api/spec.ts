@@ -158,6 +158,37 @@ export interface ServiceSpec {
   readonly update?: UpdateSpec;
   /** Set on a replica (`<service>-<i>`, src/plan/replicas.ts): the replicated service it is one gang of. */
   readonly replicaOf?: string;
+  /** Roles (`roles:`), in declaration order; absent for a service of identical ranks. */
+  readonly roles?: readonly RoleSpec[];
+  /** Services this one uses (`uses:`), in file order; absent when none. */
+  readonly uses?: readonly UseSpec[];
+}
+
+// --- roles and uses (docs/guides/roles-and-dependencies.md) ----------------------------------------------
+
+/**
+ * One role of a service: a run of consecutive ranks with its own command and restart policy. Ranks are
+ * numbered across roles in declaration order: the first role's members are ranks 0…n₀-1, the next role's
+ * follow, so rank 0 is the first role's first member.
+ */
+export interface RoleSpec {
+  /** DNS-1123 label, unique within the service. */
+  readonly name: string;
+  readonly nodes: number;
+  /** The role's own script; the service's when not given (and no role backend). */
+  readonly script: string;
+  readonly backend?: BackendSpec;
+  /** The role's restart policy; the service's when not given. */
+  readonly restart: RestartSpec;
+  /** Names of the service's declared ports the role's members bind; all of them when not given. */
+  readonly ports?: readonly string[];
+}
+
+/** A service this one uses: it starts after that service is ready and may reach `ports` of its leader. */
+export interface UseSpec {
+  readonly service: string;
+  /** Names of the used service's declared ports this one may reach; absent: all of them. */
+  readonly ports?: readonly string[];
 }
 
 /** Rolling update: gangs replaced one at a time, in the spirit of Deployments and LWS's rolloutStrategy. */

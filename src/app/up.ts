@@ -13,7 +13,7 @@ import { resolve, join } from 'node:path';
 import { EXIT, MultinodeError } from '../api/issues.js';
 import type { ServiceSpec, Spec } from '../api/spec.js';
 import type { ServicePlan } from '../api/plan.js';
-import { generateInventory, planSpec } from '../plan/index.js';
+import { generateInventory, planSpec, startOrder } from '../plan/index.js';
 import type { Inventory } from '../api/inventory.js';
 import { createCluster, listClusters, readClusterMeta, readInventory } from '../targets/local/cluster.js';
 import type { ClusterMeta } from '../targets/local/cluster.js';
@@ -380,7 +380,8 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
       throw new MultinodeError('app.no-self', 'detached up needs the argv that starts this program again');
     const setOf = new Map(sets.flatMap((x) => membersOf(x).map((m) => [m, x.name] as const)));
     const spawned = new Map<string, number | undefined>();
-    for (const svc of plan.services) {
+    // Used services first, each ready before the next starts (roles-and-dependencies: uses).
+    for (const svc of startOrder(plan.services)) {
       const setName = setOf.get(svc.name);
       if (setName !== undefined) {
         await startReplicaSetDetached(
@@ -444,6 +445,8 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     let previous: Promise<void> = Promise.resolve();
     const codes = await Promise.all(
       plan.services.map(async (svc) => {
+        // A service that uses others starts once they are ready (true: stopped, or a used one failed).
+        if (await waitUsedReady(svc, stop)) return 0;
         // Replicas one after another until each has its endpoint ports (see waitEndpointsRecorded).
         if (setMembers.has(svc.name)) {
           const before = previous;
@@ -577,4 +580,24 @@ async function startReplicaSetDetached(
   report.success(
     `✔ ${setName}: ${members.length} replica(s) of ${members[0]?.ranks.length ?? 0} rank(s) ready on cluster ${clusterName}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}`,
   );
+}
+
+// --- uses (docs/guides/roles-and-dependencies.md) --------------------------------------------------------
+
+/**
+ * Foreground start order: a service that uses others starts once each of them is ready (or completed), as
+ * compose's `depends_on: service_healthy`. True when stopped while waiting, or when a used service failed
+ * (the service is then not started; its record shows it never ran).
+ */
+async function waitUsedReady(svc: ServicePlan, stop: AbortSignal): Promise<boolean> {
+  for (const u of svc.uses ?? []) {
+    for (;;) {
+      if (stop.aborted) return true;
+      const s = await readServiceState(u.service);
+      if (s && (s.status === 'ready' || s.status === 'completed')) break;
+      if (s && (s.status === 'failed' || s.status === 'stopping')) return true;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  return false;
 }

@@ -27,6 +27,10 @@ export interface EnvContext {
   readonly userEnv: readonly EnvEntry[];
   readonly masterPort?: number;
   readonly runAsRoot: boolean;
+  /** Roles in declaration order (ranks `first`…`first + nodes - 1` each); absent for identical ranks. */
+  readonly roles?: readonly { readonly name: string; readonly first: number; readonly nodes: number }[];
+  /** Variables naming the services this one uses (`MULTINODE_USES_*`), already built. */
+  readonly usesEnv?: Readonly<Record<string, Value>>;
 }
 
 /** `MULTINODE_PORT_<NAME>` for a port name: upper-cased, anything but A–Z 0–9 → `_`. */
@@ -128,6 +132,8 @@ export function tfConfigValue(): Value {
 export interface ServiceEnv {
   readonly env: Record<string, Value>;
   readonly leaderEnv: Record<string, Value>;
+  /** Per role name (services with roles only). */
+  readonly roleEnv?: Record<string, Record<string, Value>>;
 }
 
 export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
@@ -157,8 +163,10 @@ export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
   if (n > 1) {
     env.set(DIST_ENV.masterAddr, val({ host: 0 }));
     if (ctx.masterPort !== undefined) env.set(DIST_ENV.masterPort, lit(String(ctx.masterPort)));
-    env.set(DIST_ENV.tfConfig, tfConfigValue());
+    if (!ctx.roles) env.set(DIST_ENV.tfConfig, tfConfigValue());
   }
+  const roleEnv = ctx.roles ? buildRoleEnv(env, ctx.roles, n) : undefined;
+  for (const [k, v] of Object.entries(ctx.usesEnv ?? {})) env.set(k, v);
 
   switch (ctx.implementation) {
     case 'ompi':
@@ -189,13 +197,100 @@ export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
   if (ctx.backend === 'trtllm') env.set(IMPL_ENV.ompiKeepFqdn, lit('1'));
 
   for (const family of ctx.envCompat) addCompat(env, leaderEnv, family, ctx);
+  if (ctx.roles && roleEnv && ctx.envCompat.includes('backendai'))
+    addBackendaiRoles(env, leaderEnv, roleEnv, ctx.roles);
 
   const userEnv = new Map(ctx.userEnv.map((e) => [e.key, e.value]));
   for (const [k, v] of userEnv) {
     env.set(k, lit(v));
     leaderEnv.delete(k);
+    for (const own of roleEnv?.values() ?? []) own.delete(k);
   }
-  return { env: sortedRecord(env), leaderEnv: sortedRecord(leaderEnv) };
+  if (!roleEnv) return { env: sortedRecord(env), leaderEnv: sortedRecord(leaderEnv) };
+  const roles: Record<string, Record<string, Value>> = {};
+  for (const [name, own] of roleEnv) roles[name] = sortedRecord(own);
+  return { env: sortedRecord(env), leaderEnv: sortedRecord(leaderEnv), roleEnv: roles };
+}
+
+// --- roles (docs/guides/roles-and-dependencies.md) -------------------------------------------------------
+
+/** The list of one role's `"host:tfport"` entries (TF_CONFIG's `cluster.<role>`). */
+export function tfRoleList(role: string): string {
+  return `${LIST.tfWorkers}@${role}`;
+}
+
+/** Lists of a service with roles: one TF_CONFIG member list per role. */
+export function roleLists(
+  roles: readonly { readonly name: string; readonly first: number; readonly nodes: number }[],
+): Record<string, ListPlan> {
+  const out: Record<string, ListPlan> = {};
+  for (const r of roles)
+    out[tfRoleList(r.name)] = {
+      count: r.nodes,
+      each: val('"', { host: 'self' }, ':', { port: PORT_REF.tf, of: 'self' }, '"'),
+      from: r.first,
+      sep: ',',
+    };
+  return out;
+}
+
+/**
+ * `{"cluster":{"ps":[…],"worker":[…]},"task":{"type":"ps","index":i}}`: every role in declaration order, each
+ * with its members' real TF ports, and the rank's own role and index within it.
+ */
+export function tfConfigRoleValue(
+  roles: readonly { readonly name: string; readonly first: number }[],
+  own: { readonly name: string; readonly first: number },
+): Value {
+  const parts: (string | Value[number])[] = ['{"cluster":{'];
+  roles.forEach((r, k) => {
+    parts.push(`${k > 0 ? ',' : ''}${JSON.stringify(r.name)}:[`, { list: tfRoleList(r.name) }, ']');
+  });
+  parts.push(
+    `},"task":{"type":${JSON.stringify(own.name)},"index":`,
+    { index: 'self', from: own.first },
+    '}}',
+  );
+  return val(...parts);
+}
+
+/** `MULTINODE_ROLES` for all, and each role's own `MULTINODE_ROLE*` and `TF_CONFIG`. */
+function buildRoleEnv(
+  env: Map<string, Value>,
+  roles: readonly { readonly name: string; readonly first: number; readonly nodes: number }[],
+  n: number,
+): Map<string, Map<string, Value>> {
+  env.set(ENV.roles, val(roles.map((r) => `${r.name}:${r.nodes}`).join(',')));
+  const out = new Map<string, Map<string, Value>>();
+  for (const r of roles) {
+    const own = new Map<string, Value>();
+    own.set(ENV.role, val(r.name));
+    own.set(ENV.roleIndex, val({ index: 'self', from: r.first }));
+    own.set(ENV.roleNodes, val(String(r.nodes)));
+    own.set(ENV.roleFirstRank, val(String(r.first)));
+    if (n > 1) own.set(DIST_ENV.tfConfig, tfConfigRoleValue(roles, r));
+    out.set(r.name, own);
+  }
+  return out;
+}
+
+/** Backend.AI with real roles: replicas per role, each member's role and 1-based index within it. */
+function addBackendaiRoles(
+  env: Map<string, Value>,
+  leaderEnv: Map<string, Value>,
+  roleEnv: Map<string, Map<string, Value>>,
+  roles: readonly { readonly name: string; readonly first: number; readonly nodes: number }[],
+): void {
+  env.set(COMPAT_ENV.backendaiClusterReplicas, val(roles.map((r) => `${r.name}:${r.nodes}`).join(',')));
+  env.delete(COMPAT_ENV.backendaiClusterRole);
+  env.delete(COMPAT_ENV.backendaiClusterIdx);
+  leaderEnv.delete(COMPAT_ENV.backendaiClusterRole);
+  leaderEnv.delete(COMPAT_ENV.backendaiClusterIdx);
+  for (const r of roles) {
+    const own = roleEnv.get(r.name);
+    own?.set(COMPAT_ENV.backendaiClusterRole, val(r.name));
+    own?.set(COMPAT_ENV.backendaiClusterIdx, val({ index: 'self', from: r.first - 1 }));
+  }
 }
 
 function addCompat(

@@ -41,6 +41,19 @@ import { formatCidr, parseIpv4 } from '../lib/ipv4.js';
 import { AddressBook, MAX_OVERLAY_RANKS, hostSubnet, overlayAddress, overlayGateway } from './network.js';
 import { checkParallelism } from './parallelism.js';
 import { placeGang } from './placement.js';
+import {
+  roleAt,
+  roleHostnames,
+  rolePlans,
+  rolePorts,
+  roleScriptFile,
+  shiftCommand,
+  startOrder,
+  usesFor,
+} from './roles.js';
+import type { UsedService } from './roles.js';
+import type { RolePlan } from '../api/plan.js';
+import { roleLists } from './env.js';
 
 export { canonicalJson } from '../lib/canonical.js';
 export { generateInventory, generateInventoryForSpec } from './inventory-gen.js';
@@ -62,6 +75,7 @@ export {
 } from './resolve.js';
 export type { Leaves, LocalResolveOptions, ResolvedFile } from './resolve.js';
 export { compressCpuList } from './format.js';
+export { startOrder } from './roles.js';
 
 /** Stable issue codes of the planner. */
 export const PLAN_CODES = {
@@ -156,14 +170,19 @@ export function planSpec(spec: Spec, inventory: Inventory, options: PlanOptions)
     range: options.hostPortRange,
     cooling: options.coolingPorts ?? {},
   };
-  const services: ServicePlan[] = [];
-  for (const svc of spec.services) {
-    const r = planService(spec, svc, cluster, book, picker, options);
+  const planned = new Map<string, ServicePlan>();
+  // Used services first (roles-and-dependencies); a file without `uses` keeps file order exactly.
+  for (const svc of startOrder(spec.services)) {
+    const r = planService(spec, svc, cluster, book, picker, options, usedServices(planned, options.target));
     issues.push(...r.issues);
     warnings.push(...r.warnings);
     if (r.reason) reasons.push(r.reason);
-    if (r.plan) services.push(r.plan);
+    if (r.plan) planned.set(svc.name, r.plan);
   }
+  const services = spec.services.flatMap((s) => {
+    const p = planned.get(s.name);
+    return p ? [p] : [];
+  });
   if (issues.some((i) => i.severity === 'error') || reasons.length > 0) {
     return { ok: false, issues: [...issues, ...warnings], reasons };
   }
@@ -239,6 +258,7 @@ function planService(
   book: AddressBook,
   picker: PortPicker,
   options: PlanOptions,
+  usedBy: ReadonlyMap<string, UsedService> = new Map(),
 ): ServiceOutcome {
   const issues: Issue[] = [];
   const warnings: Issue[] = [];
@@ -284,7 +304,9 @@ function planService(
   }
   const parallelText = svc.backend ? svc.backend.command : svc.script;
   const parallelPath = svc.backend ? `${base}.backend.command` : `${base}.script`;
-  const verdict = checkParallelism(parallelText, svc.backend?.kind, svc.nodes, svc.resource.gpus);
+  const verdict = svc.roles
+    ? undefined
+    : checkParallelism(parallelText, svc.backend?.kind, svc.nodes, svc.resource.gpus);
   if (verdict && !verdict.ok) {
     const pos = spec.positions[parallelPath];
     const multiLine = parallelText.includes('\n');
@@ -321,8 +343,10 @@ function planService(
         : {}),
     });
   };
-  const launch = svc.backend ? backendLaunch(svc.backend.kind, svc.backend.command) : undefined;
+  const launch = svc.backend && !svc.roles ? backendLaunch(svc.backend.kind, svc.backend.command) : undefined;
   if (launch?.ok === false) backendError(launch);
+  const roles = rolePlans(svc);
+  if (svc.roles) checkRoleBackends(svc, error);
   if (issues.length > 0) return { issues, warnings };
 
   // --- placement ------------------------------------------------------------------------------------
@@ -355,7 +379,7 @@ function planService(
 
   // --- network ------------------------------------------------------------------------------------------
   const n = svc.nodes;
-  const hostnames = placed.nodes.map((_, r) => `${svc.name}-${r}`);
+  const hostnames = roles ? roleHostnames(svc.name, roles) : placed.nodes.map((_, r) => `${svc.name}-${r}`);
   let network: NetworkPlan;
   let addresses: string[];
   if (svc.hostNetwork) {
@@ -427,8 +451,17 @@ function planService(
   ];
   if (svc.script.length > 0)
     files.push({ content: val(svc.script), mode: 0o755, name: PLAN_FILES.script, path: scriptPath });
+  for (const role of svc.roles ?? [])
+    if (role.script.length > 0 && role.script !== svc.script)
+      files.push({
+        content: val(role.script),
+        mode: 0o755,
+        name: roleScriptFile(role.name),
+        path: `${filesDir}/${roleScriptFile(role.name)}`,
+      });
+  const uses = usesFor(svc, usedBy);
 
-  const { env, leaderEnv } = buildServiceEnv({
+  const { env, leaderEnv, roleEnv } = buildServiceEnv({
     service: svc.name,
     nodes: n,
     gpusPerNode: svc.resource.gpus,
@@ -441,19 +474,24 @@ function planService(
     userEnv: svc.env,
     ...(masterPort === undefined ? {} : { masterPort }),
     runAsRoot: options.runAsRoot,
+    ...(roles ? { roles } : {}),
+    ...(uses ? { usesEnv: uses.env } : {}),
   });
 
-  const backendCtx: BackendContext | undefined = svc.backend && {
-    kind: svc.backend.kind,
-    command: svc.backend.command,
-    nodes: n,
-    gpusPerNode: svc.resource.gpus,
-    sshWrapperPath: options.sshWrapperPath,
-    userEnvKeys: [...userEnv.keys()],
-    runAsRoot: options.runAsRoot,
-    masterPort,
-    ...(launch?.ok ? { launch } : {}),
-  };
+  const backendCtx: BackendContext | undefined =
+    svc.backend && svc.roles === undefined
+      ? {
+          kind: svc.backend.kind,
+          command: svc.backend.command,
+          nodes: n,
+          gpusPerNode: svc.resource.gpus,
+          sshWrapperPath: options.sshWrapperPath,
+          userEnvKeys: [...userEnv.keys()],
+          runAsRoot: options.runAsRoot,
+          masterPort,
+          ...(launch?.ok ? { launch } : {}),
+        }
+      : undefined;
   if (backendCtx)
     for (let r = 0; r < n; r++) {
       const e = backendCommandError(backendCtx, r);
@@ -463,6 +501,7 @@ function planService(
       }
     }
   const command = (r: number): RankCommand => {
+    if (roles && svc.roles) return roleCommand(svc, roles, r, options.runAsRoot, options.sshWrapperPath);
     if (backendCtx) return backendCommand(backendCtx, r);
     if (svc.script.length > 0 && (svc.launch === 'all' || r === 0))
       return { argv: [val({ file: PLAN_FILES.script })], kind: 'script' };
@@ -476,6 +515,8 @@ function planService(
   };
   for (const v of Object.values(env)) collect(v);
   for (const v of Object.values(leaderEnv)) collect(v);
+  for (const own of Object.values(roleEnv ?? {})) for (const v of Object.values(own)) collect(v);
+  if (roles) Object.assign(allLists, roleLists(roles));
   for (const f of files) collect(f.content);
   const commands = hostnames.map((_, r) => command(r));
   for (const c of commands) for (const a of c.argv) collect(a);
@@ -490,7 +531,16 @@ function planService(
     const i = placed.nodes[r] ?? 0;
     const node = cluster.node(i);
     const res = resources[r];
-    const probe = rankProbe(svc.backend?.kind, r, leaderProbe, sshPorts[r] ?? DEFAULTS.sshPort);
+    const role = roles ? roleAt(roles, r) : undefined;
+    const roleSpec = role ? svc.roles?.find((x) => x.name === role.name) : undefined;
+    const probe = role
+      ? rankProbe(
+          roleSpec?.backend?.kind,
+          r === 0 ? 0 : Math.max(1, r - role.first),
+          leaderProbe,
+          sshPorts[r] ?? DEFAULTS.sshPort,
+        )
+      : rankProbe(svc.backend?.kind, r, leaderProbe, sshPorts[r] ?? DEFAULTS.sshPort);
     return {
       address: addresses[r] ?? '',
       command: commands[r] ?? { argv: [], kind: 'wait' },
@@ -507,10 +557,11 @@ function planService(
       node: node.name,
       nodeAddress: node.address,
       ...(res?.numaNode === undefined ? {} : { numaNode: res.numaNode }),
-      ports: rankPorts[r] ?? [],
+      ports: role ? rolePorts(rankPorts[r] ?? [], roleSpec?.ports) : (rankPorts[r] ?? []),
       ...(probe ? { probe } : {}),
       rank: r,
       role: r === 0 ? 'leader' : 'worker',
+      ...(role ? { roleName: role.name } : {}),
       sshPort: sshPorts[r] ?? DEFAULTS.sshPort,
       ...(n > 1 ? { tfPort: tfPorts[r] ?? 0 } : {}),
     };
@@ -557,7 +608,10 @@ function planService(
     ...(leaderProbe ? { probe: leaderProbe } : {}),
     ranks,
     restart: svc.restart,
+    ...(roleEnv ? { roleEnv } : {}),
+    ...(roles ? { roles } : {}),
     sshWrapperPath: options.sshWrapperPath,
+    ...(uses ? { uses: uses.uses } : {}),
   };
   return { plan, issues, warnings };
 }
@@ -594,4 +648,82 @@ function bytesFormatter(bytes: number, text: string): (b: number) => string {
 
 function trimNum(x: number): string {
   return String(Math.round(x * 10) / 10);
+}
+
+// --- roles and uses (docs/guides/roles-and-dependencies.md) ----------------------------------------------
+
+/** Role backends the planner can shift onto a role (TRT-LLM's mpirun spans the whole host list: not yet). */
+function checkRoleBackends(
+  svc: ServiceSpec,
+  error: (code: string, path: string, message: string, hint?: string) => void,
+): void {
+  svc.roles?.forEach((role, i) => {
+    if (!role.backend) return;
+    const path = `services.${svc.name}.roles[${i}].backend`;
+    if (role.backend.kind === 'trtllm')
+      error(
+        PLAN_CODES.backendCommand,
+        path,
+        `role ${role.name}: backend trtllm is not supported inside a role (its mpirun spans the whole service)`,
+        'use a service of its own for TRT-LLM',
+      );
+    const launch = backendLaunch(role.backend.kind, role.backend.command);
+    if (launch?.ok === false)
+      error(
+        PLAN_CODES.backendCommand,
+        `${path}.command`,
+        `role ${role.name}: ${launch.message}`,
+        launch.hint,
+      );
+  });
+}
+
+/** What a role member runs: its role's backend (led by the role's first member) or its role's script. */
+function roleCommand(
+  svc: ServiceSpec,
+  roles: readonly RolePlan[],
+  r: number,
+  runAsRoot: boolean,
+  sshWrapperPath: string,
+): RankCommand {
+  const role = roleAt(roles, r);
+  const spec = role ? svc.roles?.find((x) => x.name === role.name) : undefined;
+  if (!role || !spec) return { argv: [], kind: 'wait' };
+  if (spec.backend) {
+    const launch = backendLaunch(spec.backend.kind, spec.backend.command);
+    const ctx: BackendContext = {
+      kind: spec.backend.kind,
+      command: spec.backend.command,
+      nodes: role.nodes,
+      gpusPerNode: svc.resource.gpus,
+      sshWrapperPath,
+      userEnvKeys: svc.env.map((e) => e.key),
+      runAsRoot,
+      masterPort: undefined,
+      ...(launch?.ok ? { launch } : {}),
+    };
+    return shiftCommand(backendCommand(ctx, r - role.first), role.first);
+  }
+  if (spec.script.length === 0) return { argv: [], kind: 'wait' };
+  const file = spec.script === svc.script ? PLAN_FILES.script : roleScriptFile(role.name);
+  return { argv: [val({ file })], kind: 'script' };
+}
+
+/** What the services planned so far offer to services that use them. */
+function usedServices(
+  planned: ReadonlyMap<string, ServicePlan>,
+  target: PlanOptions['target'],
+): Map<string, UsedService> {
+  const out = new Map<string, UsedService>();
+  for (const [name, p] of planned) {
+    const leader = p.ranks[0];
+    if (!leader) continue;
+    out.set(name, {
+      leaderAddr: target === 'local' ? leader.address : leader.hostname,
+      leaderHost: leader.hostname,
+      name,
+      ports: leader.ports,
+    });
+  }
+  return out;
 }

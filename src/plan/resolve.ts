@@ -21,6 +21,8 @@ export interface Leaves<S> {
   addr(r: number | S): string;
   port(name: string, r: number | S): string;
   rank(self: S): string;
+  /** `self`'s index within its role: its rank minus `from` (roles only). */
+  index(self: S, from: number): string;
   gpus(self: S): string;
   iface(): string;
   file(name: string): string;
@@ -37,6 +39,7 @@ export function resolvePart<S>(p: Part, self: S, l: Leaves<S>): string {
   if ('addr' in p) return l.addr(ref(p.addr, self));
   if ('port' in p) return l.port(p.port, ref(p.of, self));
   if ('rank' in p) return l.rank(self);
+  if ('index' in p) return l.index(self, p.from);
   if ('gpus' in p) return l.gpus(self);
   if ('list' in p) return l.list(p.list);
   if ('file' in p) return l.file(p.file);
@@ -54,6 +57,15 @@ export function resolveList<S>(list: ListPlan, members: Iterable<S>, l: Leaves<S
   const parts: string[] = [];
   for (const m of members) parts.push(resolveValue(list.each, m, l));
   return list.compress === 'hostlist' ? compressHostlist(parts) : parts.join(list.sep);
+}
+
+/** The ranks a list runs over: all `n`, or a role's range (`from`, `count`). */
+export function listMembers(list: ListPlan, n: number): number[] {
+  const from = list.from ?? 0;
+  const to = list.count === undefined ? n : Math.min(n, from + list.count);
+  const out: number[] = [];
+  for (let r = from; r < to; r++) out.push(r);
+  return out;
 }
 
 /** Whether a value names anything a target resolves (else it is literal text). */
@@ -99,6 +111,7 @@ export function namesSelf(value: Value): boolean {
         ('addr' in p && p.addr === 'self') ||
         ('port' in p && p.of === 'self') ||
         'rank' in p ||
+        'index' in p ||
         'gpus' in p),
   );
 }
@@ -132,6 +145,7 @@ export function localLeaves(svc: ServicePlan, opts: LocalResolveOptions = {}): L
     addr: (r) => rank(r).address,
     port: (name, r) => String(rankPort(rank(r), name) ?? ''),
     rank: (r) => String(r),
+    index: (r, from) => String(r - from),
     gpus: (r) => rank(r).gpus.join(','),
     iface: () => svc.network.subnet,
     file: (name) => files.get(name) ?? '',
@@ -139,7 +153,7 @@ export function localLeaves(svc: ServicePlan, opts: LocalResolveOptions = {}): L
       let v = lists.get(name);
       if (v === undefined) {
         const list = svc.lists[name];
-        v = list ? resolveList(list, svc.ranks.keys(), leaves) : '';
+        v = list ? resolveList(list, listMembers(list, svc.ranks.length), leaves) : '';
         lists.set(name, v);
       }
       return v;
@@ -148,9 +162,20 @@ export function localLeaves(svc: ServicePlan, opts: LocalResolveOptions = {}): L
   return leaves;
 }
 
-/** The symbolic env of one rank: the service's, with the leader's own values on rank 0. */
+/** The symbolic env of one rank: the service's, its role's own values, and the leader's own values on rank 0. */
 export function rankEnvValues(svc: ServicePlan, rank: number): Readonly<Record<string, Value>> {
-  return rank === 0 && Object.keys(svc.leaderEnv).length > 0 ? { ...svc.env, ...svc.leaderEnv } : svc.env;
+  const role = svc.roleEnv ? roleOfRank(svc, rank) : undefined;
+  const own = role ? svc.roleEnv?.[role.name] : undefined;
+  const base = own ? { ...svc.env, ...own } : svc.env;
+  return rank === 0 && Object.keys(svc.leaderEnv).length > 0 ? { ...base, ...svc.leaderEnv } : base;
+}
+
+/** The role rank `rank` belongs to (undefined for a service without roles). */
+export function roleOfRank(
+  svc: Pick<ServicePlan, 'roles'>,
+  rank: number,
+): NonNullable<ServicePlan['roles']>[number] | undefined {
+  return svc.roles?.find((r) => rank >= r.first && rank < r.first + r.nodes);
 }
 
 /** Every variable rank `rank` sees, literal, sorted by name. */
@@ -212,6 +237,7 @@ export const describeLeaves: Leaves<'self'> = {
   addr: (r) => `<addr ${r}>`,
   port: (name, r) => `<port ${name} of ${r}>`,
   rank: () => '<rank>',
+  index: (_self, from) => `<rank - ${from}>`,
   gpus: () => '<gpus>',
   iface: () => '<iface>',
   file: (name) => `<file ${name}>`,

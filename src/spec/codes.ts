@@ -49,6 +49,13 @@ export const CODES = {
   // replicas and rolling updates
   replicaName: 'replica-name',
   updateNoProgress: 'update-no-progress',
+  // Roles and uses (docs/guides/roles-and-dependencies.md)
+  duplicateRoleName: 'duplicate-role-name',
+  roleNodes: 'role-nodes',
+  roleLaunch: 'role-launch',
+  unknownService: 'unknown-service',
+  usesCycle: 'uses-cycle',
+  duplicateUse: 'duplicate-use',
   // Warnings
   hostNetwork: 'host-network',
   dataNotPersisted: 'data-not-persisted',
@@ -211,6 +218,25 @@ export const CODE_DOCS: readonly CodeDoc[] = [
     severity: 'error',
     meaning: '`restart.backoff-max-seconds` is smaller than `restart.backoff-seconds`.',
   },
+  { code: 'duplicate-role-name', severity: 'error', meaning: 'Two roles of one service share a name.' },
+  {
+    code: 'role-nodes',
+    severity: 'error',
+    meaning: "`multinode.nodes` is given next to `roles` and differs from the sum of the roles' `nodes`.",
+  },
+  {
+    code: 'role-launch',
+    severity: 'error',
+    meaning:
+      "A service with `roles` sets `multinode.launch: leader`; every role member runs its role's command.",
+  },
+  { code: 'unknown-service', severity: 'error', meaning: '`uses` names a service that is not in the file.' },
+  {
+    code: 'uses-cycle',
+    severity: 'error',
+    meaning: 'Services use each other in a cycle (or a service uses itself), so none could start first.',
+  },
+  { code: 'duplicate-use', severity: 'error', meaning: '`uses` names one service twice.' },
   {
     code: 'replica-name',
     severity: 'error',

@@ -14,7 +14,7 @@ import { ServiceSchema, SpecSchema, VolumeSchema, specJsonSchema } from './schem
 import type { RawService } from './schema.js';
 import { zodIssuesToIssues } from './zod-issues.js';
 import { fileOrder, normalizeService, normalizeSpec } from './normalize.js';
-import { checkReplicas, checkService, checkVolumes } from './rules.js';
+import { checkReplicas, checkService, checkUses, checkVolumes } from './rules.js';
 import type { RuleContext } from './rules.js';
 import { keepTrustworthy, salvageService } from './salvage.js';
 import { joinPath } from './paths.js';
@@ -102,6 +102,7 @@ export function parseSpec(text: string, file: string): Result<Spec> {
       if (raw) issues.push(...checkService(svc, raw, declared, ctx));
     }
     issues.push(...checkReplicas(spec.services, ctx));
+    issues.push(...checkUses(spec, ctx));
     return finish(issues, spec);
   }
 

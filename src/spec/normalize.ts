@@ -14,7 +14,9 @@ import type {
   ProbeSpec,
   ResourceSpec,
   RestartSpec,
+  RoleSpec,
   ServiceSpec,
+  UseSpec,
   Spec,
   UpdateSpec,
   VolumeSpec,
@@ -108,7 +110,8 @@ export function normalizeService(
   positions: Readonly<Record<string, SourcePos>>,
 ): ServiceSpec {
   const base = joinPath('services', name);
-  const nodes = raw.multinode?.nodes ?? SPEC_DEFAULTS.nodes;
+  const roleNodes = raw.roles?.reduce((sum, r) => sum + r.nodes, 0);
+  const nodes = roleNodes ?? raw.multinode?.nodes ?? SPEC_DEFAULTS.nodes;
   const env: EnvEntry[] = (raw.env ?? []).map((entry) => {
     const eq = entry.indexOf('=');
     return { key: entry.slice(0, eq), value: entry.slice(eq + 1) };
@@ -134,14 +137,7 @@ export function normalizeService(
     ...(e.scope !== undefined ? { scope: e.scope } : {}),
   }));
   const probe = normalizeProbe(raw['readiness-probe']);
-  const r = raw.restart ?? {};
-  const restart: RestartSpec = {
-    policy: r.policy ?? defaultRestartPolicy(nodes),
-    maxRestarts: r['max-restarts'] ?? SPEC_DEFAULTS.restart.maxRestarts,
-    maxStartupRestarts: r['max-startup-restarts'] ?? SPEC_DEFAULTS.restart.maxStartupRestarts,
-    backoffSeconds: r['backoff-seconds'] ?? SPEC_DEFAULTS.restart.backoffSeconds,
-    backoffMaxSeconds: r['backoff-max-seconds'] ?? SPEC_DEFAULTS.restart.backoffMaxSeconds,
-  };
+  const restart = normalizeRestart(raw.restart ?? {}, defaultRestartPolicy(nodes));
   const pl = raw.placement ?? {};
   const placement: PlacementSpec = {
     strategy: pl.strategy ?? SPEC_DEFAULTS.placement.strategy,
@@ -164,7 +160,7 @@ export function normalizeService(
     resource: normalizeResource(raw),
     nodes,
     implementation,
-    launch: raw.multinode?.launch ?? SPEC_DEFAULTS.launch,
+    launch: raw.multinode?.launch ?? (raw.roles ? 'all' : SPEC_DEFAULTS.launch),
     hostNetwork: raw.network?.host ?? SPEC_DEFAULTS.hostNetwork,
     ports,
     endpoints,
@@ -175,23 +171,58 @@ export function normalizeService(
     ...(raw.backend ? { backend: { kind: raw.backend.kind, command: raw.backend.command } } : {}),
     envCompat,
     ...normalizeReplicas(raw),
+    ...normalizeRolesAndUses(raw, restart),
   };
 }
 
-// ---- replicas and rolling updates ----
-/** Only what the file says: a file without `replicas`/`update` normalizes exactly as before. */
-function normalizeReplicas(raw: RawService): { replicas?: number; update?: UpdateSpec } {
+function normalizeRestart(r: NonNullable<RawService['restart']>, policy: RestartSpec['policy']): RestartSpec {
   return {
-    ...(raw.replicas !== undefined ? { replicas: raw.replicas } : {}),
-    ...(raw.update !== undefined
-      ? {
-          update: {
-            maxSurge: raw.update['max-surge'] ?? SPEC_DEFAULTS.update.maxSurge,
-            maxUnavailable: raw.update['max-unavailable'] ?? SPEC_DEFAULTS.update.maxUnavailable,
-          },
-        }
-      : {}),
+    policy: r.policy ?? policy,
+    maxRestarts: r['max-restarts'] ?? SPEC_DEFAULTS.restart.maxRestarts,
+    maxStartupRestarts: r['max-startup-restarts'] ?? SPEC_DEFAULTS.restart.maxStartupRestarts,
+    backoffSeconds: r['backoff-seconds'] ?? SPEC_DEFAULTS.restart.backoffSeconds,
+    backoffMaxSeconds: r['backoff-max-seconds'] ?? SPEC_DEFAULTS.restart.backoffMaxSeconds,
   };
+}
+
+/**
+ * `roles:` and `uses:` (docs/guides/roles-and-dependencies.md). A role's script, backend and restart policy
+ * default to the service's; a role's restart fields default one by one to the service's. A `uses` entry
+ * that names only a service may reach all of that service's declared ports (`ports` absent).
+ */
+function normalizeRolesAndUses(
+  raw: RawService,
+  restart: RestartSpec,
+): { roles?: RoleSpec[]; uses?: UseSpec[] } {
+  const out: { roles?: RoleSpec[]; uses?: UseSpec[] } = {};
+  if (raw.roles) {
+    out.roles = raw.roles.map((r) => {
+      const rr = r.restart ?? {};
+      const backend = r.backend ?? (r.script === undefined ? raw.backend : undefined);
+      return {
+        name: r.name,
+        nodes: r.nodes,
+        script: r.script ?? (r.backend === undefined ? (raw.script ?? '') : ''),
+        ...(backend ? { backend: { kind: backend.kind, command: backend.command } } : {}),
+        restart: {
+          policy: rr.policy ?? restart.policy,
+          maxRestarts: rr['max-restarts'] ?? restart.maxRestarts,
+          maxStartupRestarts: rr['max-startup-restarts'] ?? restart.maxStartupRestarts,
+          backoffSeconds: rr['backoff-seconds'] ?? restart.backoffSeconds,
+          backoffMaxSeconds: rr['backoff-max-seconds'] ?? restart.backoffMaxSeconds,
+        },
+        ...(r.ports ? { ports: [...r.ports] } : {}),
+      };
+    });
+  }
+  if (raw.uses) {
+    out.uses = raw.uses.map((u) =>
+      typeof u === 'string'
+        ? { service: u }
+        : { service: u.service, ...(u.ports ? { ports: [...u.ports] } : {}) },
+    );
+  }
+  return out;
 }
 
 function normalizeResource(raw: RawService): ResourceSpec {
@@ -244,5 +275,21 @@ function normalizeProbe(raw: RawService['readiness-probe']): ProbeSpec | undefin
     successThreshold: raw['success-threshold'] ?? d.successThreshold,
     initialDelaySeconds: raw['initial-delay-seconds'] ?? d.initialDelaySeconds,
     timeoutSeconds: raw['timeout-seconds'] ?? d.timeoutSeconds,
+  };
+}
+
+// ---- replicas and rolling updates ----
+/** Only what the file says: a file without `replicas`/`update` normalizes exactly as before. */
+function normalizeReplicas(raw: RawService): { replicas?: number; update?: UpdateSpec } {
+  return {
+    ...(raw.replicas !== undefined ? { replicas: raw.replicas } : {}),
+    ...(raw.update !== undefined
+      ? {
+          update: {
+            maxSurge: raw.update['max-surge'] ?? SPEC_DEFAULTS.update.maxSurge,
+            maxUnavailable: raw.update['max-unavailable'] ?? SPEC_DEFAULTS.update.maxUnavailable,
+          },
+        }
+      : {}),
   };
 }

@@ -4,7 +4,7 @@
  * adds to one list; none stops the others.
  */
 import type { Issue, Severity, SourcePos } from '../api/issues.js';
-import type { ServiceSpec, VolumeSpec } from '../api/spec.js';
+import type { ServiceSpec, Spec, VolumeSpec } from '../api/spec.js';
 import type { RawService } from './schema.js';
 import { CODES } from './codes.js';
 import type { SpecCode } from './codes.js';
@@ -117,7 +117,8 @@ export function checkService(
   checkLabel(c, 'service', svc.name, base, true);
 
   // Command
-  if (svc.script.trim() === '' && !svc.backend) {
+  checkRoles(c, svc, raw, base);
+  if (svc.script.trim() === '' && !svc.backend && !svc.roles) {
     c.error(
       CODES.noCommand,
       base,
@@ -383,4 +384,138 @@ export function checkReplicas(services: readonly ServiceSpec[], ctx: RuleContext
       );
   }
   return c.issues;
+}
+
+// --- roles and uses (docs/guides/roles-and-dependencies.md) ----------------------------------------------
+
+/** Rules for `roles:`: unique DNS-1123 names, nodes agree, each role has a command, role ports declared. */
+function checkRoles(c: Collector, svc: ServiceSpec, raw: RawService, base: string): void {
+  if (!svc.roles) return;
+  const p = (...segs: (string | number)[]): string => segs.reduce<string>((acc, s) => joinPath(acc, s), base);
+  const declaredNodes = raw.multinode?.nodes;
+  if (declaredNodes !== undefined && declaredNodes !== svc.nodes) {
+    c.error(
+      CODES.roleNodes,
+      p('multinode', 'nodes'),
+      `multinode.nodes is ${declaredNodes} but the roles add up to ${svc.nodes} (${svc.roles.map((r) => `${r.name}: ${r.nodes}`).join(', ')})`,
+      { hint: `drop multinode.nodes (roles decide it) or set it to ${svc.nodes}` },
+    );
+  }
+  if (raw.multinode?.launch === 'leader') {
+    c.error(
+      CODES.roleLaunch,
+      p('multinode', 'launch'),
+      "found launch: leader on a service with roles; allowed: all (or nothing) — every role member runs its role's command",
+    );
+  }
+  const seen = new Map<string, number>();
+  const ports = new Set(svc.ports.map((x) => x.name));
+  svc.roles.forEach((role, i) => {
+    checkLabel(c, 'role', role.name, p('roles', i, 'name'), false);
+    const prev = seen.get(role.name);
+    if (prev !== undefined)
+      c.error(CODES.duplicateRoleName, p('roles', i, 'name'), `role "${role.name}" is also roles[${prev}]`);
+    else seen.set(role.name, i);
+    if (role.script.trim() === '' && !role.backend)
+      c.error(
+        CODES.noCommand,
+        p('roles', i),
+        `role "${role.name}" has nothing to run; set its script or backend, or the service's script`,
+      );
+    (role.ports ?? []).forEach((name, k) => {
+      if (!ports.has(name))
+        c.error(
+          CODES.unknownPortName,
+          p('roles', i, 'ports', k),
+          `role "${role.name}" names port "${name}", which the service does not declare; declared: ${[...ports].join(', ') || 'none'}`,
+        );
+    });
+    if (role.restart.backoffMaxSeconds < role.restart.backoffSeconds)
+      c.error(
+        CODES.backoffRange,
+        p('roles', i, 'restart'),
+        `backoff-max-seconds (${role.restart.backoffMaxSeconds}) must be >= backoff-seconds (${role.restart.backoffSeconds})`,
+      );
+  });
+}
+
+/**
+ * Rules for `uses:` across services: every used service exists and is named once, its named ports are
+ * declared, and the services do not use each other in a cycle (the start-up order must exist).
+ */
+export function checkUses(spec: Spec, ctx: RuleContext): Issue[] {
+  const c = new Collector(ctx);
+  const byName = new Map(spec.services.map((s) => [s.name, s]));
+  for (const svc of spec.services) {
+    const seen = new Set<string>();
+    (svc.uses ?? []).forEach((u, i) => {
+      const path = joinPath(joinPath(joinPath('services', svc.name), 'uses'), i);
+      const used = byName.get(u.service);
+      if (!used) {
+        const hint = closest(
+          u.service,
+          spec.services.map((s) => s.name),
+        );
+        c.error(
+          CODES.unknownService,
+          path,
+          `service "${svc.name}" uses "${u.service}", which is not a service of this file; services: ${spec.services.map((s) => s.name).join(', ')}`,
+          hint ? { hint: `did you mean "${hint}"?` } : {},
+        );
+        return;
+      }
+      if (seen.has(u.service))
+        c.error(CODES.duplicateUse, path, `service "${svc.name}" names "${u.service}" twice under uses`);
+      seen.add(u.service);
+      const declared = new Set(used.ports.map((x) => x.name));
+      (u.ports ?? []).forEach((name, k) => {
+        if (!declared.has(name))
+          c.error(
+            CODES.unknownPortName,
+            joinPath(joinPath(path, 'ports'), k),
+            `service "${u.service}" declares no port "${name}"; declared: ${[...declared].join(', ') || 'none'}`,
+          );
+      });
+    });
+  }
+  const cycle = findUsesCycle(spec);
+  if (cycle) {
+    const first = cycle[0] ?? '';
+    const svc = byName.get(first);
+    const k = svc?.uses?.findIndex((u) => u.service === cycle[1]) ?? -1;
+    c.error(
+      CODES.usesCycle,
+      joinPath(joinPath(joinPath('services', first), 'uses'), Math.max(0, k)),
+      `services use each other in a cycle: ${cycle.join(' → ')}; none of them could start first`,
+      { hint: 'remove one of the uses entries' },
+    );
+  }
+  return c.issues;
+}
+
+/** A cycle of `uses` (first service repeated at the end), or undefined. Unknown names are ignored. */
+export function findUsesCycle(spec: Pick<Spec, 'services'>): string[] | undefined {
+  const byName = new Map(spec.services.map((s) => [s.name, s]));
+  const state = new Map<string, 'open' | 'done'>();
+  const stack: string[] = [];
+  const visit = (name: string): string[] | undefined => {
+    const st = state.get(name);
+    if (st === 'done') return undefined;
+    if (st === 'open') return [...stack.slice(stack.indexOf(name)), name];
+    state.set(name, 'open');
+    stack.push(name);
+    for (const u of byName.get(name)?.uses ?? []) {
+      if (!byName.has(u.service)) continue;
+      const found = visit(u.service);
+      if (found) return found;
+    }
+    stack.pop();
+    state.set(name, 'done');
+    return undefined;
+  };
+  for (const s of spec.services) {
+    const found = visit(s.name);
+    if (found) return found;
+  }
+  return undefined;
 }

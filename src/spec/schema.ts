@@ -107,7 +107,53 @@ const PlacementSchema = z.strictObject({
   exclusive: z.boolean().optional().describe('Default false.'),
 });
 
+// --- roles and uses (docs/guides/roles-and-dependencies.md) ----------------------------------------------
+
+const RoleSchema = z.strictObject({
+  name: z.string().describe('DNS-1123 label, unique within the service (`ps`, `worker`, `main`, `sub`).'),
+  nodes: z.int().min(1).max(100_000).describe('Members of the role (one rank per node).'),
+  script: z.string().optional().describe("The role's script. Default: the service's."),
+  backend: z
+    .strictObject({
+      kind: z.enum(['vllm', 'sglang', 'trtllm']),
+      command: z.string().min(1).describe('The serving command, one shell string.'),
+    })
+    .optional()
+    .describe("The role's backend. Default: the service's."),
+  restart: RestartSchema.optional().describe("The role's restart policy. Default: the service's."),
+  ports: z
+    .array(z.string())
+    .optional()
+    .describe("Names of the service's declared ports the members bind. Default: all."),
+});
+
+const UseSchema = z.union([
+  z.string().describe('A service of this file; all its declared ports.'),
+  z.strictObject({
+    service: z.string().describe('A service of this file.'),
+    ports: z
+      .array(z.string())
+      .optional()
+      .describe('Names of its declared ports this service may reach. Default: all.'),
+  }),
+]);
+
+const RolesAndUses = {
+  roles: z
+    .array(RoleSchema)
+    .min(1)
+    .optional()
+    .describe(
+      'Roles in declaration order; ranks are numbered across them (rank 0 = first role, first member).',
+    ),
+  uses: z
+    .array(UseSchema)
+    .optional()
+    .describe('Services this one uses: it starts when they are ready and may reach their declared ports.'),
+};
+
 export const ServiceSchema = z.strictObject({
+  ...RolesAndUses,
   image: z.strictObject({ uri: z.string().min(1) }).optional(),
   script: z.string().optional(),
   cwd: z.string().min(1).optional(),

@@ -79,6 +79,8 @@ export interface EntrypointInput {
   readonly cwd?: string;
   /** Seconds to wait for a peer's DNS name. */
   readonly resolveTimeoutSeconds: number;
+  /** A service with roles: the per-rank Service names in rank order (`<service>-<role>-<i>`). */
+  readonly hostnames?: readonly string[];
 }
 
 export function entrypointScript(input: EntrypointInput): string {
@@ -132,7 +134,11 @@ mn_iface() {
 }
 mn_addr() {
   # Rank $1's address: this pod's own IP, or the rank's per-rank Service in DNS.
-  if [ "$1" = "$mn_rank" ]; then printf '%s\\n' "$${HELPER_ENV.podIp}"; else mn_resolve ${singleQuote(`${input.service}-`)}"$1"; fi
+  if [ "$1" = "$mn_rank" ]; then printf '%s\\n' "$${HELPER_ENV.podIp}"; else ${
+    input.hostnames
+      ? `mn_resolve "$(mn_nth "$1" ${input.hostnames.join(' ')})"`
+      : `mn_resolve ${singleQuote(`${input.service}-`)}"$1"`
+  }; fi
 }
 mn_nth() {
   # The word at index $1 (from 0) of the words after it.

@@ -129,6 +129,7 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
             const hosts = list(p.env['MULTINODE_HOSTLIST_NOSLOTS']);
             assert.equal(p.env['MASTER_ADDR'], hosts[0], 'MASTER_ADDR = the leader host name');
             assert.match(p.env['MASTER_PORT'] ?? '', /^\d+$/);
+            if (p.env['MULTINODE_ROLES'] !== undefined) continue; // checked by `roles`
             const tf = JSON.parse(p.env['TF_CONFIG'] ?? '{}') as {
               cluster?: { worker?: string[] };
               task?: { index?: number };
@@ -145,6 +146,7 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
         },
       },
     );
+    if (e.roles) checks.push(...roleChecks(e.roles, recs, rankOf));
     if (e.dstack)
       checks.push({
         name: 'dstack-env',
@@ -278,6 +280,82 @@ export function renderChecksFor(s: Scenario, objects: readonly ManifestObject[])
           const pod = (job['template'] as Json)['spec'] as Json;
           assert.equal(job['backoffLimit'], r.maxRestarts, `${String(j['name'])} Job backoffLimit`);
           assert.equal(pod['restartPolicy'], 'OnFailure', `${String(j['name'])} pod restartPolicy`);
+        }
+      },
+    },
+  ];
+}
+
+/**
+ * Roles (docs/guides/roles-and-dependencies.md): ranks numbered across roles in declaration order; each rank's
+ * role and index; TF_CONFIG lists every role (host names = the host list cut by role, real ports that the
+ * rank could bind in host mode) with the rank's own task; Backend.AI reports the real roles when asked.
+ */
+function roleChecks(
+  roles: readonly { readonly name: string; readonly nodes: number }[],
+  recs: readonly ProbeRecord[],
+  rankOf: (p: ProbeRecord) => number,
+): Check[] {
+  const roleOf = (rank: number): { name: string; index: number } => {
+    let first = 0;
+    for (const r of roles) {
+      if (rank < first + r.nodes) return { name: r.name, index: rank - first };
+      first += r.nodes;
+    }
+    return { name: '?', index: -1 };
+  };
+  return [
+    {
+      name: 'roles',
+      run: () => {
+        for (const p of recs) {
+          const want = roleOf(rankOf(p));
+          assert.equal(p.env['MULTINODE_ROLE'], want.name, `role of rank ${rankOf(p)}`);
+          assert.equal(p.env['MULTINODE_ROLE_INDEX'], String(want.index));
+          assert.equal(p.env['MULTINODE_ROLES'], roles.map((r) => `${r.name}:${r.nodes}`).join(','));
+        }
+      },
+    },
+    {
+      name: 'tf-config-roles',
+      run: () => {
+        for (const p of recs) {
+          const hosts = list(p.env['MULTINODE_HOSTLIST_NOSLOTS']);
+          const tf = JSON.parse(p.env['TF_CONFIG'] ?? '{}') as {
+            cluster?: Record<string, string[]>;
+            task?: { type?: string; index?: number };
+          };
+          assert.deepEqual(
+            Object.keys(tf.cluster ?? {}),
+            roles.map((r) => r.name),
+            'every role, in order',
+          );
+          const members = roles.flatMap((r) => tf.cluster?.[r.name] ?? []);
+          assert.deepEqual(
+            members.map((m) => m.slice(0, m.lastIndexOf(':'))),
+            hosts,
+            'TF_CONFIG roles = the host list cut by role',
+          );
+          for (const m of members) assert.match(m, /:\d+$/);
+          const want = roleOf(rankOf(p));
+          assert.deepEqual(tf.task, { type: want.name, index: want.index });
+        }
+        const all = new Set(recs.map((p) => p.env['TF_CONFIG']?.replace(/"task":.*$/, '')));
+        assert.equal(all.size, 1, 'every rank sees the same cluster');
+      },
+    },
+    {
+      name: 'backendai-roles',
+      run: () => {
+        for (const p of recs) {
+          if (p.env['BACKENDAI_CLUSTER_SIZE'] === undefined) continue;
+          const want = roleOf(rankOf(p));
+          assert.equal(p.env['BACKENDAI_CLUSTER_ROLE'], want.name);
+          assert.equal(p.env['BACKENDAI_CLUSTER_IDX'], String(want.index + 1));
+          assert.equal(
+            p.env['BACKENDAI_CLUSTER_REPLICAS'],
+            roles.map((r) => `${r.name}:${r.nodes}`).join(','),
+          );
         }
       },
     },

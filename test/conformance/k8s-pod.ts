@@ -78,6 +78,12 @@ export function runPod(objects: readonly ManifestObject[], workload: string, ran
       mkdirSync(dirname(p), { recursive: true });
       let text = data[item.key] ?? '';
       if (!item.key.startsWith('files.') && !item.key.startsWith('rank-')) text = relocate(text);
+      // Commands chosen per rank in rank-env.sh (roles: one script per role) run plan files: relocate those.
+      else if (item.key.startsWith('rank-'))
+        text = text
+          .split('\n')
+          .map((l) => (/\bset -- '/.test(l) ? relocate(l) : l))
+          .join('\n');
       writeFileSync(p, text, { mode: 0o755 });
     }
     const services = rankServices(objects);

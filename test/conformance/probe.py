@@ -17,7 +17,7 @@ tag = next((a for a in args if not a.startswith("--")), "rank")
 env = {
     k: v
     for k, v in os.environ.items()
-    if k.startswith("MULTINODE_") or k.startswith("DSTACK_") or k in CONTRACT
+    if k.startswith("MULTINODE_") or k.startswith("DSTACK_") or k.startswith("BACKENDAI_") or k in CONTRACT
 }
 host = subprocess.run(["hostname"], capture_output=True, text=True).stdout.strip()
 hosts = [h for h in os.environ.get("MULTINODE_HOSTLIST_NOSLOTS", "").split(",") if h]

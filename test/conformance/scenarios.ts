@@ -55,6 +55,8 @@ export interface Expect {
    * of `maxRestarts` (`restart.max-restarts`), and the service still completes. Local checks the service's
    * restart record (`ps -o json`); Kubernetes checks the rendered JobSet (no kubelet here to restart pods).
    */
+  /** Roles in declaration order: each rank's role, TF_CONFIG per role, Backend.AI roles (check.ts). */
+  readonly roles?: readonly { readonly name: string; readonly nodes: number }[];
   readonly restart?: {
     readonly rank: number;
     readonly exitCode: number;
@@ -123,6 +125,63 @@ const BACKEND_PROGS: Record<keyof typeof BACKEND_COMMAND, readonly string[]> = {
 };
 
 export const SCENARIOS: readonly Scenario[] = [
+  // --- roles (docs/guides/roles-and-dependencies.md) ------------------------------------------------------
+  {
+    // Seed 001's TF PS + Worker with host networking and auto ports (2 + 2 here: the cluster has 4 nodes).
+    name: 'cf-roles-tf',
+    nodes: 4,
+    spec: (ctx) => `version: v1
+services:
+  cf-roles-tf:
+${env(ctx)}
+    script: exec ${probe(ctx, ' rank --bind')}
+    network: { host: true }
+    ports:
+      - { name: grpc, port: 2222, host-port: auto }
+      - { name: http, port: 8080, host-port: auto }
+    roles:
+      - name: ps
+        nodes: 2
+        restart: { policy: never }
+      - name: worker
+        nodes: 2
+        script: exec ${probe(ctx, ' rank --bind')} worker
+        restart: { policy: never }
+`,
+    expect: {
+      exitCode: 0,
+      probes: 'all',
+      bindable: true,
+      roles: [
+        { name: 'ps', nodes: 2 },
+        { name: 'worker', nodes: 2 },
+      ],
+    },
+  },
+  {
+    // Seed 004's Backend.AI main/sub roles on the overlay.
+    name: 'cf-roles-bai',
+    nodes: 3,
+    spec: (ctx) => `version: v1
+services:
+  cf-roles-bai:
+${env(ctx)}
+    script: exec ${probe(ctx)}
+    env-compat: [backendai]
+    restart: { policy: never }
+    roles:
+      - { name: main, nodes: 1 }
+      - { name: sub, nodes: 2 }
+`,
+    expect: {
+      exitCode: 0,
+      probes: 'all',
+      roles: [
+        { name: 'main', nodes: 1 },
+        { name: 'sub', nodes: 2 },
+      ],
+    },
+  },
   {
     name: 'cf-env',
     nodes: 3,

@@ -242,7 +242,14 @@ function formatService(
   out.push('', '  commands:');
   // The local target shows literal values; others show the symbolic ones (their answers come at run time).
   const leaves: Leaves<number> =
-    target === 'local' ? localLeaves(svc) : { ...describeLeaves, rank: () => '<rank>', gpus: () => '<gpus>' };
+    target === 'local'
+      ? localLeaves(svc)
+      : {
+          ...describeLeaves,
+          rank: () => '<rank>',
+          index: (_r, from) => `<rank - ${from}>`,
+          gpus: () => '<gpus>',
+        };
   for (const r of svc.ranks) {
     const what =
       r.command.kind === 'wait'

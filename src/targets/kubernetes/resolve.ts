@@ -16,7 +16,7 @@ import type { ListPlan, Part, RankPlan, ServicePlan, Value } from '../../api/pla
 import { SSH_WRAPPER_FILE } from '../../api/plan.js';
 import type { Leaves } from '../../plan/index.js';
 import { resolveList, resolveValue } from '../../plan/index.js';
-import { rankPort } from '../../plan/resolve.js';
+import { listMembers, rankPort } from '../../plan/resolve.js';
 import { singleQuote } from '../../lib/shell.js';
 import { ADDR_VAR, addrPlaceholder, IFACE_PLACEHOLDER } from './scripts.js';
 
@@ -30,7 +30,7 @@ function token(name: string): string {
 /** Whether a part needs the pod to find something out (its rank, an address, its interface, a varying port). */
 function isRuntime(p: Exclude<Part, string>, uniformPort: (name: string) => boolean): boolean {
   if ('host' in p) return p.host === 'self';
-  if ('addr' in p || 'iface' in p || 'rank' in p || 'list' in p) return true;
+  if ('addr' in p || 'iface' in p || 'rank' in p || 'index' in p || 'list' in p) return true;
   if ('port' in p) return p.of === 'self' && !uniformPort(p.port);
   return false; // file, gpus
 }
@@ -62,18 +62,25 @@ export class KubernetesValues {
       },
       port: (name, r) => String(rankPort(rank(r), name) ?? ''),
       rank: (r) => String(r),
+      index: (r, from) => String(r - from),
       gpus: () => this.gpusInPod,
       iface: () => IFACE_PLACEHOLDER,
       file: (name) => this.files.get(name) ?? '',
       list: (name) => {
         const l = svc.lists[name];
-        return l ? resolveList(l, svc.ranks.keys(), this.fileLeaves) : '';
+        return l ? resolveList(l, listMembers(l, svc.ranks.length), this.fileLeaves) : '';
       },
     };
     const quote = (s: string): string => (s === '' ? '' : singleQuote(s));
     this.shellLeaves = {
       text: quote,
-      host: (r) => (typeof r === 'number' ? quote(host(r)) : `${quote(`${svc.name}-`)}"$${r}"`),
+      host: (r) =>
+        typeof r === 'number'
+          ? quote(host(r))
+          : svc.roles
+            ? // Role members are named `<service>-<role>-<i>`: picked by rank from the list of names.
+              `"$(mn_nth "$${r}" ${svc.ranks.map((x) => x.hostname).join(' ')})"`
+            : `${quote(`${svc.name}-`)}"$${r}"`,
       addr: (r) => {
         if (typeof r !== 'number') return `"$(mn_addr "$${r}")"`;
         this.addrRanks.add(r);
@@ -86,6 +93,7 @@ export class KubernetesValues {
         return `"$(mn_nth "$${r}" $MN_P_${token(name)})"`;
       },
       rank: (self) => `"$${self}"`,
+      index: (self, from) => `"$((${self} ${from < 0 ? `+ ${-from}` : `- ${from}`}))"`,
       gpus: () => quote(this.gpusInPod),
       iface: () => '"$MN_IFACE"',
       file: (name) => quote(this.files.get(name) ?? ''),
@@ -139,15 +147,19 @@ export class KubernetesValues {
       if (!list) {
         lists.push(`${v}=''`);
       } else if (list.each.every((p) => typeof p === 'string' || !('addr' in p || 'iface' in p))) {
-        lists.push(`${v}=${singleQuote(resolveList(list, this.svc.ranks.keys(), this.fileLeaves))}`);
+        lists.push(
+          `${v}=${singleQuote(resolveList(list, listMembers(list, this.svc.ranks.length), this.fileLeaves))}`,
+        );
       } else {
         const each = resolveValue(list.each, 'mn_i', this.shellLeaves);
         const sep = list.sep === '\n' ? "'\n'" : singleQuote(list.sep);
+        const members = listMembers(list, this.svc.ranks.length);
+        const from = members[0] ?? 0;
         lists.push(
           `${v}=''`,
-          'mn_i=0',
-          `while [ "$mn_i" -lt ${this.svc.ranks.length} ]; do`,
-          `  if [ "$mn_i" -gt 0 ]; then ${v}="$${v}"${sep}; fi`,
+          `mn_i=${from}`,
+          `while [ "$mn_i" -lt ${from + members.length} ]; do`,
+          `  if [ "$mn_i" -gt ${from} ]; then ${v}="$${v}"${sep}; fi`,
           `  ${v}="$${v}"${each || "''"}`,
           '  mn_i=$((mn_i + 1))',
           'done',

@@ -291,6 +291,19 @@ export class ServiceRender {
     return out;
   }
 
+  /** A service with roles: each role's own variables, exported by the pods of that role's ranks. */
+  private roleEnvLines(): string[] {
+    const out: string[] = [];
+    for (const role of this.svc.roles ?? []) {
+      const own = Object.entries(this.svc.roleEnv?.[role.name] ?? {});
+      if (own.length === 0) continue;
+      out.push(`if [ "$mn_rank" -ge ${role.first} ] && [ "$mn_rank" -lt ${role.first + role.nodes} ]; then`);
+      for (const [k, value] of own) out.push(`  export ${k}=${this.values.word(value)}`);
+      out.push('fi');
+    }
+    return out;
+  }
+
   private fileTemplates(): { key: string; file: PlanFile; content: string }[] {
     return this.svc.files.map((f) => ({
       key: configMapKey(
@@ -318,6 +331,7 @@ export class ServiceRender {
       for (const [k, value] of leader) body.push(`  export ${k}=${v.word(value)}`);
       body.push('fi');
     }
+    body.push(...this.roleEnvLines());
     // Commands set here: one branch per distinct command (the most common as the default).
     const branches = new Map<string, number[]>();
     for (const g of groups) {
@@ -382,6 +396,7 @@ export class ServiceRender {
       files: installs,
       ...(this.svc.cwd !== undefined ? { cwd: this.svc.cwd } : {}),
       resolveTimeoutSeconds: this.opts.resolveTimeoutSeconds ?? 600,
+      ...(this.svc.roles ? { hostnames: this.svc.ranks.map((r) => r.hostname) } : {}),
     });
     data['remote.sh'] = remoteScript(this.filesRoot, this.svc.cwd);
     data['hostname'] = hostnameScript();

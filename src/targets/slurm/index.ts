@@ -337,6 +337,7 @@ function rankProgram(svc: ServicePlan): string {
     for (const key of leaderKeys) rest.push(`  ${exportLine(key, svc.leaderEnv[key] ?? [])}`);
     rest.push('fi');
   }
+  rest.push(...roleEnvLines(svc, exportable, exportLine));
   if (svc.implementation === 'ompi') {
     rest.push(
       'if [ "$(id -u)" = 0 ]; then',
@@ -420,3 +421,24 @@ export MN_RANK_PROGRAM
 exec srun --jobid="$MN_JOB_ID" --nodes=1 --ntasks=1 --overlap --nodelist="$mn_node" --kill-on-bad-exit=1 --quiet \\
   /bin/bash -c "$MN_RANK_PROGRAM" multinode-rank exec "$*"
 `;
+
+/**
+ * A service with roles: each role's own variables (TF_CONFIG, MULTINODE_ROLE*, Backend.AI's role), exported
+ * by the ranks of that role (docs/guides/roles-and-dependencies.md).
+ */
+function roleEnvLines(
+  svc: ServicePlan,
+  exportable: (key: string) => boolean,
+  exportLine: (key: string, v: Value) => string,
+): string[] {
+  const out: string[] = [];
+  for (const role of svc.roles ?? []) {
+    const own = svc.roleEnv?.[role.name] ?? {};
+    const keys = Object.keys(own).filter(exportable).sort();
+    if (keys.length === 0) continue;
+    out.push(`if [ "$MN_RANK" -ge ${role.first} ] && [ "$MN_RANK" -lt ${role.first + role.nodes} ]; then`);
+    for (const key of keys) out.push(`  ${exportLine(key, own[key] ?? [])}`);
+    out.push('fi');
+  }
+  return out;
+}

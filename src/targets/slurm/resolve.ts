@@ -52,6 +52,7 @@ export class SlurmValues {
         return `\${MN_P_${token(name, this.portArrays)}[${index(r)}]}`;
       },
       rank: (self) => `\${${self}}`,
+      index: (self, from) => `$((${self} ${from < 0 ? `+ ${-from}` : `- ${from}`}))`,
       gpus: () => '${CUDA_VISIBLE_DEVICES:-}',
       iface: () => '${MN_IFACE}',
       file: (name) => (name === SSH_WRAPPER_FILE ? `${DIR_REF}/${WRAPPER_REL}` : `${DIR_REF}/files/${name}`),
@@ -85,10 +86,14 @@ export class SlurmValues {
       }
       const each = resolveValue(list.each, 'mn_i', this.leaves);
       const sep = list.compress === 'hostlist' ? ',' : escapeDq(list.sep);
+      // A role's list runs over that role's ranks only (plan ListPlan.from/count).
+      const ranged = list.from !== undefined || list.count !== undefined;
+      const from = list.from ?? 0;
+      const to = from + (list.count ?? this.svc.ranks.length - from);
       lists.push(
         `${v}=`,
-        'for mn_i in "${!MN_H[@]}"; do',
-        ...(sep === '' ? [] : [`  [ "$mn_i" = 0 ] || ${v}+="${sep}"`]),
+        ranged ? `for ((mn_i = ${from}; mn_i < ${to}; mn_i++)); do` : 'for mn_i in "${!MN_H[@]}"; do',
+        ...(sep === '' ? [] : [`  [ "$mn_i" = ${from} ] || ${v}+="${sep}"`]),
         `  ${v}+="${each}"`,
         'done',
       );
