@@ -29,7 +29,15 @@ export const PRIVATE_FILE_MODE = 0o600;
 const ensured = new Set<string>();
 
 /** What an older multinode left in its (0755) state directory: such a directory is narrowed, not refused. */
-const OWN_ENTRIES = new Set([STATE.servicesDir, STATE.clustersDir, STATE.locksDir, STATE.volumesDir, 'slurm', 'etc', 'bin']);
+const OWN_ENTRIES = new Set([
+  STATE.servicesDir,
+  STATE.clustersDir,
+  STATE.locksDir,
+  STATE.volumesDir,
+  'slurm',
+  'etc',
+  'bin',
+]);
 
 /**
  * Creates the state root 0700, or narrows an existing one to 0700 (once per process and root) when it is

@@ -55,6 +55,7 @@ export interface SshClientConfigOptions {
 /** A value as one ssh_config argument (double-quoted when it needs it), or an error naming it. */
 function word(value: string, what: string): string {
   if (/^[A-Za-z0-9_@+=:,./~-]+$/.test(value)) return value;
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point
   if (value === '' || /["%\\\x00-\x1f\x7f]/.test(value))
     throw new Error(`${what} ${JSON.stringify(value)} cannot be written into an ssh config`);
   return `"${value}"`;
