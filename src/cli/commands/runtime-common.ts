@@ -1,9 +1,6 @@
 /** Helpers shared by the local-runtime commands (up, ps, logs, exec, down, cluster). */
-import { EXIT, MultinodeError } from '../../api/issues.js';
+import { MultinodeError } from '../../api/issues.js';
 import { isRoot } from '../../targets/local/target.js';
-import { readServiceState } from '../../targets/local/service-state.js';
-import { checkedName } from '../../targets/state-root.js';
-import type { ServiceState } from '../../targets/local/service-state.js';
 
 export { isRoot } from '../../targets/local/target.js';
 
@@ -15,15 +12,7 @@ export function requireRoot(what: string): void {
     );
 }
 
-/** The recorded state of service `name`; bad input (exit 2) naming it when no such service runs. */
-export async function requireServiceState(name: string): Promise<ServiceState> {
-  const state = await readServiceState(checkedName('service', name));
-  if (!state)
-    throw new MultinodeError('runtime.no-service', `no service named "${name}" (see \`multinode ps\`)`, {
-      exitCode: EXIT.badInput,
-    });
-  return state;
-}
+export { requireServiceState } from '../../app/logs.js';
 
 export { slurmStateDir } from '../../app/cluster.js';
 
