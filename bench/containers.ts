@@ -14,6 +14,7 @@ import { readServiceState } from '../src/targets/local/service-state.js';
 import { podmanBase, podmanEnv } from '../src/targets/local/container.js';
 import { BUSYBOX_IMAGE, removePodmanRun, testImage } from '../test/root/container-helpers.js';
 import { ROOT_DIR, cleanupStateDir, cli, makeStateDir } from '../test/root/runtime-helpers.js';
+import { median as med } from './stats.js';
 
 const N = Number(process.argv[2] ?? 3);
 const RANKS = 8;
@@ -37,7 +38,6 @@ ${image ? `    image:\n      uri: ${BUSYBOX_IMAGE}\n` : ''}    script: exec slee
 `;
 }
 
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const fmt = (xs: number[]) =>
   `${med(xs).toFixed(0).padStart(6)} / ${Math.max(...xs)
     .toFixed(0)

@@ -19,6 +19,7 @@ import {
   waitFor,
   waitStatus,
 } from '../test/root/failover-helpers.js';
+import { median as med } from './stats.js';
 
 const N = Number(process.argv[2] ?? 10);
 const SIZES = (process.env['MN_BENCH_SIZES'] ?? '2,4,8,32').split(',').map(Number);
@@ -49,7 +50,6 @@ services:
 `;
 }
 
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const max = (xs: number[]) => Math.max(...xs);
 const fmt = (xs: number[]) => `${med(xs).toFixed(0).padStart(5)} / ${max(xs).toFixed(0).padStart(5)}`;
 

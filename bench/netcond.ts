@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { median as med } from './stats.js';
 
 const N = Number(process.argv[2] ?? 5);
 const NODES = Number(process.argv[3] ?? 64);
@@ -24,7 +25,6 @@ const { createCluster, deleteCluster } = await import('../src/targets/local/clus
 const { netHeal, netPartition, netSet } = await import('../src/app/net.js');
 const { nodeNetnsName } = await import('../src/targets/local/node-exec.js');
 
-const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const max = (xs: number[]) => Math.max(...xs);
 const fmt = (xs: number[]) => `${med(xs).toFixed(0).padStart(5)} / ${max(xs).toFixed(0).padStart(5)} ms`;
 

@@ -13,6 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { median } from './stats.js';
 
 const STATE = mkdtempSync(join(tmpdir(), 'mn-bench-'));
 process.env['MULTINODE_STATE_DIR'] = STATE;
@@ -51,7 +52,6 @@ function run(argv: readonly string[], input?: string): string {
   return r.stdout;
 }
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 const fmt = (x: number, d = 1) => x.toFixed(d);
 function row(label: string, value: string, ratio?: number): void {
   console.log(
