@@ -24,11 +24,10 @@ import type {
   PlacedService,
 } from '../api/inventory.js';
 import type { Issue, Result, SourcePos } from '../api/issues.js';
-import { CODES } from './codes.js';
 import { locate } from './locate.js';
 import { LinksSchema, buildLinks } from './netcond.js';
 import { MEMORY_PATTERN, parseMemorySize } from './units.js';
-import { parseYamlWithPositions } from './yaml-source.js';
+import { notAMapping, parseYamlWithPositions } from './yaml-source.js';
 import { zodIssuesToIssues } from './zod-issues.js';
 
 /** Stable issue codes of the inventory file (besides the spec layer's YAML and schema codes). */
@@ -116,17 +115,12 @@ export function parseInventory(text: string, file: string): Result<Inventory> {
   const src = parseYamlWithPositions(text, file);
   const issues: Issue[] = [...src.issues];
   if (issues.some((i) => i.severity === 'error')) return { ok: false, issues };
-  if (typeof src.data !== 'object' || src.data === null || Array.isArray(src.data)) {
-    issues.push({
-      code: CODES.notAMapping,
-      severity: 'error',
-      path: '',
-      pos: src.positions[''] ?? { file, line: 1, col: 1 },
-      message:
-        'an inventory is a mapping with `nodes` (and optionally `version`, `name`, `defaults`, `services`)',
-    });
-    return { ok: false, issues };
-  }
+  const shape = notAMapping(
+    src,
+    file,
+    'an inventory is a mapping with `nodes` (and optionally `version`, `name`, `defaults`, `services`)',
+  );
+  if (shape) return { ok: false, issues: [...issues, shape] };
   const parsed = InventorySchema.safeParse(src.data);
   if (!parsed.success) {
     issues.push(

@@ -7,9 +7,8 @@
 import * as z from 'zod';
 import type { LinkProfile, LinkShape } from '../api/inventory.js';
 import type { Issue, Result, SourcePos } from '../api/issues.js';
-import { CODES } from './codes.js';
 import { locate } from './locate.js';
-import { parseYamlWithPositions } from './yaml-source.js';
+import { notAMapping, parseYamlWithPositions } from './yaml-source.js';
 import { zodIssuesToIssues } from './zod-issues.js';
 
 export const NETCOND_CODES = {
@@ -184,16 +183,8 @@ function readDoc<S extends z.ZodType>(
   const issues: Issue[] = [...src.issues];
   if (issues.some((i) => i.severity === 'error'))
     return { data: undefined, positions: src.positions, issues };
-  if (typeof src.data !== 'object' || src.data === null || Array.isArray(src.data)) {
-    issues.push({
-      code: CODES.notAMapping,
-      severity: 'error',
-      path: '',
-      pos: src.positions[''] ?? { file, line: 1, col: 1 },
-      message: what,
-    });
-    return { data: src.data, positions: src.positions, issues };
-  }
+  const shape = notAMapping(src, file, what);
+  if (shape) return { data: src.data, positions: src.positions, issues: [...issues, shape] };
   const parsed = schema.safeParse(src.data, { reportInput: true, jitless: true });
   if (!parsed.success) {
     issues.push(

@@ -118,6 +118,18 @@ function countNodeTokens(text: string, limit: number): { count: number; overAt: 
   return { count, overAt: -1 };
 }
 
+/** The `not-a-mapping` issue when the document's top level is not a mapping (located at the document), else none. */
+export function notAMapping(src: YamlSource, file: string, message: string): Issue | undefined {
+  if (typeof src.data === 'object' && src.data !== null && !Array.isArray(src.data)) return undefined;
+  return {
+    code: CODES.notAMapping,
+    severity: 'error',
+    path: '',
+    pos: src.positions[''] ?? { file, line: 1, col: 1 },
+    message,
+  };
+}
+
 export function parseYamlWithPositions(
   text: string,
   file: string,
