@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { shQuote } from '../../../lib/shell.js';
 import type { RankMount } from '../volumes.js';
 import { SSH_FILES } from './keys.js';
+import type { KnownHost } from './keys.js';
 
 /** File names in a service's SSH directory. */
 export const SSH_CONFIG_FILES = {
@@ -37,16 +38,9 @@ export const SYSTEM_SSH_CONFIG = '/etc/ssh/ssh_config';
 export const SSH_CONFIG_DROPIN_TARGET = '/etc/ssh/ssh_config.d/00-multinode.conf';
 const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 
-export interface SshConfigHost {
-  readonly hostname: string;
-  readonly address: string;
-  readonly port: number;
-  readonly aliases?: readonly string[];
-}
-
 export interface SshClientConfigOptions {
   readonly serviceName: string;
-  readonly hosts: readonly SshConfigHost[];
+  readonly hosts: readonly KnownHost[];
   readonly user: string;
   readonly identityFile: string;
   readonly knownHosts: string;

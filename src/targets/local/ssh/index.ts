@@ -36,7 +36,7 @@ import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { plannedEnv } from '../resolve.js';
 import { ensureOwnDir, isOwnDir, shortPrivateParent } from '../../private-dir.js';
-import { ensureSshMaterial, removeSshMaterial, type SshMaterial } from './keys.js';
+import { ensureSshMaterial, removeSshMaterial, type KnownHost, type SshMaterial } from './keys.js';
 import { withoutMounts } from '../node-exec.js';
 import { buildSessionScript, sessionForceCommand, SSH_CONFIG_FILES, writeSshClientConfig } from './config.js';
 import { stopSessions, type StopSessionsResult } from './sessions.js';
@@ -214,14 +214,15 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
   };
   const configPath = (rank: number): string => join(dir, `sshd_config.${rank}`);
 
+  const hosts: KnownHost[] = o.ranks.map((r) => ({
+    hostname: r.hostname,
+    address: r.address,
+    port: r.sshPort,
+    ...(r.aliases === undefined ? {} : { aliases: r.aliases }),
+  }));
   const material = await ensureSshMaterial(dir, {
     comment: `${PRODUCT}:${o.serviceName}`,
-    hosts: o.ranks.map((r) => ({
-      hostname: r.hostname,
-      address: r.address,
-      port: r.sshPort,
-      ...(r.aliases === undefined ? {} : { aliases: r.aliases }),
-    })),
+    hosts,
   });
   await Promise.all([
     mkdir(ranksDir, { recursive: true, mode: 0o700 }),
@@ -271,12 +272,7 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
   // Plain `ssh <rank host name>` from any rank (see config.ts for how it reaches the client).
   await writeSshClientConfig(dir, {
     serviceName: o.serviceName,
-    hosts: o.ranks.map((r) => ({
-      hostname: r.hostname,
-      address: r.address,
-      port: r.sshPort,
-      ...(r.aliases === undefined ? {} : { aliases: r.aliases }),
-    })),
+    hosts,
     user: user.username,
     identityFile: material.userKey,
     knownHosts: material.knownHosts,
