@@ -37,6 +37,30 @@ export async function testImage(
   return { name, buildMs: Date.now() - t };
 }
 
+export const STANDIN_IMAGE = 'localhost/multinode-test/standins:1';
+
+/**
+ * The MPI test image plus the backend stand-ins (test/programs/standins: `vllm`, `python`, … NOT the real
+ * programs) in /usr/local/bin, the seed-000 `inference_server` stand-in on PYTHONPATH (/opt/pylib) and the
+ * conformance probe it runs (/opt/probe.py): an image in which seed 000's examples find their programs, as
+ * they would in the real images. Made with `podman create` + `cp` + `commit` (one small layer, no build).
+ */
+export async function standinImage(stateDir: string): Promise<{ name: string; ms: number }> {
+  const t = Date.now();
+  await testImage(stateDir, 'mpi');
+  const tmp = `mn-standins-build-${process.pid}`;
+  try {
+    podman(stateDir, ['create', '--name', tmp, MPI_IMAGE, '/bin/true']);
+    podman(stateDir, ['cp', `${join(ROOT_DIR, 'test/programs/standins')}/.`, `${tmp}:/usr/local/bin/`]);
+    podman(stateDir, ['cp', join(ROOT_DIR, 'test/conformance/pylib'), `${tmp}:/opt/pylib`]);
+    podman(stateDir, ['cp', join(ROOT_DIR, 'test/conformance/probe.py'), `${tmp}:/opt/probe.py`]);
+    podman(stateDir, ['commit', '--quiet', '--change', 'ENV PYTHONPATH=/opt/pylib', tmp, STANDIN_IMAGE]);
+  } finally {
+    podman(stateDir, ['rm', '--force', '--ignore', tmp]);
+  }
+  return { name: STANDIN_IMAGE, ms: Date.now() - t };
+}
+
 /** Runs `fn` with MULTINODE_STATE_DIR set (the container module reads the state root from it). */
 export async function withState<T>(stateDir: string, fn: () => Promise<T>): Promise<T> {
   const prev = process.env['MULTINODE_STATE_DIR'];
@@ -49,7 +73,7 @@ export async function withState<T>(stateDir: string, fn: () => Promise<T>): Prom
   }
 }
 
-function podman(stateDir: string, args: readonly string[]): string {
+export function podman(stateDir: string, args: readonly string[]): string {
   const prev = process.env['MULTINODE_STATE_DIR'];
   process.env['MULTINODE_STATE_DIR'] = stateDir;
   try {
@@ -64,11 +88,17 @@ function podman(stateDir: string, args: readonly string[]): string {
   }
 }
 
-/** Names of all containers (running or not) in the state directory's store. */
+/**
+ * Names of all containers (running or not) in the state directory's store. podman makes its run-time
+ * directory when it is missing: one this call made is removed again, so it never hides what `down` left.
+ */
 export function containersIn(stateDir: string): string[] {
-  return podman(stateDir, ['ps', '--all', '--format', '{{.Names}}'])
+  const hadRun = existsSync(podmanDirs(stateDir).run);
+  const names = podman(stateDir, ['ps', '--all', '--format', '{{.Names}}'])
     .split('\n')
     .filter((x) => x !== '');
+  if (!hadRun) removePodmanRun(stateDir);
+  return names;
 }
 
 /** What podman could have left outside its store: each entry is a finding (empty = clean). */
@@ -89,6 +119,7 @@ export function podmanLeftovers(stateDir: string, ipForwardBefore: string): stri
   for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n'))
     if (l.includes(join(stateDir, 'containers')) || l.includes(podmanDirs(stateDir).run))
       out.push(`mount ${l.split(' ')[4]}`);
+  if (existsSync(podmanDirs(stateDir).run)) out.push(`run-time directory ${podmanDirs(stateDir).run}`);
   return out;
 }
 

@@ -24,9 +24,10 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { constants as osConstants } from 'node:os';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { RankPlan, ServicePlan } from '../../api/plan.js';
 import {
@@ -42,11 +43,14 @@ import {
   sshWrapperScript,
 } from '../pod-entrypoint.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside, stateRoot } from '../state-root.js';
+import { singleQuote } from '../../lib/shell.js';
+import { buildSshClientConfig, SSH_CONFIG_FILES, sshClientMounts } from './ssh/config.js';
 import { shortPrivateParent } from '../private-dir.js';
 import type { ProcessLauncher } from '../ports.js';
 import { rankEtcDir, rankUtsPath } from './network.js';
 import { NETNS_DIR } from './node-exec.js';
-import { serviceDir, serviceNames } from './paths.js';
+import { serviceDir, serviceNames, withLock } from './paths.js';
+import { STATE } from '../../api/names.js';
 
 export const PODMAN = '/usr/bin/podman';
 export const PULL_POLICIES = ['always', 'missing', 'never'] as const;
@@ -296,6 +300,20 @@ interface ArchiveEntry {
  */
 export async function ensureImage(ref: string, pull: PullPolicy, field = 'image.uri'): Promise<string> {
   const d = await ensurePodmanConfig();
+  try {
+    return await withStoreLock(d, () => ensureImageLocked(ref, pull, field, d));
+  } catch (e) {
+    await removeIdleRunDir(d); // `up` stops here: it leaves nothing behind
+    throw e;
+  }
+}
+
+async function ensureImageLocked(
+  ref: string,
+  pull: PullPolicy,
+  field: string,
+  d: PodmanDirs,
+): Promise<string> {
   const p = parseImageRef(ref);
   const fail = (why: string): never => {
     throw new MultinodeError(
@@ -356,29 +374,32 @@ export async function importRootfs(tarball: string, name: string): Promise<strin
 export async function imageHasSshd(id: string): Promise<boolean> {
   const d = await ensurePodmanConfig();
   const parent = `/multinode-check-${process.pid}`;
-  const r = await runPodman(
-    [
-      'run',
-      '--rm',
-      '--network',
-      'none',
-      '--cgroup-parent',
-      parent,
-      '--ulimit',
-      `nofile=${nofileLimit()}`,
-      '--ulimit',
-      'nproc=4096:4096',
-      '--entrypoint',
-      '/bin/sh',
-      id,
-      '-c',
-      'for d in /usr/sbin /usr/bin /sbin /bin; do [ -x "$d/sshd" ] && exit 0; done; exit 3',
-    ],
-    d,
-    60_000,
+  const r = await withStoreLock(d, () =>
+    runPodman(
+      [
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--cgroup-parent',
+        parent,
+        '--ulimit',
+        `nofile=${nofileLimit()}`,
+        '--ulimit',
+        'nproc=4096:4096',
+        '--entrypoint',
+        '/bin/sh',
+        id,
+        '-c',
+        'for d in /usr/sbin /usr/bin /sbin /bin; do [ -x "$d/sshd" ] && exit 0; done; exit 3',
+      ],
+      d,
+      60_000,
+    ),
   );
   await removeCgroups(parent);
   if (r.code === 0) return true;
+  await removeIdleRunDir(d); // `up` stops when this is false: it leaves nothing behind
   if (r.code === 3) return false;
   throw new MultinodeError(
     'runtime.image-check',
@@ -457,8 +478,20 @@ export function withContainerRemoval(
     launch(argv, options) {
       const p = base.launch(argv, options);
       const rank = ctr() ? rankOfArgv(argv) : undefined;
-      if (p.pid !== undefined && rank !== undefined) rankOfPid.set(p.pid, rank);
-      return p;
+      if (rank === undefined) return p;
+      if (p.pid !== undefined) rankOfPid.set(p.pid, rank);
+      // `podman run` reports a container killed by signal n as exit code 128+n: report it as the signal,
+      // as a rank on the host file system killed by n is reported.
+      return {
+        pid: p.pid,
+        onExit: (fn) => {
+          p.onExit((code, signal) => {
+            const s = signal === null ? containerSignal(code) : undefined;
+            if (s === undefined) fn(code, signal);
+            else fn(null, s);
+          });
+        },
+      };
     },
     startTime: (pid) => base.startTime(pid),
     async stopGroup(pid, startTime, graceMs) {
@@ -470,6 +503,17 @@ export function withContainerRemoval(
       await c.remove([rank]);
     },
   };
+}
+
+/**
+ * The signal a `podman run` exit code stands for: 128+n for a signal n the container's process died of
+ * (podman, like a shell, cannot tell it from a program that exits with 128+n itself). 125–127 are podman's.
+ */
+export function containerSignal(code: number | null): string | undefined {
+  if (code === null || code <= 128 || code > 128 + 64) return undefined;
+  const n = code - 128;
+  const name = Object.entries(osConstants.signals).find(([, v]) => v === n)?.[0];
+  return name;
 }
 
 export function containerName(cluster: string, service: string, rank: number): string {
@@ -530,7 +574,26 @@ export async function containerRanks(input: ContainerRanksInput): Promise<Contai
         ])
       : undefined;
   await write(join(shim, 'bin', 'multinode-ssh'), sshWrapperScript(ports[0] ?? 2222, hostPorts), 0o755);
-  if (input.ssh) await ensurePodKeys(keys, plan.name);
+  // sshd: required for leader launch and MPI (`up` checked the image has one); otherwise, in a service of
+  // more than one rank, started when the image has one, so plain `ssh <rank>` works in every launch mode.
+  const sshd = input.ssh ? 'required' : plan.ranks.length > 1 ? 'optional' : 'none';
+  for (const p of ports)
+    await write(join(shim, `sshd-optional-${p}.sh`), optionalSshdScript(`${SHIM_DIR}/sshd-${p}.sh`), 0o755);
+  await write(join(shim, SESSION_SCRIPT), sessionScript(), 0o755);
+  if (sshd !== 'none') {
+    await ensurePodKeys(keys, plan.name);
+    await write(
+      join(keys, SSH_CONFIG_FILES.dropIn),
+      buildSshClientConfig({
+        serviceName: plan.name,
+        hosts: plan.ranks.map((r) => ({ hostname: r.hostname, address: r.address, port: sshPort(r) })),
+        identityFile: `${SSH_DIR}/id_ed25519`,
+        knownHosts: `${SSH_DIR}/known_hosts`,
+        hostKeyAlias: HOST_KEY_ALIAS,
+      }),
+      0o644,
+    );
+  }
 
   const filesDirs = new Set<string>();
   for (const f of plan.files) filesDirs.add(dirname(f.path));
@@ -541,9 +604,15 @@ export async function containerRanks(input: ContainerRanksInput): Promise<Contai
       if (existsSync(join(etc, f))) out.push('--volume', `${join(etc, f)}:/etc/${f}:ro`);
     for (const dir of filesDirs) out.push('--volume', `${dir}:${dir}:ro`);
     out.push('--volume', `${shim}:${SHIM_DIR}:ro`);
-    out.push('--volume', `${join(shim, `sshd-${sshPort(r)}.sh`)}:${SHIM_DIR}/sshd.sh:ro`);
+    const sshdFile = sshd === 'optional' ? `sshd-optional-${sshPort(r)}.sh` : `sshd-${sshPort(r)}.sh`;
+    out.push('--volume', `${join(shim, sshdFile)}:${SHIM_DIR}/sshd.sh:ro`);
     out.push('--volume', `${join(shim, 'bin', 'multinode-ssh')}:${plan.sshWrapperPath}:ro`);
-    if (input.ssh) out.push('--volume', `${keys}:${SSH_DIR}:ro`);
+    if (sshd !== 'none') {
+      out.push('--volume', `${keys}:${SSH_DIR}:ro`);
+      // Plain `ssh <rank>`: the Host blocks as a drop-in of the image's own ssh_config.
+      for (const m of sshClientMounts(keys, 'image'))
+        out.push('--volume', `${m.source}:${m.target}:${m.readOnly ? 'ro' : 'rw'}`);
+    }
     for (const m of input.mounts) out.push('--volume', `${m.source}:${m.target}:${m.readOnly ? 'ro' : 'rw'}`);
     return out;
   };
@@ -596,7 +665,7 @@ export async function containerRanks(input: ContainerRanksInput): Promise<Contai
         '--env',
         `${HELPER_ENV.podIp}=${r.address}`,
         '--env',
-        `MN_SSHD=${input.ssh ? 1 : 0}`,
+        `MN_SSHD=${sshd === 'none' ? 0 : 1}`,
         ...mountArgs(r),
         ...(plan.cwd !== undefined ? ['--workdir', plan.cwd] : []),
         '--entrypoint',
@@ -609,6 +678,43 @@ export async function containerRanks(input: ContainerRanksInput): Promise<Contai
     remove,
     removeAll: () => remove(plan.ranks.map((r) => r.rank)),
   };
+}
+
+const SESSION_SCRIPT = 'session.sh';
+
+/**
+ * Every ssh session on a container rank runs this (the authorized key's `command=`): the wrapper's remote
+ * half (remote.sh, which sets the rank's environment itself) runs as sent; an sftp request gets the image's
+ * sftp-server; anything else is plain `ssh <rank> [CMD]` and runs through remote.sh with the rank's
+ * environment and cwd, output on the connection (no CMD: an interactive shell).
+ */
+function sessionScript(): string {
+  const remote = `exec /usr/bin/env -i /bin/sh ${SHIM_DIR}/remote.sh `;
+  return `#!/bin/sh
+# Every ssh session on this rank starts here (authorized_keys command=; generated by multinode).
+c=\${SSH_ORIGINAL_COMMAND-}
+case $c in
+  ${singleQuote(remote)}*) exec /bin/sh -c "$c" ;;
+  internal-sftp|sftp|*/sftp-server)
+    for f in /usr/lib/openssh/sftp-server /usr/libexec/openssh/sftp-server /usr/lib/ssh/sftp-server; do
+      [ -x "$f" ] && exec "$f"
+    done
+    echo "multinode: no sftp-server in this image" >&2
+    exit 127 ;;
+esac
+exec /usr/bin/env -i /bin/sh ${SHIM_DIR}/remote.sh 1 "$c"
+`;
+}
+
+/** sshd when the image has one, else nothing (a service that does not need SSH between its ranks). */
+function optionalSshdScript(sshdScriptPath: string): string {
+  return `#!/bin/sh
+# sshd for plain \`ssh <rank>\`, only when the image has one (this service does not need it otherwise).
+for d in /usr/sbin /usr/bin /sbin /bin; do
+  [ -x "$d/sshd" ] && exec /bin/sh ${singleQuote(sshdScriptPath)}
+done
+exit 0
+`;
 }
 
 /** Host key, user key, authorized_keys and the pinned known_hosts (alias HOST_KEY_ALIAS), as the pod's Secret. */
@@ -629,7 +735,12 @@ async function ensurePodKeys(dir: string, service: string): Promise<void> {
   await keygen(join(dir, 'id_ed25519'));
   const hostPub = (await readFile(join(dir, 'ssh_host_ed25519_key.pub'), 'utf8')).trim().split(' ');
   const userPub = (await readFile(join(dir, 'id_ed25519.pub'), 'utf8')).trim();
-  await writeFile(join(dir, 'authorized_keys'), `${userPub}\n`, { mode: 0o600 });
+  // Every session goes through the session script (see `sessionScript`).
+  await writeFile(
+    join(dir, 'authorized_keys'),
+    `command="/bin/sh ${SHIM_DIR}/${SESSION_SCRIPT}" ${userPub}\n`,
+    { mode: 0o600 },
+  );
   await writeFile(join(dir, 'known_hosts'), `${HOST_KEY_ALIAS} ${hostPub[0] ?? ''} ${hostPub[1] ?? ''}\n`, {
     mode: 0o644,
   });
@@ -652,6 +763,45 @@ export async function removeServiceContainers(cluster: string, service: string, 
   const ids = ls.stdout.split('\n').filter((x) => /^[0-9a-f]+$/.test(x));
   if (ids.length > 0) await runPodman(['rm', '--force', '--ignore', '--time', '0', ...ids], d, 60_000);
   await removeCgroups(cgroupParent(cluster, service));
+  await removeIdleRunDir(d, service);
+}
+
+/** The store's lock: held by image loads and checks (`up`) and by `down` removing the run-time directory. */
+function withStoreLock<T>(d: PodmanDirs, fn: () => Promise<T>, timeoutMs = 900_000): Promise<T> {
+  return withLock(join(d.base, 'store.lock'), fn, timeoutMs);
+}
+
+/**
+ * `down`'s last step for the image store (and a failed `up`'s): when no container is left in it and no other
+ * recorded service runs in an image, podman's run-time directory (`/run/multinode/pm-<hash>`: locks, events, container run
+ * files) goes too, as after a reboot; the next `up` makes it again. The path is proved to be
+ * `pm-<12 hex>` directly inside multinode's own short private parent before anything is removed.
+ */
+async function removeIdleRunDir(d: PodmanDirs, except?: string): Promise<void> {
+  const parent = shortPrivateParent();
+  if (dirname(d.run) !== parent || !/^pm-[0-9a-f]{12}$/.test(basename(d.run))) return;
+  requireInside(d.run, parent);
+  if (!existsSync(d.run)) return;
+  await withStoreLock(
+    d,
+    async () => {
+      const services = join(stateRoot(), STATE.servicesDir);
+      for (const name of await readdir(services).catch(() => [] as string[]))
+        if (name !== except && (await readRankRuntime(join(services, name))).kind === 'container') return;
+      const ls = await runPodman(['ps', '--all', '--quiet'], d, 60_000);
+      if (ls.code !== 0 || ls.stdout.trim() !== '') return;
+      // Nothing runs: what podman still has mounted there (a container's shm) is stale.
+      const mounts = readFileSync('/proc/self/mountinfo', 'utf8')
+        .split('\n')
+        .map((l) => l.split(' ')[4] ?? '')
+        .filter((m) => m === d.run || m.startsWith(`${d.run}/`))
+        .sort()
+        .reverse();
+      for (const m of mounts) await new Promise((done) => execFile('/bin/umount', ['-l', m], done));
+      await rm(requireInside(d.run, parent), { recursive: true, force: true });
+    },
+    30_000,
+  ).catch(() => undefined);
 }
 
 /** Removes a cgroup subtree podman left (empty directories only) in every v1 hierarchy and the unified one. */

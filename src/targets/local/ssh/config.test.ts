@@ -91,12 +91,28 @@ test('session script: valid bash; the wrapper command runs as is; ForceCommand q
   );
 });
 
-test('sshClientMounts: host ranks cover /etc/ssh/ssh_config; image ranks get a drop-in and the key paths', () => {
+test('sshClientMounts: host ranks cover /etc/ssh/ssh_config; image ranks get a drop-in', () => {
   assert.deepEqual(sshClientMounts('/s/ssh', 'host'), [
     { source: '/s/ssh/ssh_config', target: '/etc/ssh/ssh_config', readOnly: true },
   ]);
-  assert.deepEqual(
-    sshClientMounts('/s/ssh', 'image').map((m) => m.target),
-    ['/etc/ssh/ssh_config.d/00-multinode.conf', '/s/ssh/id_ed25519', '/s/ssh/known_hosts'],
-  );
+  assert.deepEqual(sshClientMounts('/s/pod/ssh', 'image'), [
+    {
+      source: '/s/pod/ssh/multinode.conf',
+      target: '/etc/ssh/ssh_config.d/00-multinode.conf',
+      readOnly: true,
+    },
+  ]);
+});
+
+test('buildSshClientConfig: no User line when none is given; a host key alias pins every rank to one key', () => {
+  const text = buildSshClientConfig({
+    serviceName: 's',
+    hosts: [{ hostname: 's-0', address: '198.18.0.2', port: 2222 }],
+    identityFile: '/etc/multinode-ssh/id_ed25519',
+    knownHosts: '/etc/multinode-ssh/known_hosts',
+    hostKeyAlias: 'multinode-rank',
+  });
+  assert.doesNotMatch(text, /User /);
+  assert.match(text, /\n {2}HostKeyAlias multinode-rank\n/);
+  assert.match(text, /^Host s-0 198\.18\.0\.2\n {2}HostName 198\.18\.0\.2\n {2}Port 2222\n/m);
 });

@@ -8,11 +8,11 @@
  * - ranks on the host file system: `/etc/ssh/ssh_config` is covered by `<ssh>/ssh_config`, which is the
  *   service's Host blocks followed by this machine's own `/etc/ssh/ssh_config` text (so its `Include` of
  *   `ssh_config.d` and its defaults still apply; the first value ssh finds wins, so the rank entries do);
- * - ranks in an image: `<ssh>/multinode.conf` (the Host blocks alone) at
- *   `/etc/ssh/ssh_config.d/00-multinode.conf`, which Debian's, Ubuntu's and Fedora's `ssh_config` include
- *   first — the image's own config stays in force.
+ * - ranks in an image: `multinode.conf` (the Host blocks alone, naming the pod keys the container has and
+ *   their pinned host-key alias; written by ../container.ts) at `/etc/ssh/ssh_config.d/00-multinode.conf`,
+ *   which Debian's, Ubuntu's and Fedora's `ssh_config` include first — the image's own config stays in force.
  *
- * Both are `RankMount`s (`sshClientMounts`), together with the key and known_hosts at their own paths.
+ * Both are `RankMount`s (`sshClientMounts`).
  * Every session on a rank's sshd, plain ssh or the wrapper, goes through `session` (sshd `ForceCommand`): it
  * records itself so `down` stops it, and a plain ssh session gets the rank's environment and cwd (its
  * output stays on the connection). Pure builders, except `writeSshClientConfig`.
@@ -21,7 +21,6 @@ import { readFile, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { shQuote } from '../../../lib/shell.js';
 import type { RankMount } from '../volumes.js';
-import { SSH_FILES } from './keys.js';
 import type { KnownHost } from './keys.js';
 
 /** File names in a service's SSH directory. */
@@ -41,9 +40,12 @@ const SFTP_SERVER = '/usr/lib/openssh/sftp-server';
 export interface SshClientConfigOptions {
   readonly serviceName: string;
   readonly hosts: readonly KnownHost[];
-  readonly user: string;
+  /** Omitted: ssh logs in as the user it runs as (a container rank: the image's user). */
+  readonly user?: string;
   readonly identityFile: string;
   readonly knownHosts: string;
+  /** Every rank's host key is pinned under this one name (the pod keys of ranks in an image). */
+  readonly hostKeyAlias?: string;
 }
 
 /** A value as one ssh_config argument (double-quoted when it needs it), or an error naming it. */
@@ -69,10 +71,11 @@ export function buildSshClientConfig(o: SshClientConfigOptions): string {
       `Host ${names.join(' ')}`,
       `  HostName ${word(h.address, 'address')}`,
       `  Port ${h.port}`,
-      `  User ${word(o.user, 'user')}`,
+      ...(o.user === undefined ? [] : [`  User ${word(o.user, 'user')}`]),
       `  IdentityFile ${word(o.identityFile, 'identity file')}`,
       '  IdentitiesOnly yes',
       `  UserKnownHostsFile ${word(o.knownHosts, 'known_hosts file')}`,
+      ...(o.hostKeyAlias === undefined ? [] : [`  HostKeyAlias ${word(o.hostKeyAlias, 'host key alias')}`]),
       '  GlobalKnownHostsFile /dev/null',
       '  StrictHostKeyChecking yes',
       '  BatchMode yes',
@@ -144,17 +147,14 @@ export async function writeSshClientConfig(sshDir: string, o: SshClientConfigOpt
 
 /**
  * What a rank mounts so plain `ssh` finds the config: `host` (a rank on this machine's file system) covers
- * /etc/ssh/ssh_config; `image` (a rank in a container) adds a drop-in and mounts the key and known_hosts
- * at the paths the config names. Pure.
+ * /etc/ssh/ssh_config with `<sshDir>/ssh_config`; `image` (a rank in a container) gets `<sshDir>/multinode.conf`
+ * as a drop-in, whose key and known_hosts paths are where the container already has the service's pod keys
+ * (container.ts writes that drop-in). Pure.
  */
 export function sshClientMounts(sshDir: string, mode: 'host' | 'image'): RankMount[] {
   if (mode === 'host')
     return [{ source: join(sshDir, SSH_CONFIG_FILES.hostConfig), target: SYSTEM_SSH_CONFIG, readOnly: true }];
-  const key = join(sshDir, SSH_FILES.userKey);
-  const known = join(sshDir, SSH_FILES.knownHosts);
   return [
     { source: join(sshDir, SSH_CONFIG_FILES.dropIn), target: SSH_CONFIG_DROPIN_TARGET, readOnly: true },
-    { source: key, target: key, readOnly: true },
-    { source: known, target: known, readOnly: true },
   ];
 }
