@@ -10,6 +10,7 @@ import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
 import { undoResource } from './network.js';
 import { removeServiceContainers } from './container.js';
+import { teardownServiceSsh } from './ssh/index.js';
 import { requireInside } from '../state-root.js';
 import { serviceDir, withClusterLock, withServiceLock } from './paths.js';
 import { stopGroup, stopProcess } from './processes.js';
@@ -112,6 +113,9 @@ async function teardownRecorded(
   await sweepServiceProcesses(latest, Math.min(options.graceMs ?? 3000, 1000));
   // Ranks in their image: their containers (by label, recorded or not) and cgroups; the image cache stays.
   await removeServiceContainers(latest.cluster, name, serviceDir(name));
+  // SSH sessions, shared connections and the control directory (which may lie outside the state), also
+  // when the supervisor died before recording them.
+  await teardownServiceSsh(serviceDir(name)).catch(() => undefined);
   options.onProgress?.(`removing ${latest.resources.length} network object(s)`);
   // Reverse order; a run of resources of the same kind is independent, so undo it in parallel.
   const reversed = [...latest.resources].reverse();

@@ -4,7 +4,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { prepareSsh, teardownServiceSsh } from './index.js';
+import { defaultControlDir, isServiceControlDir, prepareSsh, teardownServiceSsh } from './index.js';
 
 test(
   'prepareSsh writes everything under the service dir (even with a space in it) and teardown removes it',
@@ -57,3 +57,17 @@ test(
     }
   },
 );
+
+test('teardown empties only a control directory of the service itself', () => {
+  const ssh = '/state/services/a-very-long-service-name-for-a-socket-path/ssh';
+  assert.equal(isServiceControlDir(ssh, defaultControlDir(ssh)), true);
+  assert.equal(isServiceControlDir(ssh, join(ssh, 'cm')), true);
+  for (const other of [
+    '/run',
+    '/run/multinode',
+    '/run/multinode/munge-0123456789ab',
+    '/etc/ssh',
+    `${ssh}-x/cm`,
+  ])
+    assert.equal(isServiceControlDir(ssh, other), false, other);
+});

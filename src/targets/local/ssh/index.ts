@@ -31,7 +31,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, readdir, rm, writeFile, rename } from 'node:fs/promises';
 import { userInfo } from 'node:os';
-import { dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { plannedEnv } from '../resolve.js';
@@ -135,6 +135,13 @@ export function defaultControlDir(sshDir: string): string {
   return join(shortPrivateParent(), `ssh-${createHash('sha256').update(sshDir).digest('hex').slice(0, 12)}`);
 }
 
+/** Whether `controlDir` is one `prepareSsh` makes for the ssh directory `sshDir` (and nothing else). Pure. */
+export function isServiceControlDir(sshDir: string, controlDir: string): boolean {
+  const own = resolve(controlDir);
+  if (own.startsWith(`${resolve(sshDir)}/`)) return true;
+  return dirname(own) === shortPrivateParent() && /^ssh-[0-9a-f]{12}$/.test(basename(own));
+}
+
 /** Creates the ControlMaster directory 0700 (its short parent too), or accepts it only when it is ours. */
 async function ensureControlDir(controlDir: string): Promise<void> {
   const parent = dirname(controlDir);
@@ -187,8 +194,9 @@ export async function teardownServiceSsh(
   const dir = join(serviceDir, 'ssh');
   const controlDir = o.controlDir ?? defaultControlDir(dir);
   await stopSessions(join(dir, 'sessions'));
-  // A directory that is not ours (planted, or replaced by a symlink) is left alone, never emptied.
-  if (await isOwnDir(controlDir, 0o700)) {
+  // Only a directory of this service's own (inside its ssh directory, or its `ssh-<hash>` directly under the
+  // short private parent) that is still ours (not planted, not replaced by a symlink) is emptied.
+  if (isServiceControlDir(dir, controlDir) && (await isOwnDir(controlDir, 0o700))) {
     await closeControlMasters(controlDir);
     await rm(controlDir, { recursive: true, force: true });
   }
