@@ -120,9 +120,12 @@ export function podmanLeftovers(stateDir: string, ipForwardBefore: string): stri
     if (l.includes(join(stateDir, 'containers')) || l.includes(podmanDirs(stateDir).run))
       out.push(`mount ${l.split(' ')[4]}`);
   if (existsSync(podmanDirs(stateDir).run)) out.push(`run-time directory ${podmanDirs(stateDir).run}`);
+  if (!SHM_LOCK_BEFORE && existsSync(SHM_LOCK)) out.push(`podman's shared lock segment ${SHM_LOCK}`);
   return out;
 }
 
+const SHM_LOCK = '/dev/shm/libpod_lock';
+const SHM_LOCK_BEFORE = existsSync(SHM_LOCK);
 const TABLES_BEFORE = execFileSync('nft', ['list', 'tables'], { encoding: 'utf8' }).split('\n');
 
 /** Removes the store's run-time directory (outside the state directory) after a test. */

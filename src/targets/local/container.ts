@@ -13,7 +13,9 @@
  * no bridge, sets no sysctl and adds no nft table.
  *
  * Storage: podman's own, private to multinode: images, layers and container files under
- * `<state>/containers/storage` (0700), run-time files under `/run/multinode/pm-<hash>` (root-only parent),
+ * `<state>/containers/storage` (0700), run-time files (file locks included: podman's default shared-memory
+ * locks would live in /dev/shm/libpod_lock, one segment for every store on the machine) under
+ * `/run/multinode/pm-<hash>` (root-only parent),
  * configured by files in `<state>/containers` that podman reads through CONTAINERS_CONF,
  * CONTAINERS_STORAGE_CONF and CONTAINERS_REGISTRIES_CONF. Nothing goes to /var/lib/containers or to the
  * user's own podman store, other users cannot plant or read images, and `down` can remove everything of a
@@ -148,6 +150,8 @@ export async function ensurePodmanConfig(root: string = stateRoot()): Promise<Po
         `log_size_max = 1048576`,
         `[engine]`,
         `cgroup_manager = "cgroupfs"`,
+        `# locks in the run-time directory, not in /dev/shm/libpod_lock (shared with every other podman store)`,
+        `lock_type = "file"`,
         `events_logger = "file"`,
         `events_logfile_path = ${toml(join(d.run, 'events.log'))}`,
         `runtime = "runc"`,
