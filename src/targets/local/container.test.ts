@@ -6,7 +6,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../api/plan.js';
 import { sshWrapperScript } from '../pod-entrypoint.js';
-import { containerRanks, parseImageRef, podmanDirs } from './container.js';
+import type { LaunchedProcess, ProcessLauncher } from '../ports.js';
+import {
+  containerRanks,
+  containerSignal,
+  parseImageRef,
+  podmanDirs,
+  withContainerRemoval,
+} from './container.js';
 
 test('image references: registry names, docker:// and local archives', () => {
   assert.deepEqual(parseImageRef('docker://docker.io/library/debian:12'), {
@@ -105,6 +112,21 @@ test('a rank container: its namespaces, cpuset, init, entrypoint, and env passed
     );
     assert.match(joined, / --volume \/srv\/data:\/data:rw /);
     assert.match(joined, /--volume [^ ]*\/pod\/ssh:\/etc\/multinode-ssh:ro /);
+    // Plain ssh: the Host blocks as a drop-in, every session through the session script.
+    assert.match(
+      joined,
+      /--volume [^ ]*\/pod\/ssh\/multinode\.conf:\/etc\/ssh\/ssh_config\.d\/00-multinode\.conf:ro /,
+    );
+    const dropIn = readFileSync(join(state, 'services/s/pod/ssh/multinode.conf'), 'utf8');
+    assert.match(dropIn, /^Host s-1 198\.18\.9\.3\n {2}HostName 198\.18\.9\.3\n {2}Port 2222\n/m);
+    assert.match(dropIn, /IdentityFile \/etc\/multinode-ssh\/id_ed25519\n/);
+    assert.match(dropIn, /HostKeyAlias multinode-rank\n/);
+    assert.match(
+      readFileSync(join(state, 'services/s/pod/ssh/authorized_keys'), 'utf8'),
+      /^command="\/bin\/sh \/opt\/multinode-k8s\/session\.sh" ssh-ed25519 /,
+    );
+    execFileSync('/bin/sh', ['-n', join(state, 'services/s/pod/shim/session.sh')]);
+    assert.match(joined, /--volume [^ ]*\/shim\/sshd-2222\.sh:\/opt\/multinode-k8s\/sshd\.sh:ro /);
     assert.match(
       joined,
       / --workdir \/work --entrypoint \["\/bin\/sh","\/opt\/multinode-k8s\/entrypoint\.sh"\] f{64} python3 x\.py$/,
@@ -120,4 +142,37 @@ test('a rank container: its namespaces, cpuset, init, entrypoint, and env passed
     rmSync(podmanDirs(state).run, { recursive: true, force: true });
     rmSync(state, { recursive: true, force: true });
   }
+});
+
+test('a container killed by signal n (podman run exits 128+n) is reported as that signal', () => {
+  assert.equal(containerSignal(137), 'SIGKILL');
+  assert.equal(containerSignal(143), 'SIGTERM');
+  for (const c of [null, 0, 1, 125, 127, 128, 255]) assert.equal(containerSignal(c), undefined, String(c));
+  const exits: [number | null, string | null][] = [];
+  const base: ProcessLauncher = {
+    launch: (): LaunchedProcess => ({ pid: 42, onExit: (fn) => fn(137, null) }),
+    startTime: () => Promise.resolve('1'),
+    stopGroup: () => Promise.resolve(),
+  };
+  const none = () => undefined;
+  const some = () => ({
+    launch: () => ({ argv: [], env: {} }),
+    remove: async () => {},
+    removeAll: async () => {},
+  });
+  const record = (code: number | null, signal: string | null) => exits.push([code, signal]);
+  withContainerRemoval(base, some)
+    .launch(['podman', 'run', '--label', 'multinode.rank=1'], { env: {}, logFile: '/l' })
+    .onExit(record);
+  withContainerRemoval(base, some)
+    .launch(['/bin/sh', '-c', 'exit 137'], { env: {}, logFile: '/l' })
+    .onExit(record);
+  withContainerRemoval(base, none)
+    .launch(['podman', 'run', '--label', 'multinode.rank=1'], { env: {}, logFile: '/l' })
+    .onExit(record);
+  assert.deepEqual(exits, [
+    [null, 'SIGKILL'],
+    [137, null],
+    [137, null],
+  ]);
 });
