@@ -766,8 +766,35 @@ export async function removeServiceContainers(cluster: string, service: string, 
   );
   const ids = ls.stdout.split('\n').filter((x) => /^[0-9a-f]+$/.test(x));
   if (ids.length > 0) await runPodman(['rm', '--force', '--ignore', '--time', '0', ...ids], d, 60_000);
+  // A `podman run` killed between creating its container and starting it leaves conmon and `runc init`
+  // behind while podman's record says the container never ran, so `rm` does not stop them: whatever still
+  // lives in the service's own cgroup tree (only its containers run there) is killed.
+  await killCgroupProcesses(cgroupParent(cluster, service));
   await removeCgroups(cgroupParent(cluster, service));
   await removeIdleRunDir(d, service);
+}
+
+/** SIGKILLs every process in the cgroup subtree `parent` (a `/multinode-<hash>` of ours) of any hierarchy. */
+async function killCgroupProcesses(parent: string): Promise<void> {
+  const root = '/sys/fs/cgroup';
+  if (!/^\/multinode-[0-9a-f]+$/.test(parent)) return;
+  const pids = new Set<number>();
+  const collect = async (dir: string): Promise<void> => {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries)
+      if (e.isDirectory()) await collect(join(dir, e.name));
+      else if (e.name === 'cgroup.procs')
+        for (const l of (await readFile(join(dir, e.name), 'utf8').catch(() => '')).split('\n'))
+          if (/^\d+$/.test(l)) pids.add(Number(l));
+  };
+  for (const h of await readdir(root).catch(() => [] as string[])) await collect(join(root, h, parent));
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
+  }
 }
 
 /** The store's lock: held by image loads and checks (`up`) and by `down` removing the run-time directory. */
