@@ -804,8 +804,8 @@ function withStoreLock<T>(d: PodmanDirs, fn: () => Promise<T>, timeoutMs = 900_0
 
 /**
  * `down`'s last step for the image store (and a failed `up`'s): when no container is left in it and no other
- * recorded service runs in an image, podman's run-time directory (`/run/multinode/pm-<hash>`: locks, events, container run
- * files) goes too, as after a reboot; the next `up` makes it again. The path is proved to be
+ * recorded service runs in an image, podman's run-time directory (`/run/multinode/pm-<hash>`: locks, events,
+ * container run files) goes too, as after a reboot; the next `up` makes it again. The path is proved to be
  * `pm-<12 hex>` directly inside multinode's own short private parent before anything is removed.
  */
 async function removeIdleRunDir(d: PodmanDirs, except?: string): Promise<void> {
