@@ -21,6 +21,8 @@ export const K8S_WELL_KNOWN = {
   lwsWorkerIndex: 'leaderworkerset.sigs.k8s.io/worker-index',
   /** Grove pod label: `<podcliqueset>-<replica>-<clique>`. */
   grovePodClique: 'grove.io/podclique',
+  /** Grove pod label: the pod's index within its clique (0…replicas-1, reused by a replacement pod). */
+  grovePodIndex: 'grove.io/podclique-pod-index',
   /** Dynamo/seed 003: `"false"` on a service forces LWS; `"true"` asks for Grove. */
   enableGrove: 'nvidia.com/enable-grove',
   /** Dynamo/seed 003: KAI queue for the service (default `dynamo`). */

@@ -10,6 +10,7 @@ import type {
   LaunchMode,
   PortProtocol,
   ProbeSpec,
+  ResourceSpec,
   RestartSpec,
   MountSpec,
   EnvCompatFamily,
@@ -244,6 +245,8 @@ export interface RolePlan {
   readonly first: number;
   readonly name: string;
   readonly nodes: number;
+  /** What each member needs, when the role declares its own `resource`; absent: the service's. */
+  readonly resource?: ResourceSpec;
   readonly restart: RestartSpec;
 }
 

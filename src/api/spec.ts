@@ -180,6 +180,8 @@ export interface RoleSpec {
   readonly backend?: BackendSpec;
   /** The role's restart policy; the service's when not given. */
   readonly restart: RestartSpec;
+  /** What each member needs (the role's `resource`, replacing the service's whole); absent: the service's. */
+  readonly resource?: ResourceSpec;
   /** Names of the service's declared ports the role's members bind; all of them when not given. */
   readonly ports?: readonly string[];
 }

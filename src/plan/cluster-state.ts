@@ -9,7 +9,7 @@
  * state for nodes that have one.
  */
 import type { GpuDevice, Inventory, InventoryNode } from '../api/inventory.js';
-import type { ServiceSpec } from '../api/spec.js';
+import type { ResourceSpec, ServiceSpec } from '../api/spec.js';
 
 export const FLAG_EXCLUSIVE = 1;
 export const FLAG_HAS_SERVICES = 2;
@@ -42,7 +42,7 @@ export interface RankNeed {
 }
 
 /** What one rank of `svc` needs; host-mode ports with a fixed number are placement constraints. */
-export function rankNeedFor(svc: ServiceSpec): RankNeed {
+export function rankNeedFor(svc: ServiceSpec, resource: ResourceSpec = svc.resource): RankNeed {
   const fixedPorts: number[] = [];
   if (svc.hostNetwork)
     for (const p of svc.ports) {
@@ -52,13 +52,13 @@ export function rankNeedFor(svc: ServiceSpec): RankNeed {
     }
   return {
     service: svc.name,
-    cores: svc.resource.cpuCores,
-    memoryBytes: svc.resource.memoryBytes,
-    gpus: svc.resource.gpus,
-    ...(svc.resource.gpuModel === undefined
+    cores: resource.cpuCores,
+    memoryBytes: resource.memoryBytes,
+    gpus: resource.gpus,
+    ...(resource.gpuModel === undefined
       ? {}
-      : { gpuModel: svc.resource.gpuModel.trim().toLowerCase(), gpuModelText: svc.resource.gpuModel }),
-    nics: svc.resource.fabricNics,
+      : { gpuModel: resource.gpuModel.trim().toLowerCase(), gpuModelText: resource.gpuModel }),
+    nics: resource.fabricNics,
     fixedPorts,
     exclusive: svc.placement.exclusive,
   };

@@ -26,7 +26,7 @@ import type {
   ServicePlan,
   Value,
 } from '../api/plan.js';
-import type { ProbeSpec, ServiceSpec, Spec } from '../api/spec.js';
+import type { ProbeSpec, ResourceSpec, ServiceSpec, Spec } from '../api/spec.js';
 import { allocateRank } from './allocate.js';
 import { bindPorts } from './ports.js';
 import type { PortPicker, RankResources } from './allocate.js';
@@ -50,6 +50,7 @@ import {
   shiftCommand,
   startOrder,
   usesFor,
+  placementGangs,
 } from './roles.js';
 import type { UsedService } from './roles.js';
 import type { RolePlan } from '../api/plan.js';
@@ -350,32 +351,47 @@ function planService(
   if (issues.length > 0) return { issues, warnings };
 
   // --- placement ------------------------------------------------------------------------------------
-  const need = rankNeedFor(svc);
-  const fmt = bytesFormatter(svc.resource.memoryBytes, svc.resource.memoryText);
-  const placed = placeGang(cluster, {
-    need,
-    ranks: svc.nodes,
-    strategy: svc.placement.strategy,
-    ...(svc.placement.topologyKey === undefined ? {} : { topologyKey: svc.placement.topologyKey }),
-    topologyMode: svc.placement.topologyMode,
-    formatBytes: fmt,
-  });
-  if (!placed.ok) return { reason: placed.reason, issues, warnings };
-  for (const w of placed.warnings)
-    warnings.push({
-      code: PLAN_CODES.topologySpread,
-      severity: 'warning',
-      path: `${base}.placement`,
-      message: w,
-      ...at(`${base}.placement`),
+  // One gang, or one role after the other when a role declares its own resource (roles.ts placementGangs);
+  // under `spread` a later role avoids the nodes an earlier one took.
+  const resources: RankResources[] = new Array<RankResources>(svc.nodes);
+  const rankResource: ResourceSpec[] = new Array<ResourceSpec>(svc.nodes);
+  const placedNodes: number[] = new Array<number>(svc.nodes);
+  const taken: number[] = [];
+  for (const gang of placementGangs(svc)) {
+    const need = rankNeedFor(svc, gang.resource);
+    const placed = placeGang(cluster, {
+      need,
+      ranks: gang.ranks,
+      strategy: svc.placement.strategy,
+      ...(svc.placement.topologyKey === undefined ? {} : { topologyKey: svc.placement.topologyKey }),
+      topologyMode: svc.placement.topologyMode,
+      formatBytes: bytesFormatter(gang.resource.memoryBytes, gang.resource.memoryText),
+      ...(svc.placement.strategy === 'spread' && taken.length > 0 ? { avoid: new Set(taken) } : {}),
     });
-
-  const resources: RankResources[] = [];
-  placed.nodes.forEach((i) => {
-    const res = allocateRank(cluster, i, need, svc.resource.cpuAffinity === 'NUMA');
-    cluster.take(i, svc.name, res.cpus, need.memoryBytes, res.gpus, res.nics, need.exclusive);
-    resources.push(res);
-  });
+    if (!placed.ok) {
+      const reason = gang.role
+        ? { ...placed.reason, summary: `role ${gang.role}: ${placed.reason.summary}` }
+        : placed.reason;
+      return { reason, issues, warnings };
+    }
+    for (const w of placed.warnings)
+      warnings.push({
+        code: PLAN_CODES.topologySpread,
+        severity: 'warning',
+        path: `${base}.placement`,
+        message: w,
+        ...at(`${base}.placement`),
+      });
+    placed.nodes.forEach((i, k) => {
+      const res = allocateRank(cluster, i, need, gang.resource.cpuAffinity === 'NUMA');
+      cluster.take(i, svc.name, res.cpus, need.memoryBytes, res.gpus, res.nics, need.exclusive);
+      resources[gang.first + k] = res;
+      rankResource[gang.first + k] = gang.resource;
+      placedNodes[gang.first + k] = i;
+      taken.push(i);
+    });
+  }
+  const placed = { nodes: placedNodes };
 
   // --- network ------------------------------------------------------------------------------------------
   const n = svc.nodes;
@@ -553,7 +569,7 @@ function planService(
       }),
       gpus: res?.gpus ?? [],
       hostname,
-      memoryBytes: svc.resource.memoryBytes,
+      memoryBytes: (rankResource[r] ?? svc.resource).memoryBytes,
       node: node.name,
       nodeAddress: node.address,
       ...(res?.numaNode === undefined ? {} : { numaNode: res.numaNode }),

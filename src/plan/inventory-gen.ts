@@ -115,7 +115,11 @@ export function generateInventoryForSpec(
   spec: { readonly services: readonly ServiceShape[] },
   overrides: Partial<GenerateInventoryOptions> = {},
 ): Inventory {
-  const services = spec.services;
+  // A role with its own resource sizes the nodes too (it adds no nodes: its members are the service's).
+  const services: ServiceShape[] = spec.services.flatMap((s) => [
+    s,
+    ...(s.roles ?? []).flatMap((r) => (r.resource ? [{ nodes: 0, resource: r.resource }] : [])),
+  ]);
   const max = (f: (s: ServiceShape) => number): number => Math.max(0, ...services.map(f));
   const model = services.find((s) => s.resource.gpuModel !== undefined)?.resource.gpuModel;
   const maxCores = Math.max(
@@ -149,6 +153,7 @@ export function generateInventoryForSpec(
 /** The parts of a `ServiceSpec` the generator reads. */
 interface ServiceShape {
   readonly nodes: number;
+  readonly roles?: readonly { readonly resource?: ServiceShape['resource'] }[];
   readonly resource: {
     readonly cpuCores: number;
     readonly cpuAffinity: 'NUMA' | 'none';

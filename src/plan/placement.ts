@@ -24,6 +24,8 @@ export interface PlacementRequest {
   readonly topologyMode: 'preferred' | 'required';
   /** Formats a byte count the way the spec wrote its memory size. */
   readonly formatBytes: (bytes: number) => string;
+  /** Nodes not to use (an earlier role of the same service placed under `spread` holds them). */
+  readonly avoid?: ReadonlySet<number>;
 }
 
 export type PlacementOutcome =
@@ -49,6 +51,7 @@ export function placeGang(cluster: ClusterState, req: PlacementRequest): Placeme
       i < n && picks.length < req.ranks;
       i = cluster.nextCandidate(i + 1, req.need)
     ) {
+      if (req.avoid?.has(i)) continue;
       const c = cluster.capacity(i, req.need, Math.min(maxPer, req.ranks - picks.length));
       for (let k = 0; k < c; k++) picks.push(i);
     }
@@ -59,6 +62,7 @@ export function placeGang(cluster: ClusterState, req: PlacementRequest): Placeme
   const key = req.topologyKey;
   const groups = new Map<string | undefined, Group>();
   for (let i = cluster.nextCandidate(0, req.need); i < n; i = cluster.nextCandidate(i + 1, req.need)) {
+    if (req.avoid?.has(i)) continue;
     const c = cluster.capacity(i, req.need, maxPer);
     if (c <= 0) continue;
     const value = cluster.node(i).labels[key];

@@ -8,7 +8,7 @@
  * (its first member leads it) and then shifted onto the role's ranks.
  */
 import type { Part, PortAssignment, RankCommand, RolePlan, UsePlan, Value } from '../api/plan.js';
-import type { ServiceSpec, Spec } from '../api/spec.js';
+import type { ResourceSpec, ServiceSpec, Spec } from '../api/spec.js';
 import { ENV } from '../api/names.js';
 import { val } from './resolve.js';
 
@@ -17,10 +17,65 @@ export function rolePlans(svc: ServiceSpec): RolePlan[] | undefined {
   if (!svc.roles) return undefined;
   let first = 0;
   return svc.roles.map((r) => {
-    const out: RolePlan = { first, name: r.name, nodes: r.nodes, restart: r.restart };
+    const out: RolePlan = {
+      first,
+      name: r.name,
+      nodes: r.nodes,
+      ...(r.resource ? { resource: r.resource } : {}),
+      restart: r.restart,
+    };
     first += r.nodes;
     return out;
   });
+}
+
+/** What each member of a role needs: its own `resource`, else the service's. */
+export function roleResource(
+  svc: Pick<ServiceSpec, 'resource'>,
+  role: { readonly resource?: ResourceSpec },
+): ResourceSpec {
+  return role.resource ?? svc.resource;
+}
+
+/** A run of consecutive ranks placed together, each rank needing `resource`. */
+export interface PlacementGang {
+  readonly first: number;
+  readonly ranks: number;
+  readonly resource: ResourceSpec;
+  /** The role, when the service is placed role by role. */
+  readonly role?: string;
+}
+
+/**
+ * The gangs a service is placed as: the whole service at once, or — when a role declares its own
+ * `resource` — one role after the other, each with what its members need. Roles are placed scarcest need
+ * first (GPUs, fabric NICs, cores, memory; ties in declaration order), so a role that needs no GPU does not
+ * take the GPU nodes another role needs; rank numbering stays in declaration order.
+ */
+export function placementGangs(svc: ServiceSpec): PlacementGang[] {
+  if (!svc.roles?.some((r) => r.resource)) return [{ first: 0, ranks: svc.nodes, resource: svc.resource }];
+  let first = 0;
+  const gangs = svc.roles.map((r) => {
+    const g = { first, ranks: r.nodes, resource: roleResource(svc, r), role: r.name };
+    first += r.nodes;
+    return g;
+  });
+  const key = (g: PlacementGang): number[] => [
+    g.resource.gpus,
+    g.resource.fabricNics.length,
+    g.resource.cpuCores,
+    g.resource.memoryBytes,
+  ];
+  return gangs
+    .map((g, i) => ({ g, i, k: key(g) }))
+    .sort((a, b) => {
+      for (let j = 0; j < a.k.length; j++) {
+        const d = (b.k[j] ?? 0) - (a.k[j] ?? 0);
+        if (d !== 0) return d;
+      }
+      return a.i - b.i;
+    })
+    .map((x) => x.g);
 }
 
 /** The role rank `r` belongs to. */

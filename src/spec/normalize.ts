@@ -211,6 +211,9 @@ function normalizeRolesAndUses(
           backoffSeconds: rr['backoff-seconds'] ?? restart.backoffSeconds,
           backoffMaxSeconds: rr['backoff-max-seconds'] ?? restart.backoffMaxSeconds,
         },
+        ...(r.resource
+          ? { resource: normalizeResource({ resource: r.resource, network: raw.network }) }
+          : {}),
         ...(r.ports ? { ports: [...r.ports] } : {}),
       };
     });
@@ -225,7 +228,7 @@ function normalizeRolesAndUses(
   return out;
 }
 
-function normalizeResource(raw: RawService): ResourceSpec {
+function normalizeResource(raw: Pick<RawService, 'resource' | 'network'>): ResourceSpec {
   const res = raw.resource ?? {};
   const size = res.memory?.size ?? SPEC_DEFAULTS.memory;
   const devices: Record<string, number> = { ...(res.devices ?? {}) };

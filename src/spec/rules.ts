@@ -4,7 +4,7 @@
  * adds to one list; none stops the others.
  */
 import type { Issue, Severity, SourcePos } from '../api/issues.js';
-import type { ServiceSpec, Spec, VolumeSpec } from '../api/spec.js';
+import type { ResourceSpec, ServiceSpec, Spec, VolumeSpec } from '../api/spec.js';
 import type { RawService } from './schema.js';
 import { CODES } from './codes.js';
 import type { SpecCode } from './codes.js';
@@ -285,42 +285,14 @@ export function checkService(
   }
 
   // Devices and fabric
-  const devices = raw.resource?.devices ?? {};
-  for (const key of Object.keys(devices)) {
-    if (DEVICE_KEY_RE.test(key)) continue;
-    const guess = closest(key, KNOWN_DEVICES);
-    c.error(
-      CODES.deviceName,
-      p('resource', 'devices', key),
-      `device ${JSON.stringify(key)} is not <domain>/<name>; allowed: e.g. nvidia.com/gpu, amd.com/gpu, rdma/fabric0`,
-      { atKey: true, ...(guess ? { hint: `did you mean ${JSON.stringify(guess)}?` } : {}) },
-    );
-  }
-  const fabricKeys = Object.keys(devices).filter((k) => FABRIC_DEVICE_RE.test(k));
-  for (const k of fabricKeys) {
-    const n = devices[k] ?? 0;
-    if (n > 1) {
-      c.error(
-        CODES.fabricCount,
-        p('resource', 'devices', k),
-        `found ${n}; allowed: 0 or 1 (each fabric NIC is moved into one rank)`,
-      );
-    }
-  }
-  if (fabricKeys.length > 0 && raw.network?.['fabric-nics'] !== undefined) {
-    c.error(
-      CODES.fabricConflict,
-      p('network', 'fabric-nics'),
-      `give fabric NICs either as network.fabric-nics or as rdma/fabricN devices (${fabricKeys.join(', ')}), not both`,
-    );
-  }
-  if (svc.resource.gpuModel !== undefined && svc.resource.gpus === 0) {
-    c.warn(
-      CODES.gpuModelWithoutGpu,
-      p('resource', 'annotations'),
-      `a GPU model (${svc.resource.gpuModel}) is given but no GPUs are requested; add nvidia.com/gpu under resource.devices`,
-    );
-  }
+  checkResource(
+    c,
+    raw.resource,
+    svc.resource,
+    raw.network?.['fabric-nics'] !== undefined,
+    (...segs) => p(...segs),
+    () => p('network', 'fabric-nics'),
+  );
 
   // Restart
   if (svc.restart.backoffMaxSeconds < svc.restart.backoffSeconds) {
@@ -386,6 +358,56 @@ export function checkReplicas(services: readonly ServiceSpec[], ctx: RuleContext
   return c.issues;
 }
 
+/**
+ * Device names, fabric counts and the GPU model of one `resource` block: the service's, or a role's
+ * (`at('resource', …)` locates inside it).
+ */
+function checkResource(
+  c: Collector,
+  rawRes: RawService['resource'],
+  res: ResourceSpec,
+  fabricNicsGiven: boolean,
+  at: (...segs: (string | number)[]) => string,
+  conflictAt: (fabricKey: string) => string,
+): void {
+  const devices = rawRes?.devices ?? {};
+  for (const key of Object.keys(devices)) {
+    if (DEVICE_KEY_RE.test(key)) continue;
+    const guess = closest(key, KNOWN_DEVICES);
+    c.error(
+      CODES.deviceName,
+      at('resource', 'devices', key),
+      `device ${JSON.stringify(key)} is not <domain>/<name>; allowed: e.g. nvidia.com/gpu, amd.com/gpu, rdma/fabric0`,
+      { atKey: true, ...(guess ? { hint: `did you mean ${JSON.stringify(guess)}?` } : {}) },
+    );
+  }
+  const fabricKeys = Object.keys(devices).filter((k) => FABRIC_DEVICE_RE.test(k));
+  for (const k of fabricKeys) {
+    const n = devices[k] ?? 0;
+    if (n > 1) {
+      c.error(
+        CODES.fabricCount,
+        at('resource', 'devices', k),
+        `found ${n}; allowed: 0 or 1 (each fabric NIC is moved into one rank)`,
+      );
+    }
+  }
+  if (fabricKeys.length > 0 && fabricNicsGiven) {
+    c.error(
+      CODES.fabricConflict,
+      conflictAt(fabricKeys[0] ?? ''),
+      `give fabric NICs either as network.fabric-nics or as rdma/fabricN devices (${fabricKeys.join(', ')}), not both`,
+    );
+  }
+  if (res.gpuModel !== undefined && res.gpus === 0) {
+    c.warn(
+      CODES.gpuModelWithoutGpu,
+      at('resource', 'annotations'),
+      `a GPU model (${res.gpuModel}) is given but no GPUs are requested; add nvidia.com/gpu under resource.devices`,
+    );
+  }
+}
+
 // --- roles and uses (docs/guides/roles-and-dependencies.md) ----------------------------------------------
 
 /** Rules for `roles:`: unique DNS-1123 names, nodes agree, each role has a command, role ports declared. */
@@ -430,6 +452,15 @@ function checkRoles(c: Collector, svc: ServiceSpec, raw: RawService, base: strin
           `role "${role.name}" names port "${name}", which the service does not declare; declared: ${[...ports].join(', ') || 'none'}`,
         );
     });
+    if (role.resource)
+      checkResource(
+        c,
+        raw.roles?.[i]?.resource,
+        role.resource,
+        raw.network?.['fabric-nics'] !== undefined,
+        (...segs) => p('roles', i, ...segs),
+        (k) => p('roles', i, 'resource', 'devices', k),
+      );
     if (role.restart.backoffMaxSeconds < role.restart.backoffSeconds)
       c.error(
         CODES.backoffRange,

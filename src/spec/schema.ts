@@ -121,6 +121,9 @@ const RoleSchema = z.strictObject({
     .optional()
     .describe("The role's backend. Default: the service's."),
   restart: RestartSchema.optional().describe("The role's restart policy. Default: the service's."),
+  resource: ResourceSchema.optional().describe(
+    "What each member needs, as the service's `resource` (replacing it whole). Default: the service's.",
+  ),
   ports: z
     .array(z.string())
     .optional()

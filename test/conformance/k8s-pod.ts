@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import type { ManifestObject } from '../../src/targets/kubernetes/index.js';
 import { SHIM_DIR } from '../../src/targets/kubernetes/index.js';
 import { K8S_FILES_DIR } from '../../src/targets/kubernetes/options.js';
-import { POD_IFACE, podTemplateFor } from '../unit/helpers/k8s-plan-fixtures.js';
+import { POD_IFACE, podIndexFor, podTemplateFor } from '../unit/helpers/k8s-plan-fixtures.js';
 
 type Json = Record<string, unknown>;
 
@@ -26,18 +26,33 @@ export interface PodResult {
 /** Per-rank headless Service name → rank, from the rendered objects. */
 export function rankServices(objects: readonly ManifestObject[]): Map<string, number> {
   const out = new Map<string, number>();
+  // One replicated job per role: the role's first rank, by JobSet and job name.
+  const roleFirst = new Map<string, number>();
+  for (const o of objects) {
+    if (o.kind !== 'JobSet') continue;
+    let first = 0;
+    for (const j of (o['spec'] as Json)['replicatedJobs'] as {
+      name: string;
+      template: { spec: { completions: number } };
+    }[]) {
+      roleFirst.set(`${o.metadata.name}/${j.name}`, first);
+      first += j.template.spec.completions;
+    }
+  }
   for (const o of objects) {
     if (o.kind !== 'Service') continue;
     const spec = o['spec'] as Json;
     const sel = (spec['selector'] ?? {}) as Record<string, string>;
     if (spec['clusterIP'] !== 'None') continue;
-    // LWS: the worker index is the rank. JobSet: the leader job is rank 0, worker completion index i is rank i+1.
+    // LWS: the worker index is the rank. JobSet: completion index i of a replicated job is rank first + i, its
+    // first rank the sum of the earlier jobs' completions (leader 0, worker 1; or one job per role).
     const lws = sel['leaderworkerset.sigs.k8s.io/worker-index'];
     const job = sel['jobset.sigs.k8s.io/replicatedjob-name'];
     const index = sel['batch.kubernetes.io/job-completion-index'];
+    const first = roleFirst.get(`${sel['jobset.sigs.k8s.io/jobset-name'] ?? ''}/${job ?? ''}`);
     if (lws !== undefined) out.set(o.metadata.name, Number(lws));
+    else if (first !== undefined && index !== undefined) out.set(o.metadata.name, first + Number(index));
     else if (job === 'leader') out.set(o.metadata.name, 0);
-    else if (job === 'worker' && index !== undefined) out.set(o.metadata.name, Number(index) + 1);
   }
   return out;
 }
@@ -101,8 +116,11 @@ export function runPod(objects: readonly ManifestObject[], workload: string, ran
       if (typeof e['value'] === 'string') env[name] = e['value'].replace(/\$\$/g, '$');
       const path = ((e['valueFrom'] as Json | undefined)?.['fieldRef'] as Json | undefined)?.['fieldPath'];
       if (path === 'status.podIP') env[name] = ip;
-      else if (path === `metadata.annotations['batch.kubernetes.io/job-completion-index']`)
-        env[name] = String(rank - 1);
+      else if (
+        path === `metadata.annotations['batch.kubernetes.io/job-completion-index']` ||
+        path === `metadata.labels['grove.io/podclique-pod-index']`
+      )
+        env[name] = String(podIndexFor(objects, workload, rank));
       else if (typeof path === 'string' && path.startsWith('metadata.labels[')) env[name] = String(rank);
     }
     env['PATH'] = `${bin}:${env['PATH'] ?? '/usr/bin:/bin'}`;

@@ -20,6 +20,13 @@
  * | exit-code      | Never             | max-restarts     | FailJob on exit codes 1–127   | 0                  |
  * | recreate-group | Never             | 0                | –                             | max-restarts       |
  * A failed Job fails the JobSet unless restarts remain (then the whole JobSet is recreated).
+ *
+ * A service with roles (docs/guides/roles-and-dependencies.md) is one replicated job per role instead, named
+ * after the role: an Indexed Job of the role's members whose completion index i is rank `first + i` (the
+ * command adds `first`, as a worker's adds 1). Each Job carries its role's restart policy (pod restartPolicy,
+ * backoffLimit, podFailurePolicy from the table); `failurePolicy.maxRestarts` is the largest budget of a
+ * `recreate-group` role, and a Job of any other role fails the JobSet at once (a `FailJobSet` rule naming it),
+ * so one role's failure never spends another role's group restarts.
  */
 import type { LaunchMode, RestartSpec } from '../../api/spec.js';
 import { K8S_WELL_KNOWN_JOBSET as JS } from '../../api/names.js';
@@ -110,9 +117,58 @@ export interface JobSetInput {
   readonly worker?: { readonly template: PodTemplate; readonly count: number };
 }
 
-export function buildJobSet(input: JobSetInput): ManifestObject {
-  const m = jobFailureMapping(input.restart);
-  const job = (name: string, template: PodTemplate, pods: number): Json => ({
+/** One role's replicated job: its members' template (rank from the completion index, see `indexedTemplate`). */
+export interface RoleJob {
+  readonly name: string;
+  readonly template: PodTemplate;
+  readonly count: number;
+  readonly restart: RestartSpec;
+}
+
+/** Labels that select the pod of member `index` of role `role` in the JobSet `name`. */
+export function jobSetRoleSelector(name: string, role: string, index: number): Record<string, string> {
+  return { [JS.jobSetName]: name, [JS.replicatedJobName]: role, [JS.completionIndex]: String(index) };
+}
+
+/** The longest pod name of a JobSet with one replicated job per role, when over 63 characters. */
+export function longestRolePodNameOverLimit(
+  name: string,
+  roles: readonly { readonly name: string; readonly nodes: number }[],
+): string | undefined {
+  const names = roles.map((r) => `${name}-${r.name}-0-${r.nodes - 1}-xxxxx`);
+  const longest = names.reduce((a, b) => (b.length > a.length ? b : a), '');
+  return longest.length > 63 ? longest : undefined;
+}
+
+/** A JobSet of one replicated job per role (module doc), every role's members completing: `launch: all`. */
+export function buildRoleJobSet(
+  metadata: ManifestObject['metadata'],
+  roles: readonly RoleJob[],
+): ManifestObject {
+  const group = roles.filter((r) => r.restart.policy === 'recreate-group');
+  const maxRestarts = Math.max(0, ...group.map((r) => r.restart.maxRestarts));
+  const jobs = roles.map((r) => roleJob(r.name, r.template, r.count, jobFailureMapping(r.restart)));
+  const rules =
+    maxRestarts > 0
+      ? roles
+          .filter((r) => r.restart.policy !== 'recreate-group')
+          .map((r) => ({ action: 'FailJobSet', name: `${r.name}-fails`, targetReplicatedJobs: [r.name] }))
+      : [];
+  return {
+    apiVersion: JOBSET_API_VERSION,
+    kind: 'JobSet',
+    metadata,
+    spec: {
+      failurePolicy: { maxRestarts, ...(rules.length > 0 ? { rules } : {}) },
+      network: { enableDNSHostnames: false },
+      replicatedJobs: jobs,
+      successPolicy: { operator: 'All', targetReplicatedJobs: roles.map((r) => r.name) },
+    },
+  };
+}
+
+function roleJob(name: string, template: PodTemplate, pods: number, m: JobFailureMapping): Json {
+  return {
     name,
     replicas: 1,
     template: {
@@ -125,7 +181,12 @@ export function buildJobSet(input: JobSetInput): ManifestObject {
         template: { ...template, spec: { ...template.spec, restartPolicy: m.podRestartPolicy } },
       },
     },
-  });
+  };
+}
+
+export function buildJobSet(input: JobSetInput): ManifestObject {
+  const m = jobFailureMapping(input.restart);
+  const job = (name: string, template: PodTemplate, pods: number): Json => roleJob(name, template, pods, m);
   const jobs = [job(LEADER_JOB, input.leader, 1)];
   if (input.worker && input.worker.count > 0) {
     jobs.push(job(WORKER_JOB, workerTemplate(input.worker.template), input.worker.count));
@@ -152,21 +213,37 @@ export function buildJobSet(input: JobSetInput): ManifestObject {
  * API), and the command adds 1 before it execs the entrypoint shim with the same arguments.
  */
 function workerTemplate(t: PodTemplate): PodTemplate {
+  return indexedTemplate(t, `metadata.annotations['${JS.completionIndex}']`, 1);
+}
+
+/**
+ * A template whose pods learn their rank from their own metadata: `MULTINODE_K8S_RANK` = the value at
+ * `fieldPath` (Downward API: a Job's completion index, Grove's pod index), and — when `offset` is not 0 — the
+ * command adds `offset` before it execs the entrypoint shim with the same arguments.
+ */
+export function indexedTemplate(t: PodTemplate, fieldPath: string, offset: number): PodTemplate {
   const containers = (t.spec['containers'] as Json[]).map((c) => {
     const command = c['command'] as string[];
     if (command[0] !== '/bin/sh' || command[1] !== `${SHIM_DIR}/entrypoint.sh`) {
       throw new Error(`unexpected worker command ${command.join(' ')}`);
     }
-    const shift = `export ${HELPER_ENV.index}=$((${HELPER_ENV.index} + 1)); exec /bin/sh ${SHIM_DIR}/entrypoint.sh "$@"`;
+    const shift = `export ${HELPER_ENV.index}=$((${HELPER_ENV.index} + ${offset})); exec /bin/sh ${SHIM_DIR}/entrypoint.sh "$@"`;
     return {
       ...c,
-      command: ['/bin/sh', '-c', escapeK8sExpansion(shift), 'multinode-entrypoint', ...command.slice(2)],
+      ...(offset === 0
+        ? {}
+        : {
+            command: [
+              '/bin/sh',
+              '-c',
+              escapeK8sExpansion(shift),
+              'multinode-entrypoint',
+              ...command.slice(2),
+            ],
+          }),
       env: (c['env'] as Json[]).map((e) =>
         e['name'] === HELPER_ENV.index
-          ? {
-              name: HELPER_ENV.index,
-              valueFrom: { fieldRef: { fieldPath: `metadata.annotations['${JS.completionIndex}']` } },
-            }
+          ? { name: HELPER_ENV.index, valueFrom: { fieldRef: { fieldPath } } }
           : e,
       ),
     };

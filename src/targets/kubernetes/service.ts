@@ -9,15 +9,17 @@ import type {
   PlanFile,
   PortAssignment,
   RankPlan,
+  RolePlan,
   ServicePlan,
   Value,
 } from '../../api/plan.js';
-import type { MountSpec, ServiceSpec } from '../../api/spec.js';
+import type { MountSpec, ResourceSpec, ServiceSpec } from '../../api/spec.js';
 import type { Issue, SourcePos } from '../../api/issues.js';
 import {
   DIST_ENV,
   K8S,
   K8S_WELL_KNOWN as W,
+  K8S_WELL_KNOWN_JOBSET as JS,
   K8S_WELL_KNOWN_PLACEMENT as WP,
   PRODUCT,
 } from '../../api/names.js';
@@ -42,7 +44,15 @@ import { containerSecurityContext, networkPolicies, podSecurityContext, sshKeyHa
 import { isLiteral } from '../../plan/index.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
-import { buildJobSet, jobSetRankSelector, longestPodNameOverLimit } from './jobset.js';
+import {
+  buildJobSet,
+  buildRoleJobSet,
+  indexedTemplate,
+  jobSetRankSelector,
+  jobSetRoleSelector,
+  longestPodNameOverLimit,
+  longestRolePodNameOverLimit,
+} from './jobset.js';
 import type { OrchestratorChoice } from './workload.js';
 import { chooseOrchestrator, restartIssues } from './workload.js';
 import {
@@ -64,9 +74,11 @@ import {
 } from './values.js';
 
 export interface PodGroupTemplate {
-  /** Clique name (Grove) or `leader`/`worker` (LWS). */
+  /** Clique name (Grove), `leader`/`worker` (LWS), or the role's name (one template per role). */
   readonly name: string;
   readonly ranks: readonly RankPlan[];
+  /** Set when the template is one role's (JobSet and Grove render one per role). */
+  readonly role?: RolePlan;
 }
 
 export class ServiceRender {
@@ -82,6 +94,7 @@ export class ServiceRender {
   private readonly filesRoot: string;
   private readonly wrapperPath: string;
   private configMapKeys: string[] = [];
+  private roleGroupsCache: PodGroupTemplate[] | undefined;
 
   constructor(
     private readonly plan: Plan,
@@ -224,8 +237,15 @@ export class ServiceRender {
     for (const w of restartIssues(this.svc, this.choice, written)) {
       this.issue(w.code, at(w.field), w.message, 'warning', w.hint);
     }
+    this.roleIssues();
     if (this.orchestrator === 'jobset') {
-      const long = longestPodNameOverLimit(this.name, this.svc.ranks.length - 1);
+      const roles = this.roleTemplates();
+      const long = roles
+        ? longestRolePodNameOverLimit(
+            this.name,
+            this.groups().map((g) => ({ name: g.name, nodes: g.ranks.length })),
+          )
+        : longestPodNameOverLimit(this.name, this.svc.ranks.length - 1);
       if (long !== undefined) {
         this.issue(
           'k8s-jobset-name',
@@ -238,8 +258,110 @@ export class ServiceRender {
     }
   }
 
+  /**
+   * Roles on the chosen controller. LWS holds one leader and one worker template, so roles that ask for
+   * different resources cannot be rendered there (an error), and a role's own restart policy is not applied
+   * (a warning: the service's is). JobSet and Grove render one template per role; Grove's pods restart in
+   * place, so a role's `never` or `exit-code` is a warning there as the service's is (workload.ts).
+   */
+  private roleIssues(): void {
+    const roles = this.svc.roles;
+    if (!roles) return;
+    const base = joinPath(joinPath('services', this.svc.name), 'roles');
+    const at = (i: number, ...segs: string[]): string => segs.reduce(joinPath, joinPath(base, i));
+    const written = (i: number, field: string): boolean =>
+      this.opts.spec?.positions[at(i, ...field.split('.'))] !== undefined;
+    roles.forEach((role, i) => {
+      if (this.orchestrator === 'lws') {
+        const shape = (r: RolePlan | undefined): ResourceSpec | undefined =>
+          r?.resource ?? this.spec?.resource;
+        if (!sameJson(shape(role), shape(roles[0])))
+          this.issue(
+            'k8s-roles-lws',
+            at(i, 'resource'),
+            `role \`${role.name}\` asks for other resources than rank 0; a LeaderWorkerSet holds one worker template, so its roles cannot differ in shape`,
+            'error',
+            'drop --orchestrator lws: a JobSet (batch) or a Grove PodCliqueSet renders one template per role',
+          );
+        else if (written(i, 'restart'))
+          this.issue(
+            'k8s-roles-lws',
+            at(i, 'restart'),
+            `role \`${role.name}\`'s restart policy is not applied: a LeaderWorkerSet restarts every rank as the service's \`restart\` says`,
+            'warning',
+            'drop --orchestrator lws: a JobSet or Grove PodCliqueSet carries a restart policy per role',
+          );
+        return;
+      }
+      if (!written(i, 'restart')) return;
+      for (const w of restartIssues(
+        { endpoints: this.svc.endpoints, restart: role.restart },
+        this.choice,
+        (f) => written(i, f),
+      ))
+        this.issue(w.code, at(i, ...w.field.split('.')), w.message, 'warning', w.hint);
+    });
+  }
+
+  /** A service with roles under JobSet or Grove: one template per role (else the leader/worker templates). */
+  private roleTemplates(): readonly RolePlan[] | undefined {
+    return this.orchestrator === 'lws' ? undefined : this.svc.roles;
+  }
+
+  /**
+   * The templates of a service with roles: one per role, named after it. Rank 0 — the leader: endpoints,
+   * readiness probe, the rank label the endpoint NetworkPolicy selects — has a template of its own, so a first
+   * role of several members is `<role>-leader` (rank 0) and `<role>` (the others). A template's pods share one
+   * probe and kind of command, so a role whose members differ there otherwise is split into runs of alike
+   * consecutive members, `<role>-<k>`.
+   */
+  private roleGroups(roles: readonly RolePlan[]): PodGroupTemplate[] {
+    const out: PodGroupTemplate[] = [];
+    for (const role of roles) {
+      const members = this.svc.ranks.slice(role.first, role.first + role.nodes);
+      const runs: RankPlan[][] = [];
+      for (const r of members) {
+        const last = runs.at(-1);
+        const prev = last?.at(-1);
+        const alike =
+          prev !== undefined &&
+          prev.rank !== 0 &&
+          sameJson(prev.probe, r.probe) &&
+          prev.command.kind === r.command.kind;
+        if (last && alike) last.push(r);
+        else runs.push([r]);
+      }
+      const leaderSplit = runs.length === 2 && runs[0]?.[0]?.rank === 0;
+      runs.forEach((ranks, k) =>
+        out.push({
+          name:
+            runs.length === 1
+              ? role.name
+              : leaderSplit
+                ? k === 0
+                  ? `${role.name}-leader`
+                  : role.name
+                : `${role.name}-${k}`,
+          ranks,
+          role,
+        }),
+      );
+    }
+    return out;
+  }
+
+  /** The per-role template holding rank `rank` (undefined without per-role templates). */
+  private templateGroup(rank: number): PodGroupTemplate | undefined {
+    const roles = this.roleTemplates();
+    if (!roles) return undefined;
+    this.roleGroupsCache ??= this.roleGroups(roles);
+    return this.roleGroupsCache.find((g) => g.ranks.some((r) => r.rank === rank));
+  }
+
   private groups(): PodGroupTemplate[] {
     const ranks = this.svc.ranks;
+    const roles = this.roleTemplates();
+    if (roles) return (this.roleGroupsCache ??= this.roleGroups(roles));
     if (this.orchestrator === 'grove') return ranks.map((r) => ({ name: `r${r.rank}`, ranks: [r] }));
     const leader = ranks.slice(0, 1);
     const workers = ranks.slice(1);
@@ -480,6 +602,14 @@ export class ServiceRender {
   }
 
   private rankSelector(rank: number): Record<string, string> {
+    const group = this.templateGroup(rank);
+    const index = rank - (group?.ranks[0]?.rank ?? 0);
+    if (group && this.orchestrator === 'jobset') return jobSetRoleSelector(this.name, group.name, index);
+    if (group)
+      return {
+        [W.grovePodClique]: dnsName([this.name, '0', group.name]),
+        [W.grovePodIndex]: String(index),
+      };
     if (this.orchestrator === 'grove') {
       return { [W.grovePodClique]: dnsName([this.name, '0', `r${rank}`]) };
     }
@@ -686,7 +816,8 @@ export class ServiceRender {
       cpu: cpuQuantity(total((r) => this.cores(r))),
       memory: memoryQuantity(total((r) => r.memoryBytes)),
     };
-    if (this.svc.gpusPerNode > 0) minResources[this.gpuResource()] = String(n * this.svc.gpusPerNode);
+    const gpus = total((r) => this.gpus(r));
+    if (gpus > 0) minResources[this.gpuResource()] = String(gpus);
     return {
       apiVersion: 'scheduling.volcano.sh/v1beta1',
       kind: 'PodGroup',
@@ -719,13 +850,27 @@ export class ServiceRender {
     return out;
   }
 
-  /** Cores per rank: as the spec writes them (fractions allowed), else the cores the plan placed. */
-  private cores(rank: RankPlan): number {
-    return this.spec?.resource.cpuCores ?? Math.max(1, rank.cpus.length);
+  /** What a rank asks for: its role's own `resource`, else the service's (undefined without the spec). */
+  private resourceOf(rank: RankPlan): ResourceSpec | undefined {
+    return (
+      this.svc.roles?.find((r) => rank.rank >= r.first && rank.rank < r.first + r.nodes)?.resource ??
+      this.spec?.resource
+    );
   }
 
-  private gpuResource(): string {
-    return this.spec?.resource.gpuResource ?? 'nvidia.com/gpu';
+  /** Cores per rank: as the spec writes them (fractions allowed), else the cores the plan placed. */
+  private cores(rank: RankPlan): number {
+    return this.resourceOf(rank)?.cpuCores ?? Math.max(1, rank.cpus.length);
+  }
+
+  /** GPUs per rank: its role's, else the service's. */
+  private gpus(rank: RankPlan): number {
+    const own = this.svc.roles?.find((r) => rank.rank >= r.first && rank.rank < r.first + r.nodes)?.resource;
+    return own ? own.gpus : this.svc.gpusPerNode;
+  }
+
+  private gpuResource(rank?: RankPlan): string {
+    return (rank ? this.resourceOf(rank) : this.spec?.resource)?.gpuResource ?? 'nvidia.com/gpu';
   }
 
   private kaiQueue(): string {
@@ -841,13 +986,15 @@ export class ServiceRender {
 
     // Resources: requests = limits (Guaranteed QoS, which the kubelet's CPU and Topology Managers need).
     const fabric = this.fabric(group);
+    const resource = this.resourceOf(rank0);
+    const gpus = this.gpus(rank0);
     const quantities: Record<string, string | number> = {
       cpu: cpuQuantity(this.cores(rank0)),
       memory: memoryQuantity(rank0.memoryBytes),
     };
-    if (svc.gpusPerNode > 0) quantities[this.gpuResource()] = String(svc.gpusPerNode);
-    for (const [dev, count] of Object.entries(this.spec?.resource.devices ?? {})) {
-      if (dev === this.gpuResource() || dev.startsWith(W.rdmaPrefix)) continue;
+    if (gpus > 0) quantities[this.gpuResource(rank0)] = String(gpus);
+    for (const [dev, count] of Object.entries(resource?.devices ?? {})) {
+      if (dev === this.gpuResource(rank0) || dev.startsWith(W.rdmaPrefix)) continue;
       quantities[dev] = String(count);
     }
     for (const n of fabric) quantities[`${W.rdmaPrefix}${n.device}`] = '1';
@@ -883,7 +1030,7 @@ export class ServiceRender {
       }
       mounts.push({ mountPath: m.location, name: vol, ...(m.readOnly === true ? { readOnly: true } : {}) });
     }
-    if (svc.gpusPerNode > 0) {
+    if (gpus > 0) {
       volumes.push({ name: 'dshm', emptyDir: { medium: 'Memory' } });
       mounts.push({ mountPath: '/dev/shm', name: 'dshm' });
     }
@@ -909,7 +1056,8 @@ export class ServiceRender {
 
     // Placement: GPU model as node affinity, spread ranks over nodes.
     const affinity: Json = {};
-    if (svc.gpuModel !== undefined) {
+    const gpuModel = group.role?.resource ? group.role.resource.gpuModel : svc.gpuModel;
+    if (gpuModel !== undefined) {
       affinity['nodeAffinity'] = {
         requiredDuringSchedulingIgnoredDuringExecution: {
           nodeSelectorTerms: [
@@ -918,7 +1066,7 @@ export class ServiceRender {
                 {
                   key: W.gpuProduct,
                   operator: 'In',
-                  values: [labelValue(svc.gpuModel.replace(/\s+/g, '-'))],
+                  values: [labelValue(gpuModel.replace(/\s+/g, '-'))],
                 },
               ],
             },
@@ -980,7 +1128,8 @@ export class ServiceRender {
     };
 
     const podLabels: Record<string, string> = { ...this.labels };
-    if (group.name !== 'worker') podLabels[K8S.labelRank] = String(rank0.rank);
+    if (group.role ? group.ranks.length === 1 : group.name !== 'worker')
+      podLabels[K8S.labelRank] = String(rank0.rank);
     if (this.spec?.replicaOf !== undefined) podLabels[K8S.labelReplicaOf] = this.spec.replicaOf;
     if (this.gang === 'kai') podLabels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
     const podAnn: Record<string, string> = { [K8S.annotationPlanHash]: this.plan.hash };
@@ -990,8 +1139,18 @@ export class ServiceRender {
     // New keys → new template → the controller replaces the pods (they read the Secret only at start).
     if (this.needsSsh && this.opts.sshKeys && this.opts.sshSecret === undefined)
       podAnn[K8S.annotationSshKeyHash] = sshKeyHash(this.opts.sshKeys);
-    if (this.spec?.resource.cpuAffinity === 'NUMA') podAnn[W.annotationNuma] = 'best-effort';
-    return { metadata: { labels: podLabels, annotations: podAnn }, spec: podSpec };
+    if (resource?.cpuAffinity === 'NUMA') podAnn[W.annotationNuma] = 'best-effort';
+    const template = { metadata: { labels: podLabels, annotations: podAnn }, spec: podSpec };
+    // A role's members share its template: each learns its rank from its index in the Job or clique.
+    if (group.role && group.ranks.length > 1)
+      return indexedTemplate(
+        template,
+        this.orchestrator === 'jobset'
+          ? `metadata.annotations['${JS.completionIndex}']`
+          : `metadata.labels['${W.grovePodIndex}']`,
+        rank0.rank,
+      );
+    return template;
   }
 
   /**
@@ -1095,6 +1254,16 @@ export class ServiceRender {
   }
 
   private jobSet(groups: readonly PodGroupTemplate[]): ManifestObject {
+    if (groups.some((g) => g.role))
+      return buildRoleJobSet(
+        this.workloadMeta() as ManifestObject['metadata'],
+        groups.map((g) => ({
+          name: g.name,
+          template: this.podTemplate(g),
+          count: g.ranks.length,
+          restart: g.role?.restart ?? this.svc.restart,
+        })),
+      );
     const leader = groups.find((g) => g.name === 'leader');
     const worker = groups.find((g) => g.name === 'worker');
     if (!leader) throw new Error('no leader group');
@@ -1116,9 +1285,10 @@ export class ServiceRender {
         labels: t.metadata['labels'],
         annotations: t.metadata['annotations'],
         spec: {
-          roleName: rank === 0 ? 'leader' : `worker-${rank}`,
-          replicas: 1,
-          minAvailable: 1,
+          // A role's clique holds its members (the whole clique must be up: the gang).
+          roleName: g.role ? g.role.name : rank === 0 ? 'leader' : `worker-${rank}`,
+          replicas: g.ranks.length,
+          minAvailable: g.ranks.length,
           podSpec: t.spec,
         },
       };

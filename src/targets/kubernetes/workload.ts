@@ -13,7 +13,11 @@
  * 2. `--orchestrator grove`: Grove, except LWS for a service annotated `nvidia.com/enable-grove: "false"`
  *    (seed 003).
  * 3. `auto` (the default): Grove for a service annotated `nvidia.com/enable-grove: "true"`; else a JobSet for a
- *    batch job; else LWS. `"false"` only rules out Grove, so a batch job so annotated is still a JobSet.
+ *    batch job; else LWS — or Grove for a service with roles, which LWS's single worker template cannot hold
+ *    (docs/guides/roles-and-dependencies.md), unless annotated `"false"`. `"false"` only rules out Grove, so a
+ *    batch job so annotated is still a JobSet.
+ *
+ * A service with roles is a batch job when it has no endpoints and every role's policy is a batch policy.
  *
  * Pure: the spec's positions enter only as a predicate saying whether a restart field is written in the file.
  */
@@ -27,8 +31,13 @@ export type WorkloadKind = 'batch' | 'serving';
 export const BATCH_POLICIES: readonly RestartPolicy[] = ['never', 'exit-code', 'on-failure'];
 
 /** `batch` (meant to finish: no endpoints, policy never / exit-code / on-failure) or `serving`. */
-export function workloadKind(svc: Pick<ServicePlan, 'endpoints' | 'restart'>): WorkloadKind {
-  return svc.endpoints.length === 0 && BATCH_POLICIES.includes(svc.restart.policy) ? 'batch' : 'serving';
+export function workloadKind(
+  svc: Pick<ServicePlan, 'endpoints' | 'restart'> & Partial<Pick<ServicePlan, 'roles'>>,
+): WorkloadKind {
+  const policies = svc.roles ? svc.roles.map((r) => r.restart.policy) : [svc.restart.policy];
+  return svc.endpoints.length === 0 && policies.every((p) => BATCH_POLICIES.includes(p))
+    ? 'batch'
+    : 'serving';
 }
 
 export interface OrchestratorChoice {
@@ -40,7 +49,7 @@ export interface OrchestratorChoice {
 
 /** The controller for one service (see the module doc for the order). */
 export function chooseOrchestrator(
-  svc: Pick<ServicePlan, 'endpoints' | 'restart'>,
+  svc: Pick<ServicePlan, 'endpoints' | 'restart'> & Partial<Pick<ServicePlan, 'roles'>>,
   enableGrove: string | undefined,
   requested: OrchestratorOption = 'auto',
 ): OrchestratorChoice {
@@ -52,6 +61,8 @@ export function chooseOrchestrator(
     return { orchestrator: enableGrove === 'false' ? 'lws' : 'grove', kind, explicit: true };
   }
   if (enableGrove === 'true') return { orchestrator: 'grove', kind, explicit: true };
+  if (svc.roles && kind === 'serving' && enableGrove !== 'false')
+    return { orchestrator: 'grove', kind, explicit: false };
   return {
     orchestrator: kind === 'batch' ? 'jobset' : 'lws',
     kind,

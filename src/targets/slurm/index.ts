@@ -114,12 +114,17 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   const launch = launchKind(svc);
   const n = svc.ranks.length;
   const leader: RankPlan | undefined = svc.ranks[0];
-  const cpus = Math.max(1, leader?.cpus.length ?? 1);
+  // Roles with their own resources share one allocation, whose per-node request is the same on every node:
+  // the largest role's (cores, memory, GPUs), so every role's members fit wherever Slurm puts them.
+  const roleShapes = svc.roles?.some((r) => r.resource) ? svc.ranks : undefined;
+  const cpus = Math.max(1, ...(roleShapes ?? [leader]).map((r) => r?.cpus.length ?? 1));
+  const gpusPerNode = Math.max(svc.gpusPerNode, ...(svc.roles ?? []).map((r) => r.resource?.gpus ?? 0));
   const slots = slurmSlots(svc);
   const cpusPerSlot = Math.max(1, Math.floor(cpus / slots));
   // A rank step has one task per node holding every CPU the job has there (not one slot's share).
   const rankStep = `--ntasks-per-node=1 --cpus-per-task=${slots * cpusPerSlot}`;
-  const memMiB = Math.max(1, Math.ceil((leader?.memoryBytes ?? 0) / (1024 * 1024)));
+  const memBytes = Math.max(...(roleShapes ?? [leader]).map((r) => r?.memoryBytes ?? 0));
+  const memMiB = Math.max(1, Math.ceil(memBytes / (1024 * 1024)));
 
   const head: string[] = ['#!/bin/bash'];
   const sb = (line: string): void => {
@@ -131,8 +136,8 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
   sb(`--ntasks-per-node=${slots}`);
   sb(`--cpus-per-task=${cpusPerSlot}`);
   sb(`--mem=${memMiB}M`);
-  if (svc.gpusPerNode > 0) sb(`--gres=gpu:${svc.gpusPerNode}`);
-  if (svc.gpuModel !== undefined && svc.gpusPerNode > 0) sb(`--constraint=${featureName(svc.gpuModel)}`);
+  if (gpusPerNode > 0) sb(`--gres=gpu:${gpusPerNode}`);
+  if (svc.gpuModel !== undefined && gpusPerNode > 0) sb(`--constraint=${featureName(svc.gpuModel)}`);
   if (opts.exclusive) sb('--exclusive');
   // Guard (app/ checks these first, with the same words): nothing but a Slurm word reaches an #SBATCH line.
   for (const [option, value] of [
@@ -156,6 +161,10 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     head.push(`# note: image ${svc.imageUri} is not used; ranks run on the Slurm nodes' own software.`);
   if (svc.mounts.length > 0)
     head.push('# note: mounts are not applied under Slurm; use the cluster file systems.');
+  if (roleShapes)
+    head.push(
+      "# note: the roles ask for different resources; one allocation asks every node for the largest role's.",
+    );
 
   const program = rankProgram(svc);
   let delim = 'MULTINODE_RANK_PROGRAM';

@@ -15,14 +15,20 @@ import type { SlurmRenderOptions } from './index.js';
 /**
  * Enough identical nodes for every rank of every service (services are planned one after another against one
  * inventory, so each gets its own nodes), each with the largest per-rank request: one NUMA domain, no fabric
- * NICs, and memory exactly the largest request (Slurm's nodes decide the rest).
+ * NICs, and memory exactly the largest request, a role's included (Slurm's nodes decide the rest).
  */
 export function slurmInventory(spec: Spec): Inventory {
   return generateInventoryForSpec(spec, {
     name: 'slurm',
     numaDomains: 1,
     fabricNics: 0,
-    memoryBytes: Math.max(1, ...spec.services.map((s) => s.resource.memoryBytes)),
+    memoryBytes: Math.max(
+      1,
+      ...spec.services.flatMap((s) => [
+        s.resource.memoryBytes,
+        ...(s.roles ?? []).map((r) => r.resource?.memoryBytes ?? 0),
+      ]),
+    ),
   });
 }
 

@@ -115,20 +115,58 @@ export function podTemplateFor(objects: readonly ManifestObject[], service: stri
   if (!w) throw new Error(`no workload for ${service}`);
   const spec = w['spec'] as Json;
   if (w.kind === 'JobSet') {
-    const jobs = spec['replicatedJobs'] as { name: string; template: { spec: { template: Json } } }[];
-    const job = jobs.find((j) => j.name === (rank === 0 ? 'leader' : 'worker'));
-    if (!job) throw new Error(`no replicated job for rank ${rank}`);
-    return job.template.spec.template;
+    // Replicated jobs hold consecutive ranks in order (leader, worker; or one per role).
+    const jobs = spec['replicatedJobs'] as {
+      name: string;
+      template: { spec: { template: Json; completions: number } };
+    }[];
+    let first = 0;
+    for (const job of jobs) {
+      if (rank < first + job.template.spec.completions) return job.template.spec.template;
+      first += job.template.spec.completions;
+    }
+    throw new Error(`no replicated job for rank ${rank}`);
   }
   if (w.kind === 'LeaderWorkerSet') {
     const lwt = spec['leaderWorkerTemplate'] as Json;
     const t = (rank === 0 ? (lwt['leaderTemplate'] ?? lwt['workerTemplate']) : lwt['workerTemplate']) as Json;
     return t;
   }
+  // Cliques hold consecutive ranks in order (one per rank `r<rank>`, or one per role of `replicas` members).
   const cliques = (spec['template'] as { cliques: Json[] }).cliques;
-  const c = cliques.find((x) => x['name'] === `r${rank}`);
-  if (!c) throw new Error(`no clique r${rank}`);
-  return { metadata: { labels: c['labels'] }, spec: (c['spec'] as Json)['podSpec'] };
+  let first = 0;
+  for (const c of cliques) {
+    const n = Number((c['spec'] as Json)['replicas'] ?? 1);
+    if (rank < first + n) return { metadata: { labels: c['labels'] }, spec: (c['spec'] as Json)['podSpec'] };
+    first += n;
+  }
+  throw new Error(`no clique for rank ${rank}`);
+}
+
+/**
+ * Rank `rank`'s index in the Job or clique that holds it (its completion index, Grove pod index; LWS: the
+ * worker index, which is the rank).
+ */
+export function podIndexFor(objects: readonly ManifestObject[], service: string, rank: number): number {
+  const w = objects.find(
+    (o) => (o.kind === 'PodCliqueSet' || o.kind === 'JobSet') && o.metadata.name === service,
+  );
+  if (!w) return rank;
+  const spec = w['spec'] as Json;
+  const sizes =
+    w.kind === 'JobSet'
+      ? (spec['replicatedJobs'] as { template: { spec: { completions: number } } }[]).map(
+          (j) => j.template.spec.completions,
+        )
+      : (spec['template'] as { cliques: Json[] }).cliques.map((c) =>
+          Number((c['spec'] as Json)['replicas'] ?? 1),
+        );
+  let first = 0;
+  for (const n of sizes) {
+    if (rank < first + n) return rank - first;
+    first += n;
+  }
+  return rank;
 }
 
 /** Kubernetes' `$(VAR)` expansion for a literal without references (`$$` → `$`). */
@@ -262,7 +300,9 @@ export function runPodEntrypoint(
       const path = ((e['valueFrom'] as Json | undefined)?.['fieldRef'] as Json | undefined)?.['fieldPath'];
       if (path === 'status.podIP') env[name] = podIp;
       else if (path === `metadata.annotations['batch.kubernetes.io/job-completion-index']`)
-        env[name] = String(rank - 1);
+        env[name] = String(podIndexFor(objects, service, rank));
+      else if (path === `metadata.labels['grove.io/podclique-pod-index']`)
+        env[name] = String(podIndexFor(objects, service, rank));
       else if (typeof path === 'string' && path.startsWith('metadata.labels[')) env[name] = String(rank);
     }
     const command = (container['command'] as string[]).map(k8sExpand);

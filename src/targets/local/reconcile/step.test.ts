@@ -22,6 +22,8 @@ interface Opts {
   readonly host?: boolean;
   readonly launch?: 'all' | 'leader';
   readonly probe?: boolean;
+  /** `roles:` YAML lines (indented for a service key); the roles' nodes must add up to `nodes`. */
+  readonly roles?: string;
 }
 
 function fixture(o: Opts = {}): { spec: Spec; plan: ServicePlan; options: PlanOptions } {
@@ -38,7 +40,7 @@ services:
 ${o.host ? '    network:\n      host: true\n' : ''}    ports:
       - name: http
         port: 8080
-${o.host ? '        host-port: auto\n' : ''}${o.probe ? '    readiness-probe:\n      tcp-socket:\n        port: 8080\n      period-seconds: 1\n' : ''}${o.restart ? `    restart: ${o.restart}\n` : ''}`;
+${o.host ? '        host-port: auto\n' : ''}${o.roles ?? ''}${o.probe ? '    readiness-probe:\n      tcp-socket:\n        port: 8080\n      period-seconds: 1\n' : ''}${o.restart ? `    restart: ${o.restart}\n` : ''}`;
   const r = parseSpec(yaml, 'svc.yaml');
   assert.ok(r.ok, JSON.stringify(r));
   const options = defaultPlanOptions({ target: 'local' });
@@ -307,6 +309,29 @@ test('never: the first failure ends the service with the rank status (128 + sign
   const s = running({ restart: '{policy: never}' });
   const r = run(exit(s, 0, null, 'SIGKILL').state, 1000, { kind: 'turn' });
   assert.equal(r.state.failure?.code, 137);
+});
+
+test("roles: each rank restarts under its own role's policy, not the service's", () => {
+  const roles =
+    '    roles:\n      - { name: ps, nodes: 1, restart: { policy: never } }\n' +
+    '      - { name: worker, nodes: 1, restart: { policy: on-failure, backoff-seconds: 1 } }\n';
+  const s = running({ restart: '{policy: recreate-group}', roles });
+  assert.deepEqual(
+    s.plan.roles?.map((r) => [r.name, r.restart.policy]),
+    [
+      ['ps', 'never'],
+      ['worker', 'on-failure'],
+    ],
+  );
+  // The worker (rank 1) fails: it alone restarts (on-failure), though the service says recreate-group.
+  const w = run(exit(s, 1, 3).state, 1000, { kind: 'turn' });
+  assert.equal(w.state.failure, undefined);
+  assert.equal(w.state.activity.kind, 'restart');
+  assert.equal(w.state.failover.history.at(-1)?.action, 'restart-rank');
+  // The parameter server (rank 0) fails: never — the service fails with its status.
+  const p = run(exit(s, 0, 3).state, 1000, { kind: 'turn' });
+  assert.equal(p.state.failure?.code, 3);
+  assert.match(p.state.failure?.why ?? '', /restart policy is never/);
 });
 
 test('exit-code: 1–127 is permanent, a signal is retried', () => {

@@ -12,6 +12,7 @@ import { constants as osConstants } from 'node:os';
 import type { ProbeSpec } from '../../../api/spec.js';
 import type { ServicePlan } from '../../../api/plan.js';
 import { decideRestart, recordReady, recordRestart } from '../../../plan/failover/policy.js';
+import { roleOfRank } from '../../../plan/resolve.js';
 import { coolingByNode, releasePorts } from '../../../plan/failover/port-pool.js';
 import type { CoolingEntry } from '../../../plan/failover/port-pool.js';
 import { hasMovablePorts, releasedPorts, replanService } from '../../../plan/failover/replan.js';
@@ -356,8 +357,9 @@ function onExitReaped(s0: ReconcileState, e: SeenExit, now: number): StepResult 
   if (e.gen < s.minGen || (s.intended.includes(e.gen) && !e.sshd)) return { state: s, actions: [] };
   const plan = s.plan;
   const allDone = plan.ranks.every((r) => r.rank === e.rank || s.done.includes(r.rank));
+  // A rank of a role restarts as its role says (`roles[].restart`); other ranks as the service says.
   const decision = decideRestart(
-    s.config.restart,
+    roleOfRank(plan, e.rank)?.restart ?? s.config.restart,
     s.failover.ledger,
     { rank: e.rank, code: e.code, signal: signalNumber(e.signal) },
     allDone,
