@@ -23,7 +23,10 @@ export function probeArgv(probe: ProbeSpec, target: ProbeTarget): string[] {
       ...pre,
       '/usr/bin/timeout',
       t,
+      // --norc: bash reads ~/.bashrc when its stdin is a socket, as a spawned child's may be
       '/bin/bash',
+      '--norc',
+      '--noprofile',
       '-c',
       'exec 3<>"/dev/tcp/$0/$1"',
       target.address,

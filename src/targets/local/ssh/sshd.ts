@@ -162,6 +162,8 @@ function bannerInNamespace(
   const [cmd, ...rest] = [
     ...prefix,
     '/bin/bash',
+    '--norc',
+    '--noprofile',
     '-c',
     BANNER_SCRIPT,
     address,
