@@ -36,12 +36,20 @@ export interface Observation {
   readonly standins: readonly StandinRecord[];
   /** The service's own record when it ended (`ps -o json`; local runner, restart scenarios). */
   readonly service?: ServiceRecord;
+  /** What `uses.py front` wrote (`uses-front.out`), when it ran. */
+  readonly usesOutcome?: string;
 }
 
-export function readRecords(out: string): { probes: ProbeRecord[]; standins: StandinRecord[] } {
+export function readRecords(out: string): {
+  probes: ProbeRecord[];
+  standins: StandinRecord[];
+  usesOutcome?: string;
+} {
   const files = existsSync(out) ? readdirSync(out).filter((f) => f.endsWith('.json')) : [];
   const read = <T>(f: string): T => JSON.parse(readFileSync(join(out, f), 'utf8')) as T;
+  const uses = join(out, 'uses-front.out');
   return {
+    ...(existsSync(uses) ? { usesOutcome: readFileSync(uses, 'utf8') } : {}),
     probes: files.filter((f) => f.startsWith('probe-')).map((f) => read<ProbeRecord>(f)),
     standins: files.filter((f) => !f.startsWith('probe-')).map((f) => read<StandinRecord>(f)),
   };
@@ -226,6 +234,7 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
       },
     });
   }
+  if (e.uses !== undefined) checks.push(...usesChecks(e.uses, o));
   if (e.standins !== undefined) {
     const { progs, hosts } = e.standins;
     checks.push({
@@ -246,6 +255,49 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
     });
   }
   return checks;
+}
+
+interface UsesOutcome {
+  readonly reached: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly blocked: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Services that use each other: every used leader answered the frontend at the address and port its
+ * environment named (the answer names the service and rank 0); nothing listed as blocked answered.
+ */
+function usesChecks(want: NonNullable<Scenario['expect']['uses']>, o: Observation): Check[] {
+  const read = (): UsesOutcome => {
+    assert.ok(o.usesOutcome !== undefined, `the frontend wrote no outcome\n${o.output.slice(-3000)}`);
+    return JSON.parse(o.usesOutcome) as UsesOutcome;
+  };
+  return [
+    {
+      name: 'uses-reached',
+      run: () => {
+        const r = read();
+        for (const u of want.reached) {
+          const svc = u.split(':')[0] ?? '';
+          const got = r.reached[u];
+          assert.ok(got && got['error'] === undefined, `${u} answered: ${JSON.stringify(r)}`);
+          assert.equal(got['rank'], '0', `${u} answered from its leader`);
+          assert.ok(svc.endsWith(String(got['service'])), `${u} answered as ${String(got['service'])}`);
+        }
+      },
+    },
+    {
+      name: 'uses-blocked',
+      run: () => {
+        const r = read();
+        for (const b of want.blocked) {
+          const got = r.blocked[b];
+          assert.ok(got, `${b} was tried: ${JSON.stringify(r)}`);
+          assert.ok(got['error'] !== undefined, `${b} must not answer: ${JSON.stringify(got)}`);
+        }
+      },
+    },
+  ];
 }
 
 type Json = Record<string, unknown>;

@@ -59,6 +59,7 @@ function context(target: TargetName, s: Scenario): { ctx: ScenarioContext; file:
   chmodSync(out, 0o777);
   const ctx: ScenarioContext = {
     probe: join(ROOT, 'test', 'conformance', 'probe.py'),
+    uses: join(ROOT, 'test', 'conformance', 'uses.py'),
     out,
     bin: join(scratch, 'bin'),
     standins: join(ROOT, 'test', 'programs', 'standins'),

@@ -19,6 +19,8 @@ export type TargetName = 'local' | 'slurm' | 'kubernetes';
 export interface ScenarioContext {
   /** test/conformance/probe.py */
   readonly probe: string;
+  /** test/conformance/uses.py (servers and a frontend for services that use each other). */
+  readonly uses: string;
   /** Directory every record is written to (shared by all nodes), one per scenario and target. */
   readonly out: string;
   /** Directory with compiled MPI programs: `allreduce.ompi`, `allreduce.mpich`. */
@@ -57,6 +59,15 @@ export interface Expect {
    */
   /** Roles in declaration order: each rank's role, TF_CONFIG per role, Backend.AI roles (check.ts). */
   readonly roles?: readonly { readonly name: string; readonly nodes: number }[];
+  /**
+   * Services that use each other: what the frontend (`uses.py front`) must have reached through its
+   * environment (service → answered), and what it must not (`blocked`: another port of a used leader, an
+   * unrelated service). Checked from `uses-front.out`.
+   */
+  readonly uses?: {
+    readonly reached: readonly string[];
+    readonly blocked: readonly string[];
+  };
   readonly restart?: {
     readonly rank: number;
     readonly exitCode: number;
@@ -364,6 +375,58 @@ ${env(ctx)}
     expect: { exitCode: 0, standins: { progs: BACKEND_PROGS[kind], hosts: 2 } },
     cannot: { kubernetes: NO_POD_NETWORK },
   })),
+  // --- services that use each other (docs/guides/roles-and-dependencies.md) -------------------------------
+  {
+    // Dynamo/Grove-style disaggregated inference: a frontend using a prefill gang and a decode gang (each
+    // multinode), reaching both leaders through the environment it was given; the prefill leader's admin
+    // port and an unrelated service stay out of reach.
+    name: 'cf-uses-dynamo',
+    nodes: 1,
+    spec: (ctx) => `version: v1
+services:
+  cf-uses-front:
+${env(ctx, ['USES_BLOCKED_ADMIN=9100', 'USES_OTHER_PORT=9300'])}
+    script: exec /usr/bin/python3 ${ctx.uses} front cf-uses-prefill:http cf-uses-decode:http -- cf-uses-prefill:admin other
+    restart: { policy: never }
+    uses:
+      - { service: cf-uses-prefill, ports: [http] }
+      - cf-uses-decode
+  cf-uses-prefill:
+${env(ctx)}
+    script: exec /usr/bin/python3 ${ctx.uses} serve prefill 9000 9100
+    multinode: { nodes: 2, launch: all }
+    restart: { policy: never }
+    ports:
+      - { name: http, port: 9000 }
+      - { name: admin, port: 9100 }
+    readiness-probe: { tcp-socket: { port: 9000 }, period-seconds: 1 }
+  cf-uses-decode:
+${env(ctx)}
+    script: exec /usr/bin/python3 ${ctx.uses} serve decode 9200
+    multinode: { nodes: 2, launch: all }
+    restart: { policy: never }
+    ports:
+      - { name: http, port: 9200 }
+    readiness-probe: { tcp-socket: { port: 9200 }, period-seconds: 1 }
+  cf-uses-other:
+${env(ctx)}
+    script: exec /usr/bin/python3 ${ctx.uses} other 9300
+    restart: { policy: never }
+    ports:
+      - { name: http, port: 9300 }
+`,
+    expect: {
+      exitCode: 0,
+      uses: {
+        reached: ['cf-uses-prefill:http', 'cf-uses-decode:http'],
+        blocked: ['cf-uses-prefill:admin', 'other'],
+      },
+    },
+    cannot: {
+      kubernetes: NO_POD_NETWORK,
+      slurm: 'not yet: job dependencies and published addresses',
+    },
+  },
 ];
 
 function readExample(ctx: ScenarioContext, file: string): string {
