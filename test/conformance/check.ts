@@ -303,11 +303,115 @@ function usesChecks(want: NonNullable<Scenario['expect']['uses']>, o: Observatio
 type Json = Record<string, unknown>;
 
 /**
+ * Services that use each other, rendered for Kubernetes (no API server or pod network here): the using
+ * service's pods wait in an init container for each used leader's ready-only Service; a NetworkPolicy admits
+ * the using pods to exactly the reached ports of each used leader; blocked ports are in no such policy; the
+ * environment names each used leader's per-rank Service.
+ */
+function usesRenderChecks(
+  want: NonNullable<Scenario['expect']['uses']>,
+  objects: readonly ManifestObject[],
+): Check[] {
+  const used = [...new Set(want.reached.map((u) => u.split(':')[0] ?? ''))];
+  const named = (kind: string, name: string): Json | undefined =>
+    objects.find((o) => o.kind === kind && o.metadata.name === name);
+  const podSpecs = (o: ManifestObject): Json[] => {
+    const out: Json[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v !== null && typeof v === 'object') {
+        const j = v as Json;
+        if (Array.isArray(j['containers'])) out.push(j);
+        else Object.values(j).forEach(walk);
+      }
+    };
+    walk(o['spec']);
+    return out;
+  };
+  return [
+    {
+      name: 'uses-render-ready-services',
+      run: () => {
+        for (const u of used) {
+          const svc = named('Service', `${u}-ready`);
+          assert.ok(svc, `Service ${u}-ready rendered`);
+          const spec = svc['spec'] as Json;
+          assert.equal(spec['publishNotReadyAddresses'], false, 'ready addresses only');
+          assert.deepEqual(
+            (spec['selector'] as Json)['multinode.dev/rank'],
+            '0',
+            `${u}-ready selects the leader`,
+          );
+        }
+      },
+    },
+    {
+      name: 'uses-render-init-container',
+      run: () => {
+        const users = objects.filter((o) =>
+          podSpecs(o).some((p) => JSON.stringify(p['initContainers'] ?? []).includes('wait-uses')),
+        );
+        assert.ok(users.length > 0, 'a workload waits for the services it uses');
+        for (const o of users)
+          for (const p of podSpecs(o)) {
+            const init = JSON.stringify(p['initContainers'] ?? []);
+            for (const u of used) assert.ok(init.includes(`${u}-ready`), `${o.metadata.name} waits for ${u}`);
+            const env = JSON.stringify(p['containers']);
+            for (const u of used)
+              assert.ok(
+                env.includes(`"value":"${u}-0"`),
+                `${o.metadata.name}: MULTINODE_USES_* names ${u}-0 (its leader's Service)`,
+              );
+          }
+      },
+    },
+    {
+      name: 'uses-render-network-policy',
+      run: () => {
+        // The ports the user's environment names for each used service are exactly what its policy admits.
+        const env = new Map<string, string>();
+        for (const o of objects)
+          for (const p of podSpecs(o))
+            for (const c of (p['containers'] ?? []) as Json[])
+              for (const e of (c['env'] ?? []) as Json[])
+                if (typeof e['value'] === 'string') env.set(String(e['name']), e['value']);
+        const policies = objects.filter(
+          (o) => o.kind === 'NetworkPolicy' && o.metadata.name.includes('-uses-'),
+        );
+        const admitted = (svc: string): string[] =>
+          policies
+            .filter((x) => JSON.stringify((x['spec'] as Json)['podSelector']).includes(`"${svc}"`))
+            .flatMap((x) =>
+              ((x['spec'] as Json)['ingress'] as Json[]).flatMap((i) => (i['ports'] ?? []) as Json[]),
+            )
+            .map((q) => String(q['port']))
+            .sort();
+        for (const u of used) {
+          const pre = `MULTINODE_USES_${u.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PORT_`;
+          const ports = [...env]
+            .filter(([k]) => k.startsWith(pre))
+            .map(([, v]) => v)
+            .sort();
+          assert.ok(ports.length > 0, `${pre}* in the environment`);
+          assert.deepEqual(admitted(u), ports, `the policy for ${u} admits exactly its used ports`);
+        }
+        for (const b of want.blocked) {
+          const svc = b.split(':')[0] ?? '';
+          if (!used.includes(svc))
+            assert.deepEqual(admitted(svc), [], `${svc} is used by no one: no policy admits anyone`);
+        }
+      },
+    },
+  ];
+}
+
+/**
  * Checks of the rendered Kubernetes objects alone, for what only a kubelet and the Job controller would
  * carry out (a pod's restarts): a scenario with `expect.restart` must render as a JobSet whose Jobs restart
  * a failed container in place (`OnFailure`) with `backoffLimit` = the restart budget.
  */
 export function renderChecksFor(s: Scenario, objects: readonly ManifestObject[]): Check[] {
+  if (s.expect.uses !== undefined) return usesRenderChecks(s.expect.uses, objects);
   const r = s.expect.restart;
   if (r === undefined) return [];
   return [

@@ -73,9 +73,12 @@ function context(target: TargetName, s: Scenario): { ctx: ScenarioContext; file:
   // Kubernetes needs an image; this machine's root file system stands in for it (the pod runs here).
   writeFileSync(
     file,
-    target === 'kubernetes'
-      ? text.replace(/^(services:\n {2}[^\n]+:\n)/m, `$1    image: { uri: ${STAND_IN_IMAGE} }\n`)
-      : text,
+    target !== 'kubernetes'
+      ? text
+      : s.expect.uses
+        ? // Several services: each gets the image.
+          text.replace(/^( {2}[a-z0-9-]+:\n)/gm, `$1    image: { uri: ${STAND_IN_IMAGE} }\n`)
+        : text.replace(/^(services:\n {2}[^\n]+:\n)/m, `$1    image: { uri: ${STAND_IN_IMAGE} }\n`),
   );
   return { ctx, file };
 }
@@ -113,7 +116,8 @@ describe('conformance: kubernetes (rendered pod entrypoint run as a pod runs it)
       const { ctx, file } = context('kubernetes', s);
       const { plan, objects } = renderForKubernetes(file);
       // Restarting a pod is the kubelet's and the Job controller's work, and neither runs here.
-      if (s.expect.restart) return runChecks(t, 'kubernetes', s, renderChecksFor(s, objects));
+      if (s.expect.restart || s.expect.uses)
+        return runChecks(t, 'kubernetes', s, renderChecksFor(s, objects));
       const svc = plan.services[0];
       if (!svc) throw new Error('no service');
       let leader: RunResult = { exitCode: -1, output: '' };

@@ -422,10 +422,7 @@ ${env(ctx)}
         blocked: ['cf-uses-prefill:admin', 'other'],
       },
     },
-    cannot: {
-      kubernetes: NO_POD_NETWORK,
-      slurm: 'not yet: job dependencies and published addresses',
-    },
+    cannot: { slurm: 'not yet: job dependencies and published addresses' },
   },
 ];
 

@@ -40,6 +40,7 @@ import {
 import { KubernetesValues } from './resolve.js';
 import { containerSecurityContext, networkPolicies, podSecurityContext, sshKeyHash } from './hardening.js';
 import { isLiteral } from '../../plan/index.js';
+import { usesInitContainer, usesObjects } from './uses.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
 import { buildJobSet, jobSetRankSelector, longestPodNameOverLimit } from './jobset.js';
@@ -205,6 +206,7 @@ export class ServiceRender {
     const shared = this.replicaSetService();
     if (shared) objects.push(shared);
     objects.push(...this.networkPolicies());
+    objects.push(...usesObjects(this.svc, (n, l) => this.meta(n, l)));
     if (this.gang === 'volcano') objects.push(this.podGroup());
     objects.push(
       this.orchestrator === 'grove'
@@ -978,6 +980,8 @@ export class ServiceRender {
       ...(this.gang === 'volcano' ? { schedulerName: W.volcanoSchedulerName } : {}),
       ...(this.gang === 'kai' ? { schedulerName: W.kaiSchedulerName } : {}),
     };
+    const waitUses = usesInitContainer(svc, container);
+    if (waitUses) podSpec['initContainers'] = [waitUses];
 
     const podLabels: Record<string, string> = { ...this.labels };
     if (group.name !== 'worker') podLabels[K8S.labelRank] = String(rank0.rank);
