@@ -422,7 +422,10 @@ ${env(ctx)}
         blocked: ['cf-uses-prefill:admin', 'other'],
       },
     },
-    cannot: { slurm: 'not yet: job dependencies and published addresses' },
+    todo: {
+      'slurm:uses-blocked':
+        "Slurm has no network fence: jobs share the nodes' network, so every port of a used leader (and any other job) is reachable",
+    },
   },
 ];
 

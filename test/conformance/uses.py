@@ -75,7 +75,7 @@ def serve(name, ports, addr_file=None):
     return 0
 
 
-def ask(addr, port, msg="hello", timeout=1.5):
+def ask(addr, port, msg="hello", timeout=0.8):
     try:
         with socket.create_connection((addr, int(port)), timeout=timeout) as c:
             c.settimeout(timeout)
