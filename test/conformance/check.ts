@@ -38,17 +38,22 @@ export interface Observation {
   readonly service?: ServiceRecord;
   /** What `uses.py front` wrote (`uses-front.out`), when it ran. */
   readonly usesOutcome?: string;
+  /** The first attempt's TF_CONFIG of rank 0 (`tf-first.json`), in a failover scenario. */
+  readonly tfFirst?: string;
 }
 
 export function readRecords(out: string): {
   probes: ProbeRecord[];
   standins: StandinRecord[];
   usesOutcome?: string;
+  tfFirst?: string;
 } {
   const files = existsSync(out) ? readdirSync(out).filter((f) => f.endsWith('.json')) : [];
   const read = <T>(f: string): T => JSON.parse(readFileSync(join(out, f), 'utf8')) as T;
   const uses = join(out, 'uses-front.out');
+  const tf = join(out, 'tf-first.json');
   return {
+    ...(existsSync(tf) ? { tfFirst: readFileSync(tf, 'utf8') } : {}),
     ...(existsSync(uses) ? { usesOutcome: readFileSync(uses, 'utf8') } : {}),
     probes: files.filter((f) => f.startsWith('probe-')).map((f) => read<ProbeRecord>(f)),
     standins: files.filter((f) => !f.startsWith('probe-')).map((f) => read<StandinRecord>(f)),
@@ -235,6 +240,7 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
     });
   }
   if (e.uses !== undefined) checks.push(...usesChecks(e.uses, o));
+  if (e.tfFailover === true) checks.push(tfFailoverCheck(o));
   if (e.standins !== undefined) {
     const { progs, hosts } = e.standins;
     checks.push({
@@ -255,6 +261,36 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
     });
   }
   return checks;
+}
+
+interface TfConfig {
+  readonly cluster: Readonly<Record<string, readonly string[]>>;
+  readonly task: { readonly type: string; readonly index: number };
+}
+
+/**
+ * Seed 001's failover: the first parameter server's port moved (it is not the one its first attempt saw),
+ * and every rank's TF_CONFIG after the failover names the same cluster — the workers' included.
+ */
+function tfFailoverCheck(o: Observation): Check {
+  return {
+    name: 'tf-failover',
+    run: () => {
+      assert.ok(o.tfFirst !== undefined, 'the first attempt wrote its TF_CONFIG');
+      const first = JSON.parse(o.tfFirst) as TfConfig;
+      const after = o.probes.map((p) => JSON.parse(p.env['TF_CONFIG'] ?? '{}') as TfConfig);
+      assert.ok(after.length > 0, 'records after the failover');
+      const ps0 = (c: TfConfig): string => c.cluster['ps']?.[0] ?? '';
+      const port = (hp: string): string => hp.slice(hp.lastIndexOf(':') + 1);
+      assert.notEqual(port(ps0(after[0] as TfConfig)), port(ps0(first)), `ps 0 moved from ${ps0(first)}`);
+      for (const c of after)
+        assert.deepEqual(c.cluster, (after[0] as TfConfig).cluster, 'every rank sees the same TF cluster');
+      assert.ok(
+        after.some((c) => c.task.type === 'worker'),
+        'a worker recorded its TF_CONFIG after the failover',
+      );
+    },
+  };
 }
 
 interface UsesOutcome {

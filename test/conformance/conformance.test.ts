@@ -177,9 +177,10 @@ describe(
     for (const s of SCENARIOS) {
       test(`local: ${s.name}`, options('local', s), async (t) => {
         const { ctx, file } = context('local', s);
-        const run = s.expect.restart
-          ? await upLocalRecorded(file, shared().name, s.name)
-          : upLocal(file, shared().name);
+        const run =
+          s.expect.restart || s.expect.tfFailover
+            ? await upLocalRecorded(file, shared().name, s.name)
+            : upLocal(file, shared().name);
         await verify(t, 'local', s, ctx, run);
       });
     }

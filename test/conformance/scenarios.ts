@@ -68,6 +68,12 @@ export interface Expect {
     readonly reached: readonly string[];
     readonly blocked: readonly string[];
   };
+  /**
+   * Seed 001's failover: rank 0 (the first parameter server) fails once on its first attempt, after writing
+   * its TF_CONFIG to `tf-first.json`; the group is recreated on re-picked host ports. Every final record's
+   * TF_CONFIG names the same cluster, with a different port for `ps` 0 than the first attempt had.
+   */
+  readonly tfFailover?: boolean;
   readonly restart?: {
     readonly rank: number;
     readonly exitCode: number;
@@ -376,6 +382,56 @@ ${env(ctx)}
     cannot: { kubernetes: NO_POD_NETWORK },
   })),
   // --- services that use each other (docs/guides/roles-and-dependencies.md) -------------------------------
+  {
+    // Seed 001's PS/Worker on host networking with auto ports, through a failover: the first parameter
+    // server fails once, the group comes back on re-picked ports, and every rank's TF_CONFIG follows.
+    name: 'cf-tf-failover',
+    nodes: 2,
+    spec: (ctx) => `version: v1
+services:
+  cf-tf-failover:
+${env(ctx)}
+    script: |
+      #!/bin/sh
+      v=$(/usr/bin/python3 -c 'import json, os; print(json.load(open(os.environ["MULTINODE_CLUSTER_FILE"]))["version"])')
+      if [ "$v" = 1 ]; then
+        if [ "$MULTINODE_NODE_RANK" = 0 ]; then
+          printf '%s' "$TF_CONFIG" > "$CONF_OUT/tf-first.json"
+          exit 3
+        fi
+        exec sleep 60
+      fi
+      exec ${probe(ctx, ' rank --bind')}
+    network: { host: true }
+    ports:
+      - { name: grpc, port: 2222, host-port: auto }
+      - { name: http, port: 8080, host-port: auto }
+    restart:
+      policy: recreate-group
+      max-restarts: 1
+      max-startup-restarts: 1
+      backoff-seconds: 0
+      backoff-max-seconds: 0
+    roles:
+      - { name: ps, nodes: 1 }
+      - { name: worker, nodes: 1 }
+`,
+    expect: {
+      exitCode: 0,
+      probes: 'all',
+      bindable: true,
+      roles: [
+        { name: 'ps', nodes: 1 },
+        { name: 'worker', nodes: 1 },
+      ],
+      tfFailover: true,
+    },
+    cannot: {
+      slurm: NO_SLURM_RESTART,
+      kubernetes:
+        "restarting pods is the kubelet's and re-picking a host port is the local supervisor's; a pod template fixes its host ports",
+    },
+  },
   {
     // Dynamo/Grove-style disaggregated inference: a frontend using a prefill gang and a decode gang (each
     // multinode), reaching both leaders through the environment it was given; the prefill leader's admin
