@@ -5,7 +5,9 @@
  *             answers throughout: docs/guides/replicas-and-updates.md)
  *   down+up   `down FILE`, then `up -d` of the next version (the endpoint is gone in between)
  * Figures: wall time of the command(s) until the service is back with 2 ready replicas of the new version,
- * and the requests a client hammering the endpoint (one every 20 ms) saw fail meanwhile. Medians over the
+ * and the requests a client hammering the endpoint (one every 20 ms) saw fail meanwhile. First, once: SIGKILL
+ * of one replica's rank 0 under the same client, until both replicas answer again (its failed requests are
+ * the connections the kernel spread to the dead replica before the endpoint controller took it out). Medians over the
  * rounds, the ratio rolling / down+up, and the load average. Both rows run the CLI the same way (tsx), so
  * its start-up is in both.
  */
@@ -141,6 +143,21 @@ async function main(): Promise<void> {
     must(await cliAsync(dir, ['up', '-d', '--cluster', C, file]), 'up');
     let url = endpointUrl(dir);
     await waitVersion(() => url, 'v0');
+    const kill = await timed(
+      () => url,
+      'v0',
+      async () => {
+        const r = cli(dir, ['ps', '--output', 'json']);
+        const rows = JSON.parse(r.stdout) as { name: string; ranks?: { pid: number }[] }[];
+        const pid = rows.find((x) => x.name === 'rub-0')?.ranks?.[0]?.pid;
+        if (pid === undefined) throw new Error('no rank 0 of rub-0');
+        process.kill(pid, 'SIGKILL');
+        await sleep(500);
+      },
+    );
+    process.stdout.write(
+      `kill of one replica's rank 0: ${kill.ms} ms until both answer again, ${kill.failed} of ${kill.failed + kill.ok} requests failed; load ${load()}\n`,
+    );
     const rolling: { ms: number; failed: number; ok: number }[] = [];
     const downUp: { ms: number; failed: number; ok: number }[] = [];
     let v = 0;
