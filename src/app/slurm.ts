@@ -43,6 +43,7 @@ import {
 import type { Spec } from '../api/spec.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
+import { slurmUsesSubmission } from './slurm-uses.js';
 
 export interface SlurmUpOptions {
   readonly detach?: boolean;
@@ -125,17 +126,21 @@ export async function slurmUp(file: string, opts: SlurmUpOptions = {}): Promise<
       { exitCode: EXIT.badInput },
     );
   const records: SlurmJobRecord[] = [];
-  for (const job of jobs) {
+  // Services that use others: after them, with their job ids (targets/slurm/uses.ts).
+  const uses = await slurmUsesSubmission(planned.plan, jobs);
+  for (const job of uses.order) {
     const svc = planned.plan.services.find((s) => s.name === job.service);
+    const env = { ...opts.env, ...(svc ? uses.env(svc) : {}) };
     const rec = await submitSlurmJob(client, {
       service: job.service,
       file,
       script: job.script,
       planHash: planned.plan.hash,
       endpoints: svc ? slurmEndpoints(svc) : [],
-      ...(opts.env ? { env: opts.env } : {}),
+      ...(Object.keys(env).length > 0 ? { env } : {}),
       ...withReplicaOf(replicaOf.get(job.service)),
     });
+    uses.submitted(job.service, rec.jobId);
     records.push(rec);
     report.success(`submitted ${job.service}: Slurm job ${rec.jobId} (${job.nodes} nodes) → ${rec.output}`);
   }

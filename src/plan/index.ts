@@ -76,7 +76,7 @@ export {
 } from './resolve.js';
 export type { Leaves, LocalResolveOptions, ResolvedFile } from './resolve.js';
 export { compressCpuList } from './format.js';
-export { startOrder } from './roles.js';
+export { startOrder, usesEnvPrefix } from './roles.js';
 
 /** Stable issue codes of the planner. */
 export const PLAN_CODES = {

@@ -36,12 +36,25 @@ export interface Observation {
   readonly standins: readonly StandinRecord[];
   /** The service's own record when it ended (`ps -o json`; local runner, restart scenarios). */
   readonly service?: ServiceRecord;
+  /** What `uses.py front` wrote (`uses-front.out`), when it ran. */
+  readonly usesOutcome?: string;
+  /** The first attempt's TF_CONFIG of rank 0 (`tf-first.json`), in a failover scenario. */
+  readonly tfFirst?: string;
 }
 
-export function readRecords(out: string): { probes: ProbeRecord[]; standins: StandinRecord[] } {
+export function readRecords(out: string): {
+  probes: ProbeRecord[];
+  standins: StandinRecord[];
+  usesOutcome?: string;
+  tfFirst?: string;
+} {
   const files = existsSync(out) ? readdirSync(out).filter((f) => f.endsWith('.json')) : [];
   const read = <T>(f: string): T => JSON.parse(readFileSync(join(out, f), 'utf8')) as T;
+  const uses = join(out, 'uses-front.out');
+  const tf = join(out, 'tf-first.json');
   return {
+    ...(existsSync(tf) ? { tfFirst: readFileSync(tf, 'utf8') } : {}),
+    ...(existsSync(uses) ? { usesOutcome: readFileSync(uses, 'utf8') } : {}),
     probes: files.filter((f) => f.startsWith('probe-')).map((f) => read<ProbeRecord>(f)),
     standins: files.filter((f) => !f.startsWith('probe-')).map((f) => read<StandinRecord>(f)),
   };
@@ -226,6 +239,8 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
       },
     });
   }
+  if (e.uses !== undefined) checks.push(...usesChecks(e.uses, o));
+  if (e.tfFailover === true) checks.push(tfFailoverCheck(o));
   if (e.standins !== undefined) {
     const { progs, hosts } = e.standins;
     checks.push({
@@ -248,7 +263,183 @@ export function checksFor(s: Scenario, o: Observation): Check[] {
   return checks;
 }
 
+interface TfConfig {
+  readonly cluster: Readonly<Record<string, readonly string[]>>;
+  readonly task: { readonly type: string; readonly index: number };
+}
+
+/**
+ * Seed 001's failover: the first parameter server's port moved (it is not the one its first attempt saw),
+ * and every rank's TF_CONFIG after the failover names the same cluster — the workers' included.
+ */
+function tfFailoverCheck(o: Observation): Check {
+  return {
+    name: 'tf-failover',
+    run: () => {
+      assert.ok(o.tfFirst !== undefined, 'the first attempt wrote its TF_CONFIG');
+      const first = JSON.parse(o.tfFirst) as TfConfig;
+      const after = o.probes.map((p) => JSON.parse(p.env['TF_CONFIG'] ?? '{}') as TfConfig);
+      assert.ok(after.length > 0, 'records after the failover');
+      const ps0 = (c: TfConfig): string => c.cluster['ps']?.[0] ?? '';
+      const port = (hp: string): string => hp.slice(hp.lastIndexOf(':') + 1);
+      assert.notEqual(port(ps0(after[0] as TfConfig)), port(ps0(first)), `ps 0 moved from ${ps0(first)}`);
+      for (const c of after)
+        assert.deepEqual(c.cluster, (after[0] as TfConfig).cluster, 'every rank sees the same TF cluster');
+      assert.ok(
+        after.some((c) => c.task.type === 'worker'),
+        'a worker recorded its TF_CONFIG after the failover',
+      );
+    },
+  };
+}
+
+interface UsesOutcome {
+  readonly reached: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly blocked: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  readonly env: Readonly<Record<string, string>>;
+}
+
+/**
+ * Services that use each other: every used leader answered the frontend at the address and port its
+ * environment named (the answer names the service and rank 0); nothing listed as blocked answered.
+ */
+function usesChecks(want: NonNullable<Scenario['expect']['uses']>, o: Observation): Check[] {
+  const read = (): UsesOutcome => {
+    assert.ok(o.usesOutcome !== undefined, `the frontend wrote no outcome\n${o.output.slice(-3000)}`);
+    return JSON.parse(o.usesOutcome) as UsesOutcome;
+  };
+  return [
+    {
+      name: 'uses-reached',
+      run: () => {
+        const r = read();
+        for (const u of want.reached) {
+          const svc = u.split(':')[0] ?? '';
+          const got = r.reached[u];
+          assert.ok(got && got['error'] === undefined, `${u} answered: ${JSON.stringify(r)}`);
+          assert.equal(got['rank'], '0', `${u} answered from its leader`);
+          assert.ok(svc.endsWith(String(got['service'])), `${u} answered as ${String(got['service'])}`);
+        }
+      },
+    },
+    {
+      name: 'uses-blocked',
+      run: () => {
+        const r = read();
+        for (const b of want.blocked) {
+          const got = r.blocked[b];
+          assert.ok(got, `${b} was tried: ${JSON.stringify(r)}`);
+          assert.ok(got['error'] !== undefined, `${b} must not answer: ${JSON.stringify(got)}`);
+        }
+      },
+    },
+  ];
+}
+
 type Json = Record<string, unknown>;
+
+/**
+ * Services that use each other, rendered for Kubernetes (no API server or pod network here): the using
+ * service's pods wait in an init container for each used leader's ready-only Service; a NetworkPolicy admits
+ * the using pods to exactly the reached ports of each used leader; blocked ports are in no such policy; the
+ * environment names each used leader's per-rank Service.
+ */
+function usesRenderChecks(
+  want: NonNullable<Scenario['expect']['uses']>,
+  objects: readonly ManifestObject[],
+): Check[] {
+  const used = [...new Set(want.reached.map((u) => u.split(':')[0] ?? ''))];
+  const named = (kind: string, name: string): Json | undefined =>
+    objects.find((o) => o.kind === kind && o.metadata.name === name);
+  const podSpecs = (o: ManifestObject): Json[] => {
+    const out: Json[] = [];
+    const walk = (v: unknown): void => {
+      if (Array.isArray(v)) v.forEach(walk);
+      else if (v !== null && typeof v === 'object') {
+        const j = v as Json;
+        if (Array.isArray(j['containers'])) out.push(j);
+        else Object.values(j).forEach(walk);
+      }
+    };
+    walk(o['spec']);
+    return out;
+  };
+  return [
+    {
+      name: 'uses-render-ready-services',
+      run: () => {
+        for (const u of used) {
+          const svc = named('Service', `${u}-ready`);
+          assert.ok(svc, `Service ${u}-ready rendered`);
+          const spec = svc['spec'] as Json;
+          assert.equal(spec['publishNotReadyAddresses'], false, 'ready addresses only');
+          assert.deepEqual(
+            (spec['selector'] as Json)['multinode.dev/rank'],
+            '0',
+            `${u}-ready selects the leader`,
+          );
+        }
+      },
+    },
+    {
+      name: 'uses-render-init-container',
+      run: () => {
+        const users = objects.filter((o) =>
+          podSpecs(o).some((p) => JSON.stringify(p['initContainers'] ?? []).includes('wait-uses')),
+        );
+        assert.ok(users.length > 0, 'a workload waits for the services it uses');
+        for (const o of users)
+          for (const p of podSpecs(o)) {
+            const init = JSON.stringify(p['initContainers'] ?? []);
+            for (const u of used) assert.ok(init.includes(`${u}-ready`), `${o.metadata.name} waits for ${u}`);
+            const env = JSON.stringify(p['containers']);
+            for (const u of used)
+              assert.ok(
+                env.includes(`"value":"${u}-0"`),
+                `${o.metadata.name}: MULTINODE_USES_* names ${u}-0 (its leader's Service)`,
+              );
+          }
+      },
+    },
+    {
+      name: 'uses-render-network-policy',
+      run: () => {
+        // The ports the user's environment names for each used service are exactly what its policy admits.
+        const env = new Map<string, string>();
+        for (const o of objects)
+          for (const p of podSpecs(o))
+            for (const c of (p['containers'] ?? []) as Json[])
+              for (const e of (c['env'] ?? []) as Json[])
+                if (typeof e['value'] === 'string') env.set(String(e['name']), e['value']);
+        const policies = objects.filter(
+          (o) => o.kind === 'NetworkPolicy' && o.metadata.name.includes('-uses-'),
+        );
+        const admitted = (svc: string): string[] =>
+          policies
+            .filter((x) => JSON.stringify((x['spec'] as Json)['podSelector']).includes(`"${svc}"`))
+            .flatMap((x) =>
+              ((x['spec'] as Json)['ingress'] as Json[]).flatMap((i) => (i['ports'] ?? []) as Json[]),
+            )
+            .map((q) => String(q['port']))
+            .sort();
+        for (const u of used) {
+          const pre = `MULTINODE_USES_${u.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_PORT_`;
+          const ports = [...env]
+            .filter(([k]) => k.startsWith(pre))
+            .map(([, v]) => v)
+            .sort();
+          assert.ok(ports.length > 0, `${pre}* in the environment`);
+          assert.deepEqual(admitted(u), ports, `the policy for ${u} admits exactly its used ports`);
+        }
+        for (const b of want.blocked) {
+          const svc = b.split(':')[0] ?? '';
+          if (!used.includes(svc))
+            assert.deepEqual(admitted(svc), [], `${svc} is used by no one: no policy admits anyone`);
+        }
+      },
+    },
+  ];
+}
 
 /**
  * Checks of the rendered Kubernetes objects alone, for what only a kubelet and the Job controller would
@@ -256,6 +447,7 @@ type Json = Record<string, unknown>;
  * a failed container in place (`OnFailure`) with `backoffLimit` = the restart budget.
  */
 export function renderChecksFor(s: Scenario, objects: readonly ManifestObject[]): Check[] {
+  if (s.expect.uses !== undefined) return usesRenderChecks(s.expect.uses, objects);
   const r = s.expect.restart;
   if (r === undefined) return [];
   return [

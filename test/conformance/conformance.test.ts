@@ -59,6 +59,7 @@ function context(target: TargetName, s: Scenario): { ctx: ScenarioContext; file:
   chmodSync(out, 0o777);
   const ctx: ScenarioContext = {
     probe: join(ROOT, 'test', 'conformance', 'probe.py'),
+    uses: join(ROOT, 'test', 'conformance', 'uses.py'),
     out,
     bin: join(scratch, 'bin'),
     standins: join(ROOT, 'test', 'programs', 'standins'),
@@ -72,9 +73,12 @@ function context(target: TargetName, s: Scenario): { ctx: ScenarioContext; file:
   // Kubernetes needs an image; this machine's root file system stands in for it (the pod runs here).
   writeFileSync(
     file,
-    target === 'kubernetes'
-      ? text.replace(/^(services:\n {2}[^\n]+:\n)/m, `$1    image: { uri: ${STAND_IN_IMAGE} }\n`)
-      : text,
+    target !== 'kubernetes'
+      ? text
+      : s.expect.uses
+        ? // Several services: each gets the image.
+          text.replace(/^( {2}[a-z0-9-]+:\n)/gm, `$1    image: { uri: ${STAND_IN_IMAGE} }\n`)
+        : text.replace(/^(services:\n {2}[^\n]+:\n)/m, `$1    image: { uri: ${STAND_IN_IMAGE} }\n`),
   );
   return { ctx, file };
 }
@@ -112,7 +116,8 @@ describe('conformance: kubernetes (rendered pod entrypoint run as a pod runs it)
       const { ctx, file } = context('kubernetes', s);
       const { plan, objects } = renderForKubernetes(file);
       // Restarting a pod is the kubelet's and the Job controller's work, and neither runs here.
-      if (s.expect.restart) return runChecks(t, 'kubernetes', s, renderChecksFor(s, objects));
+      if (s.expect.restart || s.expect.uses)
+        return runChecks(t, 'kubernetes', s, renderChecksFor(s, objects));
       const svc = plan.services[0];
       if (!svc) throw new Error('no service');
       let leader: RunResult = { exitCode: -1, output: '' };
@@ -172,9 +177,10 @@ describe(
     for (const s of SCENARIOS) {
       test(`local: ${s.name}`, options('local', s), async (t) => {
         const { ctx, file } = context('local', s);
-        const run = s.expect.restart
-          ? await upLocalRecorded(file, shared().name, s.name)
-          : upLocal(file, shared().name);
+        const run =
+          s.expect.restart || s.expect.tfFailover
+            ? await upLocalRecorded(file, shared().name, s.name)
+            : upLocal(file, shared().name);
         await verify(t, 'local', s, ctx, run);
       });
     }

@@ -204,11 +204,10 @@ export async function upSlurm(file: string, clientArgv: readonly string[]): Prom
     if (!(e instanceof SlurmJobFailedError)) throw e;
     records = e.records;
   }
-  const rec = records[0];
-  const output = rec ? `${readFileSync(rec.output, 'utf8')}\n${rec.failure ?? ''}` : '';
-  // Slurm reports `code:signal`.
-  const code = Number((rec?.exitCode ?? '-1:0').split(':')[0]);
-  return { exitCode: code, output };
+  // Several services (uses): every job's output; the first failing job's exit code (Slurm: `code:signal`).
+  const output = records.map((rec) => `${readFileSync(rec.output, 'utf8')}\n${rec.failure ?? ''}`).join('\n');
+  const codes = records.map((rec) => Number((rec.exitCode ?? '-1:0').split(':')[0]));
+  return { exitCode: codes.length === 0 ? -1 : (codes.find((c) => c !== 0) ?? 0), output };
 }
 
 /** What `multinode render --target kubernetes FILE` renders (test SSH keys instead of fresh ones). */

@@ -19,6 +19,8 @@ export type TargetName = 'local' | 'slurm' | 'kubernetes';
 export interface ScenarioContext {
   /** test/conformance/probe.py */
   readonly probe: string;
+  /** test/conformance/uses.py (servers and a frontend for services that use each other). */
+  readonly uses: string;
   /** Directory every record is written to (shared by all nodes), one per scenario and target. */
   readonly out: string;
   /** Directory with compiled MPI programs: `allreduce.ompi`, `allreduce.mpich`. */
@@ -57,6 +59,21 @@ export interface Expect {
    */
   /** Roles in declaration order: each rank's role, TF_CONFIG per role, Backend.AI roles (check.ts). */
   readonly roles?: readonly { readonly name: string; readonly nodes: number }[];
+  /**
+   * Services that use each other: what the frontend (`uses.py front`) must have reached through its
+   * environment (service → answered), and what it must not (`blocked`: another port of a used leader, an
+   * unrelated service). Checked from `uses-front.out`.
+   */
+  readonly uses?: {
+    readonly reached: readonly string[];
+    readonly blocked: readonly string[];
+  };
+  /**
+   * Seed 001's failover: rank 0 (the first parameter server) fails once on its first attempt, after writing
+   * its TF_CONFIG to `tf-first.json`; the group is recreated on re-picked host ports. Every final record's
+   * TF_CONFIG names the same cluster, with a different port for `ps` 0 than the first attempt had.
+   */
+  readonly tfFailover?: boolean;
   readonly restart?: {
     readonly rank: number;
     readonly exitCode: number;
@@ -364,6 +381,108 @@ ${env(ctx)}
     expect: { exitCode: 0, standins: { progs: BACKEND_PROGS[kind], hosts: 2 } },
     cannot: { kubernetes: NO_POD_NETWORK },
   })),
+  // --- services that use each other (docs/guides/roles-and-dependencies.md) -------------------------------
+  {
+    // Seed 001's PS/Worker on host networking with auto ports, through a failover: the first parameter
+    // server fails once, the group comes back on re-picked ports, and every rank's TF_CONFIG follows.
+    name: 'cf-tf-failover',
+    nodes: 2,
+    spec: (ctx) => `version: v1
+services:
+  cf-tf-failover:
+${env(ctx)}
+    script: |
+      #!/bin/sh
+      v=$(/usr/bin/python3 -c 'import json, os; print(json.load(open(os.environ["MULTINODE_CLUSTER_FILE"]))["version"])')
+      if [ "$v" = 1 ]; then
+        if [ "$MULTINODE_NODE_RANK" = 0 ]; then
+          printf '%s' "$TF_CONFIG" > "$CONF_OUT/tf-first.json"
+          exit 3
+        fi
+        exec sleep 60
+      fi
+      exec ${probe(ctx, ' rank --bind')}
+    network: { host: true }
+    ports:
+      - { name: grpc, port: 2222, host-port: auto }
+      - { name: http, port: 8080, host-port: auto }
+    restart:
+      policy: recreate-group
+      max-restarts: 1
+      max-startup-restarts: 1
+      backoff-seconds: 0
+      backoff-max-seconds: 0
+    roles:
+      - { name: ps, nodes: 1 }
+      - { name: worker, nodes: 1 }
+`,
+    expect: {
+      exitCode: 0,
+      probes: 'all',
+      bindable: true,
+      roles: [
+        { name: 'ps', nodes: 1 },
+        { name: 'worker', nodes: 1 },
+      ],
+      tfFailover: true,
+    },
+    cannot: {
+      slurm: NO_SLURM_RESTART,
+      kubernetes:
+        "restarting pods is the kubelet's and re-picking a host port is the local supervisor's; a pod template fixes its host ports",
+    },
+  },
+  {
+    // Dynamo/Grove-style disaggregated inference: a frontend using a prefill gang and a decode gang (each
+    // multinode), reaching both leaders through the environment it was given; the prefill leader's admin
+    // port and an unrelated service stay out of reach.
+    name: 'cf-uses-dynamo',
+    nodes: 1,
+    spec: (ctx) => `version: v1
+services:
+  cf-uses-front:
+${env(ctx, ['USES_BLOCKED_ADMIN=9100', 'USES_OTHER_PORT=9300'])}
+    script: exec /usr/bin/python3 ${ctx.uses} front cf-uses-prefill:http cf-uses-decode:http -- cf-uses-prefill:admin other
+    restart: { policy: never }
+    uses:
+      - { service: cf-uses-prefill, ports: [http] }
+      - cf-uses-decode
+  cf-uses-prefill:
+${env(ctx)}
+    script: exec /usr/bin/python3 ${ctx.uses} serve prefill 9000 9100
+    multinode: { nodes: 2, launch: all }
+    restart: { policy: never }
+    ports:
+      - { name: http, port: 9000 }
+      - { name: admin, port: 9100 }
+    readiness-probe: { tcp-socket: { port: 9000 }, period-seconds: 1 }
+  cf-uses-decode:
+${env(ctx)}
+    script: exec /usr/bin/python3 ${ctx.uses} serve decode 9200
+    multinode: { nodes: 2, launch: all }
+    restart: { policy: never }
+    ports:
+      - { name: http, port: 9200 }
+    readiness-probe: { tcp-socket: { port: 9200 }, period-seconds: 1 }
+  cf-uses-other:
+${env(ctx)}
+    script: exec /usr/bin/python3 ${ctx.uses} other 9300
+    restart: { policy: never }
+    ports:
+      - { name: http, port: 9300 }
+`,
+    expect: {
+      exitCode: 0,
+      uses: {
+        reached: ['cf-uses-prefill:http', 'cf-uses-decode:http'],
+        blocked: ['cf-uses-prefill:admin', 'other'],
+      },
+    },
+    todo: {
+      'slurm:uses-blocked':
+        "Slurm has no network fence: jobs share the nodes' network, so every port of a used leader (and any other job) is reachable",
+    },
+  },
 ];
 
 function readExample(ctx: ScenarioContext, file: string): string {

@@ -42,6 +42,7 @@ import {
 import { KubernetesValues } from './resolve.js';
 import { containerSecurityContext, networkPolicies, podSecurityContext, sshKeyHash } from './hardening.js';
 import { isLiteral } from '../../plan/index.js';
+import { usesInitContainer, usesObjects } from './uses.js';
 
 import type { GangScheduler, KubernetesRenderOptions, Orchestrator, StartupPolicy } from './options.js';
 import {
@@ -218,6 +219,7 @@ export class ServiceRender {
     const shared = this.replicaSetService();
     if (shared) objects.push(shared);
     objects.push(...this.networkPolicies());
+    objects.push(...usesObjects(this.svc, (n, l) => this.meta(n, l)));
     if (this.gang === 'volcano') objects.push(this.podGroup());
     objects.push(
       this.orchestrator === 'grove'
@@ -1126,6 +1128,8 @@ export class ServiceRender {
       ...(this.gang === 'volcano' ? { schedulerName: W.volcanoSchedulerName } : {}),
       ...(this.gang === 'kai' ? { schedulerName: W.kaiSchedulerName } : {}),
     };
+    const waitUses = usesInitContainer(svc, container);
+    if (waitUses) podSpec['initContainers'] = [waitUses];
 
     const podLabels: Record<string, string> = { ...this.labels };
     if (group.role ? group.ranks.length === 1 : group.name !== 'worker')

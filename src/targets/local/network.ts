@@ -32,6 +32,7 @@ import { BRNF_OFF, IPV6_OFF, writeEtcFiles } from './cluster.js';
 import { NETNS_DIR, netnsExecArgv } from './node-exec.js';
 import { serviceNames } from './paths.js';
 import type { Resource } from './service-state.js';
+import { grantUses, undoUsesRoute, USES_MARK } from './uses-fence.js';
 
 export const VXLAN_PORT = 4789;
 
@@ -196,6 +197,7 @@ ${rules.join('\n')}
   chain forward {
     type filter hook forward priority 0; policy accept;
     ct state established,related accept
+    meta mark ${USES_MARK} accept
     iifname "${bridge}" oifname "${bridge}" accept
     oifname "${bridge}" ct status dnat accept
     iifname "${bridge}" drop
@@ -204,11 +206,13 @@ ${rules.join('\n')}
   chain input {
     type filter hook input priority 0; policy accept;
 ${vx.map((l) => `${l}\n`).join('')}    iifname "${bridge}" ct state established,related accept
+    meta mark ${USES_MARK} accept
     iifname "${bridge}" drop
   }
   chain output {
     type filter hook output priority 0; policy accept;
     oifname "${bridge}" ct state established,related accept
+    meta mark ${USES_MARK} accept
     oifname "${bridge}" drop
   }
 }
@@ -284,6 +288,8 @@ export async function setupServiceNetwork(
   await setupRankIdentity(ctx);
   // Before any NIC moves: the rail bridges fence the service's fabric ports from the first frame.
   await setupFabricFence(ctx);
+  // The declared ports of the services it uses (uses-fence.ts; the node tables below accept its mark).
+  await grantUses(ctx);
   if (plan.network.mode === 'host') return setupHostNetwork(ctx);
   const names = serviceNames(cluster.name, plan.name);
   const run = ports.spawner;
@@ -668,6 +674,8 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
     case 'dir':
       await rm(r.path, { recursive: true, force: true });
       return;
+    case 'route':
+      return undoUsesRoute(r, ports);
     case 'process':
       return; // processes are stopped before teardown walks the list (see teardown.ts)
   }

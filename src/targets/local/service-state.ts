@@ -37,6 +37,14 @@ export type Resource =
   | { readonly kind: 'mount'; readonly path: string }
   /** ssh ControlMaster sockets of the service's wrapper: closed (their masters outlive the ranks' groups). */
   | { readonly kind: 'ssh-control'; readonly path: string }
+  /** A host route of a `uses` grant (uses-fence.ts). */
+  | {
+      readonly kind: 'route';
+      readonly netns: string;
+      readonly dst: string;
+      readonly via: string;
+      readonly metric: number;
+    }
   | { readonly kind: 'process'; readonly rank: number; readonly pid: number; readonly startTime: string };
 
 export type RankStatus = 'pending' | 'running' | 'exited' | 'failed' | 'stopped';

@@ -26,6 +26,7 @@
  * NODE` (no sshd). Leader launch with active workers (backend presets) → workers in one background `srun`
  * step, rank 0 in the batch step; the group lives as long as rank 0, and a failing worker step ends it.
  */
+import { keepPublished, usesBatchLines, usesEndLines } from './uses.js';
 import type { Plan, RankPlan, ServicePlan, Value } from '../../api/plan.js';
 import { ENV, SLURM_TARGET } from '../../api/names.js';
 import { escapeDq, featureName, jobName } from './template.js';
@@ -227,6 +228,7 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
       `echo "multinode: endpoint ${escapeDq(ep.name)}: ${escapeDq(ep.protocol)}://\${MN_H[0]}:${ep.port} (rank 0 on \${MN_H[0]}, \${MN_A[0]}:${ep.port})"`,
     );
   }
+  body.push(...usesBatchLines(plan, svc));
   body.push(
     '',
     '# The rank program: run by every rank (and by the SSH wrapper for remote commands), from the environment.',
@@ -268,6 +270,7 @@ function renderService(plan: Plan, svc: ServicePlan, opts: SlurmRenderOptions): 
     );
   }
   body.push(
+    ...usesEndLines(plan, svc),
     'rm -rf "$MN_JOB_DIR"',
     'if [ "$mn_rc" -ne 0 ]; then echo "multinode: service ' +
       escapeDq(svc.name) +
@@ -333,9 +336,12 @@ function rankProgram(svc: ServicePlan): string {
   }
   const usesIface = (v: Value): boolean => v.some((p) => typeof p !== 'string' && 'iface' in p);
   const exportLine = (key: string, v: Value): string =>
-    usesIface(v)
-      ? `[ -z "$MN_IFACE" ] || export ${key}="${values.dq(v)}"`
-      : `export ${key}="${values.dq(v)}"`;
+    keepPublished(
+      key,
+      usesIface(v)
+        ? `[ -z "$MN_IFACE" ] || export ${key}="${values.dq(v)}"`
+        : `export ${key}="${values.dq(v)}"`,
+    );
   const exportable = (key: string): boolean => !SLURM_OWNED(key) && /^[A-Za-z_][A-Za-z0-9_]*$/.test(key);
   rest.push('# The rank environment (one template; MN_RANK is this rank).');
   for (const key of Object.keys(svc.env).sort())
