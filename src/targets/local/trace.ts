@@ -1,7 +1,8 @@
 /**
  * Start-up trace for finding where the time of `up` goes: with MULTINODE_TRACE=1 in the environment, each
- * `trace(label)` writes one line `multinode-trace <epoch ms> <pid> <label>` to stderr (the supervisor's
- * stderr is its log). Epoch milliseconds, so lines of the CLI, the supervisor and a bench line up.
+ * `trace(label)` writes one line `multinode-trace <epoch ms> <pid> <label> (+<ms since this process
+ * started>)` to stderr (the supervisor's stderr is its log). Epoch milliseconds, so lines of the CLI, the
+ * supervisor and a bench line up; the process's own age shows what its start-up cost.
  * Off (a no-op) otherwise.
  */
 import { performance } from 'node:perf_hooks';
@@ -10,6 +11,7 @@ const on = process.env['MULTINODE_TRACE'] === '1';
 
 export function trace(label: string): void {
   if (!on) return;
-  const t = performance.timeOrigin + performance.now();
-  process.stderr.write(`multinode-trace ${t.toFixed(1)} ${process.pid} ${label}\n`);
+  const age = performance.now();
+  const t = performance.timeOrigin + age;
+  process.stderr.write(`multinode-trace ${t.toFixed(1)} ${process.pid} ${label} (+${age.toFixed(0)})\n`);
 }
