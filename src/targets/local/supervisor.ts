@@ -10,7 +10,7 @@
  * readiness, stop), `reconcile/interpreter.ts` carries the decisions out through the effects built below.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
@@ -542,9 +542,10 @@ export async function superviseService(
       trace('supervise: sshd started');
       await Promise.all(
         plan.ranks.map(async (r) => {
-          // Watched in /proc first (no process per poll); then the banner is checked once, as before.
+          // Watched in /proc (no process per poll): sshd loads its host keys before it listens, so a
+          // listening sshd answers. Gone or not listening in time: the banner check says why, as before.
           const sd = sshds.get(r.rank);
-          if (sd) await untilListening(sd.pid, r.sshPort, 15_000);
+          if (sd && (await untilListening(sd.pid, r.sshPort, 15_000))) return;
           await s0.waitReady(r.rank, { timeoutMs: 15_000 });
         }),
       );
@@ -657,15 +658,19 @@ export async function superviseService(
 
 /**
  * Waits until process `pid` has a TCP socket listening on `port` in its network namespace (its
- * /proc/PID/net/tcp and tcp6), until it is gone, or until `timeoutMs`: a cheap wait for a daemon (the
- * rank's sshd) before the one check over a connection.
+ * /proc/PID/net/tcp and tcp6): true then, false once it is gone or after `timeoutMs`. A cheap wait for
+ * a daemon (the rank's sshd), no process per poll.
  */
-export async function untilListening(pid: number, port: number, timeoutMs: number): Promise<void> {
+export async function untilListening(pid: number, port: number, timeoutMs: number): Promise<boolean> {
   const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
   const deadline = Date.now() + timeoutMs;
+  const own = await readlink('/proc/self/ns/net').catch(() => '');
   while (Date.now() < deadline) {
     let alive = false;
-    for (const f of ['tcp', 'tcp6']) {
+    // Not yet in its own namespace (still entering it): what /proc shows is ours.
+    const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
+    if (ns === undefined) return false;
+    for (const f of ns === own ? [] : ['tcp', 'tcp6']) {
       let text: string;
       try {
         text = await readFile(`/proc/${pid}/net/${f}`, 'utf8');
@@ -676,12 +681,13 @@ export async function untilListening(pid: number, port: number, timeoutMs: numbe
       // sl local_address rem_address st …: state 0A is LISTEN
       for (const line of text.split('\n')) {
         const cols = line.trim().split(/\s+/);
-        if (cols[3] === '0A' && cols[1]?.endsWith(hex)) return;
+        if (cols[3] === '0A' && cols[1]?.endsWith(hex)) return true;
       }
     }
-    if (!alive) return;
+    if (!alive && ns !== own) return false;
     await new Promise((r) => setTimeout(r, 10));
   }
+  return false;
 }
 
 /** The service's record vanished or `down` closed it (status `stopping`) while this supervisor ran. */
