@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { slurmUp } from '../src/app/slurm.js';
 import { readSlurmCluster } from '../src/targets/slurm/cluster.js';
-import { clusterDir } from '../src/targets/local/paths.js';
+import { clusterDir, serviceDir } from '../src/targets/local/paths.js';
 import { readSlurmJobRecords, runSlurm, slurmJobRecordPath } from '../src/targets/slurm/jobs.js';
 import type { SlurmClient } from '../src/targets/slurm/jobs.js';
 
@@ -39,7 +39,8 @@ const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 function cli(args: readonly string[], check = true): { code: number; out: string } {
   const r = spawnSync(process.execPath, [...CLI, ...args], {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1' },
+    // The supervisor's start-up trace (src/targets/local/trace.ts) goes to its log: shown per round.
+    env: { ...process.env, NO_COLOR: '1', MULTINODE_TRACE: '1' },
     encoding: 'utf8',
     timeout: 120_000,
   });
@@ -105,6 +106,23 @@ async function drain(client: SlurmClient): Promise<void> {
   }
 }
 
+/** The supervisor's trace lines (`multinode-trace <epoch ms> <pid> <label>`) as `ms label` after t0. */
+function traceSince(log: string, t0ns: bigint): string {
+  let text = '';
+  try {
+    text = readFileSync(log, 'utf8');
+  } catch {
+    return '';
+  }
+  const t0 = Number(t0ns / 1_000_000n);
+  return text
+    .split('\n')
+    .map((l) => /^multinode-trace (\S+) \d+ (.*)$/.exec(l))
+    .filter((m) => m !== null)
+    .map((m) => `${(Number(m[1]) - t0).toFixed(0)} ${m[2] ?? ''}`)
+    .join('; ');
+}
+
 const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 const median = (xs: number[]): number => {
   const s = [...xs].sort((a, b) => a - b);
@@ -121,6 +139,7 @@ async function main(): Promise<void> {
   const results: Record<string, number[]> = { hand: [], 'up-api': [], 'up-cli': [], local: [] };
   let localOk = true;
   let localPhases = '';
+  let localTrace = '';
   try {
     const t = Date.now();
     cli(['cluster', 'create', cluster, '--nodes', String(NODES), '--cores', '2', '--slurm']);
@@ -178,6 +197,20 @@ srun bash -c 'date +%s%N > "$OUT/rank-$SLURM_NODEID"'
           const r = cli(['up', '-d', '--cluster', cluster, file], false);
           if (r.code !== 0) {
             localOk = false;
+            const dir = serviceDir('bench-local');
+            for (const f of ['supervisor.log', 'logs/rank-0.log', `logs/rank-${NODES - 1}.log`]) {
+              let text = '';
+              try {
+                text = readFileSync(join(dir, f), 'utf8');
+              } catch {
+                continue;
+              }
+              console.log(`--- ${f} (last lines)\n${text.trim().split('\n').slice(-6).join('\n')}`);
+            }
+            if (process.env['MN_BENCH_KEEP'] === '1') {
+              console.log('MN_BENCH_KEEP=1: stopping here with the cluster and service left for inspection');
+              process.exit(1);
+            }
             console.log(
               `local runtime \`up -d\` unavailable: ${r.out.trim().split('\n').slice(-2).join(' ')}`,
             );
@@ -189,6 +222,7 @@ srun bash -c 'date +%s%N > "$OUT/rank-$SLURM_NODEID"'
             const ps = cli(['ps', '--output', 'json'], false).out;
             const m = /"timings":\s*(\{[^}]*\})/.exec(ps);
             if (m?.[1]) localPhases = m[1].replace(/\s+/g, '');
+            localTrace = traceSince(join(serviceDir('bench-local'), 'supervisor.log'), t0);
             cli(['down', 'bench-local'], false);
           }
         },
@@ -207,6 +241,7 @@ srun bash -c 'date +%s%N > "$OUT/rank-$SLURM_NODEID"'
       }
       await drain(client);
       console.log(`round ${round}: ${line.join(', ')}  (local phases ${localPhases}; load ${load()})`);
+      if (localTrace !== '') console.log(`  local trace (ms after the command started): ${localTrace}`);
     }
   } finally {
     cli(['down', 'bench-local'], false);

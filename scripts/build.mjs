@@ -22,6 +22,23 @@ const common = {
   define: { MULTINODE_VERSION: JSON.stringify(pkg.version) },
   logLevel: 'warning',
 };
+// commander requires node:child_process at load (for executable subcommands, which multinode has none
+// of), and that module loads net, stream and more: ~10-15 ms of a `validate` run. In the fast bundle it
+// becomes an object that requires the real module on first use.
+const lazyChildProcess = {
+  name: 'lazy-child-process',
+  setup(b) {
+    b.onResolve({ filter: /^(node:)?child_process$/ }, (a) =>
+      a.namespace === 'lazy' ? undefined : { path: 'child_process', namespace: 'lazy' },
+    );
+    b.onLoad({ filter: /.*/, namespace: 'lazy' }, () => ({
+      contents:
+        "let real; const load = () => (real ??= require('node:child_process'));\n" +
+        'module.exports = new Proxy({}, { get: (_, k) => load()[k], has: (_, k) => k in load() });\n',
+      loader: 'js',
+    }));
+  },
+};
 await Promise.all([
   build({
     ...common,
@@ -46,6 +63,7 @@ await Promise.all([
     // Less source to read and hash per run (~4 ms); names are kept so an internal error's stack still reads.
     minifyWhitespace: true,
     minifySyntax: true,
+    plugins: [lazyChildProcess],
   }),
   build({
     absWorkingDir: root,

@@ -49,7 +49,7 @@ export const K8S_WELL_KNOWN = {
   vllmCacheRoot: 'VLLM_CACHE_ROOT',
 } as const;
 
-/** More third-party Kubernetes names the renderer writes (placement, ingress, storage); see docs/kubernetes.md. */
+/** More third-party Kubernetes names the renderer writes (placement, ingress, storage); see docs/guides/kubernetes.md. */
 export const K8S_WELL_KNOWN_PLACEMENT = {
   /** LeaderWorkerSet: one group per domain of this node label, no other LWS group in it. */
   lwsExclusiveTopology: 'leaderworkerset.sigs.k8s.io/exclusive-topology',
@@ -57,7 +57,7 @@ export const K8S_WELL_KNOWN_PLACEMENT = {
   hostnameKey: 'kubernetes.io/hostname',
 } as const;
 
-/** JobSet and Job names the renderer writes or selects on (a service that finishes); see docs/kubernetes.md. */
+/** JobSet and Job names the renderer writes or selects on (a service that finishes); see docs/guides/kubernetes.md. */
 export const K8S_WELL_KNOWN_JOBSET = {
   /** JobSet pod label: the JobSet's name. */
   jobSetName: 'jobset.sigs.k8s.io/jobset-name',

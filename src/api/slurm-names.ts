@@ -1,6 +1,6 @@
 /** Names the Slurm target's scripts and job records use. */
 
-/** The Slurm target (docs/slurm.md): names its sbatch scripts and job records use. */
+/** The Slurm target (docs/guides/slurm.md): names its sbatch scripts and job records use. */
 export const SLURM_TARGET = {
   /** Set by the user: per-job directory for the hostfile, cluster file and wrapper on every node. */
   jobDirEnv: 'MULTINODE_JOB_DIR',

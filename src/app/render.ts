@@ -12,7 +12,7 @@ import { expandReplicas } from '../plan/replicas.js';
 import { checkSlurmOptions } from './slurm-options.js';
 import { sshKeysFor } from './ssh-keys.js';
 
-/** Error codes of `multinode render` (`area.name`), documented in docs/kubernetes.md. */
+/** Error codes of `multinode render` (`area.name`), documented in docs/guides/kubernetes.md. */
 export const RENDER_ERRORS = {
   /** Any error in the spec, plan, rendering or `--check` validation; the issues say which. Exit 2. */
   failed: 'render.failed',

@@ -3,7 +3,7 @@
  * a spec — YAML with source positions, a strict zod schema (unknown keys are errors with a "did you mean"),
  * then semantic checks — every problem collected and located. Pure: text in, `Result<Inventory>` out.
  *
- * Shape (docs/inventory.md has the reference):
+ * Shape (docs/reference/inventory.md has the reference):
  *   version: v1                 # optional
  *   name: lab                   # optional, default "inventory"
  *   defaults: { …node fields… } # optional, merged under every node (node fields win, labels merged)

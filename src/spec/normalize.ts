@@ -26,7 +26,7 @@ import type { RawService, RawSpec } from './schema.js';
 import { parseMemorySize } from './units.js';
 import { joinPath } from './paths.js';
 
-/** Defaults for absent fields; documented in docs/spec.md. */
+/** Defaults for absent fields; documented in docs/reference/spec.md. */
 export const SPEC_DEFAULTS = {
   version: 'v1',
   cpuCores: 1,

@@ -89,7 +89,7 @@ export function entrypointScript(input: EntrypointInput): string {
   );
   return `#!/bin/sh
 # multinode entrypoint for ${input.service} on Kubernetes: sets the plan's rank environment and files, then
-# execs its arguments. See docs/kubernetes.md ("Rank environment").
+# execs its arguments. See docs/guides/kubernetes.md ("Rank environment").
 set -eu
 MN_K8S=${SHIM_DIR}
 mn_resolve() {

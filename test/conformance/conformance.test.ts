@@ -8,7 +8,7 @@
  *   slurm       slurmUp on a real slurmctld/slurmd running on that same emulated cluster (root)
  * One emulated cluster (4 nodes × 16 cores × 2 GPUs, NVIDIA L4) with Slurm on it serves every local and
  * Slurm scenario: start-up is the expensive part. A scenario a target cannot run is a skip with its reason;
- * a known design bug is a todo with its reason (docs/conformance.md lists both).
+ * a known design bug is a todo with its reason (docs/reference/conformance.md lists both).
  */
 import { after, before, describe, test } from 'node:test';
 import type { TestContext } from 'node:test';

@@ -7,7 +7,7 @@
  * observations by structure (names and addresses differ legitimately between targets).
  *
  * A target that cannot run a scenario says why in `cannot` (printed as a skip, and listed in
- * docs/conformance.md); a known design bug is a `todo` with its reason, per target or per check.
+ * docs/reference/conformance.md); a known design bug is a `todo` with its reason, per target or per check.
  */
 
 import { readFileSync } from 'node:fs';
@@ -94,7 +94,7 @@ export interface Scenario {
 }
 
 const NO_SLURM_RESTART =
-  'Slurm applies its own requeue policy, not `restart:` from the spec (docs/slurm.md, "No restarts")';
+  'Slurm applies its own requeue policy, not `restart:` from the spec (docs/guides/slurm.md, "No restarts")';
 
 const NO_POD_NETWORK =
   'needs pods that reach each other (pod network, sshd in worker pods); no API server or kubelet can run here, so only each pod entrypoint runs, one at a time';
@@ -269,7 +269,7 @@ ${env(ctx)}
   {
     // Rank 1's first attempt leaves a marker in the run's own record directory and exits 3; its second
     // attempt (the marker exists) runs the probe. Both budgets are 1, so exactly one restart is allowed
-    // whether or not the group counted as started when rank 1 failed (docs/spec.md, restart).
+    // whether or not the group counted as started when rank 1 failed (docs/reference/spec.md, restart).
     name: 'cf-restart',
     nodes: 2,
     spec: (ctx) => `version: v1

@@ -140,7 +140,7 @@ services:
 `,
       );
       // No retry: the 1-in-40 segfault in MPI_Init under srun --mpi=pmix came from Slurm's "mixed" PMIx
-      // fence; the cluster's mpi.conf and the rendered script both pick one algorithm (docs/slurm.md).
+      // fence; the cluster's mpi.conf and the rendered script both pick one algorithm (docs/guides/slurm.md).
       const conf = spawnSync(
         cluster().slurm.clientArgv[0] ?? '',
         [...cluster().slurm.clientArgv.slice(1), 'scontrol', 'show', 'config'],

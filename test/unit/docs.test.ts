@@ -92,3 +92,22 @@ test('the README is a landing page (at most 200 lines) that links into docs/', (
   for (const page of ['docs/getting-started.md', 'docs/reference/cli.md', 'docs/troubleshooting.md'])
     assert.ok(readme.includes(`(${page})`), `README.md links ${page}`);
 });
+
+test('every docs/… page named in source, tests, benches, scripts and examples exists', () => {
+  const sources = ['src', 'test', 'bench', 'scripts', 'examples'].flatMap((d) =>
+    sourceFiles(d).filter((f) => !f.startsWith('test/golden/')),
+  );
+  const missing: string[] = [];
+  for (const f of sources)
+    for (const m of readFileSync(f, 'utf8').matchAll(/\bdocs\/[A-Za-z0-9_./-]+\.md\b/g))
+      if (!existsSync(m[0])) missing.push(`${f}: ${m[0]}`);
+  assert.deepEqual(missing, []);
+});
+
+function sourceFiles(dir: string): string[] {
+  return readdirSync(dir).flatMap((name) => {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) return name === 'node_modules' ? [] : sourceFiles(p);
+    return /\.(ts|mjs|js|py|sh|ya?ml)$/.test(name) ? [p] : [];
+  });
+}

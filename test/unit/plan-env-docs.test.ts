@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { ENV_DOC_PATH, generateEnvironmentDoc } from '../../scripts/gen-env-table.js';
 import { ENV_DOCS } from '../../src/api/names.js';
 
-test('docs/environment.md is generated from ENV_DOCS and up to date', () => {
+test('docs/reference/environment.md is generated from ENV_DOCS and up to date', () => {
   assert.equal(
     readFileSync(ENV_DOC_PATH, 'utf8'),
     generateEnvironmentDoc(),

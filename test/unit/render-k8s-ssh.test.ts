@@ -88,6 +88,8 @@ test(
           .split(K8S_FILES_DIR)
           .join(files)
           .replace(/-p 2222\b/g, `-p ${port}`)
+          // The session shell's rc files are the host's here, not the image's: keep them out of the test.
+          .replace('-f /dev/null ', `-f /dev/null -o SetEnv=HOME=${tmp} `)
           .split('/proc/1/fd/1')
           .join(join(tmp, 'pod-log'))
           .split('/proc/1/fd/2')

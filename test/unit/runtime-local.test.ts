@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../src/api/plan.js';
 import { clusterNames, serviceNames, shortHash } from '../../src/targets/local/paths.js';
-import { nodeExecArgv, nodeNetnsName } from '../../src/targets/local/node-exec.js';
+import { etcFstab, nodeExecArgv, nodeNetnsName } from '../../src/targets/local/node-exec.js';
 import {
   chunks,
   nftFamily,
@@ -105,10 +105,29 @@ test('nodeExecArgv: netns + UTS, private mount ns, fresh sysfs with cgroups, own
   assert.deepEqual(argv.slice(3, 7), ['/usr/bin/unshare', '--mount', '--propagation', 'slave']);
   const script = argv[9] ?? '';
   assert.match(script, /mount -t sysfs sysfs \/sys/);
-  assert.match(script, /--move "\$d" \/sys\/fs\/cgroup/);
+  assert.match(script, /--move \/mnt \/sys\/fs\/cgroup/);
+  assert.doesNotMatch(script, /\/run\//, 'nothing is created in the host /run');
   assert.equal(argv.at(-1), '/e/r1');
   const node = nodeExecArgv({ clusterName: 'c', node: 'node-2' });
   assert.ok(node.some((a) => a.startsWith('--net=/run/netns/mn-') && a.endsWith('-node-2')));
+});
+
+test('etcFstab: the etc binds, the cgroup tree over the etc dir, a fresh sysfs; blanks take the slow way', () => {
+  assert.equal(
+    etcFstab('/e/r1', ['hosts', 'hostname']),
+    [
+      '/e/r1/hosts /etc/hosts none bind 0 0',
+      '/e/r1/hostname /etc/hostname none bind 0 0',
+      '/sys/fs/cgroup /e/r1 none rbind 0 0',
+      // not `sysfs`: `mount -a` skips an entry whose source is mounted on its target already (the host's /sys)
+      'multinode-sysfs /sys sysfs defaults 0 0',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(etcFstab('/e/with space', ['hosts']), undefined);
+  const script = nodeExecArgv({ clusterName: 'c', node: 'node-2', etcDir: '/e/r1' })[9] ?? '';
+  assert.match(script, /\/bin\/mount -a -T "\$t"/);
+  assert.match(script, /\/bin\/mount --move "\$e" \/sys\/fs\/cgroup/);
 });
 
 test('rankArgv: cpuset folded onto host CPUs, wait ranks sleep', () => {

@@ -81,7 +81,7 @@ export function registerRender(program: Command): void {
     .option('--ssh-key-dir <dir>', 'reuse (or create) the SSH keypair and host key in this directory')
     .option(
       '--ssh-secret <name>',
-      'kubernetes: mount this existing Secret as the SSH keys; no key is generated or printed (keys it must hold: docs/kubernetes.md)',
+      'kubernetes: mount this existing Secret as the SSH keys; no key is generated or printed (keys it must hold: docs/guides/kubernetes.md)',
     )
     .option('--seed <n>', 'planner seed', '0')
     .option('--check', 'validate the output against the Kubernetes and CRD schemas before printing it')

@@ -83,7 +83,7 @@ const KIND_ORDER = [
   'JobSet',
 ];
 
-/** Env a pod sees that the plan does not set: Kubernetes-only additions, documented in docs/kubernetes.md. */
+/** Env a pod sees that the plan does not set: Kubernetes-only additions, documented in docs/guides/kubernetes.md. */
 export const K8S_ONLY_ENV = ['PATH', 'HOSTNAME', W.vllmCacheRoot, JS.completionIndexEnv] as const;
 
 /** Renders, or throws a `MultinodeError` (exit code 2) carrying located issues. */

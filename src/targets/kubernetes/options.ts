@@ -55,7 +55,7 @@ export interface KubernetesRenderOptions {
   readonly sshKeys?: SshKeyMaterial;
   /**
    * Name of an existing Secret holding the SSH keys (`id_ed25519`, `authorized_keys`, `ssh_host_ed25519_key`,
-   * `known_hosts`; see docs/kubernetes.md). Pods mount it; no Secret is rendered and `sshKeys` is not needed.
+   * `known_hosts`; see docs/guides/kubernetes.md). Pods mount it; no Secret is rendered and `sshKeys` is not needed.
    */
   readonly sshSecret?: string;
   /** The spec the plan came from: volume references (PVC names), annotations, device requests, positions. */

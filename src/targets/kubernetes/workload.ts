@@ -1,7 +1,7 @@
 /**
  * Which Kubernetes workload a service becomes, and what of its restart policy that workload cannot express.
  *
- * The rule (docs/kubernetes.md, "Workload kinds"): a service is **meant to finish** (a batch job) when it has no
+ * The rule (docs/guides/kubernetes.md, "Workload kinds"): a service is **meant to finish** (a batch job) when it has no
  * endpoints and its restart policy is `never`, `exit-code` or `on-failure`, the policies that say what happens
  * when a rank exits. A batch job renders as a JobSet; any other service (it has endpoints, or it keeps the
  * whole-group policy `recreate-group`, the default for more than one rank) is long-running and renders as a

@@ -11,7 +11,8 @@
  * subnets 198.19.(8k+K).0/24 for rail K. Creation is batched (`ip -batch`, one call per namespace), so
  * 64 nodes come up in about a second. Metadata lives in `<state>/clusters/<name>/cluster.json`.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { runLimited } from './concurrency.js';
 import { join } from 'node:path';
 import type { Inventory, InventoryNode, LinkProfile, PlacedService } from '../../api/inventory.js';
@@ -19,7 +20,15 @@ import { EXIT, MultinodeError } from '../../api/issues.js';
 import { STATE } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
-import { NETNS_DIR, etcDirFor, netnsExecArgv, nodeNetnsName, nodeUtsPath } from './node-exec.js';
+import {
+  ETC_FILES,
+  NETNS_DIR,
+  etcDirFor,
+  etcFstab,
+  netnsExecArgv,
+  nodeNetnsName,
+  nodeUtsPath,
+} from './node-exec.js';
 import { checkName } from '../../spec/names.js';
 import { requireInside } from '../state-root.js';
 import { clusterDir, clusterNames, clustersLockPath, stateRoot, withClusterLock, withLock } from './paths.js';
@@ -152,6 +161,15 @@ export async function writeEtcFiles(
   await writeFile(join(dir, 'hosts'), hosts);
   await writeFile(join(dir, 'resolv.conf'), RESOLV);
   await writeFile(join(dir, 'hostname'), `${hostname}\n`);
+  // The fstab node-exec mounts them with (written last: its presence means the files are there).
+  const fstab = etcFstab(
+    dir,
+    ETC_FILES.filter((f) => existsSync(join('/etc', f))),
+  );
+  if (fstab !== undefined) {
+    await writeFile(join(dir, 'fstab.tmp'), fstab);
+    await rename(join(dir, 'fstab.tmp'), join(dir, 'fstab'));
+  }
 }
 
 export function nodeHostsFile(

@@ -32,6 +32,7 @@ import { BRNF_OFF, IPV6_OFF, writeEtcFiles } from './cluster.js';
 import { NETNS_DIR, netnsExecArgv } from './node-exec.js';
 import { serviceNames } from './paths.js';
 import type { Resource } from './service-state.js';
+import { trace } from './trace.js';
 import { grantUses, undoUsesRoute, USES_MARK } from './uses-fence.js';
 
 export const VXLAN_PORT = 4789;
@@ -286,6 +287,7 @@ export async function setupServiceNetwork(
 ): Promise<RankNetwork[]> {
   const { plan, cluster, ports } = ctx;
   await setupRankIdentity(ctx);
+  trace('network: rank identity');
   // Before any NIC moves: the rail bridges fence the service's fabric ports from the first frame.
   await setupFabricFence(ctx);
   // The declared ports of the services it uses (uses-fence.ts; the node tables below accept its mark).
@@ -427,6 +429,7 @@ export async function setupServiceNetwork(
     );
   });
 
+  trace('network: nodes');
   // 2. A netns per rank: IPv6 off before its interfaces arrive (loopback aside), loopback up. One `ip -batch`
   //    for all of them, then a few shells that each enter a share of them (no process per rank from here).
   await run.run(['ip', '-batch', '-'], { input: lines(rankNs.map((r) => `netns add ${r.netns}`)) });
@@ -441,6 +444,7 @@ export async function setupServiceNetwork(
     ]);
   });
 
+  trace('network: rank namespaces');
   // 3. CNI ADDs inside the nodes (host-local locks its own data dir), a few at a time; results kept for DEL.
   const results = new Map<string, unknown>();
   await runLimited(bridgeCalls, 4, async ({ node, rec }) => {
@@ -452,6 +456,7 @@ export async function setupServiceNetwork(
   // host-device may look a device up in sysfs: `ip netns exec` gives it the node's own /sys.
   for (const { node, rec } of fabricCalls)
     await ports.cni.invoke({ ...rec, command: 'ADD', hostNsPrefix: ['ip', 'netns', 'exec', node.netns] });
+  trace('network: CNI');
   await ctx.keepResults?.(results);
   return rankNs;
 }

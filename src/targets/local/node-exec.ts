@@ -50,18 +50,60 @@ export function etcDirFor(netnsName: string): string {
   return join(stateRoot(), 'etc', netnsName);
 }
 
+/** The etc files bound over /etc/<name> (each when it exists in the etc directory and in /etc). */
+export const ETC_FILES = ['hosts', 'resolv.conf', 'hostname'] as const;
+
+/**
+ * The fstab `mount -a` reads in a namespace with etc directory `etcDir` (see MOUNT_SCRIPT), or undefined
+ * when the path needs the slow way (fstab splits fields on blanks). `etcFiles`: those present in the etc
+ * directory and in /etc. Written with the etc files (cluster.ts `writeEtcFiles`); the script writes the
+ * same itself when it is missing.
+ */
+export function etcFstab(etcDir: string, etcFiles: readonly string[]): string | undefined {
+  if (!/^[A-Za-z0-9/._-]+$/.test(etcDir)) return undefined;
+  return [
+    ...etcFiles.map((f) => `${etcDir}/${f} /etc/${f} none bind 0 0`),
+    `/sys/fs/cgroup ${etcDir} none rbind 0 0`,
+    'multinode-sysfs /sys sysfs defaults 0 0',
+    '',
+  ].join('\n');
+}
+
+/**
+ * The mounts take two mount(8) calls, not one per mount: `mount -a` over a small fstab kept in the etc
+ * directory (written once, on first use, atomically), which binds the etc files, binds the host's
+ * /sys/fs/cgroup tree over the etc directory itself (ours, and already used: it is uncovered again by the
+ * move) and mounts a fresh sysfs (its source is named `multinode-sysfs`: `mount -a` skips an entry whose
+ * source and target are mounted already, and the host's /sys is `sysfs`); then the cgroup tree moves into
+ * the new sysfs (fstab has no move). Without etc files (or with an unusual path), one call per mount.
+ */
 const MOUNT_SCRIPT = [
   'set -e',
-  'd=/run/multinode-cg.$$',
-  '/bin/mkdir -p "$d"',
-  '/bin/mount --rbind /sys/fs/cgroup "$d"',
-  '/bin/mount -t sysfs sysfs /sys',
-  '/bin/mount --move "$d" /sys/fs/cgroup',
-  '/bin/rmdir "$d"',
   'e="$1"; shift',
-  'for f in hosts resolv.conf hostname; do',
-  '  if [ -f "$e/$f" ] && [ -e "/etc/$f" ]; then /bin/mount --bind "$e/$f" "/etc/$f"; fi',
-  'done',
+  // fstab fields are split on blanks: a path with anything unusual takes the one-call-per-mount way
+  'case $e in *[!A-Za-z0-9/._-]*) fast="" ;; *) fast=1 ;; esac',
+  'if [ -n "$fast" ] && [ -f "$e/hosts" ]; then',
+  '  t="$e/fstab"',
+  '  if [ ! -f "$t" ]; then',
+  '    for f in hosts resolv.conf hostname; do',
+  '      if [ -f "$e/$f" ] && [ -e "/etc/$f" ]; then echo "$e/$f /etc/$f none bind 0 0"; fi',
+  '    done >"$t.$$"',
+  '    echo "/sys/fs/cgroup $e none rbind 0 0" >>"$t.$$"',
+  '    echo "multinode-sysfs /sys sysfs defaults 0 0" >>"$t.$$"',
+  '    /bin/mv -f "$t.$$" "$t"',
+  '  fi',
+  '  /bin/mount -a -T "$t"',
+  '  /bin/mount --move "$e" /sys/fs/cgroup',
+  'else',
+  // the cgroup tree waits on a directory that always exists (covered in this mount namespace only, and
+  // uncovered again by the move), so nothing is created in the host's tree
+  '  /bin/mount --rbind /sys/fs/cgroup /mnt',
+  '  /bin/mount -t sysfs sysfs /sys',
+  '  /bin/mount --move /mnt /sys/fs/cgroup',
+  '  for f in hosts resolv.conf hostname; do',
+  '    if [ -f "$e/$f" ] && [ -e "/etc/$f" ]; then /bin/mount --bind "$e/$f" "/etc/$f"; fi',
+  '  done',
+  'fi',
   'm="" c=""',
   'while :; do',
   `  case $1 in ${MOUNTS_ARG}*) m=\${1#*=}; shift ;; ${CWD_ARG}*) c=\${1#*=}; shift ;; *) break ;; esac`,

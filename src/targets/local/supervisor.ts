@@ -10,7 +10,7 @@
  * readiness, stop), `reconcile/interpreter.ts` carries the decisions out through the effects built below.
  */
 import { existsSync, mkdirSync } from 'node:fs';
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
@@ -62,11 +62,12 @@ import { initialState } from './reconcile/state.js';
 import { containerRanks, readRankRuntime, withContainerRemoval } from './container.js';
 import type { ContainerRanks } from './container.js';
 import { nodeNetnsName } from './node-exec.js';
+import { trace } from './trace.js';
 
 export interface ServiceRequest {
   readonly plan: ServicePlan;
   readonly cluster: string;
-  /** No root: run ranks as plain processes on loopback addresses (see docs/runtime.md). */
+  /** No root: run ranks as plain processes on loopback addresses (see docs/guides/local-cluster.md). */
   readonly degraded?: boolean;
   /** Absolute path of the spec file. */
   readonly file: string;
@@ -266,13 +267,14 @@ export { RESTART_GRACE_MS, SSHD_CHECK_MS, STARTED_AFTER_MS } from './reconcile/s
 
 /**
  * Runs a service to completion (or until stopped), acting on rank failures per the restart policy (see
- * docs/failover.md). Returns the exit code to report (the failing rank's).
+ * docs/guides/failover.md). Returns the exit code to report (the failing rank's).
  */
 export async function superviseService(
   name: string,
   options: SuperviseOptions = {},
   ports: RuntimePorts = defaultPorts(),
 ): Promise<number> {
+  trace('supervise: begin');
   const emit = options.onEvent ?? (() => undefined);
   /** Ranks in their image (container.ts): how to launch and remove their containers. */
   let ctr: ContainerRanks | undefined;
@@ -291,19 +293,56 @@ export async function superviseService(
   /**
    * Every write goes through here: a record that vanished, or that `down` marked `stopping`, throws
    * RecordClosedError, and the supervisor then stops and removes what it made (see `removeOwn`).
+   * Writes asked for while one is under way are applied together in the next one (one lock, one read, one
+   * write for a batch: ranks started together are recorded together).
    */
-  const update = async (fn: (s: ServiceState) => void) => {
-    const s = await updateServiceState(
-      name,
-      (x) => {
-        if (x.status === 'stopping' && !closingSelf) throw new RecordClosedError(name);
-        fn(x);
-      },
-      ports,
-    );
-    if (!s) throw new RecordClosedError(name);
-    return s;
+  type Pending = {
+    fn: (s: ServiceState) => void;
+    resolve: (s: ServiceState) => void;
+    reject: (e: unknown) => void;
   };
+  let pending: Pending[] = [];
+  let writing = false;
+  const flush = async (): Promise<void> => {
+    writing = true;
+    try {
+      while (pending.length > 0) {
+        const batch = pending;
+        pending = [];
+        const failed = new Map<Pending, unknown>();
+        try {
+          const s = await updateServiceState(
+            name,
+            (x) => {
+              if (x.status === 'stopping' && !closingSelf) throw new RecordClosedError(name);
+              for (const p of batch) {
+                try {
+                  p.fn(x);
+                } catch (e) {
+                  failed.set(p, e);
+                }
+              }
+            },
+            ports,
+          );
+          for (const p of batch) {
+            if (failed.has(p)) p.reject(failed.get(p));
+            else if (!s) p.reject(new RecordClosedError(name));
+            else p.resolve(s);
+          }
+        } catch (e) {
+          for (const p of batch) p.reject(e);
+        }
+      }
+    } finally {
+      writing = false;
+    }
+  };
+  const update = (fn: (s: ServiceState) => void): Promise<ServiceState> =>
+    new Promise<ServiceState>((resolve, reject) => {
+      pending.push({ fn, resolve, reject });
+      if (!writing) void flush();
+    });
   /** What this supervisor registered (or was about to), to undo itself when its record is closed. */
   const mine: Resource[] = [];
   const now = () => ports.clock.now();
@@ -369,6 +408,7 @@ export async function superviseService(
       tlsServers.push(await startTlsProxy(e, files));
     }
 
+    trace('supervise: endpoints planned');
     let t = now();
     const rankNets = cluster
       ? await setupServiceNetwork({ cluster, plan, serviceDir: dir, ports, record, keepResults }, forwards)
@@ -380,6 +420,7 @@ export async function superviseService(
       }
     });
     await phase('network', now() - t);
+    trace('supervise: network');
 
     // The reconcile loop owns the plan from here on (failover may re-plan host ports).
     const rt = cluster ? await readRankRuntime(dir) : undefined;
@@ -416,6 +457,7 @@ export async function superviseService(
       }
     };
     await writePlanFiles(plan, failover.clusterVersion);
+    trace('supervise: plan files');
 
     t = now();
     // Volumes (and the ssh client config) in every rank's mount namespace; the cwd may exist only there.
@@ -437,6 +479,7 @@ export async function superviseService(
         mounts: rankMounts,
         cpus: (r) => hostCpus(r.cpus),
       });
+    trace('supervise: mounts');
     if (!ctr && !existsSync(cwd) && !underMount(cwd, rankMounts))
       throw new MultinodeError('runtime.bad-cwd', `cwd ${cwd} does not exist on this machine`);
     const netnsOf = (r: RankPlan) =>
@@ -479,7 +522,7 @@ export async function superviseService(
       const s0 = ssh;
       if (!s0) return;
       const again = currentPlan().ranks.filter((r) => ranks.includes(r.rank) && !sshds.has(r.rank));
-      for (const r of again) await startSshd(s0, r);
+      await Promise.all(again.map((r) => startSshd(s0, r)));
       await Promise.all(again.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 }).catch(() => undefined)));
     };
     for (const r of plan.ranks) mkdirSync(rankTmpDir(dir, r.rank), { recursive: true, mode: 0o1777 });
@@ -493,10 +536,21 @@ export async function superviseService(
         env: (r) => rankEnv(currentPlan(), r, dir, degraded),
       });
       await record({ kind: 'ssh-control', path: ssh.controlDir });
-      for (const r of plan.ranks) await startSshd(ssh, r);
+      trace('supervise: ssh material');
       const s0 = ssh;
-      await Promise.all(plan.ranks.map((r) => s0.waitReady(r.rank, { timeoutMs: 15_000 })));
+      await Promise.all(plan.ranks.map((r) => startSshd(s0, r)));
+      trace('supervise: sshd started');
+      await Promise.all(
+        plan.ranks.map(async (r) => {
+          // Watched in /proc (no process per poll): sshd loads its host keys before it listens, so a
+          // listening sshd answers. Gone or not listening in time: the banner check says why, as before.
+          const sd = sshds.get(r.rank);
+          if (sd && (await untilListening(sd.pid, r.sshPort, 15_000))) return;
+          await s0.waitReady(r.rank, { timeoutMs: 15_000 });
+        }),
+      );
       await phase('sshd', now() - t);
+      trace('supervise: sshd ready');
       t = now();
     }
 
@@ -571,6 +625,7 @@ export async function superviseService(
       },
     };
 
+    trace('supervise: ranks');
     const final = await reconciler.run(fx, options.stop);
     await ctr?.removeAll();
 
@@ -599,6 +654,40 @@ export async function superviseService(
     }).catch(() => undefined);
     throw e;
   }
+}
+
+/**
+ * Waits until process `pid` has a TCP socket listening on `port` in its network namespace (its
+ * /proc/PID/net/tcp and tcp6): true then, false once it is gone or after `timeoutMs`. A cheap wait for
+ * a daemon (the rank's sshd), no process per poll.
+ */
+export async function untilListening(pid: number, port: number, timeoutMs: number): Promise<boolean> {
+  const hex = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const deadline = Date.now() + timeoutMs;
+  const own = await readlink('/proc/self/ns/net').catch(() => '');
+  while (Date.now() < deadline) {
+    let alive = false;
+    // Not yet in its own namespace (still entering it): what /proc shows is ours.
+    const ns = await readlink(`/proc/${pid}/ns/net`).catch(() => undefined);
+    if (ns === undefined) return false;
+    for (const f of ns === own ? [] : ['tcp', 'tcp6']) {
+      let text: string;
+      try {
+        text = await readFile(`/proc/${pid}/net/${f}`, 'utf8');
+        alive = true;
+      } catch {
+        continue;
+      }
+      // sl local_address rem_address st …: state 0A is LISTEN
+      for (const line of text.split('\n')) {
+        const cols = line.trim().split(/\s+/);
+        if (cols[3] === '0A' && cols[1]?.endsWith(hex)) return true;
+      }
+    }
+    if (!alive && ns !== own) return false;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  return false;
 }
 
 /** The service's record vanished or `down` closed it (status `stopping`) while this supervisor ran. */

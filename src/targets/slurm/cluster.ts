@@ -174,7 +174,7 @@ export function buildSlurmConf(opts: StartSlurmClusterOptions): string {
 /**
  * mpi.conf (read from slurm.conf's directory). `PMIxCollFence=tree`: one fence algorithm for MPI_Init's modex
  * and barrier. With Slurm's default ("mixed": ring for data, tree for the barrier) about 1 in 46
- * `srun --mpi=pmix` OpenMPI 4.1.4 steps segfault in MPI_Init (docs/slurm.md, "OpenMPI direct launch").
+ * `srun --mpi=pmix` OpenMPI 4.1.4 steps segfault in MPI_Init (docs/guides/slurm.md, "OpenMPI direct launch").
  */
 export const SLURM_MPI_CONF = 'PMIxCollFence=tree\n';
 

@@ -19,6 +19,7 @@ import type { LoopEvent, SupervisorEvent } from './events.js';
 import { isExternal } from './events.js';
 import type { ReconcileState } from './state.js';
 import { hasPendingWork, idleWaitMs, isFinished, step } from './step.js';
+import { trace } from '../trace.js';
 
 /** What the loop needs from the ports. */
 export interface ReconcilePorts {
@@ -109,7 +110,16 @@ export class Reconciler {
       this.dispatch({ kind: 'begin' });
       while (!this.s.finished) {
         const a = this.queue.shift();
-        if (a) await this.exec(a);
+        if (a?.kind === 'startRank') {
+          // Ranks started together start at once (their record writes are batched by `save`).
+          const batch = [a];
+          for (let b = this.queue[0]; b?.kind === 'startRank'; b = this.queue[0]) {
+            this.queue.shift();
+            batch.push(b);
+          }
+          await Promise.all(batch.map((x) => this.startRank(x.rank, x.gen, x.restarted)));
+          trace(`reconcile: ${batch.length} rank(s) started`);
+        } else if (a) await this.exec(a);
         else {
           if (!isFinished(this.s)) this.fx.checkRecord();
           this.dispatch({ kind: 'turn' });
