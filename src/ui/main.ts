@@ -13,7 +13,7 @@ import type {
 import { ago, bytes, clock, h, ms, rankColor, rate, serviceColor } from './dom.js';
 import type { Child } from './dom.js';
 import { topology } from './topology.js';
-import type { RankState, TopoModel, TopoService } from './topology.js';
+import type { RankState, TopoModel, TopoRank, TopoService } from './topology.js';
 
 type Tab = 'overview' | 'logs' | 'plan';
 
@@ -84,19 +84,21 @@ function serviceColors(): Map<string, string> {
   return new Map((snapshot?.services ?? []).map((s, i) => [s.name, serviceColor(i)]));
 }
 
+/** A rank as the topology draws it: where it runs, and its state. */
+function topoRank(
+  r: { readonly rank: number; readonly hostname: string; readonly node: string; readonly address: string },
+  state: RankState,
+): TopoRank {
+  return { rank: r.rank, hostname: r.hostname, node: r.node, address: r.address, state };
+}
+
 function topoFor(cluster: DashCluster | undefined, services: readonly DashService[]): TopoModel {
   const colors = serviceColors();
   const svcs: TopoService[] = services.map((s) => ({
     name: s.name,
     color: colors.get(s.name) ?? '#2563eb',
     network: s.network,
-    ranks: s.ranks.map((r) => ({
-      rank: r.rank,
-      hostname: r.hostname,
-      node: r.node,
-      address: r.address,
-      state: rankState(r),
-    })),
+    ranks: s.ranks.map((r) => topoRank(r, rankState(r))),
     endpoints: s.endpoints
       .filter((e) => e.protocol === 'http' || e.protocol === 'https')
       .map((e) => ({ name: e.name, url: e.url, open: e.published })),
@@ -844,13 +846,7 @@ class PlanView {
         name: s.name,
         color: serviceColor(i),
         network: s.network,
-        ranks: s.ranks.map((r) => ({
-          rank: r.rank,
-          hostname: r.hostname,
-          node: r.node,
-          address: r.address,
-          state: 'planned' as const,
-        })),
+        ranks: s.ranks.map((r) => topoRank(r, 'planned')),
         endpoints: [],
       })),
     };
