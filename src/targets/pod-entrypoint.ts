@@ -22,6 +22,7 @@
  */
 
 import { ENV } from '../api/names.js';
+import { SKIP_SSH_OPTIONS, wrapperCommandShell } from './ssh-wrapper-shell.js';
 import { singleQuote } from '../lib/shell.js';
 
 export const SHIM_DIR = '/opt/multinode-k8s';
@@ -264,32 +265,14 @@ export function sshWrapperScript(
 # directory; stdin and the exit status pass through; remote stdout/stderr go to that pod's log unless
 # MULTINODE_WRAPPER_FORWARD_STREAMS=1. Kubernetes: ssh to the rank's sshd on port ${port}, key and pinned
 # host key (alias ${HOST_KEY_ALIAS}) from the Secret at ${SSH_DIR}.
-while [ $# -gt 0 ]; do
-  case $1 in
-    --) shift; break ;;
-    -[BbcDEeFIiJLlmOoPpQRSWw]) shift; [ $# -gt 0 ] && shift ;;
-    -?*) shift ;;
-    *) break ;;
-  esac
-done
-if [ $# -eq 0 ]; then echo "usage: multinode-ssh HOST [CMD...]" >&2; exit 255; fi
+${SKIP_SSH_OPTIONS}if [ $# -eq 0 ]; then echo "usage: multinode-ssh HOST [CMD...]" >&2; exit 255; fi
 mn_host=\${1#*@}
 shift
 # A fully qualified name (OpenMPI may keep FQDNs) resolves by its first label in the pod's namespace.
 case $mn_host in
   *[!0-9.]*.*) mn_host=\${mn_host%%.*} ;;
 esac
-${portCase}mn_fwd=0
-[ "\${${ENV.wrapperForwardStreams}:-}" = 1 ] && mn_fwd=1
-mn_tty=-T
-if [ $# -eq 0 ]; then
-  mn_fwd=1
-  [ -t 0 ] && mn_tty=-tt
-fi
-IFS=' '
-mn_cmd="$*"
-case $mn_cmd in *"'"*) mn_cmd=$(printf '%s\\n' "$mn_cmd" | sed "s/'/'\\\\\\\\''/g") ;; esac
-exec ssh -F /dev/null -p ${portWord} -i ${SSH_DIR}/id_ed25519 -o IdentitiesOnly=yes -o IdentityAgent=none \\
+${portCase}${wrapperCommandShell('mn_')}exec ssh -F /dev/null -p ${portWord} -i ${SSH_DIR}/id_ed25519 -o IdentitiesOnly=yes -o IdentityAgent=none \\
   -o BatchMode=yes -o StrictHostKeyChecking=yes -o UserKnownHostsFile=${SSH_DIR}/known_hosts \\
   -o GlobalKnownHostsFile=/dev/null -o HostKeyAlias=${HOST_KEY_ALIAS} -o CheckHostIP=no \\
   -o ConnectionAttempts=60 -o ServerAliveInterval=5 -o ServerAliveCountMax=6 -o LogLevel=ERROR \\

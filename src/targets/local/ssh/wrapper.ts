@@ -13,6 +13,7 @@
  * (pyenv init) never runs. `MULTINODE_SSH_MUX=0` in the caller's environment turns sharing off.
  */
 import { ENV } from '../../../api/names.js';
+import { SKIP_SSH_OPTIONS, wrapperCommandShell } from '../../ssh-wrapper-shell.js';
 import { shQuote } from '../../../lib/shell.js';
 
 export const SSH_CLIENT = '/usr/bin/ssh';
@@ -114,15 +115,7 @@ export function buildWrapperScript(o: WrapperScriptOptions): string {
 # Runs CMD on rank HOST (host name or address) in that rank's namespaces, cwd and environment, like
 # \`ssh HOST CMD\`: CMD's words are joined with spaces and run by a shell there; stdin and the exit status
 # pass through. Remote stdout/stderr go to the rank's log unless ${ENV.wrapperForwardStreams}=1.
-while [ $# -gt 0 ]; do
-  case $1 in
-    --) shift; break ;;
-    -[BbcDEeFIiJLlmOoPpQRSWw]) shift; [ $# -gt 0 ] && shift ;;
-    -?*) shift ;;
-    *) break ;;
-  esac
-done
-if [ $# -eq 0 ]; then
+${SKIP_SSH_OPTIONS}if [ $# -eq 0 ]; then
   echo "usage: multinode-ssh HOST [CMD...]" >&2
   exit 255
 fi
@@ -139,17 +132,7 @@ if ! lookup "$host" && ! { case $host in *.*) lookup "\${host%%.*}" ;; *) false 
   echo "multinode-ssh: unknown host '$host' (ranks of service ${o.serviceName}: ${known})" >&2
   exit 255
 fi
-fwd=0
-[ "\${${ENV.wrapperForwardStreams}:-}" = 1 ] && fwd=1
-tty=-T
-if [ $# -eq 0 ]; then
-  fwd=1
-  [ -t 0 ] && tty=-tt
-fi
-IFS=' '
-cmd="$*"
-case $cmd in *"'"*) cmd=$(printf '%s\\n' "$cmd" | sed "s/'/'\\\\\\\\''/g") ;; esac
-if [ "\${${SSH_MUX_ENV}:-1}" = 0 ]; then
+${wrapperCommandShell('')}if [ "\${${SSH_MUX_ENV}:-1}" = 0 ]; then
   mux="-o ControlMaster=no -o ControlPath=none"
 else
   mux="-o ControlMaster=auto -o ControlPath=${o.controlDir}/%C -o ControlPersist=${persist}"
