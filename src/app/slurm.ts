@@ -25,6 +25,7 @@ import {
   followSlurmJobs,
   isTerminal,
   listSlurmJobs,
+  slurmUsesSubmission,
   submitSlurmJob,
 } from '../targets/slurm/jobs.js';
 import type { SlurmClient, SlurmJobRecord } from '../targets/slurm/jobs.js';
@@ -43,7 +44,6 @@ import {
 import type { Spec } from '../api/spec.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
-import { slurmUsesSubmission } from './slurm-uses.js';
 
 export interface SlurmUpOptions {
   readonly detach?: boolean;
