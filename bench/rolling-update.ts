@@ -11,13 +11,12 @@
  * rounds, the ratio rolling / down+up, and the load average. Both rows run the CLI the same way (tsx), so
  * its start-up is in both.
  */
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
-  ROOT_DIR,
   cleanupStateDir,
   cli,
+  cliAsync,
   httpGet,
   makeStateDir,
   sleep,
@@ -25,7 +24,6 @@ import {
 import { median } from './stats.js';
 
 const ROUNDS = Number(process.argv[2] ?? 3);
-const MAIN = join(ROOT_DIR, 'src/cli/main.ts');
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
 function spec(version: string): string {
@@ -53,19 +51,6 @@ services:
         port: 8080
       period-seconds: 1
 `;
-}
-
-function cliAsync(dir: string, args: readonly string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      cwd: ROOT_DIR,
-      env: { ...process.env, MULTINODE_STATE_DIR: dir, NO_COLOR: '1' },
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
 }
 
 function must(r: { code: number; out?: string; stdout?: string; stderr?: string }, what: string): void {

@@ -7,14 +7,13 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   EMPTY_SNAPSHOT,
-  ROOT_DIR,
   cleanupStateDir,
   cli,
+  cliAsync,
   hashesFor,
   httpGet,
   makeStateDir,
@@ -24,7 +23,6 @@ import {
 } from './runtime-helpers.js';
 
 const skip = skipReason(['curl']);
-const MAIN = join(ROOT_DIR, 'src/cli/main.ts');
 
 function spec(version: string, replicas: number): string {
   return `version: v1
@@ -54,20 +52,6 @@ services:
       policy: on-failure
       backoff-seconds: 3
 `;
-}
-
-/** The CLI without blocking this process (a hammer runs meanwhile). */
-function cliAsync(dir: string, args: readonly string[]): Promise<{ code: number; out: string }> {
-  return new Promise((resolve) => {
-    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
-      cwd: ROOT_DIR,
-      env: { ...process.env, MULTINODE_STATE_DIR: dir, NO_COLOR: '1' },
-    });
-    let out = '';
-    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    p.on('close', (code) => resolve({ code: code ?? -1, out }));
-  });
 }
 
 interface SetRow {

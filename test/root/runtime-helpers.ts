@@ -2,7 +2,7 @@
  * Shared by the runtime root tests: run the CLI with a private state directory, snapshot what the kernel
  * holds (namespaces, root links, nft tables, mounts) to prove teardown leaves nothing, and skip reasons.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, existsSync } from 'node:fs';
 import { clusterNames, serviceNames } from '../../src/targets/local/paths.js';
 import { tmpdir } from 'node:os';
@@ -40,6 +40,20 @@ export function cli(stateDir: string, args: readonly string[], timeoutMs = 120_0
     timeout: timeoutMs,
   });
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** The CLI without blocking this process (a hammering client runs meanwhile): exit code and all output. */
+export function cliAsync(stateDir: string, args: readonly string[]): Promise<{ code: number; out: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+      cwd: ROOT_DIR,
+      env: { ...process.env, MULTINODE_STATE_DIR: stateDir, NO_COLOR: '1' },
+    });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    p.on('close', (code) => resolve({ code: code ?? -1, out }));
+  });
 }
 
 export interface KernelSnapshot {
