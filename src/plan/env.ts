@@ -29,8 +29,22 @@ export interface EnvContext {
   readonly runAsRoot: boolean;
   /** Roles in declaration order (ranks `first`…`first + nodes - 1` each); absent for identical ranks. */
   readonly roles?: readonly { readonly name: string; readonly first: number; readonly nodes: number }[];
+  /**
+   * Each role's own shape, by role name, when some role declares its own `resource`: the variables that
+   * describe a rank's GPUs and cores (`resourceEnv`) and its hostfile slots then follow its role.
+   */
+  readonly roleShapes?: ReadonlyMap<string, RankShape>;
   /** Variables naming the services this one uses (`MULTINODE_USES_*`), already built. */
   readonly usesEnv?: Readonly<Record<string, Value>>;
+}
+
+/** What one rank holds, as the resource variables describe it. */
+export interface RankShape {
+  readonly gpusPerNode: number;
+  readonly cpusPerRank: number;
+  readonly gpusPerRank: number;
+  /** Hostfile slots of the rank's host (`slotsPerHost`). */
+  readonly slots: number;
 }
 
 /** `MULTINODE_PORT_<NAME>` for a port name: upper-cased, anything but A–Z 0–9 → `_`. */
@@ -79,6 +93,29 @@ export const LIST = {
   /** Slurm's compressed node list (`svc-[0-3]`). */
   nodelist: 'nodelist',
 } as const;
+
+/**
+ * A list of every rank whose members may differ by role (`@<role>` lists, `roleLists`): the whole list, or
+ * each role's part in rank order, joined by the list's separator.
+ */
+function perRoleList(
+  name: string,
+  sep: string,
+  roles: readonly { readonly name: string }[] | undefined,
+): Value {
+  if (!roles) return val({ list: name });
+  return val(...roles.flatMap((r, k) => [...(k > 0 && sep ? [sep] : []), { list: `${name}@${r.name}` }]));
+}
+
+/** The hostfile's content: every rank's line, with each role's own slots when roles differ in shape. */
+export function hostfileValue(roles?: readonly { readonly name: string }[]): Value {
+  return perRoleList(LIST.hostfile, '', roles);
+}
+
+/** `MULTINODE_HOSTLIST` (`h0:slots,…`), with each role's own slots when roles differ in shape. */
+export function hostsSlotsValue(roles?: readonly { readonly name: string }[]): Value {
+  return perRoleList(LIST.hostsSlots, ',', roles);
+}
 
 /** The lists every service can use; the planner keeps only those its values name. */
 export function serviceLists(
@@ -151,14 +188,13 @@ export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
   env.set(ENV.nodeHostname, val({ host: 'self' }));
   env.set(ENV.leaderHost, val({ host: 0 }));
   env.set(ENV.leaderIp, val({ addr: 0 }));
-  env.set(ENV.gpusPerNode, lit(String(ctx.gpusPerNode)));
-  env.set(ENV.hostlist, val({ list: LIST.hostsSlots }));
+  const shaped = ctx.roles && ctx.roleShapes ? ctx.roles : undefined;
+  env.set(ENV.hostlist, hostsSlotsValue(shaped));
   env.set(ENV.hostlistNoSlots, val({ list: LIST.hosts }));
   env.set(ENV.hostfile, hostfile);
   env.set(ENV.sshWrapper, wrapper);
   env.set(ENV.clusterFile, cluster);
   for (const name of ctx.portNames) env.set(portEnvName(name), val({ port: name, of: 'self' }));
-  if (ctx.gpusPerNode > 0) env.set(ENV.cudaVisibleDevices, val({ gpus: 'self' }));
 
   if (n > 1) {
     env.set(DIST_ENV.masterAddr, val({ host: 0 }));
@@ -200,6 +236,15 @@ export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
   if (ctx.roles && roleEnv && ctx.envCompat.includes('backendai'))
     addBackendaiRoles(env, leaderEnv, roleEnv, ctx.roles);
 
+  const own = { cpusPerRank: ctx.cpusPerRank, gpusPerNode: ctx.gpusPerNode, gpusPerRank: ctx.gpusPerRank };
+  if (!shaped || !roleEnv) for (const [k, v] of resourceEnv(own, ctx.envCompat)) env.set(k, v);
+  else
+    for (const r of shaped) {
+      const shape = ctx.roleShapes?.get(r.name) ?? own;
+      for (const [k, v] of resourceEnv(shape, ctx.envCompat)) roleEnv.get(r.name)?.set(k, v);
+    }
+  if (ctx.envCompat.includes('dstack')) env.set(COMPAT_ENV.dstackGpusNum, lit(String(totalGpus(ctx))));
+
   const userEnv = new Map(ctx.userEnv.map((e) => [e.key, e.value]));
   for (const [k, v] of userEnv) {
     env.set(k, lit(v));
@@ -212,6 +257,37 @@ export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
   return { env: sortedRecord(env), leaderEnv: sortedRecord(leaderEnv), roleEnv: roles };
 }
 
+/**
+ * The variables that describe what a rank holds: ours (`MULTINODE_GPUS_PER_NODE`, `CUDA_VISIBLE_DEVICES`)
+ * and the compatibility families' (Slurm's cores and GPUs on the node, SkyPilot's and dstack's GPUs per
+ * node). One set for the service, or one per role when roles differ in shape.
+ */
+function resourceEnv(
+  shape: Omit<RankShape, 'slots'>,
+  families: readonly EnvCompatFamily[],
+): Map<string, Value> {
+  const out = new Map<string, Value>();
+  const gpus = String(shape.gpusPerNode);
+  out.set(ENV.gpusPerNode, val(gpus));
+  if (shape.gpusPerNode > 0) out.set(ENV.cudaVisibleDevices, val({ gpus: 'self' }));
+  if (families.includes('slurm')) {
+    out.set(COMPAT_ENV.slurmCpusOnNode, val(String(shape.cpusPerRank)));
+    if (shape.gpusPerNode > 0) {
+      out.set(COMPAT_ENV.slurmGpusOnNode, val(String(shape.gpusPerRank)));
+      out.set(COMPAT_ENV.slurmStepGpus, val({ gpus: 'self' }));
+    }
+  }
+  if (families.includes('skypilot')) out.set(COMPAT_ENV.skypilotNumGpusPerNode, val(gpus));
+  if (families.includes('dstack')) out.set(COMPAT_ENV.dstackGpusPerNode, val(gpus));
+  return out;
+}
+
+/** Every GPU the service holds: nodes × GPUs per node, summed role by role when roles differ in shape. */
+function totalGpus(ctx: EnvContext): number {
+  if (!ctx.roles || !ctx.roleShapes) return ctx.nodes * ctx.gpusPerNode;
+  return ctx.roles.reduce((sum, r) => sum + r.nodes * (ctx.roleShapes?.get(r.name)?.gpusPerNode ?? 0), 0);
+}
+
 // --- roles (docs/guides/roles-and-dependencies.md) -------------------------------------------------------
 
 /** The list of one role's `"host:tfport"` entries (TF_CONFIG's `cluster.<role>`). */
@@ -219,18 +295,28 @@ export function tfRoleList(role: string): string {
   return `${LIST.tfWorkers}@${role}`;
 }
 
-/** Lists of a service with roles: one TF_CONFIG member list per role. */
+/**
+ * Lists of a service with roles: one TF_CONFIG member list per role and, when roles differ in shape, each
+ * role's hostfile lines and `host:slots` entries with its own slots.
+ */
 export function roleLists(
   roles: readonly { readonly name: string; readonly first: number; readonly nodes: number }[],
+  implementation: Implementation,
+  shapes?: ReadonlyMap<string, RankShape>,
 ): Record<string, ListPlan> {
   const out: Record<string, ListPlan> = {};
-  for (const r of roles)
+  for (const r of roles) {
+    const part = { count: r.nodes, from: r.first };
     out[tfRoleList(r.name)] = {
-      count: r.nodes,
+      ...part,
       each: val('"', { host: 'self' }, ':', { port: PORT_REF.tf, of: 'self' }, '"'),
-      from: r.first,
       sep: ',',
     };
+    const slots = shapes?.get(r.name)?.slots;
+    if (slots === undefined) continue;
+    out[`${LIST.hostfile}@${r.name}`] = { ...part, each: hostfileLine(implementation, slots), sep: '' };
+    out[`${LIST.hostsSlots}@${r.name}`] = { ...part, each: val({ host: 'self' }, `:${slots}`), sep: ',' };
+  }
   return out;
 }
 
@@ -316,11 +402,6 @@ function addCompat(
       env.set(COMPAT_ENV.slurmProcId, rank);
       env.set(COMPAT_ENV.slurmLocalId, lit('0'));
       env.set(COMPAT_ENV.slurmTasksPerNode, lit(compressCounts(new Array<number>(n).fill(1))));
-      env.set(COMPAT_ENV.slurmCpusOnNode, lit(String(ctx.cpusPerRank)));
-      if (ctx.gpusPerNode > 0) {
-        env.set(COMPAT_ENV.slurmGpusOnNode, lit(String(ctx.gpusPerRank)));
-        env.set(COMPAT_ENV.slurmStepGpus, val({ gpus: 'self' }));
-      }
       env.set(COMPAT_ENV.slurmLaunchNodeIpaddr, val({ addr: 0 }));
       env.set(COMPAT_ENV.slurmJobName, lit(ctx.service));
       env.set(COMPAT_ENV.slurmdNodename, val({ host: 'self' }));
@@ -330,7 +411,6 @@ function addCompat(
       env.set(COMPAT_ENV.skypilotNodeRank, rank);
       env.set(COMPAT_ENV.skypilotNodeIps, val({ list: LIST.addressesLines }));
       env.set(COMPAT_ENV.skypilotNumNodes, lit(String(n)));
-      env.set(COMPAT_ENV.skypilotNumGpusPerNode, lit(String(ctx.gpusPerNode)));
       break;
     case 'lws':
       env.set(COMPAT_ENV.lwsLeaderAddress, val({ host: 0 }));
@@ -360,8 +440,6 @@ function addCompat(
     case 'dstack':
       env.set(COMPAT_ENV.dstackRunName, lit(ctx.service));
       env.set(COMPAT_ENV.dstackNodesNum, lit(String(n)));
-      env.set(COMPAT_ENV.dstackGpusPerNode, lit(String(ctx.gpusPerNode)));
-      env.set(COMPAT_ENV.dstackGpusNum, lit(String(n * ctx.gpusPerNode)));
       env.set(COMPAT_ENV.dstackNodeRank, rank);
       env.set(COMPAT_ENV.dstackMasterNodeIp, val({ addr: 0 }));
       env.set(COMPAT_ENV.dstackNodesIps, val({ list: LIST.addressesLines }));

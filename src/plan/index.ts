@@ -35,7 +35,8 @@ import type { BackendContext } from './backend.js';
 import { canonicalJson, contentHashStreamed } from '../lib/canonical.js';
 import { ClusterState } from './cluster-state.js';
 import { rankNeedFor } from './cluster-state.js';
-import { LIST, buildServiceEnv, serviceLists, slotsPerHost } from './env.js';
+import { LIST, buildServiceEnv, hostfileValue, roleLists, serviceLists, slotsPerHost } from './env.js';
+import type { RankShape } from './env.js';
 import { listsOf, val } from './resolve.js';
 import { formatCidr, parseIpv4 } from '../lib/ipv4.js';
 import { AddressBook, MAX_OVERLAY_RANKS, hostSubnet, overlayAddress, overlayGateway } from './network.js';
@@ -51,10 +52,10 @@ import {
   startOrder,
   usesFor,
   placementGangs,
+  roleResource,
 } from './roles.js';
 import type { UsedService } from './roles.js';
 import type { RolePlan } from '../api/plan.js';
-import { roleLists } from './env.js';
 
 export { canonicalJson } from '../lib/canonical.js';
 export { generateInventory, generateInventoryForSpec } from './inventory-gen.js';
@@ -461,8 +462,10 @@ function planService(
     { list: LIST.clusterRanks },
     `],"service":${JSON.stringify(svc.name)},"version":1}\n`,
   );
+  const roleShapes = roles ? shapesOfRoles(svc, roles, resources) : undefined;
+  const shapedRoles = roleShapes ? roles : undefined;
   const files: PlanFile[] = [
-    { content: val({ list: LIST.hostfile }), mode: 0o644, name: PLAN_FILES.hostfile, path: hostfilePath },
+    { content: hostfileValue(shapedRoles), mode: 0o644, name: PLAN_FILES.hostfile, path: hostfilePath },
     { content: clusterFile, mode: 0o644, name: PLAN_FILES.clusterFile, path: clusterFilePath },
   ];
   if (svc.script.length > 0)
@@ -491,6 +494,7 @@ function planService(
     ...(masterPort === undefined ? {} : { masterPort }),
     runAsRoot: options.runAsRoot,
     ...(roles ? { roles } : {}),
+    ...(roleShapes ? { roleShapes } : {}),
     ...(uses ? { usesEnv: uses.env } : {}),
   });
 
@@ -532,7 +536,7 @@ function planService(
   for (const v of Object.values(env)) collect(v);
   for (const v of Object.values(leaderEnv)) collect(v);
   for (const own of Object.values(roleEnv ?? {})) for (const v of Object.values(own)) collect(v);
-  if (roles) Object.assign(allLists, roleLists(roles));
+  if (roles) Object.assign(allLists, roleLists(roles, svc.implementation, roleShapes));
   for (const f of files) collect(f.content);
   const commands = hostnames.map((_, r) => command(r));
   for (const c of commands) for (const a of c.argv) collect(a);
@@ -694,6 +698,31 @@ function checkRoleBackends(
   });
 }
 
+/**
+ * Each role's shape when some role declares its own `resource` (else undefined: every rank has the
+ * service's shape): GPUs per node, the cores and GPUs its first member was given, and its hostfile slots.
+ */
+function shapesOfRoles(
+  svc: ServiceSpec,
+  roles: readonly RolePlan[],
+  resources: readonly (RankResources | undefined)[],
+): Map<string, RankShape> | undefined {
+  if (!svc.roles?.some((r) => r.resource)) return undefined;
+  const out = new Map<string, RankShape>();
+  for (const role of roles) {
+    const spec = svc.roles.find((x) => x.name === role.name);
+    const res = roleResource(svc, spec ?? {});
+    const first = resources[role.first];
+    out.set(role.name, {
+      cpusPerRank: first?.cpus.length ?? 0,
+      gpusPerNode: res.gpus,
+      gpusPerRank: first?.gpus.length ?? 0,
+      slots: slotsPerHost(res.gpus, res.cpuCores),
+    });
+  }
+  return out;
+}
+
 /** What a role member runs: its role's backend (led by the role's first member) or its role's script. */
 function roleCommand(
   svc: ServiceSpec,
@@ -711,7 +740,7 @@ function roleCommand(
       kind: spec.backend.kind,
       command: spec.backend.command,
       nodes: role.nodes,
-      gpusPerNode: svc.resource.gpus,
+      gpusPerNode: roleResource(svc, spec).gpus,
       sshWrapperPath,
       userEnvKeys: svc.env.map((e) => e.key),
       runAsRoot,

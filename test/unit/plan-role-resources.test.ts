@@ -9,7 +9,7 @@ import { parseSpec } from '../../src/spec/index.js';
 import type { Spec } from '../../src/api/spec.js';
 import type { Inventory } from '../../src/api/inventory.js';
 import { generateInventory, generateInventoryForSpec } from '../../src/plan/index.js';
-import { mustFail, mustPlan, svcOf } from './helpers/plan-helpers.js';
+import { litOf, mustFail, mustPlan, svcOf } from './helpers/plan-helpers.js';
 
 function spec(text: string): Spec {
   const r = parseSpec(text, 'roles.yaml');
@@ -61,6 +61,47 @@ test('role resources: carried per role in the plan; each role placed on nodes th
       [3, 'decode', 'gpu-2', 2, 4, 8 * 2 ** 30],
       [4, 'decode', 'gpu-3', 2, 4, 8 * 2 ** 30],
     ],
+  );
+});
+
+test("role resources: each rank's GPU and core variables and its hostfile slots follow its role", () => {
+  const withCompat = DISAGG.replace(
+    '    script: serve\n',
+    '    script: serve\n    env-compat: [slurm, dstack]\n    multinode: {implementation: ompi}\n',
+  );
+  const s = litOf(mustPlan(spec(withCompat), mixedInventory()));
+  const row = (r: (typeof s.ranks)[number]): (string | undefined)[] => [
+    r.roleName,
+    r.env['MULTINODE_GPUS_PER_NODE'],
+    r.env['CUDA_VISIBLE_DEVICES'],
+    r.env['SLURM_CPUS_ON_NODE'],
+    r.env['SLURM_GPUS_ON_NODE'],
+    r.env['DSTACK_GPUS_PER_NODE'],
+    r.env['DSTACK_GPUS_NUM'],
+  ];
+  assert.deepEqual(s.ranks.map(row), [
+    ['frontend', '0', undefined, '2', undefined, '0', '6'],
+    ['frontend', '0', undefined, '2', undefined, '0', '6'],
+    ['decode', '2', '0,1', '4', '2', '2', '6'],
+    ['decode', '2', '0,1', '4', '2', '2', '6'],
+    ['decode', '2', '0,1', '4', '2', '2', '6'],
+  ]);
+  // One process per GPU on a GPU role's hosts, one per core elsewhere (ompi's `slots=`).
+  const hostfile = s.files.find((f) => f.name === 'hostfile')?.content;
+  assert.equal(
+    hostfile,
+    'app-frontend-0 slots=2\napp-frontend-1 slots=2\napp-decode-0 slots=2\napp-decode-1 slots=2\napp-decode-2 slots=2\n',
+  );
+  assert.equal(
+    s.ranks[0]?.env['MULTINODE_HOSTLIST'],
+    'app-frontend-0:2,app-frontend-1:2,app-decode-0:2,app-decode-1:2,app-decode-2:2',
+  );
+  const cpuHeavy = litOf(
+    mustPlan(spec(DISAGG.replace('cpu: {cores: 2}', 'cpu: {cores: 3}')), mixedInventory()),
+  );
+  assert.equal(
+    cpuHeavy.ranks[4]?.env['MULTINODE_HOSTLIST'],
+    'app-frontend-0:3,app-frontend-1:3,app-decode-0:2,app-decode-1:2,app-decode-2:2',
   );
 });
 

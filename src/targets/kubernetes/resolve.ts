@@ -127,9 +127,16 @@ export class KubernetesValues {
     return resolveValue(value, 0, this.fileLeaves);
   }
 
-  /** A value as one shell word for `rank-env.sh` (`self` = the pod's rank). */
-  word(value: Value, self = SELF_VAR): string {
-    const w = resolveValue(value, self, this.shellLeaves);
+  /**
+   * A value as one shell word for `rank-env.sh` (`self` = the pod's rank). `gpusInPod` replaces the
+   * service's count for a role whose pods hold another number of GPUs.
+   */
+  word(value: Value, self = SELF_VAR, gpusInPod?: string): string {
+    const leaves: Leaves<string> =
+      gpusInPod === undefined
+        ? this.shellLeaves
+        : { ...this.shellLeaves, gpus: () => (gpusInPod === '' ? '' : singleQuote(gpusInPod)) };
+    const w = resolveValue(value, self, leaves);
     return w === '' ? "''" : w;
   }
 

@@ -116,8 +116,7 @@ export class ServiceRender {
     };
     this.annotations = { [K8S.annotationPlanHash]: plan.hash };
     // The device plugin numbers the pod's GPUs 0…g-1 (CUDA_VISIBLE_DEVICES differs from the local plan).
-    const gpus = svc.ranks[0]?.gpus.length ?? 0;
-    this.values = new KubernetesValues(svc, Array.from({ length: gpus }, (_, i) => String(i)).join(','));
+    this.values = new KubernetesValues(svc, devicesInPod(svc.ranks[0]?.gpus.length ?? 0));
     this.needsSsh =
       svc.ranks.length > 1 && svc.ranks.some((r) => r.command.kind === 'wait' || svc.backend === 'trtllm');
     this.wrapperPath = svc.sshWrapperPath || K8S_SSH_WRAPPER;
@@ -421,8 +420,10 @@ export class ServiceRender {
     for (const role of this.svc.roles ?? []) {
       const own = Object.entries(this.svc.roleEnv?.[role.name] ?? {});
       if (own.length === 0) continue;
+      // The device plugin numbers each pod's GPUs 0…g-1, g being what the role's pods hold.
+      const gpus = devicesInPod(this.svc.ranks[role.first]?.gpus.length ?? 0);
       out.push(`if [ "$mn_rank" -ge ${role.first} ] && [ "$mn_rank" -lt ${role.first + role.nodes} ]; then`);
-      for (const [k, value] of own) out.push(`  export ${k}=${this.values.word(value)}`);
+      for (const [k, value] of own) out.push(`  export ${k}=${this.values.word(value, undefined, gpus)}`);
       out.push('fi');
     }
     return out;
@@ -1330,4 +1331,9 @@ function caseByRank(branches: ReadonlyMap<string, readonly number[]>, ranks: num
   if (common) out.push(`  *) ${common[0]} ;;`);
   out.push('esac');
   return out;
+}
+
+/** `CUDA_VISIBLE_DEVICES` inside a pod holding `gpus` GPUs: the device plugin numbers them `0…gpus-1`. */
+function devicesInPod(gpus: number): string {
+  return Array.from({ length: gpus }, (_, i) => String(i)).join(',');
 }
