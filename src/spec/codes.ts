@@ -55,6 +55,7 @@ export const CODES = {
   roleLaunch: 'role-launch',
   unknownService: 'unknown-service',
   usesCycle: 'uses-cycle',
+  usesReplicated: 'uses-replicated',
   duplicateUse: 'duplicate-use',
   // Warnings
   hostNetwork: 'host-network',
@@ -237,6 +238,12 @@ export const CODE_DOCS: readonly CodeDoc[] = [
     meaning: 'Services use each other in a cycle (or a service uses itself), so none could start first.',
   },
   { code: 'duplicate-use', severity: 'error', meaning: '`uses` names one service twice.' },
+  {
+    code: 'uses-replicated',
+    severity: 'error',
+    meaning:
+      '`uses` names a service that declares `replicas`: the used service must be one gang, whose leader the using service is given and can reach.',
+  },
   {
     code: 'replica-name',
     severity: 'error',

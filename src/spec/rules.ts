@@ -497,6 +497,15 @@ export function checkUses(spec: Spec, ctx: RuleContext): Issue[] {
       }
       if (seen.has(u.service))
         c.error(CODES.duplicateUse, path, `service "${svc.name}" names "${u.service}" twice under uses`);
+      if (used.replicas !== undefined)
+        c.error(
+          CODES.usesReplicated,
+          path,
+          `service "${svc.name}" uses "${u.service}", which runs as replicas; only a service of one gang (no replicas:) can be used`,
+          {
+            hint: `drop replicas: from "${u.service}", or drop it from uses (using a replica set is not supported)`,
+          },
+        );
       seen.add(u.service);
       const declared = new Set(used.ports.map((x) => x.name));
       (u.ports ?? []).forEach((name, k) => {
