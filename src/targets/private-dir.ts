@@ -6,16 +6,48 @@
  * lstat before use: a real directory (not a symlink), owned by us, with exactly the mode we want. What fails
  * the check is refused, never used, chmod-ed or emptied.
  *
+ * The short parent goes again when its last child goes (`releaseShortParent`), so a machine is left as it
+ * was found; a process creating a child meanwhile makes the parent again (`inShortParent`).
+ *
  *   shortPrivateParent(): string
  *   ensureOwnDir(path, mode): Promise<void>   create (EEXIST ok), then check; throws if not ours
  *   isOwnDir(path, mode): Promise<boolean>    the same check, without creating
+ *   inShortParent(fn): Promise<T>              ensure the parent, run fn (again if the parent vanished)
+ *   releaseShortParent(): Promise<void>        remove the parent when it is empty
  */
-import { chmod, lstat, mkdir } from 'node:fs/promises';
+import { chmod, lstat, mkdir, rmdir } from 'node:fs/promises';
 import { MultinodeError } from '../api/issues.js';
 
 export function shortPrivateParent(): string {
   const uid = process.getuid?.() ?? 0;
   return uid === 0 ? '/run/multinode' : `/tmp/multinode-${uid}`;
+}
+
+/** The short parent's mode: `/run/multinode` is shared with the munge directories (0755); `/tmp/…` 0700. */
+function shortParentMode(): number {
+  return shortPrivateParent().startsWith('/run/') ? 0o755 : 0o700;
+}
+
+/**
+ * Ensures the short parent (ours, `shortParentMode`) and runs `fn`, which makes something directly inside
+ * it; when another process's `releaseShortParent` removed the parent in between (`fn` fails with ENOENT),
+ * the parent is made again and `fn` run again.
+ */
+export async function inShortParent<T>(fn: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    await ensureOwnDir(shortPrivateParent(), shortParentMode());
+    try {
+      return await fn();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= 5) throw e;
+    }
+  }
+}
+
+/** Removes the short parent when nothing is left in it (rmdir refuses a non-empty directory). */
+export async function releaseShortParent(): Promise<void> {
+  const parent = shortPrivateParent();
+  if (await isOwnDir(parent, shortParentMode())) await rmdir(parent).catch(() => undefined);
 }
 
 /** Why `path` is not a directory of ours with exactly `mode` (undefined when it is). */

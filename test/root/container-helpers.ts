@@ -4,8 +4,8 @@
  * store), and what must be gone after `down` (containers, mounts, cgroups, podman's own network objects).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmdirSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { importRootfs, podmanBase, podmanDirs, podmanEnv } from '../../src/targets/local/container.js';
 import { ROOT_DIR, skipReason } from './runtime-helpers.js';
 
@@ -119,7 +119,12 @@ export function podmanLeftovers(stateDir: string, ipForwardBefore: string): stri
   for (const l of readFileSync('/proc/self/mountinfo', 'utf8').split('\n'))
     if (l.includes(join(stateDir, 'containers')) || l.includes(podmanDirs(stateDir).run))
       out.push(`mount ${l.split(' ')[4]}`);
-  if (existsSync(podmanDirs(stateDir).run)) out.push(`run-time directory ${podmanDirs(stateDir).run}`);
+  const run = podmanDirs(stateDir).run;
+  if (existsSync(run)) out.push(`run-time directory ${run}`);
+  // Its parent is shared (ssh ControlMaster and munge directories of other runs may be there), but an
+  // empty one is ours to have removed.
+  const parent = dirname(run);
+  if (existsSync(parent) && readdirSync(parent).length === 0) out.push(`empty directory ${parent}`);
   if (!SHM_LOCK_BEFORE && existsSync(SHM_LOCK)) out.push(`podman's shared lock segment ${SHM_LOCK}`);
   return out;
 }
@@ -137,4 +142,10 @@ export function removePodmanRun(stateDir: string): void {
       spawnSync('umount', ['-l', m]);
   }
   rmSync(run, { recursive: true, force: true });
+  // Its parent too when nothing else is in it (podman makes it 0700 when missing; multinode wants 0755).
+  try {
+    rmdirSync(dirname(run));
+  } catch {
+    /* not empty, or gone */
+  }
 }

@@ -17,8 +17,8 @@
  * - seed 000's two examples, as written except for the image (and the stand-ins' record directory), run
  *   with their stand-in programs inside the image: the vLLM one finds its cwd /home/vllm through its data
  *   mount;
- * - `down` leaves no container, no mount, no cgroup, no podman run-time directory (/run/multinode/pm-*)
- *   and no podman network object.
+ * - `down` leaves no container, no mount, no cgroup, no podman run-time directory (/run/multinode/pm-*), no
+ *   empty /run/multinode and no podman network object.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';

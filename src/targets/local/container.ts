@@ -47,7 +47,7 @@ import {
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside, stateRoot } from '../state-root.js';
 import { singleQuote } from '../../lib/shell.js';
 import { buildSshClientConfig, SSH_CONFIG_FILES, sshClientMounts } from './ssh/config.js';
-import { shortPrivateParent } from '../private-dir.js';
+import { inShortParent, releaseShortParent, shortPrivateParent } from '../private-dir.js';
 import type { ProcessLauncher } from '../ports.js';
 import { rankEtcDir, rankUtsPath } from './network.js';
 import { NETNS_DIR } from './node-exec.js';
@@ -133,8 +133,11 @@ export async function ensurePodmanConfig(root: string = stateRoot()): Promise<Po
   const d = podmanDirs(root);
   await mkdir(d.storage, { recursive: true, mode: PRIVATE_DIR_MODE });
   await chmod(d.base, PRIVATE_DIR_MODE);
-  await mkdir(shortPrivateParent(), { recursive: true, mode: 0o755 });
-  await mkdir(d.run, { recursive: true, mode: PRIVATE_DIR_MODE });
+  await inShortParent(() =>
+    mkdir(d.run, { mode: PRIVATE_DIR_MODE }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    }),
+  );
   await chmod(d.run, PRIVATE_DIR_MODE);
   const files: [string, string][] = [
     [
@@ -830,6 +833,7 @@ async function removeIdleRunDir(d: PodmanDirs, except?: string): Promise<void> {
         .reverse();
       for (const m of mounts) await new Promise((done) => execFile('/bin/umount', ['-l', m], done));
       await rm(requireInside(d.run, parent), { recursive: true, force: true });
+      await releaseShortParent();
     },
     30_000,
   ).catch(() => undefined);

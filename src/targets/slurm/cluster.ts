@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { chmod, chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
-import { ensureOwnDir } from '../private-dir.js';
+import { inShortParent, releaseShortParent } from '../private-dir.js';
 import { checkedName } from '../state-root.js';
 import { SLURM_TARGET } from '../../api/names.js';
 import { featureName } from './template.js';
@@ -390,9 +390,10 @@ export async function startSlurmCluster(
  * writable by nobody else (lstat: a symlink or a foreign directory is refused).
  */
 async function freshMungeDir(dir: string): Promise<void> {
-  await ensureOwnDir(MUNGE_PARENT, 0o755);
-  await rm(dir, { recursive: true, force: true });
-  await mkdir(dir, { mode: 0o755 });
+  await inShortParent(async () => {
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { mode: 0o755 });
+  });
   await chmod(dir, 0o755);
 }
 
@@ -463,5 +464,6 @@ export async function stopSlurmCluster(
   // Only a directory this module made (it holds our info file or slurm.conf) is removed recursively.
   if (info || existsSync(p.conf)) await rm(stateDir, { recursive: true, force: true });
   await rm(p.mungeDir, { recursive: true, force: true });
+  await releaseShortParent();
   return { existed: true };
 }

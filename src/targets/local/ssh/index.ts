@@ -35,7 +35,13 @@ import { basename, dirname, join, resolve } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../../api/plan.js';
 import { DEFAULTS, PRODUCT } from '../../../api/names.js';
 import { plannedEnv } from '../resolve.js';
-import { ensureOwnDir, isOwnDir, shortPrivateParent } from '../../private-dir.js';
+import {
+  ensureOwnDir,
+  inShortParent,
+  isOwnDir,
+  releaseShortParent,
+  shortPrivateParent,
+} from '../../private-dir.js';
 import { ensureSshMaterial, removeSshMaterial, type KnownHost, type SshMaterial } from './keys.js';
 import { withoutMounts } from '../node-exec.js';
 import { buildSessionScript, sessionForceCommand, SSH_CONFIG_FILES, writeSshClientConfig } from './config.js';
@@ -146,9 +152,7 @@ export function isServiceControlDir(sshDir: string, controlDir: string): boolean
 async function ensureControlDir(controlDir: string): Promise<void> {
   const parent = dirname(controlDir);
   if (parent === shortPrivateParent()) {
-    // /run/multinode is shared with the munge directories (0755); /tmp/multinode-<uid> is ours alone.
-    await ensureOwnDir(parent, parent.startsWith('/run/') ? 0o755 : 0o700);
-    await ensureOwnDir(controlDir, 0o700);
+    await inShortParent(() => ensureOwnDir(controlDir, 0o700));
   } else {
     await mkdir(controlDir, { recursive: true, mode: 0o700 });
     await ensureOwnDir(controlDir, 0o700);
@@ -199,6 +203,7 @@ export async function teardownServiceSsh(
   if (isServiceControlDir(dir, controlDir) && (await isOwnDir(controlDir, 0o700))) {
     await closeControlMasters(controlDir);
     await rm(controlDir, { recursive: true, force: true });
+    if (dirname(controlDir) === shortPrivateParent()) await releaseShortParent();
   }
   await rm(o.wrapperPath ?? join(serviceDir, WRAPPER_REL_PATH), { force: true });
   await removeSshMaterial(dir);
