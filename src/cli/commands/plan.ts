@@ -73,7 +73,9 @@ export function registerPlan(program: Command): void {
       const { parseSpec, parseMemorySize } = await import('../../spec/index.js');
       const parsed = parseSpec(readInputText(file, 'spec'), file === '-' ? '<stdin>' : file);
       if (!parsed.ok) throw badInput(`${file}: invalid spec`, parsed.issues);
-      const spec = parsed.value;
+      // Replicas: one gang per replica, as `up` and `render` plan them (src/plan/replicas.ts).
+      const { expandReplicas } = await import('../../plan/replicas.js');
+      const spec = expandReplicas(parsed.value);
       if (flags.output === 'table') printIssues(parsed.warnings);
 
       const remote =
@@ -276,7 +278,8 @@ function rankRow(r: RankPlan, local: boolean): string[] {
   );
   return [
     String(r.rank),
-    r.role,
+    // A service with roles shows each rank's role (rank 0, its first member, also leads).
+    r.roleName === undefined ? r.role : r.rank === 0 ? `${r.roleName} (leader)` : r.roleName,
     local ? r.node : '-',
     r.hostname,
     local ? r.address : `<addr ${r.rank}>`,
