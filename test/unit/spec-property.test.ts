@@ -71,29 +71,31 @@ function getParent(
 }
 
 const weird = fc.oneof(
-  fc.constantFrom(
-    1e308,
-    -1e308,
-    2 ** 53 + 1,
-    -0,
-    0,
-    -1,
-    0.5,
-    1e20,
-    '',
-    'auto',
-    'NUMA',
-    '64GB',
-    '1.5Gi',
-    'x'.repeat(5000),
-    null,
-    true,
-    false,
-    [],
-    {},
-    ['A=1'],
-    { port: 1 },
-  ),
+  fc
+    .constantFrom(
+      1e308,
+      -1e308,
+      2 ** 53 + 1,
+      -0,
+      0,
+      -1,
+      0.5,
+      1e20,
+      '',
+      'auto',
+      'NUMA',
+      '64GB',
+      '1.5Gi',
+      'x'.repeat(5000),
+      null,
+      true,
+      false,
+      [],
+      {},
+      ['A=1'],
+      { port: 1 },
+    )
+    .map((v) => structuredClone(v)), // a fresh copy each time: a mutation must not change the constant
   fc.string({ maxLength: 20 }),
   fc.integer(),
   fc.double(),
@@ -133,7 +135,7 @@ function mutate(
         }
         break;
       case 'retype':
-        parent[key] = m.value;
+        parent[key] = structuredClone(m.value);
         break;
       case 'nest': {
         let v: Json = parent[key];
@@ -145,7 +147,7 @@ function mutate(
         if (Array.isArray(parent)) parent.push(structuredClone(parent[Number(key)]));
         break;
       case 'add-key':
-        if (!Array.isArray(parent)) parent[m.text] = m.value;
+        if (!Array.isArray(parent)) parent[m.text] = structuredClone(m.value);
         break;
     }
   }
