@@ -50,7 +50,7 @@ services:
       period-seconds: 1
     restart:
       policy: on-failure
-      backoff-seconds: 3
+      backoff-seconds: 8
 `;
 }
 
@@ -85,6 +85,14 @@ function rotation(dir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** When the controller last changed the rotation (ms since the epoch). */
+function rotationAt(dir: string): number {
+  const r = JSON.parse(readFileSync(join(dir, 'replicasets', 'rsw', 'rotation.json'), 'utf8')) as {
+    at: string;
+  };
+  return Date.parse(r.at);
 }
 
 async function waitRotation(dir: string, want: (r: string[]) => boolean, ms = 60_000): Promise<string[]> {
@@ -122,8 +130,8 @@ async function untilGone(pid: number): Promise<void> {
 interface Hammering {
   /** Waits until the answers so far satisfy `want`. */
   until(want: (answers: readonly string[]) => boolean, ms?: number): Promise<void>;
-  /** Runs `fn` between two requests; resolves to the number of answers before it. */
-  between(fn: () => Promise<void>): Promise<number>;
+  /** Runs `fn` between two requests (the first time `when` holds); resolves to the number of answers before it. */
+  between(fn: () => Promise<void>, when?: (answers: readonly string[]) => boolean): Promise<number>;
   stop(): Promise<{ answers: string[]; failures: string[]; slow: number }>;
 }
 
@@ -136,11 +144,13 @@ function hammer(url: string): Hammering {
   const answers: string[] = [];
   const failures: string[] = [];
   let slow = 0;
-  let hook: { fn: () => Promise<void>; done: (n: number) => void } | undefined;
+  let hook:
+    | { fn: () => Promise<void>; when: (a: readonly string[]) => boolean; done: (n: number) => void }
+    | undefined;
   const loop = (async () => {
     while (!stopped) {
       const h = hook;
-      if (h) {
+      if (h?.when(answers)) {
         hook = undefined;
         const n = answers.length;
         await h.fn();
@@ -167,7 +177,7 @@ function hammer(url: string): Hammering {
         await sleep(20);
       }
     },
-    between: (fn) => new Promise<number>((done) => (hook = { fn, done })),
+    between: (fn, when = () => true) => new Promise<number>((done) => (hook = { fn, when, done })),
     async stop() {
       stopped = true;
       await loop;
@@ -205,11 +215,20 @@ test('replicas: spread, failover, scale, rolling update, down', { skip, timeout:
     assert.ok(victim);
     const h1 = hammer(url);
     await h1.until((a) => a.length >= 10);
-    const killedAt = await h1.between(async () => {
-      process.kill(victim, 'SIGKILL');
-      await untilGone(victim);
-    });
+    let killMs = 0;
+    // Right after an answer of rsw-1, so the next connection is rsw-0's turn (`numgen inc`): the one the
+    // endpoint may still send to the dead replica. The 8 s restart backoff outlasts the client's 5 s
+    // timeout: a retried SYN that went back to rsw-0 would fail.
+    const killedAt = await h1.between(
+      async () => {
+        killMs = Date.now();
+        process.kill(victim, 'SIGKILL');
+        await untilGone(victim);
+      },
+      (a) => a.at(-1) === 'v1 rsw-1-0',
+    );
     await waitRotation(dir, (r) => !r.includes('rsw-0'), 10_000);
+    const outMs = rotationAt(dir) - killMs;
     await waitRotation(dir, (r) => r.length === 2);
     await h1.until((a) => a.slice(killedAt).includes('v1 rsw-0-0'), 60_000);
     const k = await h1.stop();
@@ -222,7 +241,7 @@ test('replicas: spread, failover, scale, rolling update, down', { skip, timeout:
     assert.ok(afterKill.includes('v1 rsw-1-0'), 'rsw-1 answered after the kill');
     assert.ok(afterKill.includes('v1 rsw-0-0'), 'rsw-0 is back in rotation');
     console.log(
-      `# kill under load: ${k.answers.length} requests (${afterKill.length} after the kill), 0 failed, ${k.slow} retried a SYN`,
+      `# kill under load: ${k.answers.length} requests (${afterKill.length} after the kill), 0 failed, ${k.slow} retried a SYN; out of rotation ${outMs} ms after the kill`,
     );
 
     // 3. scale to 3, then to 1 (the removed ones drained first).
