@@ -10,6 +10,12 @@
  * whose DNAT spreads new connections over the ready replicas' rank 0 with `numgen inc mod N` and a map
  * (round robin per connection; conntrack keeps a connection on its replica). With no replica ready the
  * port answers with a TCP reset, so it stays claimed (`readForwardedPorts` sees it) and fails fast.
+ * A replica whose rank 0 dies costs no new connection: in its rank-0 namespace a listen guard
+ * (`renderListenGuard`, overlay mode) drops the SYNs the map still sends it instead of resetting them; the
+ * endpoint controller (replica-set.ts), woken by the member's record write, takes it out of the map within
+ * milliseconds and deletes those connections' root-namespace conntrack entries (`forgetPendingConnections`,
+ * still SYN_SENT), so the client's retransmitted SYN (~1 s later) is balanced over the replicas left. A request
+ * the dying process had already accepted is lost, as behind any kernel balancer.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';

@@ -8,6 +8,12 @@
  * its own endpoints published) and its rank 0 is still the same live process, and rewrites the set's nft
  * table (endpoints.ts, `numgen inc mod N`) when the ready list changed. It writes what is in rotation to
  * `rotation.json`, which `scale` and rolling updates wait on before they stop a drained member.
+ * Ticks come every 100 ms and at once whenever an active member's record is written (fs.watch): a
+ * supervisor records its rank 0's exit right away, so a dead replica leaves the map within milliseconds.
+ * A member entering the rotation first gets its listen guard (endpoints.ts, `renderListenGuard`: SYNs to it
+ * with no listener are dropped, not reset); one that fails is taken out and its not yet answered
+ * connections are forgotten by conntrack, so their retransmitted SYNs go to the replicas left. The guard lives
+ * in the member's own rank namespace and goes with it on down, scale and rolling updates.
  */
 import { basename, join } from 'node:path';
 import type { FSWatcher } from 'node:fs';
@@ -238,6 +244,21 @@ export function computeBalanced(
   return { endpoints, rotation };
 }
 
+/**
+ * Pure: who enters the rotation (gets its listen guard before it is published), and who left it while still
+ * active — it failed (a drained member leaves as `draining` and keeps serving what it was sent until stopped).
+ */
+export function rotationMoves(
+  before: readonly string[],
+  after: readonly string[],
+  active: readonly string[],
+): { entering: string[]; failed: string[] } {
+  return {
+    entering: after.filter((m) => !before.includes(m)),
+    failed: before.filter((m) => !after.includes(m) && active.includes(m)),
+  };
+}
+
 /** Publishes the set's table with no backend (each port resets): claims the ports before any replica starts. */
 export async function publishEmpty(
   cluster: ClusterMeta,
@@ -376,19 +397,19 @@ export async function runEndpointController(
           }
         }
         const { endpoints, rotation } = computeBalanced(set, ready);
+        const moved = rotationMoves(lastRotation, rotation, active);
         // A member entering the rotation gets its listen guard first (endpoints.ts, `renderListenGuard`).
-        for (const m of rotation) {
+        for (const m of moved.entering) {
           const st = states.get(m);
-          if (!lastRotation.includes(m) && st) await guardMember(cluster, st, ports);
+          if (st) await guardMember(cluster, st, ports);
         }
         const key = JSON.stringify(endpoints);
         if (key !== last) {
           await publishBalancedEndpoints(cluster, name, endpoints, ports);
           last = key;
-          // An active member that dropped out failed: the SYNs already sent its way were dropped by its
-          // guard, and their retransmissions must not follow the old conntrack entry back to it.
-          const failed = lastRotation.filter((m) => !rotation.includes(m) && active.includes(m));
-          for (const m of failed)
+          // The SYNs already sent to a failed member were dropped by its guard: their retransmissions must
+          // not follow the old conntrack entry back to it.
+          for (const m of moved.failed)
             for (const e of endpoints) {
               const b = lastReady.get(m)?.get(e.name);
               if (b) await forgetPendingConnections(e, b, ports);
