@@ -50,6 +50,7 @@ import {
   serviceStatePath,
 } from './service-state.js';
 import { stopProcess } from './processes.js';
+import { trace } from './trace.js';
 
 /** Directory of replica-set records under the state root. */
 export const REPLICA_SETS_DIR = 'replicasets';
@@ -376,6 +377,7 @@ export async function runEndpointController(
     let dirty = false;
     let wakeUp: (() => void) | undefined;
     const watcher = watchMemberRecords(() => {
+      trace('replica-endpoints: a member record was written');
       dirty = true;
       wakeUp?.();
     });
@@ -406,6 +408,7 @@ export async function runEndpointController(
         const key = JSON.stringify(endpoints);
         if (key !== last) {
           await publishBalancedEndpoints(cluster, name, endpoints, ports);
+          trace(`replica-endpoints: published [${rotation.join(' ')}]`);
           last = key;
           // The SYNs already sent to a failed member were dropped by its guard: their retransmissions must
           // not follow the old conntrack entry back to it.
@@ -414,6 +417,7 @@ export async function runEndpointController(
               const b = lastReady.get(m)?.get(e.name);
               if (b) await forgetPendingConnections(e, b, ports);
             }
+          if (moved.failed.length > 0) trace('replica-endpoints: pending connections forgotten');
           await ports.store.write(join(replicaSetDir(name), ROTATION_FILE), {
             members: rotation,
             at: new Date(ports.clock.now()).toISOString(),
