@@ -5,11 +5,13 @@
  *             answers throughout: docs/guides/replicas-and-updates.md)
  *   down+up   `down FILE`, then `up -d` of the next version (the endpoint is gone in between)
  * Figures: wall time of the command(s) until the service is back with 2 ready replicas of the new version,
- * and the requests a client hammering the endpoint (one every 20 ms) saw fail meanwhile. First, once: SIGKILL
- * of one replica's rank 0 under the same client, until both replicas answer again (its failed requests are
- * the connections the kernel spread to the dead replica before the endpoint controller took it out). Medians over the
- * rounds, the ratio rolling / down+up, and the load average. Both rows run the CLI the same way (tsx), so
- * its start-up is in both.
+ * and the requests a client hammering the endpoint (one every 20 ms, one connection each) saw fail meanwhile.
+ * Each round first SIGKILLs one replica's rank 0 under the same client, until both replicas answer again:
+ * the kill lands between two requests (a request the killed process had already accepted is lost behind any
+ * kernel balancer), at the victim's turn in the endpoint's round robin, so the next connection is the one the
+ * endpoint may still send to the dead replica; `retried` counts requests that took over 900 ms (a SYN sent
+ * again after the victim's listen guard dropped it). Medians over the rounds, the ratio rolling / down+up,
+ * and the load average. Both rows run the CLI the same way (tsx), so its start-up is in both.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -87,24 +89,39 @@ async function waitVersion(url: () => string, version: string): Promise<void> {
   }
 }
 
+interface Figures {
+  ms: number;
+  failed: number;
+  ok: number;
+  retried: number;
+}
+
+/** Runs once between two requests of the hammering client, after an answer `after` accepts. */
+let between: { after: (body: string) => boolean; fn: () => Promise<void> } | undefined;
+
 /** Runs `work` while hammering `url()`; wall time until `version` answers from 2 replicas, and failures. */
-async function timed(
-  url: () => string,
-  version: string,
-  work: () => Promise<void>,
-): Promise<{ ms: number; failed: number; ok: number }> {
+async function timed(url: () => string, version: string, work: () => Promise<void>): Promise<Figures> {
   let stop = false;
-  let failed = 0;
-  let ok = 0;
+  const f = { failed: 0, ok: 0, retried: 0 };
+  let last = '';
   const hammer = (async () => {
     while (!stop) {
-      try {
-        const r = await httpGet(url(), 3000);
-        if (r.status === 200) ok++;
-        else failed++;
-      } catch {
-        failed++;
+      const b = between;
+      if (b?.after(last)) {
+        between = undefined;
+        await b.fn();
       }
+      const t = Date.now();
+      try {
+        const r = await httpGet(url(), 5000);
+        last = r.body.trim();
+        if (r.status === 200) f.ok++;
+        else f.failed++;
+      } catch {
+        last = '';
+        f.failed++;
+      }
+      if (Date.now() - t > 900) f.retried++;
       await sleep(20);
     }
   })();
@@ -114,7 +131,42 @@ async function timed(
   const ms = Date.now() - t0;
   stop = true;
   await hammer;
-  return { ms, failed, ok };
+  return { ms, ...f };
+}
+
+/** Until `pid` is gone or a zombie (its sockets are closed by then). */
+async function untilGone(pid: number): Promise<void> {
+  for (;;) {
+    let state = '';
+    try {
+      state = readFileSync(`/proc/${pid}/stat`, 'utf8')
+        .replace(/^.*\) /s, '')
+        .charAt(0);
+    } catch {
+      return;
+    }
+    if (state === 'Z' || state === 'X') return;
+    await sleep(1);
+  }
+}
+
+/** SIGKILL of rub-0's rank 0 between two requests, right after rub-1 answered (rub-0's turn next). */
+async function killReplica(dir: string): Promise<void> {
+  const r = cli(dir, ['ps', '--output', 'json']);
+  const rows = JSON.parse(r.stdout) as { name: string; ranks?: { pid: number }[] }[];
+  const pid = rows.find((x) => x.name === 'rub-0')?.ranks?.[0]?.pid;
+  if (pid === undefined) throw new Error('no rank 0 of rub-0');
+  await new Promise<void>((done) => {
+    between = {
+      after: (body) => body.endsWith(' rub-1-0'),
+      fn: async () => {
+        process.kill(pid, 'SIGKILL');
+        await untilGone(pid);
+        done();
+      },
+    };
+  });
+  await sleep(500);
 }
 
 async function main(): Promise<void> {
@@ -128,25 +180,18 @@ async function main(): Promise<void> {
     must(await cliAsync(dir, ['up', '-d', '--cluster', C, file]), 'up');
     let url = endpointUrl(dir);
     await waitVersion(() => url, 'v0');
-    const kill = await timed(
-      () => url,
-      'v0',
-      async () => {
-        const r = cli(dir, ['ps', '--output', 'json']);
-        const rows = JSON.parse(r.stdout) as { name: string; ranks?: { pid: number }[] }[];
-        const pid = rows.find((x) => x.name === 'rub-0')?.ranks?.[0]?.pid;
-        if (pid === undefined) throw new Error('no rank 0 of rub-0');
-        process.kill(pid, 'SIGKILL');
-        await sleep(500);
-      },
-    );
-    process.stdout.write(
-      `kill of one replica's rank 0: ${kill.ms} ms until both answer again, ${kill.failed} of ${kill.failed + kill.ok} requests failed; load ${load()}\n`,
-    );
-    const rolling: { ms: number; failed: number; ok: number }[] = [];
-    const downUp: { ms: number; failed: number; ok: number }[] = [];
+    const kills: Figures[] = [];
+    const rolling: Figures[] = [];
+    const downUp: Figures[] = [];
     let v = 0;
     for (let i = 0; i < ROUNDS; i++) {
+      kills.push(
+        await timed(
+          () => url,
+          `v${v}`,
+          () => killReplica(dir),
+        ),
+      );
       const rv = `v${++v}`;
       writeFileSync(file, spec(rv));
       rolling.push(
@@ -170,16 +215,16 @@ async function main(): Promise<void> {
         ),
       );
       process.stdout.write(
-        `round ${i + 1}: rolling ${rolling.at(-1)?.ms} ms (${rolling.at(-1)?.failed} failed), down+up ${downUp.at(-1)?.ms} ms (${downUp.at(-1)?.failed} failed); load ${load()}\n`,
+        `round ${i + 1}: kill ${kills.at(-1)?.ms} ms (${kills.at(-1)?.failed} of ${(kills.at(-1)?.ok ?? 0) + (kills.at(-1)?.failed ?? 0)} failed, ${kills.at(-1)?.retried} retried), rolling ${rolling.at(-1)?.ms} ms (${rolling.at(-1)?.failed} failed), down+up ${downUp.at(-1)?.ms} ms (${downUp.at(-1)?.failed} failed); load ${load()}\n`,
       );
     }
     const r = median(rolling.map((x) => x.ms));
     const d = median(downUp.map((x) => x.ms));
-    const sum = (xs: { failed: number; ok: number }[], k: 'failed' | 'ok') =>
-      xs.reduce((a, x) => a + x[k], 0);
+    const sum = (xs: Figures[], k: 'failed' | 'ok' | 'retried') => xs.reduce((a, x) => a + x[k], 0);
     process.stdout.write(
       [
         `rolling update of 2 replicas, ${ROUNDS} round(s), load ${load()}`,
+        `  kill      median ${median(kills.map((x) => x.ms))} ms until both answer again   failed requests ${sum(kills, 'failed')} of ${sum(kills, 'failed') + sum(kills, 'ok')}, ${sum(kills, 'retried')} retried a SYN`,
         `  rolling   median ${r} ms   failed requests ${sum(rolling, 'failed')} of ${sum(rolling, 'failed') + sum(rolling, 'ok')}`,
         `  down+up   median ${d} ms   failed requests ${sum(downUp, 'failed')} of ${sum(downUp, 'failed') + sum(downUp, 'ok')}`,
         `  ratio rolling / down+up: ${(r / d).toFixed(2)}`,

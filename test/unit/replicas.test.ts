@@ -15,8 +15,13 @@ import {
   serviceContentHash,
 } from '../../src/plan/replicas.js';
 import type { ReplicaStep } from '../../src/plan/replicas.js';
-import { balancedRule, renderBalancedEndpointTable } from '../../src/targets/local/endpoints.js';
-import { computeBalanced } from '../../src/targets/local/replica-set.js';
+import {
+  balancedRule,
+  forgetPendingArgv,
+  renderBalancedEndpointTable,
+  renderListenGuard,
+} from '../../src/targets/local/endpoints.js';
+import { computeBalanced, rotationMoves } from '../../src/targets/local/replica-set.js';
 
 function spec(text: string): Spec {
   const r = parseSpec(text, 'test.yaml');
@@ -233,4 +238,57 @@ test('rotation: only active, ready members, in index order; draining ones are ou
     r.endpoints[0]?.backends.map((x) => x.port),
     [2, 3],
   );
+});
+
+test('listen guard: only the host SYNs to an endpoint port with no socket are dropped', () => {
+  const one = renderListenGuard('mn_abcdef_listen', '198.18.0.254', [8080]);
+  assert.match(one, /^table ip mn_abcdef_listen \{/);
+  assert.match(one, /type filter hook input priority 0; policy accept;/);
+  const rules = one.split('\n').filter((l) => l.includes('ip saddr'));
+  assert.deepEqual(
+    rules.map((l) => l.trim()),
+    [
+      'ip saddr 198.18.0.254 tcp dport 8080 socket transparent 0 accept',
+      'ip saddr 198.18.0.254 tcp dport 8080 socket transparent 1 accept',
+      'ip saddr 198.18.0.254 tcp dport 8080 tcp flags & (syn | ack) == syn drop',
+    ],
+  );
+  assert.match(
+    renderListenGuard('t', '198.18.0.254', [9000, 8080, 9000]),
+    /tcp dport \{ 8080, 9000 \} socket/,
+  );
+});
+
+test('forgetting pending connections: only SYN_SENT ones of this endpoint to this backend', () => {
+  assert.deepEqual(
+    forgetPendingArgv({ hostAddress: '127.0.0.1', dnatPort: 8080 }, { address: '198.18.0.1', port: 9000 }),
+    [
+      'conntrack',
+      '-D',
+      '-p',
+      'tcp',
+      '--state',
+      'SYN_SENT',
+      '--orig-dst',
+      '127.0.0.1',
+      '--orig-port-dst',
+      '8080',
+      '--reply-src',
+      '198.18.0.1',
+      '--reply-port-src',
+      '9000',
+    ],
+  );
+});
+
+test('rotation moves: entering members get guarded; only active ones that left count as failed', () => {
+  assert.deepEqual(rotationMoves([], ['web-0', 'web-1'], ['web-0', 'web-1']), {
+    entering: ['web-0', 'web-1'],
+    failed: [],
+  });
+  // web-0 died (still active), web-1 is being drained, web-2 came in
+  assert.deepEqual(rotationMoves(['web-0', 'web-1'], ['web-2'], ['web-0', 'web-2']), {
+    entering: ['web-2'],
+    failed: ['web-0'],
+  });
 });

@@ -10,6 +10,12 @@
  * whose DNAT spreads new connections over the ready replicas' rank 0 with `numgen inc mod N` and a map
  * (round robin per connection; conntrack keeps a connection on its replica). With no replica ready the
  * port answers with a TCP reset, so it stays claimed (`readForwardedPorts` sees it) and fails fast.
+ * A replica whose rank 0 dies costs no new connection: in its rank-0 namespace a listen guard
+ * (`renderListenGuard`, overlay mode) drops the SYNs the map still sends it instead of resetting them; the
+ * endpoint controller (replica-set.ts), woken by the member's record write, takes it out of the map within
+ * milliseconds and deletes those connections' root-namespace conntrack entries (`forgetPendingConnections`,
+ * still SYN_SENT), so the client's retransmitted SYN (~1 s later) is balanced over the replicas left. A request
+ * the dying process had already accepted is lost, as behind any kernel balancer.
  */
 import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
@@ -21,6 +27,7 @@ import type { ServicePlan } from '../../api/plan.js';
 import type { RuntimePorts } from '../ports.js';
 import type { ClusterMeta } from './cluster.js';
 import type { EndpointForward } from './network.js';
+import { netnsExecArgv } from './node-exec.js';
 import { serviceNames } from './paths.js';
 import type { EndpointState } from './service-state.js';
 
@@ -172,6 +179,90 @@ ${endpoints.map((e) => `    ${balancedRule(e)}`).join('\n')}
   }
 }
 `;
+}
+
+// ---- replicas: a killed replica loses no new connection ----
+
+/**
+ * The listen guard of a replica (a table in its rank 0's own network namespace): a SYN of endpoint traffic
+ * (from the host's cluster address, as the node's DNAT delivers it) to an endpoint port on which no socket
+ * listens is dropped instead of answered with a reset. nft's `socket` expression finds a socket or breaks the
+ * rule, so the two `accept`s pass everything some socket takes and only the listener-less SYN reaches the
+ * `drop`. The client then retransmits its SYN (after ~1 s), by when the endpoint controller has taken the
+ * replica out and forgotten the connection (`forgetPendingConnections`), so the retry is balanced anew.
+ * Anything else (the readiness probe from inside the namespace, other sources, other ports) keeps its reset.
+ */
+export function renderListenGuard(table: string, from: string, ports: readonly number[]): string {
+  const sorted = [...new Set(ports)].sort((a, b) => a - b);
+  const match = `ip saddr ${from} tcp dport ${sorted.length === 1 ? String(sorted[0]) : `{ ${sorted.join(', ')} }`}`;
+  return `table ip ${table} {
+  chain input {
+    type filter hook input priority 0; policy accept;
+    ${match} socket transparent 0 accept
+    ${match} socket transparent 1 accept
+    ${match} tcp flags & (syn | ack) == syn drop
+  }
+}
+`;
+}
+
+/** Name of the listen-guard table in a replica's rank-0 namespace. */
+export function listenGuardTable(cluster: string, member: string): string {
+  return `mn_${serviceNames(cluster, member).hash}_listen`;
+}
+
+/**
+ * Puts (or replaces) a replica's listen guard in its rank-0 namespace, which the replica owns: the table goes
+ * with the namespace when the replica is torn down. False when nft refused (the replica then works as before).
+ */
+export async function installListenGuard(
+  netns: string,
+  table: string,
+  from: string,
+  targetPorts: readonly number[],
+  ports: RuntimePorts,
+): Promise<boolean> {
+  if (targetPorts.length === 0) return true;
+  const r = await ports.spawner.run([...netnsExecArgv(netns), 'nft', '-f', '-'], {
+    input: `table ip ${table}\ndelete table ip ${table}\n${renderListenGuard(table, from, targetPorts)}`,
+    check: false,
+  });
+  return r.code === 0;
+}
+
+/**
+ * argv deleting the host's connections to one backend of a balanced endpoint that are not yet established
+ * (SYN sent, no answer): their retransmitted SYN then gets a fresh DNAT decision over the current map.
+ */
+export function forgetPendingArgv(
+  e: Pick<BalancedEndpoint, 'hostAddress' | 'dnatPort'>,
+  b: Backend,
+): string[] {
+  return [
+    'conntrack',
+    '-D',
+    '-p',
+    'tcp',
+    '--state',
+    'SYN_SENT',
+    '--orig-dst',
+    e.hostAddress,
+    '--orig-port-dst',
+    String(e.dnatPort),
+    '--reply-src',
+    b.address,
+    '--reply-port-src',
+    String(b.port),
+  ];
+}
+
+/** Runs `forgetPendingArgv` (none found is fine; a missing `conntrack` tool leaves the retry on the old path). */
+export async function forgetPendingConnections(
+  e: Pick<BalancedEndpoint, 'hostAddress' | 'dnatPort'>,
+  b: Backend,
+  ports: RuntimePorts,
+): Promise<void> {
+  await ports.spawner.run(forgetPendingArgv(e, b), { check: false }).catch(() => undefined);
 }
 
 /** Replaces a replica set's endpoint table in one nft transaction (new connections follow at once). */

@@ -8,8 +8,16 @@
  * its own endpoints published) and its rank 0 is still the same live process, and rewrites the set's nft
  * table (endpoints.ts, `numgen inc mod N`) when the ready list changed. It writes what is in rotation to
  * `rotation.json`, which `scale` and rolling updates wait on before they stop a drained member.
+ * Ticks come every 100 ms and at once whenever an active member's record is written (fs.watch): a
+ * supervisor records its rank 0's exit right away, so a dead replica leaves the map within milliseconds.
+ * A member entering the rotation first gets its listen guard (endpoints.ts, `renderListenGuard`: SYNs to it
+ * with no listener are dropped, not reset); one that fails is taken out and its not yet answered
+ * connections are forgotten by conntrack, so their retransmitted SYNs go to the replicas left. The guard lives
+ * in the member's own rank namespace and goes with it on down, scale and rolling updates.
  */
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
+import type { FSWatcher } from 'node:fs';
+import { watch } from 'node:fs';
 import { readdir, rm } from 'node:fs/promises';
 import type { Server as TlsServer } from 'node:tls';
 import type { ServiceSpec, Spec } from '../../api/spec.js';
@@ -23,16 +31,26 @@ import type { Backend, BalancedEndpoint } from './endpoints.js';
 import {
   ENDPOINT_HOST,
   ensureCertificate,
+  forgetPendingConnections,
+  installListenGuard,
+  listenGuardTable,
   pickHostPort,
   publishBalancedEndpoints,
   readForwardedPorts,
   startTlsProxy,
   withdrawEndpoints,
 } from './endpoints.js';
-import { withLock } from './paths.js';
+import { serviceDir, withLock } from './paths.js';
 import type { ServiceState } from './service-state.js';
-import { isSameProcess, listServiceStates, readProcStartTime, readServiceState } from './service-state.js';
+import {
+  isSameProcess,
+  listServiceStates,
+  readProcStartTime,
+  readServiceState,
+  serviceStatePath,
+} from './service-state.js';
 import { stopProcess } from './processes.js';
+import { trace } from './trace.js';
 
 /** Directory of replica-set records under the state root. */
 export const REPLICA_SETS_DIR = 'replicasets';
@@ -227,6 +245,21 @@ export function computeBalanced(
   return { endpoints, rotation };
 }
 
+/**
+ * Pure: who enters the rotation (gets its listen guard before it is published), and who left it while still
+ * active — it failed (a drained member leaves as `draining` and keeps serving what it was sent until stopped).
+ */
+export function rotationMoves(
+  before: readonly string[],
+  after: readonly string[],
+  active: readonly string[],
+): { entering: string[]; failed: string[] } {
+  return {
+    entering: after.filter((m) => !before.includes(m)),
+    failed: before.filter((m) => !after.includes(m) && active.includes(m)),
+  };
+}
+
 /** Publishes the set's table with no backend (each port resets): claims the ports before any replica starts. */
 export async function publishEmpty(
   cluster: ClusterMeta,
@@ -241,6 +274,56 @@ export interface EndpointControllerOptions {
   readonly intervalMs?: number;
   /** Told whenever the rotation changes. */
   readonly onChange?: (rotation: readonly string[]) => void;
+}
+
+/**
+ * Watches the records (service state files) of the given members; `onChange` runs on every write of one.
+ * A directory not there yet is tried again at the next `follow`; the controller's poll covers the gap.
+ */
+function watchMemberRecords(onChange: () => void): {
+  follow: (members: readonly string[]) => void;
+  close: () => void;
+} {
+  const watchers = new Map<string, FSWatcher>();
+  const file = basename(serviceStatePath('x'));
+  const drop = (m: string) => {
+    watchers.get(m)?.close();
+    watchers.delete(m);
+  };
+  return {
+    follow(members) {
+      for (const m of [...watchers.keys()]) if (!members.includes(m)) drop(m);
+      for (const m of members) {
+        if (watchers.has(m)) continue;
+        try {
+          const w = watch(serviceDir(m), { persistent: false }, (_event, f) => {
+            if (f === null || f === file) onChange();
+          });
+          w.on('error', () => drop(m));
+          watchers.set(m, w);
+        } catch {
+          // not created yet
+        }
+      }
+    },
+    close() {
+      for (const m of [...watchers.keys()]) drop(m);
+    },
+  };
+}
+
+/** A member's listen guard in its rank 0's namespace (overlay: the rank's own; host mode has none to own). */
+async function guardMember(cluster: ClusterMeta, s: ServiceState, ports: RuntimePorts): Promise<void> {
+  const r0 = s.ranks.find((r) => r.rank === 0);
+  if (s.plan.network.mode !== 'overlay' || !r0 || r0.netns === '') return;
+  const targetPorts = s.endpoints.map((e) => e.targetPort);
+  await installListenGuard(
+    r0.netns,
+    listenGuardTable(cluster.name, s.name),
+    cluster.hostAddress,
+    targetPorts,
+    ports,
+  ).catch(() => false);
 }
 
 /** Runs until the set record is gone or `stop` aborts (see the module comment). */
@@ -286,37 +369,78 @@ export async function runEndpointController(
       );
     }
     let last = '';
-    while (!options.stop?.aborted) {
-      const set = await readReplicaSet(name, ports);
-      if (!set) return;
-      const ready = new Map<string, Map<string, Backend>>();
-      for (const m of set.members) {
-        if (m.state !== 'active') continue;
-        const b = await memberBackends(await readServiceState(m.name, ports).catch(() => undefined));
-        if (b) ready.set(m.name, b);
+    /** What the previous tick put in rotation, and the backends it had. */
+    let lastRotation: readonly string[] = [];
+    let lastReady: ReadonlyMap<string, ReadonlyMap<string, Backend>> = new Map();
+    // A member's supervisor records its rank 0's exit at once: a write of its record wakes this loop, so a
+    // dead replica leaves the map within milliseconds; the poll stays as the fallback.
+    let dirty = false;
+    let wakeUp: (() => void) | undefined;
+    const watcher = watchMemberRecords(() => {
+      trace('replica-endpoints: a member record was written');
+      dirty = true;
+      wakeUp?.();
+    });
+    try {
+      while (!options.stop?.aborted) {
+        dirty = false;
+        const set = await readReplicaSet(name, ports);
+        if (!set) return;
+        const active = set.members.filter((m) => m.state === 'active').map((m) => m.name);
+        watcher.follow(active);
+        const ready = new Map<string, Map<string, Backend>>();
+        const states = new Map<string, ServiceState>();
+        for (const m of active) {
+          const st = await readServiceState(m, ports).catch(() => undefined);
+          const b = await memberBackends(st);
+          if (b && st) {
+            ready.set(m, b);
+            states.set(m, st);
+          }
+        }
+        const { endpoints, rotation } = computeBalanced(set, ready);
+        const moved = rotationMoves(lastRotation, rotation, active);
+        // A member entering the rotation gets its listen guard first (endpoints.ts, `renderListenGuard`).
+        for (const m of moved.entering) {
+          const st = states.get(m);
+          if (st) await guardMember(cluster, st, ports);
+        }
+        const key = JSON.stringify(endpoints);
+        if (key !== last) {
+          await publishBalancedEndpoints(cluster, name, endpoints, ports);
+          trace(`replica-endpoints: published [${rotation.join(' ')}]`);
+          last = key;
+          // The SYNs already sent to a failed member were dropped by its guard: their retransmissions must
+          // not follow the old conntrack entry back to it.
+          for (const m of moved.failed)
+            for (const e of endpoints) {
+              const b = lastReady.get(m)?.get(e.name);
+              if (b) await forgetPendingConnections(e, b, ports);
+            }
+          if (moved.failed.length > 0) trace('replica-endpoints: pending connections forgotten');
+          await ports.store.write(join(replicaSetDir(name), ROTATION_FILE), {
+            members: rotation,
+            at: new Date(ports.clock.now()).toISOString(),
+          } satisfies RotationState);
+          options.onChange?.(rotation);
+        }
+        lastRotation = rotation;
+        lastReady = ready;
+        if (dirty) continue;
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            clearTimeout(t);
+            options.stop?.removeEventListener('abort', done);
+            wakeUp = undefined;
+            resolve();
+          };
+          const t = setTimeout(done, interval);
+          wakeUp = done;
+          options.stop?.addEventListener('abort', done, { once: true });
+        });
       }
-      const { endpoints, rotation } = computeBalanced(set, ready);
-      const key = JSON.stringify(endpoints);
-      if (key !== last) {
-        await publishBalancedEndpoints(cluster, name, endpoints, ports);
-        last = key;
-        await ports.store.write(join(replicaSetDir(name), ROTATION_FILE), {
-          members: rotation,
-          at: new Date(ports.clock.now()).toISOString(),
-        } satisfies RotationState);
-        options.onChange?.(rotation);
-      }
-      await new Promise<void>((resolve) => {
-        const onAbort = () => {
-          clearTimeout(t);
-          resolve();
-        };
-        const t = setTimeout(() => {
-          options.stop?.removeEventListener('abort', onAbort);
-          resolve();
-        }, interval);
-        options.stop?.addEventListener('abort', onAbort, { once: true });
-      });
+    } finally {
+      watcher.close();
     }
   } finally {
     await Promise.all(tls.map((s) => new Promise<void>((r) => s.close(() => r()))));
