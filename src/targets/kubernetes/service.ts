@@ -198,6 +198,17 @@ export class ServiceRender {
     };
   }
 
+  /** Metadata of an object the replicas sharing one workload share (labelled as the set, not as replica 0). */
+  private sharedMeta(name: string, extraLabels: Record<string, string> = {}): Json {
+    if (!this.set) return this.meta(name, extraLabels);
+    return this.meta(name, {
+      [K8S.labelName]: this.workloadName,
+      [K8S.labelService]: labelValue(this.set.name),
+      [K8S.labelReplicaOf]: this.set.name,
+      ...extraLabels,
+    });
+  }
+
   render(): ManifestObject[] {
     const svc = this.svc;
     const base = joinPath('services', svc.name);
@@ -259,7 +270,7 @@ export class ServiceRender {
     // Replicas sharing one workload: one policy for the set's pods (replica 0 renders it).
     if (!this.set) objects.push(...usesObjects(this.svc, (n, l) => this.meta(n, l)));
     else if (this.set.index === 0)
-      objects.push(...usesObjects({ ...this.svc, name: this.set.name }, (n, l) => this.meta(n, l)));
+      objects.push(...usesObjects({ ...this.svc, name: this.set.name }, (n, l) => this.sharedMeta(n, l)));
     if (this.gang === 'volcano') objects.push(this.podGroup());
     objects.push(
       this.orchestrator === 'grove'
@@ -633,7 +644,7 @@ export class ServiceRender {
     return {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: this.meta(this.secretName()) as ManifestObject['metadata'],
+      metadata: this.sharedMeta(this.secretName()) as ManifestObject['metadata'],
       type: 'Opaque',
       stringData: {
         authorized_keys: `${k.publicKey.trim()}\n`,
