@@ -207,3 +207,32 @@ test('replicas with host networking and auto host ports stay one workload each, 
   assert.equal(get(svc, 'spec.selector')?.constructor, Object);
   assert.equal((get(svc, 'spec.selector') as Json)['leaderworkerset.sigs.k8s.io/name'], 'web-1');
 });
+
+test('replicas on LWS with update.max-surge ≥ 1 stay one workload each: a surge group has no planned gang', () => {
+  const out = render(
+    web(`    update:
+      max-surge: 1
+      max-unavailable: 0
+`),
+    { gang: 'none' },
+  );
+  assert.deepEqual(names(out.objects, 'LeaderWorkerSet'), ['web-0', 'web-1', 'web-2']);
+  assert.match(
+    out.warnings.find((x) => x.code === 'k8s-replicas-split')?.message ?? '',
+    /surges by adding groups at index 3…3/,
+  );
+  // max-surge 0: one workload, the rollout LWS's own.
+  const one = render(
+    web(`    update:
+      max-surge: 0
+      max-unavailable: 1
+`),
+    { gang: 'none' },
+  );
+  const lws = one.objects.find((o) => o.kind === 'LeaderWorkerSet');
+  assert.equal(lws?.metadata.name, 'web');
+  assert.deepEqual(get(lws, 'spec.rolloutStrategy'), {
+    rollingUpdateConfiguration: { maxSurge: 0, maxUnavailable: 1 },
+    type: 'RollingUpdate',
+  });
+});

@@ -170,6 +170,11 @@ function renderReplicaSet(
     return split(
       'Volcano gang scheduling names one PodGroup per gang in the pod template, which all replicas would share (render with --gang none or --gang kai for one workload)',
     );
+  const surge = opts.spec?.services.find((s) => s.name === members[0]?.name)?.update?.maxSurge ?? 0;
+  if (choice.orchestrator === 'lws' && surge >= 1)
+    return split(
+      `a LeaderWorkerSet surges by adding groups at index ${members.length}…${members.length + surge - 1} during a rollout (update.max-surge ${surge}), gangs the plan does not have (set \`update.max-surge: 0\` for one workload)`,
+    );
   if (first.ownsDataClaim)
     return split(`each replica's persisted \`data\` volume is a claim of its own, named in the pod template`);
 
