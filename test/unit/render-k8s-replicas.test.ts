@@ -14,7 +14,18 @@ import { expandReplicas } from '../../src/plan/replicas.js';
 import type { KubernetesRenderOptions } from '../../src/targets/kubernetes/index.js';
 import { K8S_FILES_DIR, K8S_SSH_WRAPPER } from '../../src/targets/kubernetes/options.js';
 import { kubernetesInventory as inventoryForSpec } from '../../src/targets/kubernetes/target.js';
-import { goldenKeys, loadCase, planCase, renderCase, runPodEntrypoint } from './helpers/k8s-plan-fixtures.js';
+import { localLeaves, resolveArgv, resolveRankEnv } from '../../src/plan/index.js';
+import { K8S_ONLY_ENV, kubernetesEnv } from '../../src/targets/kubernetes/index.js';
+import type { GoldenCase } from './helpers/k8s-plan-fixtures.js';
+import {
+  POD_IFACE,
+  SHELL_NOISE,
+  goldenKeys,
+  loadCase,
+  planCase,
+  renderCase,
+  runPodEntrypoint,
+} from './helpers/k8s-plan-fixtures.js';
 
 type Json = Record<string, unknown>;
 
@@ -235,4 +246,89 @@ test('replicas on LWS with update.max-surge ≥ 1 stay one workload each: a surg
     rollingUpdateConfiguration: { maxSurge: 0, maxUnavailable: 1 },
     type: 'RollingUpdate',
   });
+});
+
+const ROLES = `version: v1
+services:
+  app:
+    image:
+      uri: docker://nvcr.io/nvidia/ai-dynamo/vllm-runtime:0.4.0
+    script: |
+      #!/bin/sh
+      exec python3 -m dynamo.frontend --http-port 8000
+    resource:
+      cpu:
+        cores: 4
+      memory:
+        size: 8Gi
+    ports:
+      - name: http
+        port: 8000
+    endpoints:
+      - name: openai
+        port-name: http
+        protocol: http
+    readiness-probe:
+      http-get:
+        path: /health
+        port: 8000
+    roles:
+      - name: frontend
+        nodes: 2
+        ports: [http]
+      - name: decode
+        nodes: 2
+        script: exec python3 -m dynamo.vllm --model Qwen/Qwen3-0.6B
+        resource:
+          cpu:
+            cores: 16
+          memory:
+            size: 64Gi
+          devices:
+            nvidia.com/gpu: 4
+    replicas: 2
+`;
+
+test("replicas of a service with roles on Grove: one PodCliqueSet; every pod sees its replica's local env", async () => {
+  const parsed = parseSpec(ROLES, 't.yaml');
+  if (!parsed.ok) throw new Error(JSON.stringify(parsed.issues));
+  const spec = expandReplicas(parsed.value);
+  const c: GoldenCase = { name: 'roles', dir: '', config: {}, spec, inventory: inventoryForSpec(spec) };
+  const local = planCase(c, 'local');
+  const out = renderCase(c);
+  assert.deepEqual(names(out.objects, 'PodCliqueSet'), ['app']);
+  assert.equal(
+    get(
+      out.objects.find((o) => o.kind === 'PodCliqueSet'),
+      'spec.replicas',
+    ),
+    2,
+  );
+  const svc = out.objects.find((o) => o.kind === 'Service' && o.metadata.name === 'app-1-decode-1');
+  assert.deepEqual(get(svc, 'spec.selector'), {
+    'grove.io/podclique': 'app-1-decode',
+    'grove.io/podclique-pod-index': '1',
+  });
+  assert.deepEqual(await validateManifests(out.objects), []);
+  // As the golden cases check it: the pod's env and argv (after the guard and the role's rank offset) are
+  // the local plan's for that replica and rank.
+  for (const s of local.services) {
+    const addresses = Object.fromEntries(s.ranks.map((r) => [r.hostname, r.address]));
+    const leaves = localLeaves(s);
+    for (const rank of s.ranks) {
+      const run = runPodEntrypoint(out.objects, s.name, rank.rank, rank.address, addresses);
+      const got = { ...run.env };
+      for (const k of [...K8S_ONLY_ENV, ...SHELL_NOISE]) delete got[k];
+      const inPod = (v: string): string => v.split(s.network.subnet).join(POD_IFACE);
+      const want = Object.fromEntries(
+        Object.entries(kubernetesEnv(resolveRankEnv(s, rank.rank, leaves))).map(([k, v]) => [k, inPod(v)]),
+      );
+      assert.deepEqual(got, want, `${s.name} rank ${rank.rank}: env`);
+      assert.deepEqual(
+        run.argv,
+        resolveArgv(s, rank.rank, leaves).map(inPod),
+        `${s.name} rank ${rank.rank}: argv`,
+      );
+    }
+  }
 });
