@@ -3,6 +3,10 @@
  * canonical: same plan and options, same bytes (sorted keys, no wrapping, fixed kind order, trailing newline),
  * every object annotated with the plan hash.
  *
+ * Replicas (`replicas: K`, planned as K services `<service>-<i>`): one LeaderWorkerSet or Grove PodCliqueSet
+ * with `replicas: K` when one pod template can hold every replica, each pod mounting its replica's files by
+ * group index; else one workload per replica, with the reason (replicas.ts, `renderReplicaSet` below).
+ *
  * Per service:
  * - the group: a service meant to finish (no endpoints, restart policy never / exit-code / on-failure) is a
  *   JobSet (a leader Job and an Indexed worker Job; jobset.ts); any other a LeaderWorkerSet (size = nodes,
