@@ -279,3 +279,26 @@ ${portCase}${wrapperCommandShell('mn_')}exec ssh -F /dev/null -p ${portWord} -i 
   $mn_tty -- "$mn_host" "exec /usr/bin/env -i /bin/sh ${SHIM_DIR}/remote.sh $mn_fwd '$mn_cmd'"
 `;
 }
+
+/** Container env var holding a pod's group (replica) index, from its controller's label (Downward API). */
+export const GROUP_ENV = 'MULTINODE_K8S_GROUP';
+
+/**
+ * Kubernetes, one workload for `count` replicas of `service`: the start of the container's `sh -c` script. The
+ * replica's files are mounted at SHIM_DIR by group index (`subPathExpr`); a group index outside 0…count-1 (the
+ * workload scaled by hand) has no planned files, so the pod stops with a message saying to re-render. Unsets
+ * `GROUP_ENV` (the plan does not set it) and leaves the rest of the script to exec the entrypoint.
+ */
+export function replicaGuardScript(service: string, count: number): string {
+  const range = count === 1 ? '0' : `0-${count - 1}`;
+  return `case "\${${GROUP_ENV}:-}" in
+  ''|*[!0-9]*) mn_ok=0 ;;
+  *) mn_ok=1; [ "$${GROUP_ENV}" -lt ${count} ] || mn_ok=0 ;;
+esac
+if [ "$mn_ok" = 0 ] || [ ! -f ${SHIM_DIR}/entrypoint.sh ]; then
+  echo "multinode: ${service}: this pod is replica \${${GROUP_ENV}:-?}, but the manifests were rendered for ${count} replica${count === 1 ? '' : 's'} (${range}), so it has no planned files; render again with \\\`replicas: N\\\` and apply instead of scaling the workload by hand (kubectl scale)" >&2
+  exit 1
+fi
+unset ${GROUP_ENV} mn_ok
+`;
+}

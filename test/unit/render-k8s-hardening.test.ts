@@ -27,6 +27,7 @@ import {
   loadCase,
   planCase,
   podTemplateFor,
+  workloadFor,
   renderCase,
 } from './helpers/k8s-plan-fixtures.js';
 
@@ -145,7 +146,17 @@ for (const name of goldenCaseNames()) {
     const k8s = planCase(c, 'kubernetes');
     const out = renderCase(c, k8s);
     for (const svc of k8s.services) {
-      const own = { [K8S.labelService]: svc.name };
+      // Replicas sharing one workload: a replica's pods are the set's pods of its group (the controller's
+      // group-index label, which the template does not carry).
+      const at = workloadFor(out.objects, svc.name);
+      const set = at && at.workload.metadata.name !== svc.name ? at.workload.metadata.name : undefined;
+      const groupLabel =
+        at?.workload.kind === 'PodCliqueSet'
+          ? 'grove.io/podcliqueset-replica-index'
+          : 'leaderworkerset.sigs.k8s.io/group-index';
+      const own: Record<string, string> = set
+        ? { [K8S.labelService]: set, [groupLabel]: String(at?.group) }
+        : { [K8S.labelService]: svc.name };
       const group = out.objects.find(
         (o) => o.kind === 'NetworkPolicy' && o.metadata.name === `${svc.name}-group`,
       );
@@ -186,7 +197,7 @@ for (const name of goldenCaseNames()) {
       // The selectors select what they mean: every pod of the service, and among them rank 0's only.
       for (const [rank, t] of templates(out.objects, svc.name, svc.ranks.length).entries()) {
         const labels = t.metadata.labels ?? {};
-        assert.equal(labels[K8S.labelService], svc.name);
+        assert.equal(labels[K8S.labelService], set ?? svc.name);
         assert.equal(labels[K8S.labelRank] === '0', rank === 0, `rank ${rank}: rank label`);
       }
     }

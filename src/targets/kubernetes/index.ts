@@ -3,6 +3,10 @@
  * canonical: same plan and options, same bytes (sorted keys, no wrapping, fixed kind order, trailing newline),
  * every object annotated with the plan hash.
  *
+ * Replicas (`replicas: K`, planned as K services `<service>-<i>`): one LeaderWorkerSet or Grove PodCliqueSet
+ * with `replicas: K` when one pod template can hold every replica, each pod mounting its replica's files by
+ * group index; else one workload per replica, with the reason (replicas.ts, `renderReplicaSet` below).
+ *
  * Per service:
  * - the group: a service meant to finish (no endpoints, restart policy never / exit-code / on-failure) is a
  *   JobSet (a leader Job and an Indexed worker Job; jobset.ts); any other a LeaderWorkerSet (size = nodes,
@@ -35,7 +39,7 @@
  * golden tests, running the real shim): for every rank, static env ∪ rank script after substitution = the
  * plan's env for that rank.
  */
-import type { Plan } from '../../api/plan.js';
+import type { Plan, ServicePlan } from '../../api/plan.js';
 import type { Issue, Result } from '../../api/issues.js';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { K8S_WELL_KNOWN as W, K8S_WELL_KNOWN_JOBSET as JS } from '../../api/names.js';
@@ -43,6 +47,8 @@ import { canonicalYaml } from './yaml.js';
 import type { ManifestObject } from './validate.js';
 import type { KubernetesRender, KubernetesRenderOptions } from './options.js';
 import { ServiceRender } from './service.js';
+import type { ReplicaSetContext } from './replicas.js';
+import { SPLIT_CODE, firstDifference, serviceGroups } from './replicas.js';
 
 export type { ManifestObject } from './validate.js';
 export type {
@@ -110,9 +116,14 @@ export function buildKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}):
       message: `\`${opts.sshSecret}\` is not a Secret name (a DNS-1123 subdomain: lower-case letters, digits, '-' and '.', at most 253 characters)`,
     });
   }
-  for (const svc of plan.services) {
-    const ctx = new ServiceRender(plan, svc, opts, issues);
-    objects.push(...ctx.render());
+  const replicaOf = (name: string): string | undefined =>
+    opts.spec?.services.find((s) => s.name === name)?.replicaOf;
+  for (const group of serviceGroups(plan.services, replicaOf)) {
+    if (group.of === undefined) {
+      for (const svc of group.members) objects.push(...new ServiceRender(plan, svc, opts, issues).render());
+      continue;
+    }
+    objects.push(...renderReplicaSet(plan, group.of, group.members, opts, issues));
   }
   if (issues.some((i) => i.severity === 'error')) return { ok: false, issues };
   const unique = dedupe(objects);
@@ -127,6 +138,84 @@ export function buildKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}):
     warnings: issues,
   };
 }
+
+/**
+ * The replicas of `of` (in index order): one workload with `replicas: K` when one pod template can mean what
+ * the K planned gangs mean, else one workload per replica with the reason as a warning (replicas.ts).
+ */
+function renderReplicaSet(
+  plan: Plan,
+  of: string,
+  members: readonly ServicePlan[],
+  opts: KubernetesRenderOptions,
+  issues: Issue[],
+): ManifestObject[] {
+  const split = (reason?: string): ManifestObject[] => {
+    if (reason !== undefined) {
+      const path = `services.${of}.replicas`;
+      const pos = opts.spec?.positions[path] ?? opts.spec?.positions[`services.${of}`];
+      issues.push({
+        code: SPLIT_CODE,
+        severity: 'warning',
+        path,
+        message: `the ${members.length} replicas of \`${of}\` render as one workload each (\`${of}-<i>\`, replicas: 1), not as one workload with replicas: ${members.length}: ${reason}`,
+        hint: 'a rolling update across replicas is the order in which you apply their objects (docs/guides/replicas-and-updates.md)',
+        ...(pos ? { pos } : {}),
+      });
+    }
+    return members.flatMap((svc) => new ServiceRender(plan, svc, opts, issues).render());
+  };
+  const probes = members.map((svc) => new ServiceRender(plan, svc, opts, []));
+  const first = probes[0];
+  if (!first) return [];
+  const choice = first.orchestratorChoice;
+  if (choice.orchestrator === 'jobset') return split();
+  if (first.gangScheduler === 'volcano')
+    return split(
+      'Volcano gang scheduling names one PodGroup per gang in the pod template, which all replicas would share (render with --gang none or --gang kai for one workload)',
+    );
+  const surge = opts.spec?.services.find((s) => s.name === members[0]?.name)?.update?.maxSurge ?? 0;
+  if (choice.orchestrator === 'lws' && surge >= 1)
+    return split(
+      `a LeaderWorkerSet surges by adding groups at index ${members.length}…${members.length + surge - 1} during a rollout (update.max-surge ${surge}), gangs the plan does not have (set \`update.max-surge: 0\` for one workload)`,
+    );
+  if (first.ownsDataClaim)
+    return split(`each replica's persisted \`data\` volume is a claim of its own, named in the pod template`);
+
+  // What one template may carry: static variables with the same literal, and argv, in every replica.
+  const statics = probes.map((p) => p.templateStaticEnv());
+  const sharedStatic = new Set(
+    [...first.templateStaticEnv()].filter(([k, v]) => statics.every((m) => m.get(k) === v)).map(([k]) => k),
+  );
+  const argvs = probes.map((p) => p.templateArgv());
+  const argvPerRank = new Set(
+    [...first.templateArgv()]
+      .filter(([name, argv]) => argv !== undefined && argvs.some((m) => m.get(name) !== argv))
+      .map(([name]) => name),
+  );
+  const own: Issue[] = [];
+  const rendered = members.map((svc, index) => {
+    const set: ReplicaSetContext = { name: of, index, members, sharedStatic, argvPerRank };
+    return new ServiceRender(plan, svc, opts, own, set).render();
+  });
+  const isWorkload = (o: ManifestObject): boolean => WORKLOAD_KINDS.includes(o.kind);
+  const workloads = rendered.map((objs) => objs.find(isWorkload));
+  const w0 = workloads[0];
+  for (let i = 1; i < workloads.length; i++) {
+    const diff = firstDifference(w0, workloads[i]);
+    if (diff === undefined) continue;
+    const host = members.some((m) => m.network.mode === 'host');
+    return split(
+      host
+        ? `with host networking each replica binds the host ports the planner picked for it, and one pod template holds one set of ports (replica ${i} differs at \`${diff.slice(1)}\`)`
+        : `replica ${i}'s pod template differs from replica 0's at \`${diff.slice(1)}\``,
+    );
+  }
+  issues.push(...own);
+  return rendered.flatMap((objs, i) => (i === 0 ? objs : objs.filter((o) => !isWorkload(o))));
+}
+
+const WORKLOAD_KINDS: readonly string[] = ['LeaderWorkerSet', 'PodCliqueSet', 'JobSet'];
 
 function isSecretName(name: string): boolean {
   return name.length <= 253 && /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(name);

@@ -27,6 +27,7 @@ import { joinPath, parentPath } from '../../spec/paths.js';
 import { configMapKey, dnsName, isDnsLabel, portName, labelValue } from './names.js';
 import type { ManifestObject } from './validate.js';
 import {
+  GROUP_ENV,
   HELPER_ENV,
   HOST_KEY_ALIAS,
   RANK_ENV_KEY,
@@ -36,6 +37,7 @@ import {
   hostnameScript,
   rankEnvScript,
   remoteScript,
+  replicaGuardScript,
   sshWrapperScript,
   sshdScript,
 } from './scripts.js';
@@ -55,6 +57,8 @@ import {
   longestRolePodNameOverLimit,
 } from './jobset.js';
 import type { OrchestratorChoice } from './workload.js';
+import type { ReplicaSetContext } from './replicas.js';
+import { groupIndexLabel } from './replicas.js';
 import { chooseOrchestrator, restartIssues } from './workload.js';
 import {
   DEFAULT_DATA_VOLUME_SIZE,
@@ -85,6 +89,8 @@ export interface PodGroupTemplate {
 export class ServiceRender {
   private readonly spec: ServiceSpec | undefined;
   private readonly name: string;
+  /** The workload's name: the service's, or the replicated service's when its replicas share one workload. */
+  private readonly workloadName: string;
   private readonly choice: OrchestratorChoice;
   private readonly orchestrator: Orchestrator;
   private readonly gang: GangScheduler;
@@ -102,9 +108,11 @@ export class ServiceRender {
     private readonly svc: ServicePlan,
     private readonly opts: KubernetesRenderOptions,
     private readonly issues: Issue[],
+    private readonly set?: ReplicaSetContext,
   ) {
     this.spec = opts.spec?.services.find((s) => s.name === svc.name);
     this.name = dnsName([svc.name]);
+    this.workloadName = set ? dnsName([set.name]) : this.name;
     // Which controller: workload.ts (a service meant to finish is a JobSet; seed 003's annotation for Grove).
     this.choice = chooseOrchestrator(svc, this.spec?.resource.annotations[W.enableGrove], opts.orchestrator);
     this.orchestrator = this.choice.orchestrator;
@@ -121,6 +129,35 @@ export class ServiceRender {
       svc.ranks.length > 1 && svc.ranks.some((r) => r.command.kind === 'wait' || svc.backend === 'trtllm');
     this.wrapperPath = svc.sshWrapperPath || K8S_SSH_WRAPPER;
     this.filesRoot = commonDir([...svc.files.map((f) => f.path), this.wrapperPath]);
+  }
+
+  /** The controller this service renders as, and whether the user chose it. */
+  get orchestratorChoice(): OrchestratorChoice {
+    return this.choice;
+  }
+  get gangScheduler(): GangScheduler {
+    return this.gang;
+  }
+  /** Whether a pod template names a claim of this service's own (`<service>-data`, persisted). */
+  get ownsDataClaim(): boolean {
+    return this.svc.persist && this.svc.mounts.some((m) => m.volume === 'data');
+  }
+  /** What the container's `env` would carry, name → literal (replica sets keep those all replicas share). */
+  templateStaticEnv(): ReadonlyMap<string, string> {
+    return this.staticEnv();
+  }
+  /** Per template: the literal argv its container command would carry, or undefined when `rank-env.sh` sets it. */
+  templateArgv(): ReadonlyMap<string, string | undefined> {
+    return new Map(
+      this.groups().map((g) => {
+        const rank0 = g.ranks[0];
+        const argv =
+          rank0 && !this.argvInRankScript(g)
+            ? JSON.stringify(this.argvFor(rank0).map((a) => this.values.literal(a)))
+            : undefined;
+        return [g.name, argv];
+      }),
+    );
   }
 
   private issue(
@@ -158,6 +195,17 @@ export class ServiceRender {
       labels: { ...this.labels, ...extraLabels },
       annotations: { ...this.annotations, ...extraAnn },
     };
+  }
+
+  /** Metadata of an object the replicas sharing one workload share (labelled as the set, not as replica 0). */
+  private sharedMeta(name: string, extraLabels: Record<string, string> = {}): Json {
+    if (!this.set) return this.meta(name, extraLabels);
+    return this.meta(name, {
+      [K8S.labelName]: this.workloadName,
+      [K8S.labelService]: labelValue(this.set.name),
+      [K8S.labelReplicaOf]: this.set.name,
+      ...extraLabels,
+    });
   }
 
   render(): ManifestObject[] {
@@ -218,7 +266,10 @@ export class ServiceRender {
     const shared = this.replicaSetService();
     if (shared) objects.push(shared);
     objects.push(...this.networkPolicies());
-    objects.push(...usesObjects(this.svc, (n, l) => this.meta(n, l)));
+    // Replicas sharing one workload: one policy for the set's pods (replica 0 renders it).
+    if (!this.set) objects.push(...usesObjects(this.svc, (n, l) => this.meta(n, l)));
+    else if (this.set.index === 0)
+      objects.push(...usesObjects({ ...this.svc, name: this.set.name }, (n, l) => this.sharedMeta(n, l)));
     if (this.gang === 'volcano') objects.push(this.podGroup());
     objects.push(
       this.orchestrator === 'grove'
@@ -381,7 +432,7 @@ export class ServiceRender {
   }
   /** The Secret the pods mount: the one named with `sshSecret`, else the rendered one. */
   private secretName(): string {
-    return this.opts.sshSecret ?? dnsName(['mpirun-ssh-key', this.svc.name]);
+    return this.opts.sshSecret ?? dnsName(['mpirun-ssh-key', this.set?.name ?? this.svc.name]);
   }
   private podGroupName(): string {
     return dnsName([this.svc.name, 'gang']);
@@ -396,6 +447,7 @@ export class ServiceRender {
   private argvInRankScript(group: PodGroupTemplate): boolean {
     const rank0 = group.ranks[0];
     if (!rank0) return false;
+    if (this.set?.argvPerRank.has(group.name) === true) return true;
     const first = this.argvFor(rank0);
     return group.ranks.some(
       (r) => !sameJson(this.argvFor(r), first) || this.argvFor(r).some((a) => !this.values.isStatic(a)),
@@ -409,6 +461,8 @@ export class ServiceRender {
     for (const [k, v] of Object.entries(this.svc.env)) {
       // LWS injects its own LWS_* variables; the plan's (env-compat: lws) are exported by the shim to win.
       if (k.startsWith('LWS_') || Object.hasOwn(this.svc.leaderEnv, k) || !this.values.isStatic(v)) continue;
+      // One template for every replica: a literal that differs between them is set by `rank-env.sh`.
+      if (this.set && !this.set.sharedStatic.has(k)) continue;
       out.set(k, this.values.literal(v));
     }
     return out;
@@ -546,9 +600,25 @@ export class ServiceRender {
           ? 'bin/hostname'
           : key,
     }));
+    const set = this.set;
+    if (!set) {
+      return {
+        name: 'multinode',
+        configMap: { name: this.configMapName(), defaultMode: 0o755, items },
+      };
+    }
+    // Every replica's ConfigMap under its index; the pod mounts its own group's directory (`subPathExpr`).
     return {
       name: 'multinode',
-      configMap: { name: this.configMapName(), defaultMode: 0o755, items },
+      projected: {
+        defaultMode: 0o755,
+        sources: set.members.map((m, i) => ({
+          configMap: {
+            name: dnsName([m.name, 'multinode']),
+            items: items.map((it) => ({ key: it.key, path: `${i}/${it.path}` })),
+          },
+        })),
+      },
     };
   }
 
@@ -559,6 +629,8 @@ export class ServiceRender {
 
   private secret(): ManifestObject | undefined {
     if (!this.needsSsh || !this.opts.sshKeys || this.opts.sshSecret !== undefined) return undefined;
+    // Replicas sharing one workload share one Secret (replica 0 renders it, every replica's hosts in it).
+    if (this.set && this.set.index !== 0) return undefined;
     const k = this.opts.sshKeys;
     const port = this.sshPort();
     const hostKey = k.hostPublicKey.trim().split(/\s+/).slice(0, 2).join(' ');
@@ -566,12 +638,14 @@ export class ServiceRender {
     // a plain `ssh -p PORT HOST` typed by a user in a pod.
     const knownHosts = [
       `${HOST_KEY_ALIAS} ${hostKey}\n`,
-      ...this.svc.ranks.map((r) => `[${r.hostname}]:${r.sshPort || port} ${hostKey}\n`),
+      ...(this.set?.members ?? [this.svc]).flatMap((m) =>
+        m.ranks.map((r) => `[${r.hostname}]:${r.sshPort || port} ${hostKey}\n`),
+      ),
     ].join('');
     return {
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: this.meta(this.secretName()) as ManifestObject['metadata'],
+      metadata: this.sharedMeta(this.secretName()) as ManifestObject['metadata'],
       type: 'Opaque',
       stringData: {
         authorized_keys: `${k.publicKey.trim()}\n`,
@@ -591,7 +665,13 @@ export class ServiceRender {
   private networkPolicies(): ManifestObject[] {
     const leader = this.svc.ranks[0];
     if (!leader) return [];
-    const service = { [K8S.labelService]: labelValue(this.svc.name) };
+    // Replicas sharing one workload: the replica's pods are the set's pods of its group.
+    const service = this.set
+      ? {
+          [K8S.labelService]: labelValue(this.set.name),
+          [groupIndexLabel(this.orchestrator)]: String(this.set.index),
+        }
+      : { [K8S.labelService]: labelValue(this.svc.name) };
     return networkPolicies({
       groupMeta: this.meta(dnsName([this.svc.name, 'group'])),
       endpointMeta: this.meta(dnsName([this.svc.name, 'endpoints']), { [K8S.labelRank]: '0' }),
@@ -608,18 +688,20 @@ export class ServiceRender {
     const group = this.templateGroup(rank);
     const index = rank - (group?.ranks[0]?.rank ?? 0);
     if (group && this.orchestrator === 'jobset') return jobSetRoleSelector(this.name, group.name, index);
+    // The group (PodCliqueSet replica, LWS group) is this replica's when replicas share one workload.
+    const g = String(this.set?.index ?? 0);
     if (group)
       return {
-        [W.grovePodClique]: dnsName([this.name, '0', group.name]),
+        [W.grovePodClique]: dnsName([this.workloadName, g, group.name]),
         [W.grovePodIndex]: String(index),
       };
     if (this.orchestrator === 'grove') {
-      return { [W.grovePodClique]: dnsName([this.name, '0', `r${rank}`]) };
+      return { [W.grovePodClique]: dnsName([this.workloadName, g, `r${rank}`]) };
     }
     if (this.orchestrator === 'jobset') return jobSetRankSelector(this.name, rank);
     return {
-      [W.lwsName]: this.name,
-      [W.lwsGroupIndex]: '0',
+      [W.lwsName]: this.workloadName,
+      [W.lwsGroupIndex]: g,
       [W.lwsWorkerIndex]: String(rank),
     };
   }
@@ -893,7 +975,12 @@ export class ServiceRender {
       const key = this.exclusiveTopologyKey();
       if (key !== undefined) ann[WP.lwsExclusiveTopology] = key;
     }
-    return this.meta(this.name, labels, ann);
+    if (this.set) {
+      labels[K8S.labelName] = this.workloadName;
+      labels[K8S.labelService] = labelValue(this.set.name);
+      labels[K8S.labelReplicaOf] = this.set.name;
+    }
+    return this.meta(this.workloadName, labels, ann);
   }
 
   private exclusive(): boolean {
@@ -963,6 +1050,12 @@ export class ServiceRender {
           },
       { name: HELPER_ENV.podIp, valueFrom: { fieldRef: { fieldPath: 'status.podIP' } } },
     ];
+    const groupLabel = groupIndexLabel(this.orchestrator);
+    if (this.set)
+      env.push({
+        name: GROUP_ENV,
+        valueFrom: { fieldRef: { fieldPath: `metadata.labels['${groupLabel}']` } },
+      });
     const stat = this.staticEnv();
     for (const k of [...stat.keys()].sort())
       env.push({ name: k, value: escapeK8sExpansion(stat.get(k) ?? '') });
@@ -1012,7 +1105,13 @@ export class ServiceRender {
     // Volumes.
     const volumes: Json[] = [this.configMapVolume(), { name: 'multinode-files', emptyDir: {} }];
     const mounts: Json[] = [
-      { mountPath: SHIM_DIR, name: 'multinode', readOnly: true },
+      {
+        mountPath: SHIM_DIR,
+        name: 'multinode',
+        readOnly: true,
+        // Replicas sharing one workload: the pod's own replica's directory of the projected ConfigMaps.
+        ...(this.set ? { subPathExpr: `$(${GROUP_ENV})` } : {}),
+      },
       { mountPath: this.filesRoot, name: 'multinode-files' },
     ];
     if (this.needsSsh) {
@@ -1077,27 +1176,40 @@ export class ServiceRender {
         },
       };
     }
+    // Replicas sharing one workload: a term about "the service's pods" means its group's, by the group label.
+    const ownPods: Json = this.set
+      ? {
+          labelSelector: { matchLabels: { [K8S.labelService]: labelValue(this.set.name) } },
+          matchLabelKeys: [groupLabel],
+        }
+      : { labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } } };
     // One rank per node unless the spec asks to pack ranks (then the scheduler may co-locate them).
     const antiAffinity: Json[] = [];
     if (svc.ranks.length > 1 && this.spec?.placement.strategy !== 'pack') {
-      antiAffinity.push({
-        labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
-        topologyKey: WP.hostnameKey,
-      });
+      antiAffinity.push({ ...ownPods, topologyKey: WP.hostnameKey });
     }
     // `placement.exclusive`: no pod of another multinode service in the rank's domain (its node, or the
     // domain of the spec's topology key). Required anti-affinity is symmetric in the scheduler, so the other
     // service's pods are kept out too. `Exists` limits it to multinode pods (DaemonSets stay schedulable).
     if (this.exclusive()) {
+      const topologyKey = this.spec?.placement.topologyKey ?? WP.hostnameKey;
+      const own = labelValue(this.set?.name ?? svc.name);
       antiAffinity.push({
         labelSelector: {
           matchExpressions: [
             { key: K8S.labelService, operator: 'Exists' },
-            { key: K8S.labelService, operator: 'NotIn', values: [labelValue(svc.name)] },
+            { key: K8S.labelService, operator: 'NotIn', values: [own] },
           ],
         },
-        topologyKey: this.spec?.placement.topologyKey ?? WP.hostnameKey,
+        topologyKey,
       });
+      // The other replicas are other services locally: kept out too (same set, another group index).
+      if (this.set)
+        antiAffinity.push({
+          labelSelector: { matchLabels: { [K8S.labelService]: own } },
+          mismatchLabelKeys: [groupLabel],
+          topologyKey,
+        });
     }
     if (antiAffinity.length > 0) {
       affinity['podAntiAffinity'] = { requiredDuringSchedulingIgnoredDuringExecution: antiAffinity };
@@ -1105,10 +1217,7 @@ export class ServiceRender {
     // `placement.topology`: all ranks in one domain of the node label `key` (required or preferred).
     const topo = this.spec?.placement;
     if (svc.ranks.length > 1 && topo?.topologyKey !== undefined) {
-      const term = {
-        labelSelector: { matchLabels: { [K8S.labelService]: labelValue(svc.name) } },
-        topologyKey: topo.topologyKey,
-      };
+      const term = { ...ownPods, topologyKey: topo.topologyKey };
       affinity['podAffinity'] =
         topo.topologyMode === 'required'
           ? { requiredDuringSchedulingIgnoredDuringExecution: [term] }
@@ -1136,6 +1245,11 @@ export class ServiceRender {
     if (group.role ? group.ranks.length === 1 : group.name !== 'worker')
       podLabels[K8S.labelRank] = String(rank0.rank);
     if (this.spec?.replicaOf !== undefined) podLabels[K8S.labelReplicaOf] = this.spec.replicaOf;
+    if (this.set) {
+      podLabels[K8S.labelName] = this.workloadName;
+      podLabels[K8S.labelService] = labelValue(this.set.name);
+      podLabels[K8S.labelReplicaOf] = this.set.name;
+    }
     if (this.gang === 'kai') podLabels[W.kaiQueueLabel] = labelValue(this.kaiQueue());
     const podAnn: Record<string, string> = { [K8S.annotationPlanHash]: this.plan.hash };
     if (fabric.length > 0)
@@ -1147,15 +1261,37 @@ export class ServiceRender {
     if (resource?.cpuAffinity === 'NUMA') podAnn[W.annotationNuma] = 'best-effort';
     const template = { metadata: { labels: podLabels, annotations: podAnn }, spec: podSpec };
     // A role's members share its template: each learns its rank from its index in the Job or clique.
-    if (group.role && group.ranks.length > 1)
-      return indexedTemplate(
-        template,
-        this.orchestrator === 'jobset'
-          ? `metadata.annotations['${JS.completionIndex}']`
-          : `metadata.labels['${W.grovePodIndex}']`,
-        rank0.rank,
-      );
-    return template;
+    const indexed =
+      group.role && group.ranks.length > 1
+        ? indexedTemplate(
+            template,
+            this.orchestrator === 'jobset'
+              ? `metadata.annotations['${JS.completionIndex}']`
+              : `metadata.labels['${W.grovePodIndex}']`,
+            rank0.rank,
+          )
+        : template;
+    return this.set ? this.guarded(indexed, this.set) : indexed;
+  }
+
+  /** Replicas sharing one workload: the container command starts with the group-index guard (pod-entrypoint.ts). */
+  private guarded(t: { metadata: Json; spec: Json }, set: ReplicaSetContext): { metadata: Json; spec: Json } {
+    const guard = replicaGuardScript(set.name, set.members.length);
+    const containers = (t.spec['containers'] as Json[]).map((c) => {
+      const command = c['command'] as string[];
+      const wrapped =
+        command[1] === '-c'
+          ? ['/bin/sh', '-c', escapeK8sExpansion(guard) + (command[2] ?? ''), ...command.slice(3)]
+          : [
+              '/bin/sh',
+              '-c',
+              escapeK8sExpansion(`${guard}exec /bin/sh ${SHIM_DIR}/entrypoint.sh "$@"`),
+              'multinode-entrypoint',
+              ...command.slice(2),
+            ];
+      return { ...c, command: wrapped };
+    });
+    return { ...t, spec: { ...t.spec, containers } };
   }
 
   /**
@@ -1211,7 +1347,7 @@ export class ServiceRender {
       kind: 'LeaderWorkerSet',
       metadata: this.workloadMeta() as ManifestObject['metadata'],
       spec: {
-        replicas: 1,
+        replicas: this.set?.members.length ?? 1,
         ...this.rolloutStrategy(),
         startupPolicy: this.startupPolicy(),
         leaderWorkerTemplate: {
@@ -1303,7 +1439,7 @@ export class ServiceRender {
       kind: 'PodCliqueSet',
       metadata: this.workloadMeta() as ManifestObject['metadata'],
       spec: {
-        replicas: 1,
+        replicas: this.set?.members.length ?? 1,
         template: {
           cliqueStartupType: 'CliqueStartupTypeAnyOrder',
           headlessServiceConfig: { publishNotReadyAddresses: true },

@@ -105,13 +105,33 @@ export function renderCase(c: GoldenCase, plan: Plan = planCase(c, 'kubernetes')
 
 type Json = Record<string, unknown>;
 
+const WORKLOADS = ['LeaderWorkerSet', 'PodCliqueSet', 'JobSet'];
+
+/**
+ * The workload running the plan service `service`, and the group (replica) its pods are in: the workload named
+ * `service` (group 0), or — replicas sharing one workload — the workload `<set>` of `service` = `<set>-<g>`.
+ */
+export function workloadFor(
+  objects: readonly ManifestObject[],
+  service: string,
+): { readonly workload: ManifestObject; readonly group: number } | undefined {
+  const own = objects.find((o) => WORKLOADS.includes(o.kind) && o.metadata.name === service);
+  if (own) return { workload: own, group: 0 };
+  const m = /^(.*)-(0|[1-9][0-9]*)$/.exec(service);
+  if (!m) return undefined;
+  const set = objects.find(
+    (o) =>
+      WORKLOADS.includes(o.kind) &&
+      o.metadata.name === m[1] &&
+      ((o.metadata as Json)['labels'] as Record<string, string> | undefined)?.['multinode.dev/replica-of'] ===
+        m[1],
+  );
+  return set ? { workload: set, group: Number(m[2]) } : undefined;
+}
+
 /** The pod template a rank runs under (LWS leader/worker template, JobSet leader/worker Job, or its Grove clique). */
 export function podTemplateFor(objects: readonly ManifestObject[], service: string, rank: number): Json {
-  const w = objects.find(
-    (o) =>
-      (o.kind === 'LeaderWorkerSet' || o.kind === 'PodCliqueSet' || o.kind === 'JobSet') &&
-      o.metadata.name === service,
-  );
+  const w = workloadFor(objects, service)?.workload;
   if (!w) throw new Error(`no workload for ${service}`);
   const spec = w['spec'] as Json;
   if (w.kind === 'JobSet') {
@@ -148,10 +168,8 @@ export function podTemplateFor(objects: readonly ManifestObject[], service: stri
  * worker index, which is the rank).
  */
 export function podIndexFor(objects: readonly ManifestObject[], service: string, rank: number): number {
-  const w = objects.find(
-    (o) => (o.kind === 'PodCliqueSet' || o.kind === 'JobSet') && o.metadata.name === service,
-  );
-  if (!w) return rank;
+  const w = workloadFor(objects, service)?.workload;
+  if (!w || w.kind === 'LeaderWorkerSet') return rank;
   const spec = w['spec'] as Json;
   const sizes =
     w.kind === 'JobSet'
@@ -236,7 +254,10 @@ export function runPodEntrypoint(
   podIp: string,
   addresses: Readonly<Record<string, string>>,
   filesRoot = K8S_FILES_DIR,
+  /** The pod's group index (replicas sharing one workload); default: the group of `service`'s replica. */
+  groupIndex?: number,
 ): PodRun {
+  const group = groupIndex ?? workloadFor(objects, service)?.group ?? 0;
   const tmp = mkdtempSync(join(tmpdir(), 'mn-k8s-pod-'));
   try {
     const shim = join(tmp, 'shim');
@@ -248,11 +269,33 @@ export function runPodEntrypoint(
     const tmpl = podTemplateFor(objects, service, rank);
     const pod = tmpl['spec'] as { containers: Json[]; volumes: Json[] };
     const container = pod.containers[0] ?? {};
+    type CmSource = { name: string; items: { key: string; path: string }[] };
     const vol = pod.volumes.find((v) => v['name'] === 'multinode') as
-      { configMap: { name: string; items: { key: string; path: string }[] } } | undefined;
+      { configMap?: CmSource; projected?: { sources: { configMap: CmSource }[] } } | undefined;
     if (!vol) throw new Error('no multinode volume');
-    const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === vol.configMap.name);
-    const data = (cm?.['data'] ?? {}) as Record<string, string>;
+    // The mount at SHIM_DIR: the whole volume, or (replicas) the group's directory through `subPathExpr`.
+    const mount = ((container['volumeMounts'] ?? []) as Json[]).find((m) => m['name'] === 'multinode');
+    const subPath =
+      typeof mount?.['subPathExpr'] === 'string'
+        ? mount['subPathExpr'].replace(/\$\(([A-Z0-9_]+)\)/g, (_, v: string) =>
+            v === 'MULTINODE_K8S_GROUP' ? String(group) : '',
+          )
+        : undefined;
+    const data: Record<string, string> = {};
+    const items: { key: string; path: string }[] = [];
+    for (const src of vol.configMap
+      ? [vol.configMap]
+      : (vol.projected?.sources ?? []).map((x) => x.configMap)) {
+      const cm = objects.find((o) => o.kind === 'ConfigMap' && o.metadata.name === src.name);
+      const cmData = (cm?.['data'] ?? {}) as Record<string, string>;
+      for (const it of src.items) {
+        if (subPath !== undefined && !it.path.startsWith(`${subPath}/`)) continue;
+        const path = subPath !== undefined ? it.path.slice(subPath.length + 1) : it.path;
+        // One key name per path under the mount (ConfigMaps of several replicas share key names).
+        data[path] = cmData[it.key] ?? '';
+        items.push({ key: it.key, path });
+      }
+    }
     const route = join(tmp, 'route');
     const le = podIp
       .split('.')
@@ -267,10 +310,10 @@ export function runPodEntrypoint(
     );
     const relocate = (text: string): string =>
       text.split(SHIM_DIR).join(shim).split(filesRoot).join(root).split('/proc/net/route').join(route);
-    for (const item of vol.configMap.items) {
+    for (const item of items) {
       const p = join(shim, item.path);
       mkdirSync(dirname(p), { recursive: true });
-      let text = data[item.key] ?? '';
+      let text = data[item.path] ?? '';
       if (!item.key.startsWith('files.') && !item.key.startsWith('rank-')) text = relocate(text);
       // The background sshd a leader starts is exercised by render-k8s-ssh.test.ts, not here.
       if (item.key === 'sshd.sh') text = '#!/bin/sh\nexit 0\n';
@@ -303,6 +346,11 @@ export function runPodEntrypoint(
         env[name] = String(podIndexFor(objects, service, rank));
       else if (path === `metadata.labels['grove.io/podclique-pod-index']`)
         env[name] = String(podIndexFor(objects, service, rank));
+      else if (
+        path === `metadata.labels['leaderworkerset.sigs.k8s.io/group-index']` ||
+        path === `metadata.labels['grove.io/podcliqueset-replica-index']`
+      )
+        env[name] = String(group);
       else if (typeof path === 'string' && path.startsWith('metadata.labels[')) env[name] = String(rank);
     }
     const command = (container['command'] as string[]).map(k8sExpand);
