@@ -54,6 +54,14 @@ const cases = {
     ? {
         [`node -e 0${noCerts}`]: [node, '-e', '0'],
         [`./multinode validate${noCerts}`]: ['./multinode', 'validate', seed],
+        [`node --snapshot-blob validate.blob${noCerts}`]: [
+          node,
+          '--snapshot-blob',
+          'dist/fast/validate.blob',
+          '--',
+          'validate',
+          seed,
+        ],
         [`node dist/fast/run.cjs${noCerts}`]: [node, 'dist/fast/run.cjs', 'validate', seed],
       }
     : {}),
@@ -100,7 +108,7 @@ const quantile = (xs: number[], q: number): number => {
 const median = (name: Name): number => quantile(samples[name] ?? [], 0.5);
 console.log(`runs per case: ${runs} (interleaved)`);
 console.log(
-  `${'case'.padEnd(48)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'vs node'.padStart(9)} ${'cpu med'.padStart(9)}`,
+  `${'case'.padEnd(60)} ${'median'.padStart(9)} ${'p90'.padStart(9)} ${'vs node'.padStart(9)} ${'cpu med'.padStart(9)}`,
 );
 for (const name of Object.keys(cases)) {
   // Each case against the node of its own environment.
@@ -108,7 +116,7 @@ for (const name of Object.keys(cases)) {
   const med = median(name);
   const p90 = quantile(samples[name] ?? [], 0.9);
   console.log(
-    `${name.padEnd(48)} ${`${med.toFixed(1)} ms`.padStart(9)} ${`${p90.toFixed(1)} ms`.padStart(9)} ${`${(med / base).toFixed(2)}x`.padStart(9)} ${`${quantile(cpu[name] ?? [], 0.5).toFixed(0)} ms`.padStart(9)}`,
+    `${name.padEnd(60)} ${`${med.toFixed(1)} ms`.padStart(9)} ${`${p90.toFixed(1)} ms`.padStart(9)} ${`${(med / base).toFixed(2)}x`.padStart(9)} ${`${quantile(cpu[name] ?? [], 0.5).toFixed(0)} ms`.padStart(9)}`,
   );
 }
 console.log(`load average: ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
