@@ -3,11 +3,15 @@
 //  - fast/validate.cjs: `validate` and `--version` in ONE CommonJS file (no chunks, so no ESM loader
 //    resolving a dozen modules), run by fast/run.cjs with a V8 code cache (validate.cjs.cache, primed here
 //    by one run). `./multinode` sends those commands there; see src/cli/fast.ts and src/cli/code-cache.ts.
+//  - fast/validate.blob: the same commands as a V8 startup snapshot (built from fast/snapshot.cjs after a
+//    warm-up run, so modules are initialised and functions compiled), which `./multinode` prefers when it was
+//    built by the node binary it runs (validate.blob.node has that binary's mtime) and NODE_OPTIONS is empty;
+//    when building or checking it fails the build goes on without it. See src/cli/fast-snapshot.ts.
 //  - ui/: the dashboard page (index.html, app.js, app.css) for the browser, served by `multinode dashboard`
 //    (src/app/dashboard/server.ts finds it beside the program); no CDN, works offline.
 import { build } from 'esbuild';
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -56,7 +60,11 @@ await Promise.all([
   }),
   build({
     ...common,
-    entryPoints: { validate: 'src/cli/fast.ts', run: 'src/cli/code-cache.ts' },
+    entryPoints: {
+      validate: 'src/cli/fast.ts',
+      run: 'src/cli/code-cache.ts',
+      snapshot: 'src/cli/fast-snapshot.ts',
+    },
     outdir: join(out, 'fast'),
     outExtension: { '.js': '.cjs' },
     format: 'cjs',
@@ -99,4 +107,58 @@ spawnSync(
 );
 if (!existsSync(cache)) {
   process.stderr.write('build: could not prime the code cache; it is written on first use\n');
+}
+
+// The startup snapshot: node builds it from fast/snapshot.cjs, which validates the warm-up files first (the
+// examples and a few invalid fixtures, so the error paths are compiled too). Kept only when it answers a
+// valid spec, an invalid one and --version exactly as the code-cached bundle does.
+const blob = join(out, 'fast/validate.blob');
+rmSync(blob, { force: true });
+rmSync(`${blob}.node`, { force: true });
+const skipped = buildSnapshot();
+if (skipped) process.stderr.write(`build: no startup snapshot (${skipped}); validate runs without it\n`);
+
+/** Builds fast/validate.blob and records the node binary that built it; the reason when it did not. */
+function buildSnapshot() {
+  const tmp = `${blob}.${process.pid}`;
+  // NODE_OPTIONS can change V8's configuration, and node refuses a blob built under another one.
+  const env = { ...process.env, NO_COLOR: '1' };
+  delete env.NODE_OPTIONS;
+  const badDir = join(root, 'test/fixtures/spec/bad');
+  const bad = existsSync(badDir)
+    ? readdirSync(badDir)
+        .filter((f) => f.endsWith('.yaml'))
+        .sort()
+        .slice(0, 8)
+        .map((f) => join(badDir, f))
+    : [];
+  const examples = ['seed-000-vllm.yaml', 'seed-000-mpi-inference.yaml', 'quickstart.yaml']
+    .map((f) => join(root, 'examples', f))
+    .filter((f) => existsSync(f));
+  const made = spawnSync(
+    process.execPath,
+    ['--snapshot-blob', tmp, '--build-snapshot', join(out, 'fast/snapshot.cjs'), ...examples, ...bad],
+    { cwd: root, env, stdio: 'ignore' },
+  );
+  if (made.status !== 0 || !existsSync(tmp)) {
+    rmSync(tmp, { force: true });
+    return `node --build-snapshot exited ${made.status ?? made.signal}`;
+  }
+  const checks = [['--version'], ...[examples[0], bad[0]].filter(Boolean).map((f) => ['validate', f])];
+  for (const args of checks) {
+    const opts = { cwd: root, env, encoding: 'utf8' };
+    const got = spawnSync(process.execPath, ['--snapshot-blob', tmp, '--', ...args], opts);
+    const want = spawnSync(process.execPath, [join(out, 'fast/run.cjs'), ...args], opts);
+    if (got.status !== want.status || got.stdout !== want.stdout || got.stderr !== want.stderr) {
+      rmSync(tmp, { force: true });
+      return `it answers \`${args.join(' ')}\` differently from fast/run.cjs`;
+    }
+  }
+  // The launcher uses the blob only with a node binary of the same mtime (`touch -r` keeps nanoseconds).
+  if (spawnSync('touch', ['-r', process.execPath, `${blob}.node`]).status !== 0) {
+    rmSync(tmp, { force: true });
+    return 'touch -r failed';
+  }
+  renameSync(tmp, blob);
+  return undefined;
 }

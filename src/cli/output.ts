@@ -32,6 +32,11 @@ function sourceLine(file: string, line: number): string | undefined {
   return sourceCache.get(file)?.[line - 1];
 }
 
+/** Drops the source lines read so far (the startup snapshot's warm-up must not keep the files it read). */
+export function forgetSourceLines(): void {
+  sourceCache.clear();
+}
+
 /** Longest source excerpt shown under an issue, in characters. */
 const EXCERPT_CHARS = 120;
 
