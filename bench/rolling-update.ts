@@ -22,6 +22,7 @@ import {
   httpGet,
   makeStateDir,
   sleep,
+  untilGone,
 } from '../test/root/runtime-helpers.js';
 import { median } from './stats.js';
 
@@ -132,22 +133,6 @@ async function timed(url: () => string, version: string, work: () => Promise<voi
   stop = true;
   await hammer;
   return { ms, ...f };
-}
-
-/** Until `pid` is gone or a zombie (its sockets are closed by then). */
-async function untilGone(pid: number): Promise<void> {
-  for (;;) {
-    let state = '';
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, 'utf8')
-        .replace(/^.*\) /s, '')
-        .charAt(0);
-    } catch {
-      return;
-    }
-    if (state === 'Z' || state === 'X') return;
-    await sleep(1);
-  }
 }
 
 /** SIGKILL of rub-0's rank 0 between two requests, right after rub-1 answered (rub-0's turn next). */

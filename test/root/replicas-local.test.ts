@@ -20,6 +20,7 @@ import {
   skipReason,
   sleep,
   snapshot,
+  untilGone,
 } from './runtime-helpers.js';
 
 const skip = skipReason(['curl']);
@@ -109,22 +110,6 @@ async function answers(url: string, n: number): Promise<string[]> {
   const out: string[] = [];
   for (let i = 0; i < n; i++) out.push((await httpGet(url, 3000)).body.trim());
   return out;
-}
-
-/** True once `pid` is gone or a zombie (its sockets are closed by then). */
-async function untilGone(pid: number): Promise<void> {
-  for (;;) {
-    let state = '';
-    try {
-      state = readFileSync(`/proc/${pid}/stat`, 'utf8')
-        .replace(/^.*\) /s, '')
-        .charAt(0);
-    } catch {
-      return;
-    }
-    if (state === 'Z' || state === 'X') return;
-    await sleep(1);
-  }
 }
 
 interface Hammering {

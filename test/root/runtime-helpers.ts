@@ -132,6 +132,11 @@ export function cleanupStateDir(stateDir: string): void {
   rmSync(stateDir, { recursive: true, force: true });
 }
 
+/** Resolves once `pid` is gone or a zombie (its sockets are closed by then). */
+export async function untilGone(pid: number): Promise<void> {
+  while (pidAlive(pid)) await sleep(1);
+}
+
 /** Alive and not a zombie (an exited child waiting for its parent — init here — to reap it). */
 export function pidAlive(pid: number): boolean {
   try {
