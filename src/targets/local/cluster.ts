@@ -28,6 +28,8 @@ import {
   netnsExecArgv,
   nodeNetnsName,
   nodeUtsPath,
+  PERL_EACH_NETNS,
+  setnsSyscall,
 } from './node-exec.js';
 import { checkName } from '../../spec/names.js';
 import { requireInside } from '../state-root.js';
@@ -435,9 +437,6 @@ export async function readListeningPorts(
   return parseSsPorts(r.stdout);
 }
 
-/** setns(2) by architecture (Node's `process.arch`); elsewhere the ports are read with `ss`. */
-const SETNS_SYSCALL: Readonly<Partial<Record<string, number>>> = { x64: 308, arm64: 268, riscv64: 268 };
-
 /**
  * Perl (perl-base is essential, as for file-lock.ts): for each namespace name, enter it (setns on its file
  * under /run/netns), print `@@ NAME`, then the local port of each listening TCP socket and each unconnected
@@ -447,15 +446,11 @@ const SETNS_SYSCALL: Readonly<Partial<Record<string, number>>> = { x64: 308, arm
  * `ss` cost ~10 ms per node). A namespace it cannot enter prints its header alone (no ports), as `ss -N`
  * failing does; any netlink error exits 3 (the caller then asks `ss`).
  */
-const PORTS_SCRIPT = `use strict;
-my $nr = shift @ARGV;
+const PORTS_SCRIPT = `${PERL_EACH_NETNS}
 my $seq = 0;
 for my $ns (@ARGV) {
   print "@@ $ns\\n";
-  open(my $fh, '<', "${NETNS_DIR}/$ns") or next;
-  my $in = syscall($nr, fileno($fh), 0x40000000);
-  close $fh;
-  next if $in != 0;
+  next unless enter($ns);
   socket(my $s, 16, 3, 4) or exit 3;
   for my $q ([2, 6, 1 << 10], [10, 6, 1 << 10], [2, 17, 1 << 7], [10, 17, 1 << 7]) {
     my ($family, $proto, $states) = @$q;
@@ -502,7 +497,7 @@ export async function readListeningPortsOf(
 ): Promise<Map<string, number[]>> {
   const out = new Map<string, number[]>();
   if (nodes.length === 0) return out;
-  const nr = SETNS_SYSCALL[process.arch];
+  const nr = setnsSyscall();
   if (nr !== undefined) {
     const r = await ports.spawner
       .run(['/usr/bin/perl', '-e', PORTS_SCRIPT, String(nr), ...nodes.map((n) => n.netns)], {

@@ -62,6 +62,13 @@ export async function groupMembers(pgid: number, leaderStartTime: string): Promi
   return (await readProcs()).filter((p) => p.pgrp === pgid && p.startTime >= since).map((p) => p.pid);
 }
 
+/**
+ * Polling after SIGTERM: most processes are gone within milliseconds, so the first looks come soon (5, 10,
+ * 20 ms), then every 50 ms (a look is cheap: see readProcs).
+ */
+const POLL_FIRST_MS = 5;
+const POLL_MS = 50;
+
 function signal(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
@@ -78,9 +85,9 @@ export async function stopGroup(pgid: number, startTime: string, graceMs = 3000)
   if (leaderSame) signal(-pgid, 'SIGTERM');
   for (const p of members) signal(p, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
+  for (let wait = POLL_FIRST_MS; Date.now() < deadline; wait = Math.min(POLL_MS, wait * 2)) {
     if ((await groupMembers(pgid, startTime)).length === 0) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, wait));
   }
   for (let i = 0; i < 20; i++) {
     const left = await groupMembers(pgid, startTime);
@@ -96,9 +103,9 @@ export async function stopProcess(pid: number, startTime: string, graceMs = 3000
   if ((await readProcStartTime(pid)) !== startTime) return;
   signal(pid, 'SIGTERM');
   const deadline = Date.now() + graceMs;
-  while (Date.now() < deadline) {
+  for (let wait = POLL_FIRST_MS; Date.now() < deadline; wait = Math.min(POLL_MS, wait * 2)) {
     if ((await readProcStartTime(pid)) !== startTime) return;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, wait));
   }
   signal(pid, 'SIGKILL');
   for (let i = 0; i < 40 && (await readProcStartTime(pid)) === startTime; i++)
