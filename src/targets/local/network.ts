@@ -30,7 +30,8 @@ import type { RuntimePorts } from '../ports.js';
 import type { ClusterMeta, ClusterNodeMeta } from './cluster.js';
 import { BRNF_OFF, IPV6_OFF, writeEtcFiles } from './cluster.js';
 import { linuxSyscalls, NETNS_DIR, netnsExecArgv, PERL_EACH_NETNS, setnsSyscall } from './node-exec.js';
-import { serviceNames } from './paths.js';
+import { serviceNames, stateRoot } from './paths.js';
+import { STATE } from '../../api/names.js';
 import type { Resource } from './service-state.js';
 import { trace } from './trace.js';
 import { grantUses, undoUsesRoute, USES_MARK } from './uses-fence.js';
@@ -703,6 +704,10 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       const hostAlive = await exists(join(NETNS_DIR, r.hostNetns));
       if (!hostAlive) return;
       const netnsAlive = await exists(r.netns);
+      // A bridge attachment whose rank namespace is gone has nothing left to undo but its address lease,
+      // kept in the service's directory (removed with it): so the second pass over the same records (`down`
+      // after the supervisor undid what it made) starts no plugin. A moved NIC is always given back.
+      if (r.plugin === 'bridge' && !netnsAlive && leaseInServiceDir(r.config)) return;
       await ports.cni
         .invoke({
           command: 'DEL',
@@ -771,6 +776,14 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
     case 'process':
       return; // processes are stopped before teardown walks the list (see teardown.ts)
   }
+}
+
+/** Whether a CNI config's host-local leases live in a service directory (as setupServiceNetwork makes them). */
+function leaseInServiceDir(config: Readonly<Record<string, unknown>>): boolean {
+  const ipam = config['ipam'];
+  if (typeof ipam !== 'object' || ipam === null || !('dataDir' in ipam)) return false;
+  const dir = ipam.dataDir;
+  return typeof dir === 'string' && dir.startsWith(`${join(stateRoot(), STATE.servicesDir)}/`);
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -17,7 +17,7 @@ import { serviceDir, withClusterLock, withServiceLock } from './paths.js';
 import { stopGroup, stopProcess } from './processes.js';
 import { trace } from './trace.js';
 import { removeServiceVolumes } from './volumes.js';
-import type { ServiceState } from './service-state.js';
+import type { Resource, ServiceState } from './service-state.js';
 import { readProcStartTime, readServiceState, updateServiceState } from './service-state.js';
 
 export interface DownResult {
@@ -59,6 +59,27 @@ export async function sweepServiceProcesses(state: ServiceState, graceMs = 1000)
   }
   await Promise.all(found.map((p) => stopProcess(p.pid, p.startTime, graceMs)));
   return found.length;
+}
+
+/**
+ * Undoes recorded resources in reverse order of recording; a run of resources of the same kind is
+ * independent, so it is undone at once (network.ts batches each kind into a few processes). With `onError`,
+ * a failure is handed to it and the rest goes on; without, the first failure rejects (the rest of its run goes on).
+ */
+export async function undoInReverse(
+  resources: readonly Resource[],
+  ports: RuntimePorts,
+  onError?: (e: unknown) => void,
+): Promise<void> {
+  const reversed = [...resources].reverse();
+  for (let i = 0; i < reversed.length;) {
+    let j = i + 1;
+    while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
+    const undone = reversed.slice(i, j).map((r) => undoResource(r, ports));
+    await Promise.all(onError === undefined ? undone : undone.map((p) => p.catch(onError)));
+    trace(`down: ${j - i} ${reversed[i]?.kind ?? ''} undone`);
+    i = j;
+  }
 }
 
 export async function downService(
@@ -125,15 +146,7 @@ async function teardownRecorded(
   await teardownServiceSsh(serviceDir(name)).catch(() => undefined);
   trace('down: containers and ssh');
   options.onProgress?.(`removing ${latest.resources.length} network object(s)`);
-  // Reverse order; a run of resources of the same kind is independent, so undo it in parallel.
-  const reversed = [...latest.resources].reverse();
-  for (let i = 0; i < reversed.length;) {
-    let j = i + 1;
-    while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
-    await Promise.all(reversed.slice(i, j).map((r) => undoResource(r, ports)));
-    trace(`down: ${j - i} ${reversed[i]?.kind ?? ''} undone`);
-    i = j;
-  }
+  await undoInReverse(latest.resources, ports);
   await rm(requireInside(serviceDir(name)), { recursive: true, force: true });
   // The built-in `data` volume lives as long as the service unless it persists (`down --volumes`: app/down.ts).
   if (!latest.plan.persist) await removeServiceVolumes(name, { persist: false, volumes: false });
