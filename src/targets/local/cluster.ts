@@ -446,7 +446,7 @@ export async function readListeningPorts(
  * `ss` cost ~10 ms per node). A namespace it cannot enter prints its header alone (no ports), as `ss -N`
  * failing does; any netlink error exits 3 (the caller then asks `ss`).
  */
-const PORTS_SCRIPT = `${PERL_EACH_NETNS}
+export const PORTS_SCRIPT = `${PERL_EACH_NETNS}
 my $seq = 0;
 for my $ns (@ARGV) {
   print "@@ $ns\\n";
