@@ -7,7 +7,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../src/api/plan.js';
 import { clusterNames, serviceNames, shortHash } from '../../src/targets/local/paths.js';
-import { etcFstab, linuxSyscalls, nodeExecArgv, nodeNetnsName } from '../../src/targets/local/node-exec.js';
+import {
+  etcFstab,
+  linuxSyscalls,
+  networkOnly,
+  nodeExecArgv,
+  nodeNetnsName,
+} from '../../src/targets/local/node-exec.js';
 import {
   chunks,
   nftFamily,
@@ -461,4 +467,16 @@ test('the Perl helpers compile, and each architecture either has every system ca
   }
   assert.deepEqual(linuxSyscalls('x64'), { setns: 308, unshare: 272, sethostname: 170, mount: 165 });
   assert.equal(linuxSyscalls('s390x'), undefined);
+});
+
+test('networkOnly: a node-exec prefix shrinks to its network namespace; others only lose their mounts', () => {
+  const full = nodeExecArgv({
+    clusterName: 'c1',
+    node: 'node-2',
+    rankNetns: 'mn-abc123-r4',
+    mounts: '/x/mounts.sh',
+    cwd: '/work',
+  });
+  assert.deepEqual(networkOnly(full), ['/usr/bin/nsenter', '--net=/run/netns/mn-abc123-r4']);
+  assert.deepEqual(networkOnly(['/usr/bin/env', '--mn-mounts=/x/m.sh', 'A=1']), ['/usr/bin/env', 'A=1']);
 });

@@ -143,6 +143,16 @@ export function withoutMounts(prefix: readonly string[]): string[] {
   return prefix.filter((a) => !a.startsWith(MOUNTS_ARG));
 }
 
+/**
+ * For checks that need only the network (a TCP connection to an address): just the network namespace of a
+ * `nodeExecArgv` prefix (`nsenter --net=…`: one process, where the whole prefix takes a mount namespace,
+ * `mount -a` and `mount --move` as well); any other prefix without its volume mounts.
+ */
+export function networkOnly(prefix: readonly string[]): string[] {
+  const net = prefix[0] === '/usr/bin/nsenter' ? prefix.find((a) => a.startsWith('--net=')) : undefined;
+  return net !== undefined ? ['/usr/bin/nsenter', net] : withoutMounts(prefix);
+}
+
 /** System call numbers the Perl helpers use (x86-64; arm64 and riscv64 share the generic table). */
 export interface LinuxSyscalls {
   readonly setns: number;
