@@ -24,7 +24,9 @@ const TARGET_MS_PER_NODE = 15;
 
 const ROOT = resolve(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist/multinode.mjs');
-const STATE = mkdtempSync(join(tmpdir(), 'mn-bench-scale-'));
+// A short path: a service's ssh control directory (`<state>/services/<name>/ssh/cm`) then fits a socket path
+// and stays inside the state directory.
+const STATE = mkdtempSync(join(tmpdir(), 'mn-sc-'));
 process.env['MULTINODE_STATE_DIR'] = STATE;
 const C = `scale${process.pid % 10000}`;
 

@@ -1,25 +1,36 @@
 /** Pure pieces of the local runtime: names, nft tables, probes, hosts files, argv building, log following. */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { appendFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../src/api/plan.js';
 import { clusterNames, serviceNames, shortHash } from '../../src/targets/local/paths.js';
-import { etcFstab, nodeExecArgv, nodeNetnsName } from '../../src/targets/local/node-exec.js';
+import {
+  etcFstab,
+  linuxSyscalls,
+  networkOnly,
+  nodeExecArgv,
+  nodeNetnsName,
+} from '../../src/targets/local/node-exec.js';
 import {
   chunks,
   nftFamily,
+  RANK_NETNS_SCRIPT,
   rankHostsFile,
   renderGatewayTable,
   renderNodeTable,
   segmentGateway,
   shellWithInputs,
+  UTS_SCRIPT,
   vxlanGroup,
 } from '../../src/targets/local/network.js';
+import { defaultPorts } from '../../src/targets/ports.js';
+import type { RunResult } from '../../src/targets/ports.js';
 import { pickHostPort, renderEndpointTable } from '../../src/targets/local/endpoints.js';
 import { nextProbeState, probeArgv } from '../../src/targets/local/probe.js';
-import { parseSsPorts } from '../../src/targets/local/cluster.js';
+import { parseSsPorts, PORTS_SCRIPT, readListeningPortsOf } from '../../src/targets/local/cluster.js';
 import type { ClusterMeta } from '../../src/targets/local/cluster.js';
 import { hostCpus, needsSsh, rankArgv, runsSshd } from '../../src/targets/local/supervisor.js';
 import { followLogs } from '../../src/targets/local/logs.js';
@@ -401,4 +412,71 @@ test('https endpoints: the TLS proxy owns the public port, DNAT matches a second
   );
   assert.match(table, new RegExp(`tcp dport ${api.dnatPort} dnat to 198\\.18\\.0\\.1:${api.dnatPort}`));
   assert.doesNotMatch(table, /tcp dport 8443 dnat/);
+});
+
+test('readListeningPortsOf: one Perl process for all nodes; ss per node when it cannot run', async () => {
+  const nodes = [1, 2].map((i) => ({
+    name: `node-${i}`,
+    index: i,
+    address: `198.18.0.${i}`,
+    netns: `mn-abc123-node-${i}`,
+    uts: `/x/uts/node-${i}`,
+    etcDir: `/x/etc/node-${i}`,
+    fabric: [],
+  }));
+  const calls: string[][] = [];
+  const ports = (perl: RunResult) => ({
+    ...defaultPorts(),
+    spawner: {
+      run: (argv: readonly string[]): Promise<RunResult> => {
+        calls.push([...argv]);
+        if (argv[0] === '/usr/bin/perl') return Promise.resolve(perl);
+        const names = argv.slice(4);
+        return Promise.resolve({
+          code: 0,
+          stderr: '',
+          stdout: names
+            .map((n) => `@@ ${n}\n${n.endsWith('-1') ? 'tcp LISTEN 0 128 0.0.0.0:2222 0.0.0.0:*\n' : ''}`)
+            .join(''),
+        });
+      },
+    },
+  });
+  const viaPerl = await readListeningPortsOf(
+    nodes,
+    ports({ code: 0, stderr: '', stdout: '@@ mn-abc123-node-1\n8080\n22\n8080\n@@ mn-abc123-node-2\n' }),
+  );
+  if (linuxSyscalls() !== undefined) {
+    assert.deepEqual(Object.fromEntries(viaPerl), { 'node-1': [22, 8080], 'node-2': [] });
+    assert.equal(calls.length, 1);
+    assert.deepEqual(calls[0]?.slice(-2), ['mn-abc123-node-1', 'mn-abc123-node-2']);
+  }
+  calls.length = 0;
+  const viaSs = await readListeningPortsOf(
+    nodes,
+    ports({ code: 3, stderr: '', stdout: '@@ mn-abc123-node-1\n' }),
+  );
+  assert.deepEqual(Object.fromEntries(viaSs), { 'node-1': [2222], 'node-2': [] });
+  assert.ok(calls.some((c) => c[0] === '/bin/sh' && c.includes('multinode-ss')));
+});
+
+test('the Perl helpers compile, and each architecture either has every system call number or none', () => {
+  for (const script of [PORTS_SCRIPT, RANK_NETNS_SCRIPT, UTS_SCRIPT]) {
+    const r = spawnSync('/usr/bin/perl', ['-c', '-e', script], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+  }
+  assert.deepEqual(linuxSyscalls('x64'), { setns: 308, unshare: 272, sethostname: 170, mount: 165 });
+  assert.equal(linuxSyscalls('s390x'), undefined);
+});
+
+test('networkOnly: a node-exec prefix shrinks to its network namespace; others only lose their mounts', () => {
+  const full = nodeExecArgv({
+    clusterName: 'c1',
+    node: 'node-2',
+    rankNetns: 'mn-abc123-r4',
+    mounts: '/x/mounts.sh',
+    cwd: '/work',
+  });
+  assert.deepEqual(networkOnly(full), ['/usr/bin/nsenter', '--net=/run/netns/mn-abc123-r4']);
+  assert.deepEqual(networkOnly(['/usr/bin/env', '--mn-mounts=/x/m.sh', 'A=1']), ['/usr/bin/env', 'A=1']);
 });

@@ -29,8 +29,9 @@ import type { RankPlan, ServicePlan } from '../../api/plan.js';
 import type { RuntimePorts } from '../ports.js';
 import type { ClusterMeta, ClusterNodeMeta } from './cluster.js';
 import { BRNF_OFF, IPV6_OFF, writeEtcFiles } from './cluster.js';
-import { NETNS_DIR, netnsExecArgv } from './node-exec.js';
-import { serviceNames } from './paths.js';
+import { linuxSyscalls, NETNS_DIR, netnsExecArgv, PERL_EACH_NETNS, setnsSyscall } from './node-exec.js';
+import { serviceNames, stateRoot } from './paths.js';
+import { STATE } from '../../api/names.js';
 import type { Resource } from './service-state.js';
 import { trace } from './trace.js';
 import { grantUses, undoUsesRoute, USES_MARK } from './uses-fence.js';
@@ -117,8 +118,35 @@ function lines(ls: readonly string[]): string {
 
 /** Nodes set up at once (each is one process running ip and nft in the node's namespace). */
 const NODE_SETUP_PARALLEL = 4;
+/** Ranks whose etc files are written at once (a few small files each). */
+const ETC_WRITE_PARALLEL = 16;
 /** Shells entering the ranks' namespaces at once (each takes a share of the ranks). */
 const RANK_SETUP_PARALLEL = 2;
+
+/**
+ * Perl, for each rank namespace named: enter it, then do what IPV6_OFF (cluster.ts) and `ip link set lo up` do —
+ * IPv6 off by default and on every interface but loopback (when the kernel has IPv6), then loopback up
+ * (SIOCGIFFLAGS/SIOCSIFFLAGS on `lo`). Stops at the first failure, naming it.
+ */
+export const RANK_NETNS_SCRIPT = `${PERL_EACH_NETNS}
+for my $ns (@ARGV) {
+  enter($ns) or die "cannot enter network namespace $ns: $!\\n";
+  my $c = '/proc/sys/net/ipv6/conf';
+  if (-d $c) {
+    for my $w (["$c/default/disable_ipv6", 1], ["$c/all/disable_ipv6", 1], ["$c/lo/disable_ipv6", 0]) {
+      open(my $fh, '>', $w->[0]) or die "$ns: $w->[0]: $!\\n";
+      print $fh "$w->[1]\\n";
+      close($fh) or die "$ns: $w->[0]: $!\\n";
+    }
+  }
+  socket(my $s, 2, 2, 0) or die "$ns: socket: $!\\n";
+  my $ifr = pack('a16 s x22', 'lo', 0);
+  ioctl($s, 0x8913, $ifr) or die "$ns: lo: $!\\n";
+  my $flags = unpack('x16 s', $ifr);
+  ioctl($s, 0x8914, pack('a16 s x22', 'lo', $flags | 1)) or die "$ns: lo up: $!\\n";
+  close $s;
+}
+`;
 
 /** `items` in at most `n` contiguous parts of near-equal size (none empty). */
 export function chunks<T>(items: readonly T[], n: number): T[][] {
@@ -280,14 +308,26 @@ export interface EndpointForward {
   readonly port: number;
 }
 
-/** Creates the service network; returns each rank's network namespace name. */
+/**
+ * Creates the service network; returns each rank's network namespace name. The ranks' host names (UTS
+ * namespaces and etc files) need nothing of the network, so they are made while it is set up.
+ */
 export async function setupServiceNetwork(
   ctx: NetworkContext,
   forwards: readonly EndpointForward[],
 ): Promise<RankNetwork[]> {
+  const identity = setupRankIdentity(ctx).then(() => trace('network: rank identity'));
+  const [made, named] = await Promise.allSettled([setupRankNetworks(ctx, forwards), identity]);
+  if (made.status === 'rejected') throw made.reason;
+  if (named.status === 'rejected') throw named.reason;
+  return made.value;
+}
+
+async function setupRankNetworks(
+  ctx: NetworkContext,
+  forwards: readonly EndpointForward[],
+): Promise<RankNetwork[]> {
   const { plan, cluster, ports } = ctx;
-  await setupRankIdentity(ctx);
-  trace('network: rank identity');
   // Before any NIC moves: the rail bridges fence the service's fabric ports from the first frame.
   await setupFabricFence(ctx);
   // The declared ports of the services it uses (uses-fence.ts; the node tables below accept its mark).
@@ -392,7 +432,7 @@ export async function setupServiceNetwork(
   //    service n²), the fence/forward table, forwarding on. Nodes in parallel (the kernel serialises link
   //    changes anyway, but nft's start-up overlaps).
   const group = vxlanGroup(vni);
-  await runLimited(nodes, NODE_SETUP_PARALLEL, async (n) => {
+  const nodesDone = runLimited(nodes, NODE_SETUP_PARALLEL, async (n) => {
     const peers = nodes.filter((p) => p.name !== n.name);
     await run.run(
       [
@@ -429,22 +469,36 @@ export async function setupServiceNetwork(
     );
   });
 
-  trace('network: nodes');
-  // 2. A netns per rank: IPv6 off before its interfaces arrive (loopback aside), loopback up. One `ip -batch`
-  //    for all of them, then a few shells that each enter a share of them (no process per rank from here).
-  await run.run(['ip', '-batch', '-'], { input: lines(rankNs.map((r) => `netns add ${r.netns}`)) });
-  await runLimited(chunks(rankNs, RANK_SETUP_PARALLEL), RANK_SETUP_PARALLEL, async (part) => {
-    await run.run([
-      '/bin/sh',
-      '-c',
-      `set -e; s="$1"; shift; for n in "$@"; do /usr/bin/nsenter --net=${NETNS_DIR}/"$n" /bin/sh -c "$s"; done`,
-      'multinode-rank-netns',
-      `${IPV6_OFF} && exec ip link set lo up`,
-      ...part.map((r) => r.netns),
-    ]);
-  });
+  // 2. Meanwhile, a netns per rank: IPv6 off before its interfaces arrive (loopback aside), loopback up. One
+  //    `ip -batch` for all of them, then ONE process that enters each (RANK_NETNS_SCRIPT), or, where that
+  //    cannot run, a few shells that each enter a share of them (no process per rank either way).
+  const ranksDone = (async () => {
+    await run.run(['ip', '-batch', '-'], { input: lines(rankNs.map((r) => `netns add ${r.netns}`)) });
+    const nr = setnsSyscall();
+    if (nr !== undefined) {
+      await run.run(['/usr/bin/perl', '-e', RANK_NETNS_SCRIPT, String(nr), ...rankNs.map((r) => r.netns)]);
+      trace('network: rank namespaces');
+      return;
+    }
+    await runLimited(chunks(rankNs, RANK_SETUP_PARALLEL), RANK_SETUP_PARALLEL, async (part) => {
+      await run.run([
+        '/bin/sh',
+        '-c',
+        `set -e; s="$1"; shift; for n in "$@"; do /usr/bin/nsenter --net=${NETNS_DIR}/"$n" /bin/sh -c "$s"; done`,
+        'multinode-rank-netns',
+        `${IPV6_OFF} && exec ip link set lo up`,
+        ...part.map((r) => r.netns),
+      ]);
+    });
+    trace('network: rank namespaces');
+  })();
+  const [nodesMade, ranksMade] = await Promise.allSettled([
+    nodesDone.then(() => trace('network: nodes')),
+    ranksDone,
+  ]);
+  if (nodesMade.status === 'rejected') throw nodesMade.reason;
+  if (ranksMade.status === 'rejected') throw ranksMade.reason;
 
-  trace('network: rank namespaces');
   // 3. CNI ADDs inside the nodes (host-local locks its own data dir), a few at a time; results kept for DEL.
   const results = new Map<string, unknown>();
   await runLimited(bridgeCalls, 4, async ({ node, rec }) => {
@@ -470,6 +524,29 @@ function setupHostNetwork(ctx: NetworkContext): RankNetwork[] {
   return plan.ranks.map((r) => ({ rank: r.rank, netns: nodeOf(cluster, r.node).netns }));
 }
 
+/**
+ * Perl: what `mount --bind D D; mount --make-private D`, then per (file, name) pair `: > D/file; unshare
+ * --uts=D/file hostname name` do, in one process: args unshare's, sethostname's and mount's numbers, D,
+ * then the pairs. Each unshare gives the process a new UTS namespace, which keeps living through its bind
+ * mount on the file. Stops at the first failure, naming it.
+ */
+export const UTS_SCRIPT = `use strict;
+my ($unshare, $sethostname, $mount, $d, @pairs) = @ARGV;
+# syscall() may write through its string arguments: each is a variable of its own, never a literal.
+my ($none, $uts) = ('none', '/proc/self/ns/uts');
+syscall($mount, $d, $d, 0, 4096, 0) == 0 or die "mount --bind $d: $!\\n";
+syscall($mount, $none, $d, 0, 1 << 18, 0) == 0 or die "mount --make-private $d: $!\\n";
+while (@pairs >= 2) {
+  my ($f, $h) = splice(@pairs, 0, 2);
+  my $file = "$d/$f";
+  open(my $fh, '>', $file) or die "$file: $!\\n";
+  close $fh;
+  syscall($unshare, 0x04000000) == 0 or die "unshare --uts: $!\\n";
+  syscall($sethostname, $h, length($h)) == 0 or die "hostname $h: $!\\n";
+  syscall($mount, $uts, $file, 0, 4096, 0) == 0 or die "mount --bind uts $file: $!\\n";
+}
+`;
+
 /** Where a rank's own hosts/resolv.conf/hostname live, and its persistent UTS namespace file. */
 export function rankEtcDir(serviceDir: string, rank: number): string {
   return join(serviceDir, 'etc', `rank-${rank}`);
@@ -488,24 +565,35 @@ export async function setupRankIdentity(ctx: NetworkContext): Promise<void> {
   const utsDir = join(ctx.serviceDir, 'uts');
   await mkdir(utsDir, { recursive: true });
   await ctx.record({ kind: 'mount', path: utsDir });
-  // One shell: a private bind mount of its own (so the nsfs bind mounts don't propagate), then one
-  // persistent UTS namespace per rank with its host name.
-  await ports.spawner.run([
-    '/bin/sh',
-    '-c',
-    'set -e; d="$1"; shift; /bin/mount --bind "$d" "$d"; /bin/mount --make-private "$d"; while [ $# -gt 1 ]; do : > "$d/$1"; /usr/bin/unshare --uts="$d/$1" /bin/hostname "$2"; shift 2; done',
-    'multinode-uts',
-    utsDir,
-    ...plan.ranks.flatMap((r) => [`rank-${r.rank}`, r.hostname]),
-  ]);
+  // One process: a private bind mount of its own (so the nsfs bind mounts don't propagate), then one
+  // persistent UTS namespace per rank with its host name (UTS_SCRIPT; a shell running util-linux's
+  // `unshare` and `hostname` per rank where that cannot run).
+  const pairs = plan.ranks.flatMap((r) => [`rank-${r.rank}`, r.hostname]);
+  const sys = linuxSyscalls();
+  if (sys !== undefined)
+    await ports.spawner.run([
+      '/usr/bin/perl',
+      '-e',
+      UTS_SCRIPT,
+      String(sys.unshare),
+      String(sys.sethostname),
+      String(sys.mount),
+      utsDir,
+      ...pairs,
+    ]);
+  else
+    await ports.spawner.run([
+      '/bin/sh',
+      '-c',
+      'set -e; d="$1"; shift; /bin/mount --bind "$d" "$d"; /bin/mount --make-private "$d"; while [ $# -gt 1 ]; do : > "$d/$1"; /usr/bin/unshare --uts="$d/$1" /bin/hostname "$2"; shift 2; done',
+      'multinode-uts',
+      utsDir,
+      ...pairs,
+    ]);
   const nodeLines = cluster.nodes.map((n) => `${n.address}\t${n.name}`);
-  for (const r of plan.ranks)
-    await writeEtcFiles(
-      '',
-      r.hostname,
-      rankHostsFile(plan, r, nodeLines),
-      rankEtcDir(ctx.serviceDir, r.rank),
-    );
+  await runLimited(plan.ranks, ETC_WRITE_PARALLEL, (r) =>
+    writeEtcFiles('', r.hostname, rankHostsFile(plan, r, nodeLines), rankEtcDir(ctx.serviceDir, r.rank)),
+  );
 }
 
 async function readMountPoints(): Promise<string[]> {
@@ -616,6 +704,10 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       const hostAlive = await exists(join(NETNS_DIR, r.hostNetns));
       if (!hostAlive) return;
       const netnsAlive = await exists(r.netns);
+      // A bridge attachment whose rank namespace is gone has nothing left to undo but its address lease,
+      // kept in the service's directory (removed with it): so the second pass over the same records (`down`
+      // after the supervisor undid what it made) starts no plugin. A moved NIC is always given back.
+      if (r.plugin === 'bridge' && !netnsAlive && leaseInServiceDir(r.config)) return;
       await ports.cni
         .invoke({
           command: 'DEL',
@@ -684,6 +776,14 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
     case 'process':
       return; // processes are stopped before teardown walks the list (see teardown.ts)
   }
+}
+
+/** Whether a CNI config's host-local leases live in a service directory (as setupServiceNetwork makes them). */
+function leaseInServiceDir(config: Readonly<Record<string, unknown>>): boolean {
+  const ipam = config['ipam'];
+  if (typeof ipam !== 'object' || ipam === null || !('dataDir' in ipam)) return false;
+  const dir = ipam.dataDir;
+  return typeof dir === 'string' && dir.startsWith(`${join(stateRoot(), STATE.servicesDir)}/`);
 }
 
 async function exists(path: string): Promise<boolean> {

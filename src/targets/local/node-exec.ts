@@ -143,6 +143,55 @@ export function withoutMounts(prefix: readonly string[]): string[] {
   return prefix.filter((a) => !a.startsWith(MOUNTS_ARG));
 }
 
+/**
+ * For checks that need only the network (a TCP connection to an address): just the network namespace of a
+ * `nodeExecArgv` prefix (`nsenter --net=…`: one process, where the whole prefix takes a mount namespace,
+ * `mount -a` and `mount --move` as well); any other prefix without its volume mounts.
+ */
+export function networkOnly(prefix: readonly string[]): string[] {
+  const net = prefix[0] === '/usr/bin/nsenter' ? prefix.find((a) => a.startsWith('--net=')) : undefined;
+  return net !== undefined ? ['/usr/bin/nsenter', net] : withoutMounts(prefix);
+}
+
+/** System call numbers the Perl helpers use (x86-64; arm64 and riscv64 share the generic table). */
+export interface LinuxSyscalls {
+  readonly setns: number;
+  readonly unshare: number;
+  readonly sethostname: number;
+  readonly mount: number;
+}
+const SYSCALLS: Readonly<Partial<Record<string, LinuxSyscalls>>> = {
+  x64: { setns: 308, unshare: 272, sethostname: 170, mount: 165 },
+  arm64: { setns: 268, unshare: 97, sethostname: 161, mount: 40 },
+  riscv64: { setns: 268, unshare: 97, sethostname: 161, mount: 40 },
+};
+
+/**
+ * The system call numbers on this machine's architecture (Node's `process.arch`), for the Perl helpers that
+ * do from ONE process what would otherwise take a process per namespace (perl-base is essential, as for
+ * file-lock.ts); undefined elsewhere, where callers take their one-process-per-namespace way.
+ */
+export function linuxSyscalls(arch: string = process.arch): LinuxSyscalls | undefined {
+  return SYSCALLS[arch];
+}
+
+/** setns(2)'s number (see linuxSyscalls). */
+export function setnsSyscall(arch: string = process.arch): number | undefined {
+  return linuxSyscalls(arch)?.setns;
+}
+
+/** Perl: the start of a loop over namespace names (`$ns`) that enters each in turn; `$nr` is setns's number. */
+export const PERL_EACH_NETNS = `use strict;
+my $nr = shift @ARGV;
+sub enter {
+  my ($ns) = @_;
+  open(my $fh, '<', "${NETNS_DIR}/$ns") or return 0;
+  my $in = syscall($nr, fileno($fh), 0x40000000);
+  close $fh;
+  return $in == 0;
+}
+`;
+
 /** Just the network namespace (cheap: no mount namespace), for iproute2/nft/CNI calls. */
 export function netnsExecArgv(netnsName: string): string[] {
   return ['/usr/bin/nsenter', `--net=${join(NETNS_DIR, netnsName)}`];

@@ -4,7 +4,8 @@
  * reverse order (endpoint table, CNI attachments, rank namespaces, node tables, links, files) → remove the
  * service's state. Whatever is already gone counts as done.
  */
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdirSync, readFileSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { ENV, PLAN_FILES } from '../../api/names.js';
 import type { RuntimePorts } from '../ports.js';
 import { defaultPorts } from '../ports.js';
@@ -14,8 +15,9 @@ import { teardownServiceSsh } from './ssh/index.js';
 import { requireInside } from '../state-root.js';
 import { serviceDir, withClusterLock, withServiceLock } from './paths.js';
 import { stopGroup, stopProcess } from './processes.js';
+import { trace } from './trace.js';
 import { removeServiceVolumes } from './volumes.js';
-import type { ServiceState } from './service-state.js';
+import type { Resource, ServiceState } from './service-state.js';
 import { readProcStartTime, readServiceState, updateServiceState } from './service-state.js';
 
 export interface DownResult {
@@ -42,10 +44,12 @@ export async function sweepServiceProcesses(state: ServiceState, graceMs = 1000)
   if (!clusterFile) return 0;
   const needle = `\0${ENV.clusterFile}=${clusterFile}\0`;
   const found: { pid: number; startTime: string }[] = [];
-  for (const d of await readdir('/proc')) {
+  // Synchronous reads: one pass over every process's small environ file takes milliseconds this way (through
+  // the thread pool, four hops per file, it grew to seconds with the processes of a large service).
+  for (const d of readdirSync('/proc')) {
     if (!/^\d+$/.test(d) || Number(d) === process.pid) continue;
     try {
-      const env = `\0${await readFile(`/proc/${d}/environ`, 'utf8')}`;
+      const env = `\0${readFileSync(`/proc/${d}/environ`, 'utf8')}`;
       if (!env.includes(needle)) continue;
       const st = await readProcStartTime(Number(d));
       if (st !== undefined) found.push({ pid: Number(d), startTime: st });
@@ -55,6 +59,27 @@ export async function sweepServiceProcesses(state: ServiceState, graceMs = 1000)
   }
   await Promise.all(found.map((p) => stopProcess(p.pid, p.startTime, graceMs)));
   return found.length;
+}
+
+/**
+ * Undoes recorded resources in reverse order of recording; a run of resources of the same kind is
+ * independent, so it is undone at once (network.ts batches each kind into a few processes). With `onError`,
+ * a failure is handed to it and the rest goes on; without, the first failure rejects (the rest of its run goes on).
+ */
+export async function undoInReverse(
+  resources: readonly Resource[],
+  ports: RuntimePorts,
+  onError?: (e: unknown) => void,
+): Promise<void> {
+  const reversed = [...resources].reverse();
+  for (let i = 0; i < reversed.length;) {
+    let j = i + 1;
+    while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
+    const undone = reversed.slice(i, j).map((r) => undoResource(r, ports));
+    await Promise.all(onError === undefined ? undone : undone.map((p) => p.catch(onError)));
+    trace(`down: ${j - i} ${reversed[i]?.kind ?? ''} undone`);
+    i = j;
+  }
 }
 
 export async function downService(
@@ -106,25 +131,22 @@ async function teardownRecorded(
     options.onProgress?.('stopping the supervisor');
     await stopProcess(marked.supervisorPid, marked.supervisorStartTime, 5000);
   }
+  trace('down: supervisor stopped');
   // Re-read: the supervisor may have recorded more before it stopped.
   const latest = (await readServiceState(name, ports)) ?? state;
   options.onProgress?.(`stopping ${latest.ranks.length} rank(s)`);
   await stopRanks(latest, options.graceMs ?? 3000);
+  trace('down: ranks stopped');
   await sweepServiceProcesses(latest, Math.min(options.graceMs ?? 3000, 1000));
+  trace('down: swept');
   // Ranks in their image: their containers (by label, recorded or not) and cgroups; the image cache stays.
   await removeServiceContainers(latest.cluster, name, serviceDir(name));
   // SSH sessions, shared connections and the control directory (which may lie outside the state), also
   // when the supervisor died before recording them.
   await teardownServiceSsh(serviceDir(name)).catch(() => undefined);
+  trace('down: containers and ssh');
   options.onProgress?.(`removing ${latest.resources.length} network object(s)`);
-  // Reverse order; a run of resources of the same kind is independent, so undo it in parallel.
-  const reversed = [...latest.resources].reverse();
-  for (let i = 0; i < reversed.length;) {
-    let j = i + 1;
-    while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
-    await Promise.all(reversed.slice(i, j).map((r) => undoResource(r, ports)));
-    i = j;
-  }
+  await undoInReverse(latest.resources, ports);
   await rm(requireInside(serviceDir(name)), { recursive: true, force: true });
   // The built-in `data` volume lives as long as the service unless it persists (`down --volumes`: app/down.ts).
   if (!latest.plan.persist) await removeServiceVolumes(name, { persist: false, volumes: false });

@@ -43,7 +43,7 @@ import {
   shortPrivateParent,
 } from '../../private-dir.js';
 import { ensureSshMaterial, removeSshMaterial, type KnownHost, type SshMaterial } from './keys.js';
-import { withoutMounts } from '../node-exec.js';
+import { networkOnly } from '../node-exec.js';
 import { buildSessionScript, sessionForceCommand, SSH_CONFIG_FILES, writeSshClientConfig } from './config.js';
 import { stopSessions, type StopSessionsResult } from './sessions.js';
 import { buildSshdConfig, buildSshdRunScript, ensureSshdPrivsepDir, waitForSshd } from './sshd.js';
@@ -323,9 +323,9 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     sshdConfigPath: (rank) => (get(rank), configPath(rank)),
     waitReady: async (rank, options = {}) => {
       const r = get(rank);
-      // The namespaces are enough to see the banner: skip the volume mounts on every poll.
+      // The rank's network namespace is enough to see the banner: no mount namespace on every check.
       await waitForSshd(r.address, r.sshPort, {
-        execPrefix: withoutMounts(r.exec),
+        execPrefix: networkOnly(r.exec),
         ...(options.timeoutMs === undefined ? {} : { timeoutMs: options.timeoutMs }),
       });
     },

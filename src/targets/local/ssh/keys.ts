@@ -115,16 +115,17 @@ export async function ensureSshMaterial(
   const m = sshMaterialPaths(dir);
   await mkdir(dir, { recursive: true, mode: 0o700 });
   await chmod(dir, 0o700);
-  if (!(await exists(m.userKey)) || !(await exists(m.userPub))) {
-    await rm(m.userKey, { force: true });
-    await rm(m.userPub, { force: true });
-    await keygen(m.userKey, `${options.comment}:user`);
-  }
-  if (!(await exists(m.hostKey)) || !(await exists(m.hostPub))) {
-    await rm(m.hostKey, { force: true });
-    await rm(m.hostPub, { force: true });
-    await keygen(m.hostKey, `${options.comment}:host`);
-  }
+  const ensureKey = async (key: string, pub: string, comment: string): Promise<void> => {
+    if ((await exists(key)) && (await exists(pub))) return;
+    await rm(key, { force: true });
+    await rm(pub, { force: true });
+    await keygen(key, comment);
+  };
+  // Both keys at once: two ssh-keygen runs side by side, not one after the other.
+  await Promise.all([
+    ensureKey(m.userKey, m.userPub, `${options.comment}:user`),
+    ensureKey(m.hostKey, m.hostPub, `${options.comment}:host`),
+  ]);
   const userPub = (await readFile(m.userPub, 'utf8')).trim();
   const hostPub = (await readFile(m.hostPub, 'utf8')).trim();
   // Atomic replacement: wrapper calls may be reading these while a restarted rank re-prepares.
