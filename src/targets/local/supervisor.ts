@@ -34,7 +34,6 @@ import { rankEtcDir, rankUtsPath, setupServiceNetwork } from './network.js';
 import { nodeExecArgv } from './node-exec.js';
 import { serviceDir, serviceNames, stateRoot, withServiceLock } from './paths.js';
 import { PRIVATE_DIR_MODE, requireInside } from '../state-root.js';
-import { undoResource } from './network.js';
 import { STATE } from '../../api/names.js';
 import { buildDispatchWrapper, prepareServiceSsh } from './ssh/index.js';
 import { SSHD } from './ssh/sshd.js';
@@ -52,7 +51,7 @@ import {
   serviceStatePath,
   updateServiceState,
 } from './service-state.js';
-import { stopRanks } from './teardown.js';
+import { stopRanks, undoInReverse } from './teardown.js';
 import { rankMountsScriptPath, setupServiceMounts, underMount } from './volumes.js';
 import type { SupervisorEvent } from './reconcile/events.js';
 import type { ReconcileEffects } from './reconcile/interpreter.js';
@@ -712,10 +711,10 @@ async function removeOwn(
   ports: RuntimePorts,
 ): Promise<void> {
   await Promise.all(live.map((l) => stopGroup(l.pid, l.startTime, 1000)));
-  for (const r of [...mine].reverse()) {
-    if (r.kind === 'process') await stopGroup(r.pid, r.startTime, 1000);
-    else await undoResource(r, ports).catch(() => undefined);
-  }
+  // Its sshds (and any other process it recorded) at once, then everything else as `down` undoes it: in
+  // reverse, each run of one kind at once (a service of n ranks: a few processes per kind, not n).
+  await Promise.all(mine.flatMap((r) => (r.kind === 'process' ? [stopGroup(r.pid, r.startTime, 1000)] : [])));
+  await undoInReverse(mine, ports, () => undefined);
   await withServiceLock(name, async () => {
     if (await readServiceState(name, ports)) return;
     await rm(requireInside(serviceDir(name)), { recursive: true, force: true });
