@@ -34,6 +34,11 @@ export interface EnvContext {
    * describe a rank's GPUs and cores (`resourceEnv`) and its hostfile slots then follow its role.
    */
   readonly roleShapes?: ReadonlyMap<string, RankShape>;
+  /**
+   * The declared ports each role binds, by role name, for roles that narrow them (`roles[].ports`): a
+   * rank's `MULTINODE_PORT_<NAME>` is set only for the ports its role binds.
+   */
+  readonly rolePorts?: ReadonlyMap<string, readonly string[]>;
   /** Variables naming the services this one uses (`MULTINODE_USES_*`), already built. */
   readonly usesEnv?: Readonly<Record<string, Value>>;
 }
@@ -202,6 +207,7 @@ export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
     if (!ctx.roles) env.set(DIST_ENV.tfConfig, tfConfigValue());
   }
   const roleEnv = ctx.roles ? buildRoleEnv(env, ctx.roles, n) : undefined;
+  if (ctx.roles && roleEnv && ctx.rolePorts) narrowPortEnv(env, roleEnv, ctx.roles, ctx.rolePorts);
   for (const [k, v] of Object.entries(ctx.usesEnv ?? {})) env.set(k, v);
 
   switch (ctx.implementation) {
@@ -358,6 +364,27 @@ function buildRoleEnv(
     out.set(r.name, own);
   }
   return out;
+}
+
+/**
+ * A port that some role does not bind: its `MULTINODE_PORT_<NAME>` moves from every rank to the roles
+ * that bind it (a rank of another role has no such port, so no variable, on every target alike).
+ */
+function narrowPortEnv(
+  env: Map<string, Value>,
+  roleEnv: Map<string, Map<string, Value>>,
+  roles: readonly { readonly name: string }[],
+  rolePorts: ReadonlyMap<string, readonly string[]>,
+): void {
+  const binds = (role: string, key: string): boolean => {
+    const own = rolePorts.get(role);
+    return own === undefined || own.some((x) => portEnvName(x) === key);
+  };
+  for (const [key, value] of [...env].filter(([k]) => k.startsWith(ENV.portPrefix))) {
+    if (roles.every((r) => binds(r.name, key))) continue;
+    env.delete(key);
+    for (const r of roles) if (binds(r.name, key)) roleEnv.get(r.name)?.set(key, value);
+  }
 }
 
 /** Backend.AI with real roles: replicas per role, each member's role and 1-based index within it. */

@@ -495,6 +495,7 @@ function planService(
     runAsRoot: options.runAsRoot,
     ...(roles ? { roles } : {}),
     ...(roleShapes ? { roleShapes } : {}),
+    ...(narrowedRolePorts(svc) ?? {}),
     ...(uses ? { usesEnv: uses.env } : {}),
   });
 
@@ -645,6 +646,15 @@ function blockScalarPos(pos: SourcePos, path: string, at: { line: number; column
   const key = path.slice(path.lastIndexOf('.') + 1);
   const keyCol = pos.col - (key.length + 2);
   return { ...pos, line: pos.line + 1 + at.line, col: keyCol >= 1 ? keyCol + 2 + at.column : pos.col };
+}
+
+/** The ports of each role that narrows them (`roles[].ports`), for `MULTINODE_PORT_<NAME>`; else undefined. */
+function narrowedRolePorts(
+  svc: ServiceSpec,
+): { rolePorts: ReadonlyMap<string, readonly string[]> } | undefined {
+  const narrowing = (svc.roles ?? []).filter((r) => r.ports !== undefined);
+  if (narrowing.length === 0) return undefined;
+  return { rolePorts: new Map(narrowing.map((r) => [r.name, r.ports ?? []])) };
 }
 
 /** In host mode a probe on a declared port must hit the port actually bound. */

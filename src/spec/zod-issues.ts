@@ -206,6 +206,21 @@ export function zodIssuesToIssues(
             pos: at(path),
             message: `must not be empty`,
           });
+        } else if (zi.origin === 'array' && Array.isArray(input)) {
+          const limit = Number(zi.code === 'too_small' ? zi.minimum : zi.maximum);
+          const items = (k: number): string => `${k} item${k === 1 ? '' : 's'}`;
+          push({
+            code: CODES.range,
+            severity: 'error',
+            path,
+            pos: at(path),
+            message: `found ${input.length === 0 ? 'an empty list' : `a list of ${items(input.length)}`}; allowed: a list of ${zi.code === 'too_small' ? 'at least' : 'at most'} ${items(limit)}`,
+            ...(zi.code === 'too_small' && input.length === 0
+              ? {
+                  hint: `drop "${String(zi.path[zi.path.length - 1] ?? '')}: []" or list at least ${items(limit)}`,
+                }
+              : {}),
+          });
         } else {
           push({
             code: CODES.range,
