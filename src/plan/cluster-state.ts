@@ -222,6 +222,8 @@ export class ClusterState {
       out.push(`is held exclusively by ${[...d.services].join(', ') || 'another service'}`);
     else if (need.exclusive && flags & FLAG_HAS_SERVICES)
       out.push(`already runs ${[...d.services].sort().join(', ')} (exclusive placement asked)`);
+    // Who holds the rest: services already on the node, and ones this plan placed there before.
+    const held = d.services.size > 0 ? ` (held by ${[...d.services].sort().join(', ')})` : '';
     if (need.gpus > 0) {
       const models = [...new Set(node.gpus.map((g) => g.model))].sort();
       const matching =
@@ -234,13 +236,14 @@ export class ClusterState {
       else {
         const free = this.matchingFreeGpus(i, need.gpuModel);
         if (matching < need.gpus) out.push(`has ${matching} GPUs of that model, needs ${need.gpus}`);
-        else if (free < need.gpus) out.push(`has ${free} free GPUs, needs ${need.gpus}`);
+        else if (free < need.gpus) out.push(`has ${free} free GPUs, needs ${need.gpus}${held}`);
       }
     }
     const fc = this.freeCores[i] ?? 0;
-    if (fc < need.cores) out.push(`has ${fc} free cores, needs ${need.cores}`);
+    if (fc < need.cores) out.push(`has ${fc} free cores, needs ${need.cores}${held}`);
     const fm = this.freeMem[i] ?? 0;
-    if (fm < need.memoryBytes) out.push(`has ${format(fm)} free memory, needs ${format(need.memoryBytes)}`);
+    if (fm < need.memoryBytes)
+      out.push(`has ${format(fm)} free memory, needs ${format(need.memoryBytes)}${held}`);
     for (const nic of need.nics) {
       if (!node.fabricNics.some((f) => f.name === nic)) out.push(`lacks fabric NIC ${nic}`);
       else if (!d.freeNics.has(nic)) out.push(`fabric NIC ${nic} is in use`);

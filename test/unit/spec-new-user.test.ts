@@ -109,3 +109,30 @@ test('MULTINODE_PORT_<NAME> is set only on ranks whose role binds the port (not 
   assert.deepEqual(wide.env.MULTINODE_PORT_HTTP, [{ of: 'self', port: 'http' }]);
   assert.equal(wide.roleEnv?.sub?.MULTINODE_PORT_HTTP, undefined);
 });
+
+test('a service that does not fit says which services hold the nodes, and lists each node once', async () => {
+  const { planSpec, defaultPlanOptions } = await import('../../src/plan/index.js');
+  const { reasonLines } = await import('../../src/app/plan-for.js');
+  const r = planSpec(
+    spec(`
+services:
+  front:
+    uses: [back]
+    script: run
+  back:
+    script: run
+    multinode: { nodes: 2 }
+`),
+    generateInventory({ nodes: 2, cores: 1 }),
+    defaultPlanOptions({}),
+  );
+  assert.equal(r.ok, false);
+  if (r.ok) return;
+  const reason = r.reasons.find((x) => x.service === 'front');
+  assert.ok(reason, JSON.stringify(r.reasons));
+  assert.match(reason.summary, /needs 1 node with 1 core and 1Gi memory free/);
+  assert.match(reason.summary, /node-1: has 0 free cores, needs 1 \(held by back\)/);
+  const lines = reasonLines(reason);
+  for (const node of ['node-1', 'node-2'])
+    assert.equal(lines.join('\n').split(`${node}:`).length - 1, 1, `${node} once in:\n${lines.join('\n')}`);
+});
