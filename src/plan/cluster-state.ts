@@ -222,8 +222,6 @@ export class ClusterState {
       out.push(`is held exclusively by ${[...d.services].join(', ') || 'another service'}`);
     else if (need.exclusive && flags & FLAG_HAS_SERVICES)
       out.push(`already runs ${[...d.services].sort().join(', ')} (exclusive placement asked)`);
-    // Who holds the rest: services already on the node, and ones this plan placed there before.
-    const held = d.services.size > 0 ? ` (held by ${[...d.services].sort().join(', ')})` : '';
     if (need.gpus > 0) {
       const models = [...new Set(node.gpus.map((g) => g.model))].sort();
       const matching =
@@ -236,19 +234,23 @@ export class ClusterState {
       else {
         const free = this.matchingFreeGpus(i, need.gpuModel);
         if (matching < need.gpus) out.push(`has ${matching} GPUs of that model, needs ${need.gpus}`);
-        else if (free < need.gpus) out.push(`has ${free} free GPUs, needs ${need.gpus}${held}`);
+        else if (free < need.gpus) out.push(`has ${free} free GPUs, needs ${need.gpus}`);
       }
     }
     const fc = this.freeCores[i] ?? 0;
-    if (fc < need.cores) out.push(`has ${fc} free cores, needs ${need.cores}${held}`);
+    if (fc < need.cores) out.push(`has ${fc} free cores, needs ${need.cores}`);
     const fm = this.freeMem[i] ?? 0;
-    if (fm < need.memoryBytes)
-      out.push(`has ${format(fm)} free memory, needs ${format(need.memoryBytes)}${held}`);
+    if (fm < need.memoryBytes) out.push(`has ${format(fm)} free memory, needs ${format(need.memoryBytes)}`);
     for (const nic of need.nics) {
       if (!node.fabricNics.some((f) => f.name === nic)) out.push(`lacks fabric NIC ${nic}`);
       else if (!d.freeNics.has(nic)) out.push(`fabric NIC ${nic} is in use`);
     }
     for (const p of need.fixedPorts) if (d.usedPorts.has(p)) out.push(`host port ${p} is in use`);
+    // Who holds what is missing: services already on the node, and ones this plan placed there before.
+    const exclusiveNamed =
+      (flags & FLAG_EXCLUSIVE) !== 0 || (need.exclusive && (flags & FLAG_HAS_SERVICES) !== 0);
+    if (out.length > 0 && !exclusiveNamed && d.services.size > 0)
+      out.push(`held by ${[...d.services].sort().join(', ')}`);
     return out;
   }
 

@@ -131,7 +131,7 @@ services:
   const reason = r.reasons.find((x) => x.service === 'front');
   assert.ok(reason, JSON.stringify(r.reasons));
   assert.match(reason.summary, /needs 1 node with 1 core and 1Gi memory free/);
-  assert.match(reason.summary, /node-1: has 0 free cores, needs 1 \(held by back\)/);
+  assert.match(reason.summary, /node-1: has 0 free cores, needs 1; held by back/);
   const lines = reasonLines(reason);
   for (const node of ['node-1', 'node-2'])
     assert.equal(lines.join('\n').split(`${node}:`).length - 1, 1, `${node} once in:\n${lines.join('\n')}`);
