@@ -136,3 +136,20 @@ services:
   for (const node of ['node-1', 'node-2'])
     assert.equal(lines.join('\n').split(`${node}:`).length - 1, 1, `${node} once in:\n${lines.join('\n')}`);
 });
+
+test('a YAML merge key or a compose extension field gets a hint saying what to write instead', () => {
+  const issues = issuesOf(`
+x-common: &common
+  script: run
+services:
+  alpha:
+    <<: *common
+`);
+  const x = issues.find((i) => i.path === 'x-common');
+  assert.ok(x, JSON.stringify(issues));
+  assert.match(x.hint ?? '', /extension fields/);
+  const merge = issues.find((i) => i.path === 'services.alpha["<<"]');
+  assert.ok(merge, JSON.stringify(issues));
+  assert.equal(merge.code, 'unknown-key');
+  assert.match(merge.hint ?? '', /merge keys .* not supported/);
+});
