@@ -12,6 +12,15 @@ import { joinPath } from './paths.js';
 import { locate } from './locate.js';
 import { closest } from './suggest.js';
 import { FABRIC_DEVICE_RE } from './normalize.js';
+import { ENV } from '../api/env-names.js';
+
+/** Our variables whose value differs from rank to rank: one value in `env` would replace all of them. */
+const PER_RANK_ENV: ReadonlySet<string> = new Set([
+  ENV.nodeRank,
+  ENV.nodeIp,
+  ENV.nodeHostname,
+  ENV.roleIndex,
+]);
 
 /** RFC 1123 label, as Kubernetes uses it for names. */
 export const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -137,6 +146,13 @@ export function checkService(
       c.warn(CODES.duplicateEnv, p('env', i), `${e.key} is also set by env[${prev}]; this later entry wins`);
     }
     seenEnv.set(e.key, i);
+    if (svc.nodes > 1 && PER_RANK_ENV.has(e.key))
+      c.warn(
+        CODES.envPerRank,
+        p('env', i),
+        `${e.key} differs per rank (the planner gives each of the ${svc.nodes} ranks its own); this entry gives every rank the same value`,
+        { hint: `drop it, or give your value a name of your own` },
+      );
   });
 
   // Ports

@@ -153,3 +153,26 @@ services:
   assert.equal(merge.code, 'unknown-key');
   assert.match(merge.hint ?? '', /merge keys .* not supported/);
 });
+
+test('setting a per-rank variable such as MULTINODE_NODE_RANK in env warns (one value on every rank)', () => {
+  const r = parseSpec(
+    `
+services:
+  w:
+    script: run
+    multinode: { nodes: 2 }
+    env: [MULTINODE_NODE_RANK=7, MULTINODE_WRAPPER_FORWARD_STREAMS=1, MASTER_PORT=29600]
+`,
+    'new-user.yaml',
+  );
+  assert.ok(r.ok);
+  if (!r.ok) return;
+  const warned = r.warnings.filter((w) => w.code === 'env-per-rank');
+  assert.deepEqual(
+    warned.map((w) => w.path),
+    ['services.w.env[0]'],
+  );
+  // One rank: nothing differs.
+  const one = parseSpec('services:\n  w:\n    script: run\n    env: [MULTINODE_NODE_RANK=0]\n', 'one.yaml');
+  assert.ok(one.ok && one.warnings.every((w) => w.code !== 'env-per-rank'));
+});
