@@ -261,6 +261,18 @@ export function checkService(
     if (http) checkProbePort(http.port, p('readiness-probe', 'http-get', 'port'));
   }
 
+  // Working directory: an absolute path, as a container runtime requires (OCI `cwd`, Kubernetes
+  // `workingDir`); a relative one would mean the supervisor's, the batch host's or no directory at all.
+  if (svc.cwd !== undefined && !svc.cwd.startsWith('/'))
+    c.error(
+      CODES.format,
+      p('cwd'),
+      `found ${JSON.stringify(svc.cwd)}; allowed: an absolute path such as /workspace`,
+      {
+        hint: 'write the full path; a relative one would mean a different directory on each target',
+      },
+    );
+
   // Mounts
   const locations = new Map<string, string>();
   for (const m of svc.mounts) {
