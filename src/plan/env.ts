@@ -122,21 +122,18 @@ export function hostsSlotsValue(roles?: readonly { readonly name: string }[]): V
   return perRoleList(LIST.hostsSlots, ',', roles);
 }
 
-/** The lists every service can use; the planner keeps only those its values name. */
-export function serviceLists(
-  implementation: Implementation,
-  slots: number,
-  portNames: readonly string[],
-  multi: boolean,
-): Record<string, ListPlan> {
-  const self = { host: 'self' } as const;
+/**
+ * One rank's entry in the cluster file: address, host, the ports it binds (by name), rank, SSH port and,
+ * for several ranks, the TF port.
+ */
+export function clusterRankObject(portNames: readonly string[], multi: boolean): Value {
   const json = (s: string): string => JSON.stringify(s);
   const ports = [...portNames].sort();
-  const rankObject = val(
+  return val(
     '{"address":"',
     { addr: 'self' },
     '","host":"',
-    self,
+    { host: 'self' },
     '","ports":{',
     ...ports.flatMap((name, k) => [`${k > 0 ? ',' : ''}${json(name)}:`, { port: name, of: 'self' } as const]),
     '},"rank":',
@@ -146,6 +143,25 @@ export function serviceLists(
     ...(multi ? [',"tfPort":', { port: PORT_REF.tf, of: 'self' } as const] : []),
     '}',
   );
+}
+
+/**
+ * The cluster file's `ranks` entries when some role narrows its ports: one list per role, each entry naming
+ * only the ports its role binds (a port a rank does not bind has no number to write).
+ */
+export function clusterRanksValue(roles?: readonly { readonly name: string }[]): Value {
+  return perRoleList(LIST.clusterRanks, ',', roles);
+}
+
+/** The lists every service can use; the planner keeps only those its values name. */
+export function serviceLists(
+  implementation: Implementation,
+  slots: number,
+  portNames: readonly string[],
+  multi: boolean,
+): Record<string, ListPlan> {
+  const self = { host: 'self' } as const;
+  const rankObject = clusterRankObject(portNames, multi);
   return {
     [LIST.addressesLines]: { each: val({ addr: 'self' }), sep: '\n' },
     [LIST.clusterRanks]: { each: rankObject, sep: ',' },

@@ -35,7 +35,16 @@ import type { BackendContext } from './backend.js';
 import { canonicalJson, contentHashStreamed } from '../lib/canonical.js';
 import { ClusterState } from './cluster-state.js';
 import { rankNeedFor } from './cluster-state.js';
-import { LIST, buildServiceEnv, hostfileValue, roleLists, serviceLists, slotsPerHost } from './env.js';
+import {
+  LIST,
+  buildServiceEnv,
+  clusterRankObject,
+  clusterRanksValue,
+  hostfileValue,
+  roleLists,
+  serviceLists,
+  slotsPerHost,
+} from './env.js';
 import type { RankShape } from './env.js';
 import { listsOf, val } from './resolve.js';
 import { formatCidr, parseIpv4 } from '../lib/ipv4.js';
@@ -450,6 +459,7 @@ function planService(
   const scriptPath = `${filesDir}/${PLAN_FILES.script}`;
   const slots = slotsPerHost(svc.resource.gpus, svc.resource.cpuCores);
   const declaredPorts = svc.ports.map((p) => p.name);
+  const rolePortsOf = narrowedRolePorts(svc)?.rolePorts;
   const allLists = serviceLists(svc.implementation, slots, declaredPorts, n > 1);
   const clusterFile = val(
     '{"leader":"',
@@ -459,7 +469,8 @@ function planService(
     `"network":{"mode":"${network.mode}","subnet":"`,
     { iface: true },
     '"},"ranks":[',
-    { list: LIST.clusterRanks },
+    // Roles that narrow their ports: each role's entries name only the ports its members bind.
+    clusterRanksValue(rolePortsOf ? roles : undefined),
     `],"service":${JSON.stringify(svc.name)},"version":1}\n`,
   );
   const roleShapes = roles ? shapesOfRoles(svc, roles, resources) : undefined;
@@ -538,6 +549,14 @@ function planService(
   for (const v of Object.values(leaderEnv)) collect(v);
   for (const own of Object.values(roleEnv ?? {})) for (const v of Object.values(own)) collect(v);
   if (roles) Object.assign(allLists, roleLists(roles, svc.implementation, roleShapes));
+  if (roles && rolePortsOf)
+    for (const r of roles)
+      allLists[`${LIST.clusterRanks}@${r.name}`] = {
+        count: r.nodes,
+        each: clusterRankObject(rolePortsOf.get(r.name) ?? declaredPorts, n > 1),
+        from: r.first,
+        sep: ',',
+      };
   for (const f of files) collect(f.content);
   const commands = hostnames.map((_, r) => command(r));
   for (const c of commands) for (const a of c.argv) collect(a);

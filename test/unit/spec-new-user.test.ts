@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { parseSpec } from '../../src/spec/index.js';
 import type { Spec } from '../../src/api/spec.js';
 import { generateInventory } from '../../src/plan/index.js';
-import { mustPlan, svcOf } from './helpers/plan-helpers.js';
+import { litOf, mustPlan, svcOf } from './helpers/plan-helpers.js';
 
 function issuesOf(text: string): { code: string; path: string; message: string; hint?: string }[] {
   const r = parseSpec(text, 'new-user.yaml');
@@ -175,4 +175,19 @@ services:
   // One rank: nothing differs.
   const one = parseSpec('services:\n  w:\n    script: run\n    env: [MULTINODE_NODE_RANK=0]\n', 'one.yaml');
   assert.ok(one.ok && one.warnings.every((w) => w.code !== 'env-per-rank'));
+});
+
+test('the cluster file is valid JSON when a role narrows its ports (each rank lists the ports it binds)', () => {
+  const s = litOf(mustPlan(spec(ROLE_PORTS), generateInventory({ nodes: 3, cores: 4 })));
+  const file = s.files.find((f) => f.name === 'cluster.json');
+  assert.ok(file);
+  const parsed = JSON.parse(file.content) as { ranks: { rank: number; ports: Record<string, number> }[] };
+  assert.deepEqual(
+    parsed.ranks.map((r) => [r.rank, Object.keys(r.ports)]),
+    [
+      [0, ['grpc']],
+      [1, ['grpc', 'http']],
+      [2, ['grpc', 'http']],
+    ],
+  );
 });
