@@ -671,7 +671,10 @@ function blockScalarPos(pos: SourcePos, path: string, at: { line: number; column
 function narrowedRolePorts(
   svc: ServiceSpec,
 ): { rolePorts: ReadonlyMap<string, readonly string[]> } | undefined {
-  const narrowing = (svc.roles ?? []).filter((r) => r.ports !== undefined);
+  const declared = svc.ports.map((p) => p.name);
+  const narrowing = (svc.roles ?? []).filter((r) =>
+    declared.some((name) => !(r.ports ?? declared).includes(name)),
+  );
   if (narrowing.length === 0) return undefined;
   return { rolePorts: new Map(narrowing.map((r) => [r.name, r.ports ?? []])) };
 }
