@@ -65,11 +65,15 @@ class Collector {
 
 function checkLabel(c: Collector, kind: string, name: string, path: string, atKey: boolean): void {
   if (isDnsLabel(name)) return;
+  // Accents dropped (`wéb` → `web`), other characters → '-', trimmed to 63 without a '-' at either end.
   const suggestion = name
+    .normalize('NFD')
+    .replace(/\p{M}+/gu, '')
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 63);
+    .slice(0, 63)
+    .replace(/-+$/, '');
   c.error(
     CODES.dnsLabel,
     path,

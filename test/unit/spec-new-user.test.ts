@@ -191,3 +191,15 @@ test('the cluster file is valid JSON when a role narrows its ports (each rank li
     ],
   );
 });
+
+test('the DNS-label hint drops accents and never ends in a dash after trimming to 63', () => {
+  const hints = issuesOf(`
+services:
+  wéb:
+    script: run
+  ${'a'.repeat(62)}-bcd:
+    script: run
+`).map((i) => i.hint);
+  assert.ok(hints.includes('try "web"'), JSON.stringify(hints));
+  assert.ok(hints.includes(`try "${'a'.repeat(62)}"`), JSON.stringify(hints));
+});
