@@ -225,9 +225,9 @@ export const ENV_DOCS: readonly EnvVarDoc[] = [
   {
     name: `${ENV.portPrefix}<NAME>`,
     family: 'multinode',
-    when: 'per declared port',
+    when: 'per declared port the rank binds',
     meaning:
-      'The port this rank binds for port `<name>` (upper-cased, `-` → `_`); the allocated host port in host mode.',
+      'The port this rank binds for port `<name>` (upper-cased, `-` → `_`); the allocated host port in host mode. A rank whose role does not bind the port (`roles[].ports`) has no such variable.',
     example: 'MULTINODE_PORT_OPENAI_API=8080',
   },
   {

@@ -7,7 +7,7 @@
 import type { Inventory } from '../api/inventory.js';
 import type { Issue } from '../api/issues.js';
 import { EXIT, MultinodeError } from '../api/issues.js';
-import type { Plan, PlanOptions } from '../api/plan.js';
+import type { InfeasibleReason, Plan, PlanOptions } from '../api/plan.js';
 import type { Spec } from '../api/spec.js';
 import { joinPath } from '../spec/paths.js';
 import { expandReplicas } from '../plan/replicas.js';
@@ -56,9 +56,7 @@ export function planFor<R>(target: Target<R>, fileSpec: Spec, opts: PlanForOptio
       code: PLAN_ERRORS.infeasible,
       severity: 'error',
       path,
-      message: r.nodes.every((n) => r.summary.includes(n))
-        ? r.summary
-        : [r.summary, ...r.nodes.map((n) => `  ${n}`)].join('\n'),
+      message: reasonLines(r).join('\n  '),
       ...(pos ? { pos } : {}),
       ...(opts.inventory === undefined && target.name !== 'local'
         ? { hint: 'without --inventory, nodes are generated from the spec with no fabric NICs' }
@@ -71,4 +69,12 @@ export function planFor<R>(target: Target<R>, fileSpec: Spec, opts: PlanForOptio
     `cannot plan for ${target.name}${why ? `: ${why}` : ''}`,
     { issues: [...result.issues, ...reasons], exitCode: EXIT.badInput },
   );
+}
+
+/**
+ * An infeasible service in lines a person reads: the summary, then the nodes that do not qualify which the
+ * summary does not already name (it names the first few inline).
+ */
+export function reasonLines(r: InfeasibleReason): string[] {
+  return [r.summary, ...r.nodes.filter((n) => !r.summary.includes(n))];
 }

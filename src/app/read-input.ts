@@ -59,7 +59,9 @@ function readBounded(file: string, what: 'spec' | 'inventory'): string {
     }
     return Buffer.concat(chunks, total).toString('utf8');
   } catch (err) {
-    const reason = err instanceof Error && 'code' in err ? String(err.code) : String(err);
+    const code = err instanceof Error && 'code' in err ? String(err.code) : undefined;
+    const words = code === undefined ? undefined : ERRNO_WORDS[code];
+    const reason = code === undefined ? String(err) : words ? `${words} (${code})` : code;
     throw new MultinodeError(`${what}.unreadable`, `cannot read ${file}: ${reason}`, {
       cause: err,
       exitCode: EXIT.badInput,
@@ -68,6 +70,15 @@ function readBounded(file: string, what: 'spec' | 'inventory'): string {
     if (fd !== undefined && fd !== 0) closeSync(fd);
   }
 }
+
+/** The system codes a user meets naming a file, in words (the code follows in parentheses). */
+const ERRNO_WORDS: Readonly<Record<string, string>> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory, not a file',
+  EACCES: 'permission denied',
+  ENOTDIR: 'a part of the path is not a directory',
+  ELOOP: 'too many symbolic links',
+};
 
 /** The name a file goes by in located errors. */
 export function displayName(file: string): string {

@@ -35,6 +35,7 @@ import { checkedName, PRIVATE_FILE_MODE } from '../targets/state-root.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
 import { DEFAULT_WAIT_TIMEOUT_S, waitDetached } from './up.js';
+import { reasonLines } from './plan-for.js';
 
 export interface ReplicaContext {
   /** How to start this program again (`__supervise`, `__replica-endpoints`). */
@@ -104,7 +105,7 @@ async function recordReplica(set: ReplicaSetState, index: number): Promise<void>
     if (!result.ok)
       throw new MultinodeError(
         'plan.infeasible',
-        `cannot place replica ${svc.name} on cluster ${set.cluster}: ${result.reasons.map((r) => [r.summary, ...r.nodes].join('; ')).join('\n') || result.issues.map((i) => i.message).join('; ')}`,
+        `cannot place replica ${svc.name} on cluster ${set.cluster}: ${result.reasons.map((r) => reasonLines(r).join('; ')).join('\n') || result.issues.map((i) => i.message).join('; ')}`,
         { exitCode: EXIT.failure },
       );
     const plan = result.plan.services[0];

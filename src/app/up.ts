@@ -43,6 +43,7 @@ import {
   runEndpointController,
 } from '../targets/local/replica-set.js';
 import { readSpecFile } from './input.js';
+import { reasonLines } from './plan-for.js';
 import { updateReplicaSetFromFile } from './rollout.js';
 import { ensureController, spawnDetached, waitEndpointsRecorded } from './scale.js';
 import type { Reporter } from './reporter.js';
@@ -306,9 +307,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     const planOptions = localPlanOptions(0);
     const result = planSpec(spec, inventory, planOptions);
     if (!result.ok) {
-      const reasons = result.reasons.map(
-        (r) => `cannot place ${r.service}: ${[r.summary, ...r.nodes].join('\n  ')}`,
-      );
+      const reasons = result.reasons.map((r) => `cannot place ${r.service}: ${reasonLines(r).join('\n  ')}`);
       throw new MultinodeError(
         'plan.infeasible',
         `cannot run ${file} on cluster ${clusterName}${reasons.length > 0 ? `\n${reasons.join('\n')}` : ''}`,

@@ -246,6 +246,11 @@ export class ClusterState {
       else if (!d.freeNics.has(nic)) out.push(`fabric NIC ${nic} is in use`);
     }
     for (const p of need.fixedPorts) if (d.usedPorts.has(p)) out.push(`host port ${p} is in use`);
+    // Who holds what is missing: services already on the node, and ones this plan placed there before.
+    const exclusiveNamed =
+      (flags & FLAG_EXCLUSIVE) !== 0 || (need.exclusive && (flags & FLAG_HAS_SERVICES) !== 0);
+    if (out.length > 0 && !exclusiveNamed && d.services.size > 0)
+      out.push(`held by ${[...d.services].sort().join(', ')}`);
     return out;
   }
 

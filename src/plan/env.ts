@@ -34,6 +34,11 @@ export interface EnvContext {
    * describe a rank's GPUs and cores (`resourceEnv`) and its hostfile slots then follow its role.
    */
   readonly roleShapes?: ReadonlyMap<string, RankShape>;
+  /**
+   * The declared ports each role binds, by role name, for roles that narrow them (`roles[].ports`): a
+   * rank's `MULTINODE_PORT_<NAME>` is set only for the ports its role binds.
+   */
+  readonly rolePorts?: ReadonlyMap<string, readonly string[]>;
   /** Variables naming the services this one uses (`MULTINODE_USES_*`), already built. */
   readonly usesEnv?: Readonly<Record<string, Value>>;
 }
@@ -117,21 +122,18 @@ export function hostsSlotsValue(roles?: readonly { readonly name: string }[]): V
   return perRoleList(LIST.hostsSlots, ',', roles);
 }
 
-/** The lists every service can use; the planner keeps only those its values name. */
-export function serviceLists(
-  implementation: Implementation,
-  slots: number,
-  portNames: readonly string[],
-  multi: boolean,
-): Record<string, ListPlan> {
-  const self = { host: 'self' } as const;
+/**
+ * One rank's entry in the cluster file: address, host, the ports it binds (by name), rank, SSH port and,
+ * for several ranks, the TF port.
+ */
+export function clusterRankObject(portNames: readonly string[], multi: boolean): Value {
   const json = (s: string): string => JSON.stringify(s);
   const ports = [...portNames].sort();
-  const rankObject = val(
+  return val(
     '{"address":"',
     { addr: 'self' },
     '","host":"',
-    self,
+    { host: 'self' },
     '","ports":{',
     ...ports.flatMap((name, k) => [`${k > 0 ? ',' : ''}${json(name)}:`, { port: name, of: 'self' } as const]),
     '},"rank":',
@@ -141,6 +143,25 @@ export function serviceLists(
     ...(multi ? [',"tfPort":', { port: PORT_REF.tf, of: 'self' } as const] : []),
     '}',
   );
+}
+
+/**
+ * The cluster file's `ranks` entries when some role narrows its ports: one list per role, each entry naming
+ * only the ports its role binds (a port a rank does not bind has no number to write).
+ */
+export function clusterRanksValue(roles?: readonly { readonly name: string }[]): Value {
+  return perRoleList(LIST.clusterRanks, ',', roles);
+}
+
+/** The lists every service can use; the planner keeps only those its values name. */
+export function serviceLists(
+  implementation: Implementation,
+  slots: number,
+  portNames: readonly string[],
+  multi: boolean,
+): Record<string, ListPlan> {
+  const self = { host: 'self' } as const;
+  const rankObject = clusterRankObject(portNames, multi);
   return {
     [LIST.addressesLines]: { each: val({ addr: 'self' }), sep: '\n' },
     [LIST.clusterRanks]: { each: rankObject, sep: ',' },
@@ -202,6 +223,7 @@ export function buildServiceEnv(ctx: EnvContext): ServiceEnv {
     if (!ctx.roles) env.set(DIST_ENV.tfConfig, tfConfigValue());
   }
   const roleEnv = ctx.roles ? buildRoleEnv(env, ctx.roles, n) : undefined;
+  if (ctx.roles && roleEnv && ctx.rolePorts) narrowPortEnv(env, roleEnv, ctx.roles, ctx.rolePorts);
   for (const [k, v] of Object.entries(ctx.usesEnv ?? {})) env.set(k, v);
 
   switch (ctx.implementation) {
@@ -358,6 +380,27 @@ function buildRoleEnv(
     out.set(r.name, own);
   }
   return out;
+}
+
+/**
+ * A port that some role does not bind: its `MULTINODE_PORT_<NAME>` moves from every rank to the roles
+ * that bind it (a rank of another role has no such port, so no variable, on every target alike).
+ */
+function narrowPortEnv(
+  env: Map<string, Value>,
+  roleEnv: Map<string, Map<string, Value>>,
+  roles: readonly { readonly name: string }[],
+  rolePorts: ReadonlyMap<string, readonly string[]>,
+): void {
+  const binds = (role: string, key: string): boolean => {
+    const own = rolePorts.get(role);
+    return own === undefined || own.some((x) => portEnvName(x) === key);
+  };
+  for (const [key, value] of [...env].filter(([k]) => k.startsWith(ENV.portPrefix))) {
+    if (roles.every((r) => binds(r.name, key))) continue;
+    env.delete(key);
+    for (const r of roles) if (binds(r.name, key)) roleEnv.get(r.name)?.set(key, value);
+  }
 }
 
 /** Backend.AI with real roles: replicas per role, each member's role and 1-based index within it. */

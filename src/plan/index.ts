@@ -35,7 +35,16 @@ import type { BackendContext } from './backend.js';
 import { canonicalJson, contentHashStreamed } from '../lib/canonical.js';
 import { ClusterState } from './cluster-state.js';
 import { rankNeedFor } from './cluster-state.js';
-import { LIST, buildServiceEnv, hostfileValue, roleLists, serviceLists, slotsPerHost } from './env.js';
+import {
+  LIST,
+  buildServiceEnv,
+  clusterRankObject,
+  clusterRanksValue,
+  hostfileValue,
+  roleLists,
+  serviceLists,
+  slotsPerHost,
+} from './env.js';
 import type { RankShape } from './env.js';
 import { listsOf, val } from './resolve.js';
 import { formatCidr, parseIpv4 } from '../lib/ipv4.js';
@@ -450,6 +459,7 @@ function planService(
   const scriptPath = `${filesDir}/${PLAN_FILES.script}`;
   const slots = slotsPerHost(svc.resource.gpus, svc.resource.cpuCores);
   const declaredPorts = svc.ports.map((p) => p.name);
+  const rolePortsOf = narrowedRolePorts(svc)?.rolePorts;
   const allLists = serviceLists(svc.implementation, slots, declaredPorts, n > 1);
   const clusterFile = val(
     '{"leader":"',
@@ -459,7 +469,8 @@ function planService(
     `"network":{"mode":"${network.mode}","subnet":"`,
     { iface: true },
     '"},"ranks":[',
-    { list: LIST.clusterRanks },
+    // Roles that narrow their ports: each role's entries name only the ports its members bind.
+    clusterRanksValue(rolePortsOf ? roles : undefined),
     `],"service":${JSON.stringify(svc.name)},"version":1}\n`,
   );
   const roleShapes = roles ? shapesOfRoles(svc, roles, resources) : undefined;
@@ -495,6 +506,7 @@ function planService(
     runAsRoot: options.runAsRoot,
     ...(roles ? { roles } : {}),
     ...(roleShapes ? { roleShapes } : {}),
+    ...(narrowedRolePorts(svc) ?? {}),
     ...(uses ? { usesEnv: uses.env } : {}),
   });
 
@@ -537,6 +549,14 @@ function planService(
   for (const v of Object.values(leaderEnv)) collect(v);
   for (const own of Object.values(roleEnv ?? {})) for (const v of Object.values(own)) collect(v);
   if (roles) Object.assign(allLists, roleLists(roles, svc.implementation, roleShapes));
+  if (roles && rolePortsOf)
+    for (const r of roles)
+      allLists[`${LIST.clusterRanks}@${r.name}`] = {
+        count: r.nodes,
+        each: clusterRankObject(rolePortsOf.get(r.name) ?? declaredPorts, n > 1),
+        from: r.first,
+        sep: ',',
+      };
   for (const f of files) collect(f.content);
   const commands = hostnames.map((_, r) => command(r));
   for (const c of commands) for (const a of c.argv) collect(a);
@@ -645,6 +665,18 @@ function blockScalarPos(pos: SourcePos, path: string, at: { line: number; column
   const key = path.slice(path.lastIndexOf('.') + 1);
   const keyCol = pos.col - (key.length + 2);
   return { ...pos, line: pos.line + 1 + at.line, col: keyCol >= 1 ? keyCol + 2 + at.column : pos.col };
+}
+
+/** The ports of each role that narrows them (`roles[].ports`), for `MULTINODE_PORT_<NAME>`; else undefined. */
+function narrowedRolePorts(
+  svc: ServiceSpec,
+): { rolePorts: ReadonlyMap<string, readonly string[]> } | undefined {
+  const declared = svc.ports.map((p) => p.name);
+  const narrowing = (svc.roles ?? []).filter((r) =>
+    declared.some((name) => !(r.ports ?? declared).includes(name)),
+  );
+  if (narrowing.length === 0) return undefined;
+  return { rolePorts: new Map(narrowing.map((r) => [r.name, r.ports ?? []])) };
 }
 
 /** In host mode a probe on a declared port must hit the port actually bound. */

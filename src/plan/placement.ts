@@ -119,7 +119,7 @@ export function describeNeed(need: RankNeed, formatBytes: (b: number) => string)
       model === undefined ? `${need.gpus} GPU${need.gpus === 1 ? '' : 's'}` : `${need.gpus}× ${model}`,
     );
   }
-  parts.push(`${need.cores} cores`);
+  parts.push(`${need.cores} core${need.cores === 1 ? '' : 's'}`);
   parts.push(`${formatBytes(need.memoryBytes)} memory`);
   if (need.nics.length > 0) parts.push(`fabric NICs ${need.nics.join(', ')}`);
   if (need.fixedPorts.length > 0) parts.push(`host ports ${need.fixedPorts.join(', ')}`);

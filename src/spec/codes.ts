@@ -62,6 +62,7 @@ export const CODES = {
   dataNotPersisted: 'data-not-persisted',
   gpuModelWithoutGpu: 'gpu-model-without-gpu',
   duplicateEnv: 'duplicate-env',
+  envPerRank: 'env-per-rank',
   unusedVolume: 'unused-volume',
 } as const;
 
@@ -273,4 +274,10 @@ export const CODE_DOCS: readonly CodeDoc[] = [
   },
   { code: 'duplicate-env', severity: 'warning', meaning: 'An env key is set twice; the later entry wins.' },
   { code: 'unused-volume', severity: 'warning', meaning: 'A declared volume is mounted by no service.' },
+  {
+    code: 'env-per-rank',
+    severity: 'warning',
+    meaning:
+      'An env entry sets a variable the planner gives each rank its own value of (`MULTINODE_NODE_RANK`, `MULTINODE_NODE_IP`, …): the one value wins on every rank.',
+  },
 ];

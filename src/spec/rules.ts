@@ -4,7 +4,7 @@
  * adds to one list; none stops the others.
  */
 import type { Issue, Severity, SourcePos } from '../api/issues.js';
-import type { ResourceSpec, ServiceSpec, Spec, VolumeSpec } from '../api/spec.js';
+import type { ResourceSpec, RoleSpec, ServiceSpec, Spec, VolumeSpec } from '../api/spec.js';
 import type { RawService } from './schema.js';
 import { CODES } from './codes.js';
 import type { SpecCode } from './codes.js';
@@ -12,6 +12,15 @@ import { joinPath } from './paths.js';
 import { locate } from './locate.js';
 import { closest } from './suggest.js';
 import { FABRIC_DEVICE_RE } from './normalize.js';
+import { ENV } from '../api/env-names.js';
+
+/** Our variables whose value differs from rank to rank: one value in `env` would replace all of them. */
+const PER_RANK_ENV: ReadonlySet<string> = new Set([
+  ENV.nodeRank,
+  ENV.nodeIp,
+  ENV.nodeHostname,
+  ENV.roleIndex,
+]);
 
 /** RFC 1123 label, as Kubernetes uses it for names. */
 export const DNS_LABEL_RE = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -56,11 +65,15 @@ class Collector {
 
 function checkLabel(c: Collector, kind: string, name: string, path: string, atKey: boolean): void {
   if (isDnsLabel(name)) return;
+  // Accents dropped (`wéb` → `web`), other characters → '-', trimmed to 63 without a '-' at either end.
   const suggestion = name
+    .normalize('NFD')
+    .replace(/\p{M}+/gu, '')
     .toLowerCase()
     .replace(/[^a-z0-9-]+/g, '-')
     .replace(/^-+|-+$/g, '')
-    .slice(0, 63);
+    .slice(0, 63)
+    .replace(/-+$/, '');
   c.error(
     CODES.dnsLabel,
     path,
@@ -137,6 +150,13 @@ export function checkService(
       c.warn(CODES.duplicateEnv, p('env', i), `${e.key} is also set by env[${prev}]; this later entry wins`);
     }
     seenEnv.set(e.key, i);
+    if (svc.nodes > 1 && PER_RANK_ENV.has(e.key))
+      c.warn(
+        CODES.envPerRank,
+        p('env', i),
+        `${e.key} differs per rank (the planner gives each of the ${svc.nodes} ranks its own); this entry gives every rank the same value`,
+        { hint: `drop it, or give your value a name of your own` },
+      );
   });
 
   // Ports
@@ -244,6 +264,18 @@ export function checkService(
     if (tcp) checkProbePort(tcp.port, p('readiness-probe', 'tcp-socket', 'port'));
     if (http) checkProbePort(http.port, p('readiness-probe', 'http-get', 'port'));
   }
+
+  // Working directory: an absolute path, as a container runtime requires (OCI `cwd`, Kubernetes
+  // `workingDir`); a relative one would mean the supervisor's, the batch host's or no directory at all.
+  if (svc.cwd !== undefined && !svc.cwd.startsWith('/'))
+    c.error(
+      CODES.format,
+      p('cwd'),
+      `found ${JSON.stringify(svc.cwd)}; allowed: an absolute path such as /workspace`,
+      {
+        hint: 'write the full path; a relative one would mean a different directory on each target',
+      },
+    );
 
   // Mounts
   const locations = new Map<string, string>();
@@ -452,6 +484,14 @@ function checkRoles(c: Collector, svc: ServiceSpec, raw: RawService, base: strin
           `role "${role.name}" names port "${name}", which the service does not declare; declared: ${[...ports].join(', ') || 'none'}`,
         );
     });
+    if (i === 0) checkLeaderRolePorts(c, svc, role, p);
+    if (role.backend?.kind === 'trtllm')
+      c.error(
+        CODES.enum,
+        p('roles', i, 'backend', 'kind'),
+        `found trtllm in role "${role.name}"; allowed in a role: vllm, sglang (TRT-LLM's mpirun spans the whole service)`,
+        { hint: 'give TRT-LLM a service of its own (backend: at the service level, no roles)' },
+      );
     if (role.resource)
       checkResource(
         c,
@@ -468,6 +508,44 @@ function checkRoles(c: Collector, svc: ServiceSpec, raw: RawService, base: strin
         `backoff-max-seconds (${role.restart.backoffMaxSeconds}) must be >= backoff-seconds (${role.restart.backoffSeconds})`,
       );
   });
+}
+
+/**
+ * Rank 0 is the first role's first member: the service's endpoints and readiness probe are on it, so the
+ * ports they name must be ones the first role binds (a role's `ports` narrows what its members bind).
+ */
+function checkLeaderRolePorts(
+  c: Collector,
+  svc: ServiceSpec,
+  role: RoleSpec,
+  p: (...segs: (string | number)[]) => string,
+): void {
+  if (role.ports === undefined) return;
+  const bound = new Set(role.ports);
+  const boundText = role.ports.join(', ') || 'none';
+  const hint = (name: string): { hint: string } => ({
+    hint: `add ${name} to roles[0].ports, or drop roles[0].ports (then the role binds every declared port)`,
+  });
+  svc.endpoints.forEach((e, k) => {
+    if (!bound.has(e.portName) && svc.ports.some((x) => x.name === e.portName))
+      c.error(
+        CODES.unknownPortName,
+        p('endpoints', k, 'port-name'),
+        `endpoint "${e.name}" is served by rank 0 (role "${role.name}"), which does not bind port "${e.portName}"; role ${role.name} binds: ${boundText}`,
+        hint(e.portName),
+      );
+  });
+  const probe = svc.readinessProbe?.action;
+  if (probe) {
+    const declared = svc.ports.filter((x) => x.port === probe.port && x.protocol === 'tcp');
+    if (declared.length > 0 && !declared.some((x) => bound.has(x.name)))
+      c.error(
+        CODES.probePort,
+        p('readiness-probe', probe.kind === 'tcp' ? 'tcp-socket' : 'http-get', 'port'),
+        `the readiness probe runs on rank 0 (role "${role.name}"), which does not bind port ${probe.port} (${declared.map((x) => x.name).join(', ')}); role ${role.name} binds: ${boundText}`,
+        hint(declared[0]?.name ?? String(probe.port)),
+      );
+  }
 }
 
 /**
@@ -508,12 +586,23 @@ export function checkUses(spec: Spec, ctx: RuleContext): Issue[] {
         );
       seen.add(u.service);
       const declared = new Set(used.ports.map((x) => x.name));
+      const leaderRole = used.roles?.[0];
+      const leaderPorts = leaderRole?.ports;
       (u.ports ?? []).forEach((name, k) => {
         if (!declared.has(name))
           c.error(
             CODES.unknownPortName,
             joinPath(joinPath(path, 'ports'), k),
             `service "${u.service}" declares no port "${name}"; declared: ${[...declared].join(', ') || 'none'}`,
+          );
+        else if (leaderRole && leaderPorts && !leaderPorts.includes(name))
+          c.error(
+            CODES.unknownPortName,
+            joinPath(joinPath(path, 'ports'), k),
+            `a use reaches the leader of "${u.service}" (role "${leaderRole.name}"), which does not bind port "${name}"; it binds: ${leaderPorts.join(', ') || 'none'}`,
+            {
+              hint: `name one of ${leaderPorts.join(', ') || 'no port'}, or add ${name} to roles[0].ports of "${u.service}"`,
+            },
           );
       });
     });

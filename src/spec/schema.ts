@@ -159,7 +159,7 @@ export const ServiceSchema = z.strictObject({
   ...RolesAndUses,
   image: z.strictObject({ uri: z.string().min(1) }).optional(),
   script: z.string().optional(),
-  cwd: z.string().min(1).optional(),
+  cwd: z.string().min(1).optional().describe("Working directory, an absolute path. Default: the image's."),
   env: z
     .array(z.string().regex(new RegExp(ENV_ENTRY_PATTERN, 's')))
     .optional()

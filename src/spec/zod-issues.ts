@@ -70,6 +70,18 @@ function bounds(root: core.$ZodType, path: readonly PropertyKey[]): string {
   return 'a number';
 }
 
+/**
+ * Keys other YAML tools accept that this spec does not: a merge key (`<<: *anchor`, YAML 1.1 and compose)
+ * and compose's top-level extension fields (`x-…`). Say what to write instead.
+ */
+function unknownKeyHint(key: string, path: string): string | undefined {
+  if (key === '<<')
+    return 'YAML merge keys (`<<: *anchor`) are not supported (the spec is YAML 1.2); alias a whole mapping (`beta: *alpha`) or repeat the fields';
+  if (path === '' && key.startsWith('x-'))
+    return 'extension fields (`x-…`) are not supported; define an anchor on the first use instead (`alpha: &common {…}`, then `beta: *common`)';
+  return undefined;
+}
+
 /** A short, safe rendering of a found value. */
 export function describeValue(v: unknown): string {
   if (v === undefined) return 'nothing';
@@ -135,13 +147,15 @@ export function zodIssuesToIssues(
         for (const key of zi.keys) {
           const keyPath = joinPath(path, key);
           const guess = closest(key, allowed);
+          const hint =
+            unknownKeyHint(key, path) ?? (guess ? `did you mean ${JSON.stringify(guess)}?` : undefined);
           push({
             code: CODES.unknownKey,
             severity: 'error',
             path: keyPath,
             pos: ctx.keyPositions[keyPath] ?? at(keyPath),
             message: `unknown key ${JSON.stringify(key)}${path ? ` in ${path}` : ''}; allowed: ${allowed.join(', ')}`,
-            ...(guess ? { hint: `did you mean ${JSON.stringify(guess)}?` } : {}),
+            ...(hint ? { hint } : {}),
           });
         }
         break;
@@ -205,6 +219,21 @@ export function zodIssuesToIssues(
             path,
             pos: at(path),
             message: `must not be empty`,
+          });
+        } else if (zi.origin === 'array' && Array.isArray(input)) {
+          const limit = Number(zi.code === 'too_small' ? zi.minimum : zi.maximum);
+          const items = (k: number): string => `${k} item${k === 1 ? '' : 's'}`;
+          push({
+            code: CODES.range,
+            severity: 'error',
+            path,
+            pos: at(path),
+            message: `found ${input.length === 0 ? 'an empty list' : `a list of ${items(input.length)}`}; allowed: a list of ${zi.code === 'too_small' ? 'at least' : 'at most'} ${items(limit)}`,
+            ...(zi.code === 'too_small' && input.length === 0
+              ? {
+                  hint: `drop "${String(zi.path[zi.path.length - 1] ?? '')}: []" or list at least ${items(limit)}`,
+                }
+              : {}),
           });
         } else {
           push({

@@ -140,7 +140,7 @@ const failingCases: Failing[] = [
     name: 'gang: all ranks or none',
     spec: buildSpec([service('a', { nodes: 3, resource: { gpus: 1 } })]),
     inv: gpuInv(2),
-    summary: /needs 3 nodes with 1 GPU, 1 cores and 1Gi memory free; 2 of 2 qualify/,
+    summary: /needs 3 nodes with 1 GPU, 1 core and 1Gi memory free; 2 of 2 qualify/,
   },
   {
     name: 'the seed-style summary names the model, memory and the nodes that fail',
@@ -159,7 +159,7 @@ const failingCases: Failing[] = [
       { memoryBytes: 192e9 },
     ),
     summary:
-      /^needs 4 nodes with 2× NVIDIA L4, 1 cores and 120GB memory free; 2 of 4 qualify: node-3: lacks GPU model NVIDIA L4 \(has NVIDIA T4\), node-4: has 64GB free memory, needs 120GB$/,
+      /^needs 4 nodes with 2× NVIDIA L4, 1 core and 120GB memory free; 2 of 4 qualify: node-3: lacks GPU model NVIDIA L4 \(has NVIDIA T4\), node-4: has 64GB free memory, needs 120GB$/,
     node: /^node-4: has 64GB free memory, needs 120GB$/,
   },
   {

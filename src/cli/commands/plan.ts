@@ -189,7 +189,8 @@ function opt<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V 
 function printReasons(reasons: readonly InfeasibleReason[]): void {
   for (const r of reasons) {
     process.stderr.write(`${paint('red', 'cannot place')} ${paint('bold', r.service)}: ${r.summary}\n`);
-    for (const line of r.nodes) process.stderr.write(`  ${line}\n`);
+    // The summary already names the first nodes that do not qualify: list only the others.
+    for (const line of r.nodes.filter((n) => !r.summary.includes(n))) process.stderr.write(`  ${line}\n`);
   }
 }
 

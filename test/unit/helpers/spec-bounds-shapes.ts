@@ -59,7 +59,7 @@ export const SHAPES = {
     return `${HEAD}x: ${'['.repeat(half)}${']'.repeat(half)}\n`;
   },
   /** One scalar filling the file. */
-  'one-scalar': (size: number) => fill(size, `${HEAD}    cwd: `, 'y', '\n'),
+  'one-scalar': (size: number) => fill(size, `${HEAD}    cwd: /`, 'y', '\n'),
   /** Control characters in many values. */
   'many-controls': (size: number) => fill(size, `${HEAD}    env:\n`, '      - "A=a\\eb"\n'),
 } as const;
