@@ -332,3 +332,26 @@ test("replicas of a service with roles on Grove: one PodCliqueSet; every pod see
     }
   }
 });
+
+test("replicas: an issue every replica has is said once, at the replicated service's field", () => {
+  const spec = `version: v1
+services:
+  api:
+    replicas: 3
+    script: exec sleep 100
+    multinode: { nodes: 2 }
+`;
+  assert.throws(
+    () => render(spec),
+    (e: unknown) => {
+      const issues =
+        (e as { issues?: { code: string; path: string; pos?: { line: number } }[] }).issues ?? [];
+      const noImage = issues.filter((i) => i.code === 'k8s-no-image');
+      assert.deepEqual(
+        noImage.map((i) => [i.path, i.pos?.line]),
+        [['services.api.image.uri', 3]],
+      );
+      return true;
+    },
+  );
+});

@@ -125,7 +125,8 @@ export function buildKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}):
     }
     objects.push(...renderReplicaSet(plan, group.of, group.members, opts, issues));
   }
-  if (issues.some((i) => i.severity === 'error')) return { ok: false, issues };
+  const located = issuesOfFile(issues, replicaOf);
+  if (located.some((i) => i.severity === 'error')) return { ok: false, issues: located };
   const unique = dedupe(objects);
   unique.sort(
     (a, b) =>
@@ -134,9 +135,28 @@ export function buildKubernetes(plan: Plan, opts: KubernetesRenderOptions = {}):
   );
   return {
     ok: true,
-    value: { objects: unique, yaml: canonicalYaml(unique), warnings: issues },
-    warnings: issues,
+    value: { objects: unique, yaml: canonicalYaml(unique), warnings: located },
+    warnings: located,
   };
+}
+
+/**
+ * Issues as the file has them: a replica's (`services.web-1.…`, a name the planner made) is the replicated
+ * service's (`services.web.…`), and what every replica repeats is said once.
+ */
+function issuesOfFile(issues: readonly Issue[], replicaOf: (name: string) => string | undefined): Issue[] {
+  const seen = new Set<string>();
+  const out: Issue[] = [];
+  for (const i of issues) {
+    const m = /^services\.([^.[]+)(.*)$/.exec(i.path);
+    const of = m?.[1] === undefined ? undefined : replicaOf(m[1]);
+    const issue = of === undefined || m === null ? i : { ...i, path: `services.${of}${m[2] ?? ''}` };
+    const key = JSON.stringify([issue.code, issue.severity, issue.path, issue.message]);
+    if (seen.has(key)) continue;
+    seen.add(key);
+    out.push(issue);
+  }
+  return out;
 }
 
 /**
