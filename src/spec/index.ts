@@ -60,6 +60,23 @@ export function specTextPolicy(segments: readonly PathSegment[]): TextPolicy {
   return 'line';
 }
 
+/**
+ * The document without its extension fields, as docker compose has them: a key starting with `x-` at the top
+ * level or in a service's definition holds anything (typically an anchor the file aliases elsewhere:
+ * `x-common: &common {…}`, then `resource: *common`) and means nothing to multinode.
+ */
+function withoutExtensions(data: Record<string, unknown>): Record<string, unknown> {
+  const drop = (m: Record<string, unknown>): Record<string, unknown> =>
+    Object.fromEntries(Object.entries(m).filter(([k]) => !k.startsWith('x-')));
+  const out = drop(data);
+  const services = out['services'];
+  if (isRecord(services))
+    out['services'] = Object.fromEntries(
+      Object.entries(services).map(([name, svc]) => [name, isRecord(svc) ? drop(svc) : svc]),
+    );
+  return out;
+}
+
 export function parseSpec(text: string, file: string): Result<Spec> {
   const src = parseYamlWithPositions(text, file, { textPolicy: specTextPolicy });
   const issues: Issue[] = [...src.issues];
@@ -82,7 +99,7 @@ export function parseSpec(text: string, file: string): Result<Spec> {
   }
 
   // jitless: zod would otherwise compile each object parser with `new Function` — wasted for one parse.
-  const parsed = SpecSchema.safeParse(src.data, { reportInput: true, jitless: true });
+  const parsed = SpecSchema.safeParse(withoutExtensions(src.data), { reportInput: true, jitless: true });
   if (parsed.success) {
     const spec = normalizeSpec(parsed.data, file, src.positions);
     if (spec.services.length === 0) {

@@ -71,14 +71,12 @@ function bounds(root: core.$ZodType, path: readonly PropertyKey[]): string {
 }
 
 /**
- * Keys other YAML tools accept that this spec does not: a merge key (`<<: *anchor`, YAML 1.1 and compose)
- * and compose's top-level extension fields (`x-…`). Say what to write instead.
+ * A key other YAML tools accept that this spec does not: a merge key (`<<: *anchor`, YAML 1.1 and compose).
+ * Say what to write instead.
  */
-function unknownKeyHint(key: string, path: string): string | undefined {
+function unknownKeyHint(key: string): string | undefined {
   if (key === '<<')
-    return 'YAML merge keys (`<<: *anchor`) are not supported (the spec is YAML 1.2); alias a whole mapping (`beta: *alpha`) or repeat the fields';
-  if (path === '' && key.startsWith('x-'))
-    return 'extension fields (`x-…`) are not supported; define an anchor on the first use instead (`alpha: &common {…}`, then `beta: *common`)';
+    return 'YAML merge keys (`<<: *anchor`) are not supported (the spec is YAML 1.2); alias a whole mapping (`resource: *common`, the anchor in an `x-` field) or repeat the fields';
   return undefined;
 }
 
@@ -147,8 +145,7 @@ export function zodIssuesToIssues(
         for (const key of zi.keys) {
           const keyPath = joinPath(path, key);
           const guess = closest(key, allowed);
-          const hint =
-            unknownKeyHint(key, path) ?? (guess ? `did you mean ${JSON.stringify(guess)}?` : undefined);
+          const hint = unknownKeyHint(key) ?? (guess ? `did you mean ${JSON.stringify(guess)}?` : undefined);
           push({
             code: CODES.unknownKey,
             severity: 'error',
