@@ -9,8 +9,9 @@
  * service is a reconcile loop: `reconcile/step.ts` decides (restart policy, escalation, port re-picking,
  * readiness, stop), `reconcile/interpreter.ts` carries the decisions out through the effects built below.
  */
+import { writeFileAtomic } from '../atomic-file.js';
 import { existsSync, mkdirSync } from 'node:fs';
-import { chmod, mkdir, readFile, readlink, rename, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readlink, rm } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
@@ -160,13 +161,12 @@ export function runsSshd(plan: ServicePlan, hasSshd = existsSync(SSHD)): boolean
 async function writeDispatchWrapper(plan: ServicePlan): Promise<void> {
   const path = plan.sshWrapperPath;
   if (!path) return;
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, buildDispatchWrapper(join(stateRoot(), STATE.servicesDir), 'bin/multinode-ssh'), {
-    mode: 0o755,
-  });
-  await chmod(tmp, 0o755);
-  await rename(tmp, path);
+  await writeFileAtomic(
+    path,
+    buildDispatchWrapper(join(stateRoot(), STATE.servicesDir), 'bin/multinode-ssh'),
+    0o755,
+    { makeParent: true },
+  );
 }
 
 /**
@@ -251,15 +251,6 @@ export function rankArgv(
   const cpus = hostCpus(rank.cpus);
   const taskset = cpus.length > 0 ? ['/usr/bin/taskset', '-c', cpus.join(',')] : [];
   return [...rankExecPrefix(clusterName, serviceDirPath, rank, rankNetns, plan.cwd), ...taskset, ...cmd];
-}
-
-/** Writes a file atomically (temp + rename), so a running rank watching it never reads half of it. */
-async function writeFileAtomic(path: string, content: string, mode: number): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content, { mode });
-  await chmod(tmp, mode);
-  await rename(tmp, path);
 }
 
 export { RESTART_GRACE_MS, SSHD_CHECK_MS, STARTED_AFTER_MS } from './reconcile/step.js';
@@ -451,7 +442,9 @@ export async function superviseService(
       for (const f of resolveFiles(versionedFiles(p.files, version), leavesFor(p, degraded))) {
         const fresh = !existsSync(f.path);
         // In the service directory a plan file keeps the owner's bits only (it may carry env values).
-        await writeFileAtomic(f.path, f.content, f.path.startsWith(`${dir}/`) ? f.mode & 0o700 : f.mode);
+        await writeFileAtomic(f.path, f.content, f.path.startsWith(`${dir}/`) ? f.mode & 0o700 : f.mode, {
+          makeParent: true,
+        });
         if (fresh && !f.path.startsWith(`${dir}/`)) await record({ kind: 'dir', path: f.path });
       }
     };

@@ -18,7 +18,8 @@
  * done for a new root that the rank then pivots into. Nothing is mounted outside the rank's namespace, and
  * its mounts vanish with its last process.
  */
-import { chmod, lstat, mkdir, readdir, rm, rmdir, writeFile, rename } from 'node:fs/promises';
+import { writeFileAtomic } from '../atomic-file.js';
+import { chmod, lstat, mkdir, readdir, rm, rmdir } from 'node:fs/promises';
 import { join, posix } from 'node:path';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import type { Issue } from '../../api/issues.js';
@@ -433,9 +434,7 @@ export async function writeRankMounts(serviceDirPath: string, mounts: readonly R
   }
   const scratch = rankMountsScratch(serviceDirPath);
   await mkdir(scratch, { recursive: true, mode: 0o700 });
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, rankMountScript(mounts, scratch), { mode: 0o600 });
-  await rename(tmp, path);
+  await writeFileAtomic(path, rankMountScript(mounts, scratch), 0o600);
 }
 
 /**

@@ -17,7 +17,8 @@
  * records itself so `down` stops it, and a plain ssh session gets the rank's environment and cwd (its
  * output stays on the connection). Pure builders, except `writeSshClientConfig`.
  */
-import { readFile, rename, writeFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../atomic-file.js';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { shQuote } from '../../../lib/shell.js';
 import type { RankMount } from '../volumes.js';
@@ -131,18 +132,12 @@ export function sessionForceCommand(sshDir: string, rank: number): string {
   return `exec /bin/bash --noprofile --norc ${shQuote(join(sshDir, SSH_CONFIG_FILES.session))} ${rank}`;
 }
 
-async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content, { mode });
-  await rename(tmp, path);
-}
-
 /** Writes both config files into the service's SSH directory (see the module comment). */
 export async function writeSshClientConfig(sshDir: string, o: SshClientConfigOptions): Promise<void> {
   const blocks = buildSshClientConfig(o);
   const system = await readFile(SYSTEM_SSH_CONFIG, 'utf8').catch(() => undefined);
-  await writeAtomic(join(sshDir, SSH_CONFIG_FILES.dropIn), blocks, 0o644);
-  await writeAtomic(join(sshDir, SSH_CONFIG_FILES.hostConfig), buildHostSshConfig(blocks, system), 0o644);
+  await writeFileAtomic(join(sshDir, SSH_CONFIG_FILES.dropIn), blocks, 0o644);
+  await writeFileAtomic(join(sshDir, SSH_CONFIG_FILES.hostConfig), buildHostSshConfig(blocks, system), 0o644);
 }
 
 /**

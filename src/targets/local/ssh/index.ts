@@ -27,9 +27,10 @@
  * // On down: stop the sshd PIDs, then teardownServiceSsh(dir) (works without this object).
  * ```
  */
+import { writeFileAtomic } from '../../atomic-file.js';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, readdir, rm, writeFile, rename } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { userInfo } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../../api/plan.js';
@@ -123,13 +124,6 @@ export interface ServiceSsh {
 const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 /** Unix sockets are limited to 108 bytes; ssh adds a 17-byte temporary suffix to `<dir>/<40 hex>`. */
 const MAX_CONTROL_DIR = 108 - 1 - 40 - 17 - 4;
-
-async function writeAtomic(path: string, content: string, mode: number): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content, { mode });
-  await chmod(tmp, mode);
-  await rename(tmp, path);
-}
 
 /**
  * `<ssh dir>/cm`, or, when that is too long for a socket path, `ssh-<hash>` under a short parent private to
@@ -256,12 +250,12 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     USER: user.username,
   };
   for (const r of o.ranks) {
-    await writeAtomic(
+    await writeFileAtomic(
       join(ranksDir, `${r.rank}.sh`),
       buildRankFile({ rank: r.rank, env: r.env, cwd: r.cwd, logFile: r.logFile, defaults }),
       0o600,
     );
-    await writeAtomic(
+    await writeFileAtomic(
       configPath(r.rank),
       buildSshdConfig({
         listenAddress: r.address,
@@ -276,8 +270,8 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
       0o600,
     );
   }
-  await writeAtomic(remoteExec, buildRemoteExecScript(ranksDir, sessionsDir), 0o644);
-  await writeAtomic(
+  await writeFileAtomic(remoteExec, buildRemoteExecScript(ranksDir, sessionsDir), 0o644);
+  await writeFileAtomic(
     join(dir, SSH_CONFIG_FILES.session),
     buildSessionScript(ranksDir, sessionsDir, WRAPPER_REMOTE_PREFIX),
     0o644,
@@ -290,8 +284,8 @@ export async function prepareSsh(o: PrepareSshOptions): Promise<ServiceSsh> {
     identityFile: material.userKey,
     knownHosts: material.knownHosts,
   });
-  await writeAtomic(sshdRun, buildSshdRunScript(sessionsDir), 0o644);
-  await writeAtomic(
+  await writeFileAtomic(sshdRun, buildSshdRunScript(sessionsDir), 0o644);
+  await writeFileAtomic(
     wrapperPath,
     buildWrapperScript({
       serviceName: o.serviceName,
@@ -375,5 +369,5 @@ export function prepareServiceSsh(plan: ServicePlan, o: PrepareServiceSshOptions
  */
 export async function writeDispatchWrapper(path: string, servicesDir: string): Promise<void> {
   await mkdir(dirname(path), { recursive: true, mode: 0o755 });
-  await writeAtomic(path, buildDispatchWrapper(servicesDir, WRAPPER_REL_PATH), 0o755);
+  await writeFileAtomic(path, buildDispatchWrapper(servicesDir, WRAPPER_REL_PATH), 0o755);
 }

@@ -5,8 +5,9 @@
  * 0600 in a 0700 directory and are never read back, printed or logged by this module; `removeSshMaterial`
  * deletes the directory on `down`.
  */
+import { writeFileAtomic } from '../../atomic-file.js';
 import { execFile } from 'node:child_process';
-import { access, chmod, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { access, chmod, mkdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 
@@ -83,12 +84,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-async function writeReplace(path: string, content: string): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}`;
-  await writeFile(tmp, content, { mode: 0o644 });
-  await rename(tmp, path);
-}
-
 async function keygen(path: string, comment: string): Promise<void> {
   // -q: no randomart on stdout; the private key goes to the file only, never to our output.
   await execFileAsync(SSH_KEYGEN, ['-q', '-t', 'ed25519', '-N', '', '-C', comment, '-f', path], {
@@ -129,8 +124,8 @@ export async function ensureSshMaterial(
   const userPub = (await readFile(m.userPub, 'utf8')).trim();
   const hostPub = (await readFile(m.hostPub, 'utf8')).trim();
   // Atomic replacement: wrapper calls may be reading these while a restarted rank re-prepares.
-  await writeReplace(m.authorizedKeys, `${userPub}\n`);
-  await writeReplace(m.knownHosts, buildKnownHosts(hostPub, options.hosts));
+  await writeFileAtomic(m.authorizedKeys, `${userPub}\n`, 0o644);
+  await writeFileAtomic(m.knownHosts, buildKnownHosts(hostPub, options.hosts), 0o644);
   return m;
 }
 
