@@ -234,9 +234,22 @@ export const SpecSchema = z
 export type RawSpec = z.output<typeof SpecSchema>;
 export type RawService = z.output<typeof ServiceSchema>;
 
+/** Extension fields (`x-…`, as docker compose has them), allowed at the top level and in a service. */
+const EXTENSIONS = { '^x-': { description: 'Extension field: ignored (a place for YAML anchors).' } };
+
 /** The JSON Schema (draft 2020-12) of the spec file, for editors. */
 export function specJsonSchema(): Record<string, unknown> {
-  const generated = z.toJSONSchema(SpecSchema, { target: 'draft-2020-12', io: 'input' });
+  const generated: Record<string, unknown> = z.toJSONSchema(SpecSchema, {
+    target: 'draft-2020-12',
+    io: 'input',
+  });
+  generated['patternProperties'] = EXTENSIONS;
+  const services = (generated['properties'] as Record<string, Record<string, unknown>> | undefined)?.[
+    'services'
+  ];
+  const service = services?.['additionalProperties'];
+  if (service && typeof service === 'object')
+    (service as Record<string, unknown>)['patternProperties'] = EXTENSIONS;
   return {
     $schema: 'https://json-schema.org/draft/2020-12/schema',
     $id: 'https://multinode.dev/schema/spec-v1.json',

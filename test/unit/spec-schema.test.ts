@@ -22,6 +22,11 @@ test('JSON Schema is draft 2020-12 and validates the seeds', () => {
     assert.equal(validate(data), true, `${f}: ${JSON.stringify(validate.errors)}`);
   }
   assert.equal(validate({ services: { a: { scirpt: 'x' } } }), false, 'unknown keys are rejected');
+  assert.equal(
+    validate({ 'x-common': { cores: 2 }, services: { a: { 'x-owner': 'team', script: 'x' } } }),
+    true,
+    `extension fields are allowed: ${JSON.stringify(validate.errors)}`,
+  );
   assert.equal(validate({ services: { a: { resource: { memory: { size: '12XB' } } } } }), false);
   assert.equal(validate({ services: { a: { env: ['NOEQUALS'] } } }), false);
   assert.equal(validate({ services: { a: { ports: [{ name: 'p', port: 70000 }] } } }), false);
