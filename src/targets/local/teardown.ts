@@ -18,7 +18,7 @@ import { stopGroup, stopProcess } from './processes.js';
 import { trace } from './trace.js';
 import { removeServiceVolumes } from './volumes.js';
 import type { Resource, ServiceState } from './service-state.js';
-import { readProcStartTime, readServiceState, updateServiceState } from './service-state.js';
+import { readProcStartTime, readServiceState, resourceKey, updateServiceState } from './service-state.js';
 
 export interface DownResult {
   readonly existed: boolean;
@@ -80,6 +80,16 @@ export async function undoInReverse(
     trace(`down: ${j - i} ${reversed[i]?.kind ?? ''} undone`);
     i = j;
   }
+}
+
+/**
+ * Of what a supervisor made (`mine`), what the record does not list: a supervisor whose record `down` closed
+ * undoes only these (it was refused the write that would have recorded them); `down` undoes everything the
+ * record lists, once, after the supervisor is gone.
+ */
+export function unrecorded(mine: readonly Resource[], recorded: readonly Resource[]): Resource[] {
+  const keys = new Set(recorded.map(resourceKey));
+  return mine.filter((r) => !keys.has(resourceKey(r)));
 }
 
 export async function downService(
