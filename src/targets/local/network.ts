@@ -741,7 +741,9 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       return;
     case 'mount': {
       const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));
-      for (const m of mounts.sort().reverse()) await run.run(['/bin/umount', '-l', m], { check: false });
+      // One umount for all (a rank's UTS namespace file each, under one directory): innermost first.
+      if (mounts.length > 0)
+        await run.run(['/bin/umount', '-l', ...mounts.sort().reverse()], { check: false });
       await rm(r.path, { recursive: true, force: true });
       return;
     }
