@@ -72,10 +72,12 @@ export async function undoInReverse(
   onError?: (e: unknown) => void,
 ): Promise<void> {
   const reversed = [...resources].reverse();
+  // Rank namespaces this pass deletes: what lives only in them (a CNI bridge attachment) goes with them.
+  const going = new Set(resources.flatMap((r) => (r.kind === 'netns' ? [r.name] : [])));
   for (let i = 0; i < reversed.length;) {
     let j = i + 1;
     while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
-    const undone = reversed.slice(i, j).map((r) => undoResource(r, ports));
+    const undone = reversed.slice(i, j).map((r) => undoResource(r, ports, going));
     await Promise.all(onError === undefined ? undone : undone.map((p) => p.catch(onError)));
     trace(`down: ${j - i} ${reversed[i]?.kind ?? ''} undone`);
     i = j;
