@@ -26,9 +26,11 @@ const downSteps = new Map<number, string>();
 function traceSteps(out: string, t0: number): string {
   let last = t0;
   const steps: string[] = [];
-  for (const m of out.matchAll(/^multinode-trace (\d+) \d+ (.*)$/gm)) {
+  for (const m of out.matchAll(/^multinode-trace ([\d.]+) \d+ (.*)$/gm)) {
     const at = Number(m[1]);
-    steps.push(`${(m[2] ?? '').replace(/^down: /, '')} +${at - last}`);
+    steps.push(
+      `${(m[2] ?? '').replace(/^down: /, '').replace(/ \(\+\d+\)$/, '')} +${(at - last).toFixed(0)}`,
+    );
     last = at;
   }
   return steps.join(', ');
