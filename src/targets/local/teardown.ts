@@ -2,7 +2,9 @@
  * `down`: idempotent teardown of one service, from any shell, also after the supervisor crashed. Order:
  * mark stopping → stop the supervisor → stop every rank's process group → undo every recorded resource in
  * reverse order (endpoint table, CNI attachments, rank namespaces, node tables, links, files) → remove the
- * service's state. Whatever is already gone counts as done.
+ * service's state. Whatever is already gone counts as done. The work is done once: a live supervisor, told
+ * its record is closed, stops its processes and undoes only what it made but could not record (`unrecorded`);
+ * everything the record lists is undone here, after the supervisor is gone.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
