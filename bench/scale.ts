@@ -1,6 +1,6 @@
 /**
  * How `up -d` and `down` grow with the nodes of one service (run as root:
- * `node --import tsx bench/scale.ts [sizes=8,32,64,128,200] [rounds=1] [--trace]`).
+ * `node --import tsx bench/scale.ts [sizes=8,32,64,128,200] [rounds=1] [--trace] [--trace-down]`).
  * One cluster of 250 nodes; for each size, a no-op service (`sleep infinity`, one rank per node, overlay) is
  * brought up with the bundled CLI (`node dist/multinode.mjs up -d`, as `./multinode` runs it) until every rank
  * runs and the group is ready, then taken down. Rows: wall ms of `up -d` and `down`, ms per node, the
@@ -8,6 +8,7 @@
  * quadratic), the recorded phases, and the load average when the row was taken. The ratio column is ms per
  * node against the 15 ms/node target. `--trace` also counts the processes each `up` started (strace -f
  * -e execve; slows that run down, so it is a separate run, not timed) to show which grow with the nodes.
+ * `--trace-down` prints where each size's `down` spent its time (its MULTINODE_TRACE steps).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -17,6 +18,23 @@ import { median } from './stats.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const TRACE = process.argv.includes('--trace');
+/** `--trace-down`: each size's (last) `down` runs with MULTINODE_TRACE=1; its steps are printed after the rows. */
+const TRACE_DOWN = process.argv.includes('--trace-down');
+const downSteps = new Map<number, string>();
+
+/** A CLI's `multinode-trace <epoch ms> <pid> <label>` lines as `label +ms` (ms since the step before). */
+function traceSteps(out: string, t0: number): string {
+  let last = t0;
+  const steps: string[] = [];
+  for (const m of out.matchAll(/^multinode-trace ([\d.]+) \d+ (.*)$/gm)) {
+    const at = Number(m[1]);
+    steps.push(
+      `${(m[2] ?? '').replace(/^down: /, '').replace(/ \(\+\d+\)$/, '')} +${(at - last).toFixed(0)}`,
+    );
+    last = at;
+  }
+  return steps.join(', ');
+}
 const SIZES = (args[0] ?? '8,32,64,128,200').split(',').map(Number);
 const ROUNDS = Number(args[1] ?? 1);
 const CLUSTER_NODES = 250;
@@ -32,11 +50,14 @@ const C = `scale${process.pid % 10000}`;
 
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 
-function cli(argv: readonly string[]): { code: number; out: string; ms: number } {
+function cli(
+  argv: readonly string[],
+  env: Readonly<Record<string, string>> = {},
+): { code: number; out: string; ms: number } {
   const t = performance.now();
   const r = spawnSync(process.execPath, [CLI, ...argv], {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1' },
+    env: { ...process.env, NO_COLOR: '1', ...env },
     encoding: 'utf8',
     timeout: 600_000,
   });
@@ -159,9 +180,11 @@ try {
       phases = s.timings;
       ups.push(up.ms);
       t = performance.now();
-      const down = cli(['down', `sc${n}`]);
+      const t0 = Date.now();
+      const down = cli(['down', `sc${n}`], TRACE_DOWN ? { MULTINODE_TRACE: '1' } : {});
       if (down.code !== 0) throw new Error(`down of ${n} nodes: ${down.out}`);
       downs.push(performance.now() - t);
+      if (TRACE_DOWN && i === ROUNDS - 1) downSteps.set(n, traceSteps(down.out, t0));
       spawnSync('sleep', ['2']); // the kernel frees namespaces asynchronously
     }
     const up = median(ups);
@@ -172,6 +195,8 @@ try {
     );
     prev = { n, up, down };
   }
+  for (const [n, steps] of downSteps)
+    console.log(`down of ${n} nodes, steps (ms since the one before): ${steps}`);
   if (TRACE) {
     const small = SIZES[0] ?? 8;
     const big = SIZES.at(-1) ?? 200;

@@ -694,8 +694,15 @@ function batchesOf(ports: RuntimePorts): UndoBatches {
   return made;
 }
 
-/** Undoes one recorded resource; "already gone" is success. */
-export async function undoResource(r: Resource, ports: RuntimePorts): Promise<void> {
+/**
+ * Undoes one recorded resource; "already gone" is success. `going`: the rank namespaces (names) the same
+ * teardown deletes after this resource.
+ */
+export async function undoResource(
+  r: Resource,
+  ports: RuntimePorts,
+  going: ReadonlySet<string> = new Set(),
+): Promise<void> {
   const run = ports.spawner;
   switch (r.kind) {
     case 'cni': {
@@ -704,10 +711,14 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       const hostAlive = await exists(join(NETNS_DIR, r.hostNetns));
       if (!hostAlive) return;
       const netnsAlive = await exists(r.netns);
-      // A bridge attachment whose rank namespace is gone has nothing left to undo but its address lease,
-      // kept in the service's directory (removed with it): so the second pass over the same records (`down`
-      // after the supervisor undid what it made) starts no plugin. A moved NIC is always given back.
-      if (r.plugin === 'bridge' && !netnsAlive && leaseInServiceDir(r.config)) return;
+      // A bridge attachment (no masquerading, no gateway) holds its veth pair and its address lease, kept in
+      // the service's directory (removed with it). When its rank namespace is gone, or is deleted by the same
+      // teardown, nothing is left for the plugin to undo: deleting the namespace destroys the veth pair, and
+      // the kernel does that for every namespace of the batch at once (32 pairs: ~50 ms, against ~300 ms
+      // deleting them one by one, plus three processes per rank for the plugin). A moved NIC is always given back.
+      const rankNs = r.netns.startsWith(`${NETNS_DIR}/`) ? r.netns.slice(NETNS_DIR.length + 1) : '';
+      const onlyInRankNs = r.config['ipMasq'] !== true && leaseInServiceDir(r.config);
+      if (r.plugin === 'bridge' && (!netnsAlive || going.has(rankNs)) && onlyInRankNs) return;
       await ports.cni
         .invoke({
           command: 'DEL',
@@ -741,7 +752,9 @@ export async function undoResource(r: Resource, ports: RuntimePorts): Promise<vo
       return;
     case 'mount': {
       const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));
-      for (const m of mounts.sort().reverse()) await run.run(['/bin/umount', '-l', m], { check: false });
+      // One umount for all (a rank's UTS namespace file each, under one directory): innermost first.
+      if (mounts.length > 0)
+        await run.run(['/bin/umount', '-l', ...mounts.sort().reverse()], { check: false });
       await rm(r.path, { recursive: true, force: true });
       return;
     }

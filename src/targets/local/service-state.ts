@@ -47,6 +47,31 @@ export type Resource =
     }
   | { readonly kind: 'process'; readonly rank: number; readonly pid: number; readonly startTime: string };
 
+/**
+ * What identifies a recorded resource, whatever was added to it later (a CNI attachment's `result`): the
+ * same object made by the same supervisor has the same key.
+ */
+export function resourceKey(r: Resource): string {
+  switch (r.kind) {
+    case 'netns':
+      return `netns ${r.name}`;
+    case 'link':
+      return `link ${r.netns} ${r.name}`;
+    case 'cni':
+      return `cni ${r.plugin} ${r.hostNetns} ${r.containerId} ${r.ifname}`;
+    case 'nft':
+      return `nft ${r.netns ?? ''} ${r.table}`;
+    case 'dir':
+    case 'mount':
+    case 'ssh-control':
+      return `${r.kind} ${r.path}`;
+    case 'route':
+      return `route ${r.netns} ${r.dst} ${r.via} ${r.metric}`;
+    case 'process':
+      return `process ${r.pid} ${r.startTime}`;
+  }
+}
+
 export type RankStatus = 'pending' | 'running' | 'exited' | 'failed' | 'stopped';
 
 export interface RankState {

@@ -52,7 +52,7 @@ import {
   serviceStatePath,
   updateServiceState,
 } from './service-state.js';
-import { stopRanks, undoInReverse } from './teardown.js';
+import { stopRanks, undoInReverse, unrecorded } from './teardown.js';
 import { rankMountsScriptPath, setupServiceMounts, underMount } from './volumes.js';
 import type { SupervisorEvent } from './reconcile/events.js';
 import type { ReconcileEffects } from './reconcile/interpreter.js';
@@ -693,9 +693,12 @@ export class RecordClosedError extends MultinodeError {
 }
 
 /**
- * After the record was closed: stops the ranks still running and undoes, in reverse, everything this
- * supervisor registered (what `down` already undid counts as done), then removes what is left of the
- * service directory unless a new record exists by then.
+ * After the record was closed: stops the ranks still running and its own processes (sshds), so this process
+ * can end. While the record exists, the `down` that closed it undoes everything it lists once this process is
+ * gone (it waits for it), so only what this supervisor made but could not record is undone here: the work is
+ * done once. With the record gone (removed without reaching this process), everything this supervisor
+ * registered is undone, in reverse (what is already gone counts as done), and what is left of the service
+ * directory is removed unless a new record exists by then.
  */
 async function removeOwn(
   name: string,
@@ -704,10 +707,15 @@ async function removeOwn(
   ports: RuntimePorts,
 ): Promise<void> {
   await Promise.all(live.map((l) => stopGroup(l.pid, l.startTime, 1000)));
-  // Its sshds (and any other process it recorded) at once, then everything else as `down` undoes it: in
-  // reverse, each run of one kind at once (a service of n ranks: a few processes per kind, not n).
   await Promise.all(mine.flatMap((r) => (r.kind === 'process' ? [stopGroup(r.pid, r.startTime, 1000)] : [])));
-  await undoInReverse(mine, ports, () => undefined);
+  const record = await readServiceState(name, ports).catch(() => undefined);
+  const left = record ? unrecorded(mine, record.resources) : mine;
+  trace(
+    `supervise: record closed, ${mine.length - left.length} resource(s) left to down, ${left.length} undone here`,
+  );
+  // In reverse, each run of one kind at once (a service of n ranks: a few processes per kind, not n).
+  await undoInReverse(left, ports, () => undefined);
+  if (record) return;
   await withServiceLock(name, async () => {
     if (await readServiceState(name, ports)) return;
     await rm(requireInside(serviceDir(name)), { recursive: true, force: true });

@@ -2,7 +2,9 @@
  * `down`: idempotent teardown of one service, from any shell, also after the supervisor crashed. Order:
  * mark stopping → stop the supervisor → stop every rank's process group → undo every recorded resource in
  * reverse order (endpoint table, CNI attachments, rank namespaces, node tables, links, files) → remove the
- * service's state. Whatever is already gone counts as done.
+ * service's state. Whatever is already gone counts as done. The work is done once: a live supervisor, told
+ * its record is closed, stops its processes and undoes only what it made but could not record (`unrecorded`);
+ * everything the record lists is undone here, after the supervisor is gone.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -18,7 +20,7 @@ import { stopGroup, stopProcess } from './processes.js';
 import { trace } from './trace.js';
 import { removeServiceVolumes } from './volumes.js';
 import type { Resource, ServiceState } from './service-state.js';
-import { readProcStartTime, readServiceState, updateServiceState } from './service-state.js';
+import { readProcStartTime, readServiceState, resourceKey, updateServiceState } from './service-state.js';
 
 export interface DownResult {
   readonly existed: boolean;
@@ -72,14 +74,26 @@ export async function undoInReverse(
   onError?: (e: unknown) => void,
 ): Promise<void> {
   const reversed = [...resources].reverse();
+  // Rank namespaces this pass deletes: what lives only in them (a CNI bridge attachment) goes with them.
+  const going = new Set(resources.flatMap((r) => (r.kind === 'netns' ? [r.name] : [])));
   for (let i = 0; i < reversed.length;) {
     let j = i + 1;
     while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
-    const undone = reversed.slice(i, j).map((r) => undoResource(r, ports));
+    const undone = reversed.slice(i, j).map((r) => undoResource(r, ports, going));
     await Promise.all(onError === undefined ? undone : undone.map((p) => p.catch(onError)));
     trace(`down: ${j - i} ${reversed[i]?.kind ?? ''} undone`);
     i = j;
   }
+}
+
+/**
+ * Of what a supervisor made (`mine`), what the record does not list: a supervisor whose record `down` closed
+ * undoes only these (it was refused the write that would have recorded them); `down` undoes everything the
+ * record lists, once, after the supervisor is gone.
+ */
+export function unrecorded(mine: readonly Resource[], recorded: readonly Resource[]): Resource[] {
+  const keys = new Set(recorded.map(resourceKey));
+  return mine.filter((r) => !keys.has(resourceKey(r)));
 }
 
 export async function downService(
