@@ -8,7 +8,8 @@
  * Every round runs each of the six measurements once, in an order that alternates between rounds (ABBA), so
  * a change of load hits both sides of a pair alike; the report gives medians, the median of the per-round
  * ratios (the steadier figure on a shared machine) and the load average before each round.
- * MN_DP_TOGGLE="<shell run in each overlay node namespace>" applies a setting for an experiment (after `up`).
+ * MN_DP_TOGGLE='<sh>' applies a setting for an experiment after `up` (run in the root namespace with NODES, RANKS,
+ * BRIDGE and VXLAN naming the overlay's node and rank namespaces and devices).
  */
 import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -43,8 +44,12 @@ function cli(args: readonly string[]): { code: number; stdout: string; stderr: s
   return { code: r.status ?? -1, stdout: r.stdout, stderr: r.stderr };
 }
 
-function run(argv: readonly string[], input?: string): string {
-  const r = spawnSync(argv[0] as string, argv.slice(1), { encoding: 'utf8', ...(input ? { input } : {}) });
+function run(argv: readonly string[], input?: string, env?: Record<string, string>): string {
+  const r = spawnSync(argv[0] as string, argv.slice(1), {
+    encoding: 'utf8',
+    ...(input ? { input } : {}),
+    ...(env ? { env: { ...process.env, ...env } } : {}),
+  });
   if (r.status !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr || r.stdout}`);
   return r.stdout;
 }
@@ -55,10 +60,20 @@ function wrk(url: string): number {
   return m ? Number(m[1]) : NaN;
 }
 
+/** iperf3 CPU (client + server, % of one CPU, from getrusage: softirq work done in their context too). */
+const iperfCpu: number[] = [];
 function iperf(clientPrefix: readonly string[], address: string, port: number): number {
   const out = run([...clientPrefix, 'iperf3', '-c', address, '-p', String(port), '-t', String(SECS), '-J']);
-  const j = JSON.parse(out) as { error?: string; end: { sum_received?: { bits_per_second: number } } };
+  const j = JSON.parse(out) as {
+    error?: string;
+    end: {
+      sum_received?: { bits_per_second: number };
+      cpu_utilization_percent?: { host_total: number; remote_total: number };
+    };
+  };
   if (!j.end.sum_received) throw new Error(`iperf3 to ${address}:${port}: ${j.error ?? 'no result'}`);
+  const cpu = j.end.cpu_utilization_percent;
+  iperfCpu.push(cpu ? cpu.host_total + cpu.remote_total : NaN);
   return j.end.sum_received.bits_per_second / 1e9;
 }
 
@@ -168,8 +183,17 @@ services:
     );
     run(['bridge', '-n', n.netns, 'fdb', 'append', '00:00:00:00:00:00', 'dev', 'vxraw', 'dst', peer.address]);
   }
+  // An experiment's setting: a shell run once in the root namespace, told the overlay's node and rank
+  // namespaces, its bridge and VXLAN device (NODES, RANKS, BRIDGE, VXLAN).
   const toggle = process.env['MN_DP_TOGGLE'];
-  if (toggle) for (const n of [n0, n1]) run([...netnsExecArgv(n.netns), 'sh', '-ec', toggle]);
+  const ovlNames = serviceNames(CLUSTER, 'ovl');
+  if (toggle)
+    run(['sh', '-ec', toggle], undefined, {
+      NODES: `${n0.netns} ${n1.netns}`,
+      RANKS: `${ovlNames.rankNs(o0.rank)} ${ovlNames.rankNs(o1.rank)}`,
+      BRIDGE: ovlNames.bridge,
+      VXLAN: ovlNames.vxlan,
+    });
 
   // iperf3 servers: in the overlay's rank 1, on the raw VXLAN of its node, and in the host-mode rank's node.
   const names = serviceNames(CLUSTER, 'ovl');
@@ -202,13 +226,27 @@ services:
     raw: [],
   };
   const loads: string[] = [];
+  /** CPU % (client + server) per Gbit/s: the cost of a byte, steadier than throughput when CPUs are shared. */
+  const cpuPerGbit: Record<Key, number[]> = {
+    direct: [],
+    endpoint: [],
+    directBulk: [],
+    endpointBulk: [],
+    overlay: [],
+    raw: [],
+  };
   console.log(
     `data path: ${ROUNDS} rounds, ${SECS} s per run, interleaved (ABBA); overlay MTU ${mtu}${toggle ? `; toggle: ${toggle}` : ''}`,
   );
   for (let i = 0; i < ROUNDS; i++) {
     loads.push(load());
     const order = i % 2 === 0 ? steps : [...steps].reverse();
-    for (const [k, f] of order) got[k].push(f());
+    for (const [k, f] of order) {
+      const before = iperfCpu.length;
+      const v = f();
+      got[k].push(v);
+      if (iperfCpu.length > before) cpuPerGbit[k].push((iperfCpu.at(-1) ?? NaN) / v);
+    }
   }
   const ratio = (a: Key, b: Key) => median(got[a].map((x, i) => x / (got[b][i] ?? NaN)));
   const line = (label: string, a: Key, b: Key, unit: string, d: number) =>
@@ -218,6 +256,12 @@ services:
   line('host-mode endpoint vs direct, wrk req/s', 'endpoint', 'direct', 'req/s', 0);
   line('host-mode endpoint vs direct, iperf3', 'endpointBulk', 'directBulk', 'Gbit/s', 2);
   line('overlay rank→rank vs raw VXLAN, iperf3', 'overlay', 'raw', 'Gbit/s', 2);
+  const cost = (label: string, a: Key, b: Key) =>
+    console.log(
+      `  ${label.padEnd(44)} ${fmt(median(cpuPerGbit[a]), 2).padStart(9)} vs ${fmt(median(cpuPerGbit[b]), 2).padStart(9)} CPU%/(Gbit/s) ${fmt(median(cpuPerGbit[a].map((x, i) => x / (cpuPerGbit[b][i] ?? NaN))), 3)}× per-round median`,
+    );
+  cost('  iperf3 CPU per Gbit/s: endpoint vs direct', 'endpointBulk', 'directBulk');
+  cost('  iperf3 CPU per Gbit/s: overlay vs raw', 'overlay', 'raw');
   console.log('  per round (load 1/5/15 min before it): direct/endpoint req/s; bulk; overlay/raw Gbit/s');
   for (let i = 0; i < ROUNDS; i++) {
     const g = (k: Key, d: number) => fmt(got[k][i] ?? NaN, d);
