@@ -39,10 +39,20 @@ test('validate: a bad spec exits 2, shows the source line and a caret; json list
   assert.equal(out.files[1]?.valid, true);
 });
 
-test('validate: a missing file exits 2', () => {
-  const r = cli('validate', 'does-not-exist.yaml');
+test('validate: a missing file exits 2; the other files are still checked', () => {
+  const r = cli('validate', 'does-not-exist.yaml', 'examples/seed-000-vllm.yaml');
   assert.equal(r.status, 2);
   assert.match(r.stderr, /cannot read does-not-exist\.yaml: no such file \(ENOENT\)/);
+  assert.match(
+    r.stdout,
+    /invalid: does-not-exist\.yaml \(unreadable\)\nvalid: examples\/seed-000-vllm\.yaml/,
+  );
+  assert.match(r.stderr, /1 of 2 files invalid/);
+  const json = cli('validate', '--output', 'json', 'does-not-exist.yaml', 'examples/seed-000-vllm.yaml');
+  const out = JSON.parse(json.stdout) as { valid: boolean; files: { valid: boolean; error?: string }[] };
+  assert.equal(out.valid, false);
+  assert.match(out.files[0]?.error ?? '', /no such file/);
+  assert.equal(out.files[1]?.valid, true);
 });
 
 test('schema prints JSON Schema 2020-12', () => {

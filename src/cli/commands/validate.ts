@@ -12,6 +12,8 @@ interface FileReport {
   file: string;
   valid: boolean;
   issues: readonly Issue[];
+  /** Why the file could not be read (it is then invalid, and the other files are still checked). */
+  error?: string;
 }
 
 export function registerValidate(program: Command): void {
@@ -34,7 +36,14 @@ export function registerValidate(program: Command): void {
       const { parseSpec } = await import('../../spec/index.js');
       const reports: FileReport[] = files.map((arg) => {
         const file = arg === '-' ? '<stdin>' : arg;
-        const result = parseSpec(readInputText(arg, 'spec'), file);
+        let text: string;
+        try {
+          text = readInputText(arg, 'spec');
+        } catch (e) {
+          if (!(e instanceof MultinodeError)) throw e;
+          return { file, valid: false, issues: [], error: e.message };
+        }
+        const result = parseSpec(text, file);
         return result.ok
           ? { file, valid: true, issues: result.warnings }
           : { file, valid: false, issues: result.issues };
@@ -44,6 +53,11 @@ export function registerValidate(program: Command): void {
         printJson({ valid: invalid.length === 0, files: reports });
       } else {
         for (const r of reports) {
+          if (r.error !== undefined) {
+            process.stderr.write(`multinode: ${r.error}\n`);
+            process.stdout.write(`${paint('red', 'invalid', process.stdout)}: ${r.file} (unreadable)\n`);
+            continue;
+          }
           printIssues(r.issues);
           const warnings = r.issues.filter((i) => i.severity === 'warning').length;
           const errors = r.issues.length - warnings;
