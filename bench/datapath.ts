@@ -217,24 +217,12 @@ services:
     ['overlay', () => iperf(r0, o1.address, 5201)],
     ['raw', () => iperf(netnsExecArgv(n0.netns), '198.19.250.2', 5202)],
   ];
-  const got: Record<Key, number[]> = {
-    direct: [],
-    endpoint: [],
-    directBulk: [],
-    endpointBulk: [],
-    overlay: [],
-    raw: [],
-  };
+  const perKey = (): Record<Key, number[]> =>
+    Object.fromEntries(steps.map(([k]): [Key, number[]] => [k, []])) as Record<Key, number[]>;
+  const got = perKey();
   const loads: string[] = [];
   /** CPU % (client + server) per Gbit/s: the cost of a byte, steadier than throughput when CPUs are shared. */
-  const cpuPerGbit: Record<Key, number[]> = {
-    direct: [],
-    endpoint: [],
-    directBulk: [],
-    endpointBulk: [],
-    overlay: [],
-    raw: [],
-  };
+  const cpuPerGbit = perKey();
   console.log(
     `data path: ${ROUNDS} rounds, ${SECS} s per run, interleaved (ABBA); overlay MTU ${mtu}${toggle ? `; toggle: ${toggle}` : ''}`,
   );

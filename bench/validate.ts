@@ -29,18 +29,15 @@ const node = process.execPath;
 const withCerts = process.env['NODE_EXTRA_CA_CERTS'] !== undefined;
 const noCerts = ' (no NODE_EXTRA_CA_CERTS)';
 const user = './multinode validate (users run this)';
-const cases = {
-  'node -e 0': [node, '-e', '0'],
-  [user]: ['./multinode', 'validate', seed],
-  'node --snapshot-blob validate.blob': [
-    node,
-    '--snapshot-blob',
-    'dist/fast/validate.blob',
-    '--',
-    'validate',
-    seed,
-  ],
-  'node dist/fast/run.cjs validate': [node, 'dist/fast/run.cjs', 'validate', seed],
+const nodeZero = [node, '-e', '0'];
+const userValidate = ['./multinode', 'validate', seed];
+const fromSnapshot = [node, '--snapshot-blob', 'dist/fast/validate.blob', '--', 'validate', seed];
+const fastBundle = [node, 'dist/fast/run.cjs', 'validate', seed];
+const cases: Record<string, readonly string[]> = {
+  'node -e 0': nodeZero,
+  [user]: userValidate,
+  'node --snapshot-blob validate.blob': fromSnapshot,
+  'node dist/fast/run.cjs validate': fastBundle,
   'node dist/multinode.mjs validate': [node, 'dist/multinode.mjs', 'validate', seed],
   '  … with --enable-source-maps (old)': [
     node,
@@ -52,20 +49,13 @@ const cases = {
   './multinode --version': ['./multinode', '--version'],
   ...(withCerts
     ? {
-        [`node -e 0${noCerts}`]: [node, '-e', '0'],
-        [`./multinode validate${noCerts}`]: ['./multinode', 'validate', seed],
-        [`node --snapshot-blob validate.blob${noCerts}`]: [
-          node,
-          '--snapshot-blob',
-          'dist/fast/validate.blob',
-          '--',
-          'validate',
-          seed,
-        ],
-        [`node dist/fast/run.cjs${noCerts}`]: [node, 'dist/fast/run.cjs', 'validate', seed],
+        [`node -e 0${noCerts}`]: nodeZero,
+        [`./multinode validate${noCerts}`]: userValidate,
+        [`node --snapshot-blob validate.blob${noCerts}`]: fromSnapshot,
+        [`node dist/fast/run.cjs${noCerts}`]: fastBundle,
       }
     : {}),
-} as Record<string, readonly string[]>;
+};
 type Name = string;
 
 // CPU time is steadier than wall time on a loaded machine: `perf stat`'s task-clock (all threads, in
