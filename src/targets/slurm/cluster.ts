@@ -27,7 +27,7 @@ import { createHash } from 'node:crypto';
 import { chmod, chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
-import { inShortParent, releaseShortParent } from '../private-dir.js';
+import { inShortParent, releaseShortParent, shortPrivateParent } from '../private-dir.js';
 import { checkedName } from '../state-root.js';
 import { SLURM_TARGET } from '../../api/names.js';
 import { featureName } from './template.js';
@@ -70,18 +70,15 @@ export interface SlurmClusterInfo {
 const INFO_FILE = 'slurm-cluster.json';
 const MUNGE_USER = 'munge';
 
-/** Root-only parent of the munge directories (/run is writable by root alone: nothing can be planted). */
-export const MUNGE_PARENT = '/run/multinode';
-// (the local target keeps long-path ControlMaster directories there too: ../private-dir.ts)
-
 /**
  * munged runs as the `munge` user and wants the way to its socket reachable by everyone, which the
- * private (0700) state directory is not: its key and socket live in `/run/multinode/munge-<hash>` instead
- * (root 0755; `etc` munge 0700 for the key, `run` munge 0755 for socket and pid).
+ * private (0700) state directory is not: its key and socket live in `munge-<hash>` under the short private
+ * parent instead (`/run/multinode` for root, writable by root alone: ../private-dir.ts) (root 0755; `etc`
+ * munge 0700 for the key, `run` munge 0755 for socket and pid).
  */
 export function slurmMungeDir(stateDir: string): string {
   return join(
-    MUNGE_PARENT,
+    shortPrivateParent(),
     `munge-${createHash('sha256').update(resolve(stateDir)).digest('hex').slice(0, 12)}`,
   );
 }
@@ -386,8 +383,8 @@ export async function startSlurmCluster(
 }
 
 /**
- * Creates the munge directory afresh under MUNGE_PARENT, which must be a real directory owned by us and
- * writable by nobody else (lstat: a symlink or a foreign directory is refused).
+ * Creates the munge directory afresh under the short private parent, which must be a real directory owned
+ * by us and writable by nobody else (lstat: a symlink or a foreign directory is refused).
  */
 async function freshMungeDir(dir: string): Promise<void> {
   await inShortParent(async () => {
