@@ -15,7 +15,7 @@
  * submitted scripts and the batch output (`<service>-<jobid>.out`; the first node must see that
  * directory, as on a shared file system or the emulated cluster).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { EXIT, MultinodeError } from '../api/issues.js';
 import { renderSlurmJobs, slurmEndpoints } from '../targets/slurm/index.js';
 import type { SlurmRenderOptions } from '../targets/slurm/index.js';
@@ -195,7 +195,8 @@ export async function slurmPs(): Promise<SlurmJobRecord[]> {
  * not an existing file must be a service name, a job id or a job record id (exit 2 otherwise).
  */
 export async function slurmDown(nameOrFile: string): Promise<SlurmJobRecord[]> {
-  if (!existsSync(nameOrFile)) {
+  // A spec file, or else a name (a directory is neither: its path is checked as a name and refused).
+  if (!isFile(nameOrFile)) {
     const named = checkName('service', nameOrFile);
     if (!named.ok && !checkName('record', nameOrFile).ok)
       throw new MultinodeError('input.bad-name', named.message, { exitCode: EXIT.badInput });
@@ -283,4 +284,12 @@ export async function slurmScale(
   }
   const after = (await listSlurmJobs()).filter((r) => r.replicaOf === service && !isTerminal(r.state));
   return { from: current.length, to: replicas, jobs: after.map((r) => `${r.service}=${r.jobId}`) };
+}
+
+function isFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
+  } catch {
+    return false;
+  }
 }

@@ -83,6 +83,7 @@ test('hostile names on the command line: exit 2, a message saying what is allowe
       ['down ../..', ['down', '../..']],
       ['down of a directory path', ['down', top]],
       ['down --target slurm', ['down', '--target', 'slurm', '../x']],
+      ['down --target slurm of a directory path', ['down', '--target', 'slurm', top]],
       ['logs', ['logs', '..']],
       ['exec', ['exec', '../services', '--', 'true']],
       ['__supervise', ['__supervise', '../..']],
