@@ -16,7 +16,7 @@ import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { median } from './stats.js';
+import { CLI_BUNDLE, median } from './stats.js';
 
 const STATE = mkdtempSync(join(tmpdir(), 'mn-dp-'));
 process.env['MULTINODE_STATE_DIR'] = STATE;
@@ -28,7 +28,7 @@ const ROUNDS = Number(process.argv[2] ?? 5);
 const SECS = Number(process.argv[3] ?? 3);
 const ROOT = resolve(import.meta.dirname, '..');
 const NODE = process.execPath;
-const CLI = [join(ROOT, 'dist/multinode.mjs')];
+const CLI = [join(ROOT, CLI_BUNDLE)];
 const CLUSTER = 'dpbench';
 const HTTP_PORT = 18090;
 const BULK_PORT = 18091;

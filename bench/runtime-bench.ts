@@ -13,7 +13,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { median } from './stats.js';
+import { CLI_BUNDLE, median } from './stats.js';
 
 const STATE = mkdtempSync(join(tmpdir(), 'mn-bench-'));
 process.env['MULTINODE_STATE_DIR'] = STATE;
@@ -28,7 +28,7 @@ const NODE = process.execPath;
 const CLI =
   process.env['MN_BENCH_TSX'] === '1'
     ? ['--import', 'tsx', join(ROOT, 'src/cli/main.ts')]
-    : [join(ROOT, 'dist/multinode.mjs')];
+    : [join(ROOT, CLI_BUNDLE)];
 if (
   process.env['MN_BENCH_TSX'] !== '1' &&
   spawnSync(NODE, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' }).status !== 0

@@ -2,7 +2,7 @@
  * How `up -d` and `down` grow with the nodes of one service (run as root:
  * `node --import tsx bench/scale.ts [sizes=8,32,64,128,200] [rounds=1] [--trace] [--trace-down]`).
  * One cluster of 250 nodes; for each size, a no-op service (`sleep infinity`, one rank per node, overlay) is
- * brought up with the bundled CLI (`node dist/multinode.mjs up -d`, as `./multinode` runs it) until every rank
+ * brought up with the bundled CLI (`node dist/fast/cli-run.cjs up -d`, as `./multinode` runs it) until every rank
  * runs and the group is ready, then taken down. Rows: wall ms of `up -d` and `down`, ms per node, the
  * slope from the previous size (ms per added node: constant when growth is linear, rising when a step is
  * quadratic), the recorded phases, and the load average when the row was taken. The ratio column is ms per
@@ -14,7 +14,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { median } from './stats.js';
+import { CLI_BUNDLE, median } from './stats.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const TRACE = process.argv.includes('--trace');
@@ -41,7 +41,7 @@ const CLUSTER_NODES = 250;
 const TARGET_MS_PER_NODE = 15;
 
 const ROOT = resolve(import.meta.dirname, '..');
-const CLI = join(ROOT, 'dist/multinode.mjs');
+const CLI = join(ROOT, CLI_BUNDLE);
 // A short path: a service's ssh control directory (`<state>/services/<name>/ssh/cm`) then fits a socket path
 // and stays inside the state directory.
 const STATE = mkdtempSync(join(tmpdir(), 'mn-sc-'));

@@ -4,7 +4,7 @@
  *   up-api  slurmUp(file, { detach }) in-process: parse → plan → render → sbatch
  *   up-cli  `multinode up --target slurm --cluster C -d FILE` as a process (adds CLI start-up)
  *   local   `multinode up -d --cluster C FILE` on the same emulated nodes (the local runtime)
- * The CLI runs as users run it (`./multinode` → the bundle `node dist/multinode.mjs`, built first), so the
+ * The CLI runs as users run it (`./multinode` → the code-cached bundle `node dist/fast/cli-run.cjs`, built first), so the
  * detached supervisor starts from the bundle too; MN_BENCH_TSX=1 runs it through tsx instead. The local
  * variant's recorded phases (place/network/spawn) and the load average are printed with each round.
  * "Running" = every rank has written its start time (date +%s%N) to a marker file; the figure is the
@@ -21,6 +21,7 @@ import { readSlurmCluster } from '../src/targets/slurm/cluster.js';
 import { clusterDir, serviceDir } from '../src/targets/local/paths.js';
 import { readSlurmJobRecords, runSlurm, slurmJobRecordPath } from '../src/targets/slurm/jobs.js';
 import type { SlurmClient } from '../src/targets/slurm/jobs.js';
+import { CLI_BUNDLE } from './stats.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -31,7 +32,7 @@ const scratch = mkdtempSync(join(tmpdir(), 'mn-bench-slurm-'));
 chmodSync(scratch, 0o755);
 
 const TSX = process.env['MN_BENCH_TSX'] === '1';
-const CLI = TSX ? ['--import', 'tsx', MAIN] : [join(ROOT, 'dist/multinode.mjs')];
+const CLI = TSX ? ['--import', 'tsx', MAIN] : [join(ROOT, CLI_BUNDLE)];
 if (!TSX && spawnSync(process.execPath, ['scripts/build.mjs'], { cwd: ROOT, stdio: 'inherit' }).status !== 0)
   throw new Error('build failed');
 const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');

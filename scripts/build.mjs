@@ -3,6 +3,9 @@
 //  - fast/validate.cjs: `validate` and `--version` in ONE CommonJS file (no chunks, so no ESM loader
 //    resolving a dozen modules), run by fast/run.cjs with a V8 code cache (validate.cjs.cache, primed here
 //    by one run). `./multinode` sends those commands there; see src/cli/fast.ts and src/cli/code-cache.ts.
+//  - fast/cli.cjs: every command in ONE CommonJS file, run by fast/cli-run.cjs with its own code cache
+//    (cli.cjs.cache, primed by `--help`): ~60 ms to start where multinode.mjs and its chunks take ~160 ms.
+//    `./multinode` runs every other command there (src/cli/full.ts).
 //  - fast/validate.blob: the same commands as a V8 startup snapshot (built from fast/snapshot.cjs after a
 //    warm-up run, so modules are initialised and functions compiled), which `./multinode` prefers when it was
 //    built by the node binary it runs (validate.blob.node has that binary's mtime) and NODE_OPTIONS is empty;
@@ -43,6 +46,16 @@ const lazyChildProcess = {
     }));
   },
 };
+const fastCommon = {
+  ...common,
+  outdir: join(out, 'fast'),
+  outExtension: { '.js': '.cjs' },
+  format: 'cjs',
+  // Less source to read and hash per run (~4 ms); names are kept so an internal error's stack still reads.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  plugins: [lazyChildProcess],
+};
 await Promise.all([
   build({
     ...common,
@@ -59,20 +72,28 @@ await Promise.all([
     },
   }),
   build({
-    ...common,
-    entryPoints: {
-      validate: 'src/cli/fast.ts',
-      run: 'src/cli/code-cache.ts',
-      snapshot: 'src/cli/fast-snapshot.ts',
-    },
-    outdir: join(out, 'fast'),
-    outExtension: { '.js': '.cjs' },
-    format: 'cjs',
-    // Less source to read and hash per run (~4 ms); names are kept so an internal error's stack still reads.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    plugins: [lazyChildProcess],
+    ...fastCommon,
+    entryPoints: { validate: 'src/cli/fast.ts', snapshot: 'src/cli/fast-snapshot.ts' },
   }),
+  build({
+    ...fastCommon,
+    entryPoints: { cli: 'src/cli/full.ts' },
+    // Modules that take named bindings from node:child_process at load (promisify(execFile)) need the real one.
+    plugins: [],
+    // The dashboard finds its page beside the program (import.meta.url in the ESM bundle).
+    define: { ...fastCommon.define, 'import.meta.url': '__mnImportMetaUrl' },
+    banner: { js: "var __mnImportMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
+  }),
+  ...[
+    ['run', 'validate.cjs'],
+    ['cli-run', 'cli.cjs'],
+  ].map(([name, bundle]) =>
+    build({
+      ...fastCommon,
+      entryPoints: { [name]: 'src/cli/code-cache.ts' },
+      define: { ...fastCommon.define, MULTINODE_CODE_BUNDLE: JSON.stringify(bundle) },
+    }),
+  ),
   build({
     absWorkingDir: root,
     entryPoints: { app: 'src/ui/main.ts' },
@@ -91,9 +112,9 @@ for (const f of ['index.html', 'app.css']) copyFileSync(join(root, 'src/ui', f),
 
 // code-cache.ts runs the bundle with vm.Script, which has no loader for a dynamic import(): the fast
 // bundle must be self-contained (esbuild turns internal dynamic imports into plain calls).
-const fast = readFileSync(join(out, 'fast/validate.cjs'), 'utf8');
-if (/\bimport\(/.test(fast)) {
-  throw new Error('build: dist/fast/validate.cjs contains a dynamic import(), which vm.Script cannot run');
+for (const f of ['validate.cjs', 'cli.cjs']) {
+  if (/\bimport\(/.test(readFileSync(join(out, 'fast', f), 'utf8')))
+    throw new Error(`build: dist/fast/${f} contains a dynamic import(), which vm.Script cannot run`);
 }
 
 // Prime the code cache with a representative run (a stale cache is rejected by V8 and rewritten; the run's
@@ -105,9 +126,12 @@ spawnSync(
   [join(out, 'fast/run.cjs'), 'validate', join(root, 'examples/seed-000-vllm.yaml')],
   { stdio: 'ignore' },
 );
-if (!existsSync(cache)) {
-  process.stderr.write('build: could not prime the code cache; it is written on first use\n');
-}
+// The whole CLI's cache: `--help` loads every command's module (their top-level code is the bulk).
+const cliCache = join(out, 'fast/cli.cjs.cache');
+rmSync(cliCache, { force: true });
+spawnSync(process.execPath, [join(out, 'fast/cli-run.cjs'), '--help'], { stdio: 'ignore' });
+for (const c of [cache, cliCache])
+  if (!existsSync(c)) process.stderr.write(`build: could not prime ${c}; it is written on first use\n`);
 
 // The startup snapshot: node builds it from fast/snapshot.cjs, which validates the warm-up files first (the
 // examples and a few invalid fixtures, so the error paths are compiled too). Kept only when it answers a

@@ -7,10 +7,12 @@
  *   upLocal(file, opts): Promise<number>   the services' exit code (0 with `detach`)
  */
 import { spawn } from 'node:child_process';
-import { openSync, closeSync } from 'node:fs';
+import { openSync, closeSync, watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
 import { EXIT, MultinodeError } from '../api/issues.js';
+import { STATE } from '../api/names.js';
 import type { ServiceSpec, Spec } from '../api/spec.js';
 import type { ServicePlan } from '../api/plan.js';
 import { generateInventory, planSpec, startOrder } from '../plan/index.js';
@@ -169,6 +171,45 @@ export function describeEvent(service: string, e: SupervisorEvent): string | und
 /** Default for `up -d --wait-timeout` (seconds). */
 export const DEFAULT_WAIT_TIMEOUT_S = 300;
 
+/**
+ * Resolves `next(ms)` at the next write of the service record in `dir` (or after `ms`); a write between
+ * calls is not lost. Other files there (the supervisor's log) do not wake it.
+ */
+function recordWrites(dir: string): { next: (ms: number) => Promise<void>; close: () => void } {
+  let pending = false;
+  let wake: (() => void) | undefined;
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dir, { persistent: false }, (_event, file) => {
+      if (file !== null && file !== STATE.stateFile) return;
+      pending = true;
+      wake?.();
+    });
+    watcher.on('error', () => undefined);
+  } catch {
+    watcher = undefined; // no directory yet, or no inotify: the poll alone
+  }
+  return {
+    next: (ms) =>
+      new Promise<void>((resolve) => {
+        if (pending) {
+          pending = false;
+          resolve();
+          return;
+        }
+        const t = setTimeout(done, ms);
+        function done(): void {
+          clearTimeout(t);
+          wake = undefined;
+          pending = false;
+          resolve();
+        }
+        wake = done;
+      }),
+    close: () => watcher?.close(),
+  };
+}
+
 export async function waitDetached(
   plan: ServicePlan,
   pid: number | undefined,
@@ -177,49 +218,56 @@ export async function waitDetached(
 ): Promise<void> {
   let lastShown = '';
   const deadline = Date.now() + timeoutS * 1000;
-  for (;;) {
-    await new Promise((r) => setTimeout(r, 100));
-    const s = await readServiceState(plan.name);
-    if (s && timeoutS > 0 && Date.now() > deadline && s.status !== 'ready' && s.status !== 'completed') {
-      const missing = (s.group?.missing ?? []).map((m) => `rank ${m.rank} (${m.why} since ${m.since})`);
-      const why = [
-        s.probe.status !== 'none'
-          ? `rank 0's probe: ${s.probe.status}${s.probe.last ? ` (${s.probe.last})` : ''}`
-          : '',
-        missing.length > 0 ? `missing: ${missing.join(', ')}` : '',
-        s.message ?? '',
-      ].filter((x) => x !== '');
-      throw new MultinodeError(
-        'runtime.wait-timeout',
-        `service ${plan.name} is not ready after ${timeoutS} s (status ${s.status}${why.length > 0 ? `; ${why.join('; ')}` : ''}). It keeps running: see \`multinode ps\` and \`multinode logs ${plan.name}\`; stop it with \`multinode down ${plan.name}\`; wait longer with --wait-timeout SECONDS (0 = no limit)`,
-      );
-    }
-    if (!s) throw new MultinodeError('runtime.vanished', `service ${plan.name} disappeared while starting`);
-    if (s.status === 'failed') {
-      throw new MultinodeError(
-        'runtime.start-failed',
-        `service ${plan.name} failed${s.message ? `: ${s.message}` : ''} (see \`multinode logs ${plan.name}\`, ${join(serviceDir(plan.name), 'supervisor.log')}; clean up with \`multinode down ${plan.name}\`)`,
-      );
-    }
-    if (s.status === 'ready' || s.status === 'completed') return;
-    const line =
-      s.probe.status === 'waiting' || s.probe.status === 'not-ready'
-        ? `waiting for rank 0 to be ready (${s.probe.last ?? 'no answer yet'})`
-        : '';
-    if (line && line !== lastShown) {
-      report.progress(`${plan.name}: ${line}`);
-      lastShown = line;
-    }
-    if (pid !== undefined) {
-      try {
-        process.kill(pid, 0);
-      } catch {
+  // Woken when the record is written (fs.watch on its directory), else every 100 ms as before: a fixed poll
+  // cost half a period on average between the service getting ready and `up -d` returning.
+  const changed = recordWrites(serviceDir(plan.name));
+  try {
+    for (;;) {
+      await changed.next(100);
+      const s = await readServiceState(plan.name);
+      if (s && timeoutS > 0 && Date.now() > deadline && s.status !== 'ready' && s.status !== 'completed') {
+        const missing = (s.group?.missing ?? []).map((m) => `rank ${m.rank} (${m.why} since ${m.since})`);
+        const why = [
+          s.probe.status !== 'none'
+            ? `rank 0's probe: ${s.probe.status}${s.probe.last ? ` (${s.probe.last})` : ''}`
+            : '',
+          missing.length > 0 ? `missing: ${missing.join(', ')}` : '',
+          s.message ?? '',
+        ].filter((x) => x !== '');
         throw new MultinodeError(
-          'runtime.supervisor-died',
-          `the supervisor of ${plan.name} exited early; see ${join(serviceDir(plan.name), 'supervisor.log')}`,
+          'runtime.wait-timeout',
+          `service ${plan.name} is not ready after ${timeoutS} s (status ${s.status}${why.length > 0 ? `; ${why.join('; ')}` : ''}). It keeps running: see \`multinode ps\` and \`multinode logs ${plan.name}\`; stop it with \`multinode down ${plan.name}\`; wait longer with --wait-timeout SECONDS (0 = no limit)`,
         );
       }
+      if (!s) throw new MultinodeError('runtime.vanished', `service ${plan.name} disappeared while starting`);
+      if (s.status === 'failed') {
+        throw new MultinodeError(
+          'runtime.start-failed',
+          `service ${plan.name} failed${s.message ? `: ${s.message}` : ''} (see \`multinode logs ${plan.name}\`, ${join(serviceDir(plan.name), 'supervisor.log')}; clean up with \`multinode down ${plan.name}\`)`,
+        );
+      }
+      if (s.status === 'ready' || s.status === 'completed') return;
+      const line =
+        s.probe.status === 'waiting' || s.probe.status === 'not-ready'
+          ? `waiting for rank 0 to be ready (${s.probe.last ?? 'no answer yet'})`
+          : '';
+      if (line && line !== lastShown) {
+        report.progress(`${plan.name}: ${line}`);
+        lastShown = line;
+      }
+      if (pid !== undefined) {
+        try {
+          process.kill(pid, 0);
+        } catch {
+          throw new MultinodeError(
+            'runtime.supervisor-died',
+            `the supervisor of ${plan.name} exited early; see ${join(serviceDir(plan.name), 'supervisor.log')}`,
+          );
+        }
+      }
     }
+  } finally {
+    changed.close();
   }
 }
 

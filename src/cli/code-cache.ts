@@ -3,13 +3,17 @@
  * yaml, commander, the spec layer) is most of a short command's start-up, and V8's cached data skips it.
  * The cache is written after the run (so it holds the functions the run compiled lazily) when missing or
  * rejected (another node or V8 version), atomically and best-effort: a read-only install just runs uncached.
- * Bundled by scripts/build.mjs as `dist/fast/run.cjs`; runs `dist/fast/validate.cjs`.
+ * Bundled by scripts/build.mjs twice: `dist/fast/run.cjs` runs `dist/fast/validate.cjs` (validate and
+ * --version), `dist/fast/cli-run.cjs` runs `dist/fast/cli.cjs` (every command: full.ts); the bundle is named
+ * by MULTINODE_CODE_BUNDLE, defined at build time.
  */
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Script } from 'node:vm';
 
-const file = join(__dirname, 'validate.cjs');
+declare const MULTINODE_CODE_BUNDLE: string;
+
+const file = join(__dirname, MULTINODE_CODE_BUNDLE);
 const cacheFile = `${file}.cache`;
 let cached: Buffer | undefined;
 try {

@@ -1,6 +1,7 @@
 /**
  * The fast path `./multinode` uses for `validate` and `--version` (dist/fast/: one CommonJS bundle run with a
- * V8 code cache) must behave exactly like the full CLI (dist/multinode.mjs). Builds into a temp dir.
+ * V8 code cache) must behave exactly like the full CLI (dist/multinode.mjs), and so must the whole CLI as
+ * one code-cached CommonJS bundle (dist/fast/cli-run.cjs, every other command). Builds into a temp dir.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -55,6 +56,24 @@ test('fast validate bundle: same output and exit codes as the full CLI; code cac
     const stdin = run([fast, 'validate', '-'], 'services: {}\n');
     assert.equal(stdin.status, 2);
     assert.match(stdin.stderr, /<stdin>/);
+
+    // The whole CLI as one code-cached CommonJS bundle (what `./multinode` runs for every other command).
+    const cli = join(dir, 'fast/cli-run.cjs');
+    assert.ok(existsSync(join(dir, 'fast/cli.cjs.cache')), "the build primes the whole CLI's cache");
+    for (const args of [
+      ['--help'],
+      ['plan', 'examples/seed-000-vllm.yaml'],
+      ['render', 'kubernetes', 'examples/seed-000-vllm.yaml'],
+      ['render', 'slurm', 'examples/seed-000-mpi-inference.yaml'],
+      ['schema'],
+      ['validate', ...bad],
+      ['up', 'no-such-file.yaml'],
+      ['no-such-command'],
+    ] as const) {
+      const a = run([cli, ...args]);
+      const e = run([full, ...args]);
+      assert.deepEqual(a, e, `multinode ${args.join(' ')} (cli.cjs)`);
+    }
 
     // A missing (or rejected) cache: the run still works and writes it again.
     rmSync(cache);

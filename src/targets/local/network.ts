@@ -22,7 +22,7 @@
  * in reverse and treat "already gone" as success.
  */
 import { isOwnDir } from '../private-dir.js';
-import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
 import { runLimited } from './concurrency.js';
 import { join } from 'node:path';
 import type { RankPlan, ServicePlan } from '../../api/plan.js';
@@ -801,7 +801,6 @@ function leaseInServiceDir(config: Readonly<Record<string, unknown>>): boolean {
 
 async function exists(path: string): Promise<boolean> {
   try {
-    const { stat } = await import('node:fs/promises');
     await stat(path);
     return true;
   } catch {

@@ -3,7 +3,7 @@
  * object and process acquired (in acquisition order, so teardown runs in reverse), rank status, probe and
  * endpoint status and phase timings. Always read and written under the service lock, atomically.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { PlanOptions, ServicePlan } from '../../api/plan.js';
 import type { Spec } from '../../api/spec.js';
@@ -233,7 +233,6 @@ export async function writeServiceState(
 /** `starttime` field of /proc/PID/stat (undefined when gone or a zombie): identifies a process beyond its pid. */
 export async function readProcStartTime(pid: number): Promise<string | undefined> {
   try {
-    const { readFile } = await import('node:fs/promises');
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const rest = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
     // A zombie has exited (it only waits for its parent to reap it): not a live process any more.

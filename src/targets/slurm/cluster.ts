@@ -24,7 +24,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createHash } from 'node:crypto';
-import { chmod, chown, cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, chown, cp, mkdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { MultinodeError } from '../../api/issues.js';
 import { inShortParent, releaseShortParent, shortPrivateParent } from '../private-dir.js';
@@ -259,7 +259,6 @@ async function waitForPidFile(
 async function writeInfo(info: SlurmClusterInfo): Promise<void> {
   const file = paths(info.stateDir).info;
   await writeFile(`${file}.tmp`, `${JSON.stringify(info, null, 2)}\n`);
-  const { rename } = await import('node:fs/promises');
   await rename(`${file}.tmp`, file);
 }
 

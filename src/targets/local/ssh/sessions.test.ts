@@ -38,6 +38,8 @@ test('stopSessions stops a recorded session and its whole process group, ignores
     await exited;
     assert.equal(r.stopped, 1);
     assert.equal(r.killed, 1);
+    // SIGKILL went to the whole group; the background child's exit may still be under way a moment after.
+    for (let i = 0; i < 100 && alive(childPid); i++) await new Promise((r) => setTimeout(r, 20));
     assert.equal(alive(childPid), false);
     assert.deepEqual(readdirSync(dir), []);
     assert.deepEqual(await stopSessions(join(dir, 'missing')), { stopped: 0, killed: 0 });
