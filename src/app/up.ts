@@ -46,6 +46,8 @@ import {
 } from '../targets/local/replica-set.js';
 import { readSpecFile } from './input.js';
 import { reasonLines } from './plan-for.js';
+import { startStandby } from './standby.js';
+import type { Standby } from './standby.js';
 import { updateReplicaSetFromFile } from './rollout.js';
 import { ensureController, spawnDetached, waitEndpointsRecorded } from './scale.js';
 import type { Reporter } from './reporter.js';
@@ -344,185 +346,210 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     );
     spec = { ...parsed, services: parsed.services.map((s) => ({ ...s, hostNetwork: true })) };
   }
-  const clusterName = degraded ? LOOPBACK_CLUSTER : (await chooseCluster(spec, opts.cluster, report)).name;
-  // One lock per cluster from reading what its services hold to recording this plan: two `up`s on one
-  // cluster never plan against the same free GPUs, cores or ports (`down` takes the same lock).
-  const plan = await withClusterLock(clusterName, async () => {
-    let inventory: Inventory;
-    if (degraded) {
-      inventory = generateInventory({ ...nodeSizeFor(spec), addressBase: '127.0.1.1' });
-    } else inventory = await readInventory(clusterName);
-    const planOptions = localPlanOptions(0);
-    const result = planSpec(spec, inventory, planOptions);
-    if (!result.ok) {
-      const reasons = result.reasons.map((r) => `cannot place ${r.service}: ${reasonLines(r).join('\n  ')}`);
-      throw new MultinodeError(
-        'plan.infeasible',
-        `cannot run ${file} on cluster ${clusterName}${reasons.length > 0 ? `\n${reasons.join('\n')}` : ''}`,
-        { exitCode: EXIT.badInput, issues: result.issues },
-      );
+  // Detached: each service's supervisor starts now and waits for its record (standby.ts), so its start-up
+  // overlaps choosing the cluster, placing, recording and image checks. A failure below lets them go.
+  const standbys = new Map<string, Standby>();
+  if (opts.detach && opts.selfArgv !== undefined)
+    for (const svc of parsed.services) {
+      if (isReplicated(svc)) continue; // a replica set's members start through its controller (scale.ts)
+      const sb = await startStandby(opts.selfArgv, svc.name);
+      if (sb) standbys.set(svc.name, sb);
     }
-    report.issues(result.warnings);
-    const placeMs = Date.now() - t0;
-    // Images first (pulled or loaded as --pull says, sshd checked): a failure leaves nothing behind.
-    const runtimes = new Map<string, RankRuntime>();
-    for (const svc of result.plan.services) {
-      if (!svc.imageUri) continue;
-      if (degraded || opts.hostFs) {
-        report.note(
-          `${svc.name}: image.uri ${svc.imageUri} is recorded, but ${degraded ? 'without root' : 'with --host-fs'} the ranks run on this machine's file system`,
-        );
-        runtimes.set(svc.name, { kind: 'host', hostFs: true });
-        continue;
-      }
-      if (!podmanAvailable())
-        throw new MultinodeError(
-          'runtime.no-engine',
-          `${svc.name}: image.uri ${svc.imageUri} needs podman and runc (scripts/install-deps installs them), or run with --host-fs`,
-          { exitCode: EXIT.badInput },
-        );
-      const pull = opts.pull ?? 'missing';
-      const imageId = await ensureImage(svc.imageUri, pull, `services.${svc.name}.image.uri`);
-      if (needsSsh(svc) && !(await imageHasSshd(imageId)))
-        throw new MultinodeError(
-          'runtime.image-no-sshd',
-          `services.${svc.name}.image.uri: image ${svc.imageUri} has no sshd, but ${svc.launch === 'leader' ? 'leader launch' : `the ${svc.implementation} launcher`} reaches the other ranks over SSH from inside their containers (as on Kubernetes): install openssh-server in the image, or run with --host-fs`,
-          { exitCode: EXIT.badInput },
-        );
-      runtimes.set(svc.name, { kind: 'container', imageRef: svc.imageUri, imageId, pull });
-    }
-    // Degraded mode: the supervisor resolves every rank's host name to its address (nothing resolves names).
-    const services = result.plan.services;
-    const created: string[] = [];
-    const createdSets: string[] = [];
-    try {
-      await createReplicaSets(sets, parsed, abs, clusterName, createdSets);
-      for (const svc of services) {
-        await createServiceRecord({
-          plan: svc,
-          cluster: clusterName,
-          file: abs,
-          planHash: result.plan.hash,
-          placeMs,
-          spec,
-          planOptions,
-          ...(degraded ? { degraded: true } : {}),
-        });
-        created.push(svc.name);
-        const rt = runtimes.get(svc.name);
-        if (rt) await writeRankRuntime(svc.name, rt);
-      }
-    } catch (e) {
-      // All or nothing: records made before the failing one go again (nothing runs for them yet).
-      for (const n of created) await removeRecord(n);
-      for (const n of createdSets) await removeReplicaSet(n);
-      throw e;
-    }
-    return result.plan;
-  });
-
-  if (opts.detach) {
-    const self = opts.selfArgv;
-    if (self === undefined || self.length === 0)
-      throw new MultinodeError('app.no-self', 'detached up needs the argv that starts this program again');
-    const setOf = new Map(sets.flatMap((x) => membersOf(x).map((m) => [m, x.name] as const)));
-    const spawned = new Map<string, number | undefined>();
-    // Used services first, each ready before the next starts (roles-and-dependencies: uses).
-    for (const svc of startOrder(plan.services)) {
-      const setName = setOf.get(svc.name);
-      if (setName !== undefined) {
-        await startReplicaSetDetached(
-          setName,
-          plan.services,
-          setOf,
-          self,
-          waitTimeout,
-          report,
-          spawned,
-          clusterName,
-        );
-        continue;
-      }
-      const dir = serviceDir(svc.name);
-      const fd = openSync(join(dir, 'supervisor.log'), 'a', PRIVATE_FILE_MODE);
-      const argv = [...self, '__supervise', svc.name];
-      const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
-      closeSync(fd);
-      child.unref();
-      await waitDetached(svc, child.pid, waitTimeout, report);
-      const s = await readServiceState(svc.name);
-      const eps = (s?.endpoints ?? []).map(
-        (e) => `${e.name} → ${e.protocol === 'tcp' ? 'tcp' : e.protocol}://${e.hostAddress}:${e.hostPort}`,
-      );
-      report.success(
-        `✔ ${svc.name}: ${svc.ranks.length} rank(s) ${s?.status ?? ''} on cluster ${clusterName}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}`,
-      );
-    }
-    report.output(`logs: multinode logs SERVICE -f · status: multinode ps · stop: multinode down ${file}`);
-    return 0;
-  }
-
-  // Foreground: supervise here, pass every rank's log lines on, tear down when stopped or done.
-  const stop = opts.stop ?? new AbortController().signal;
-  const width = Math.max(...plan.services.flatMap((s) => s.ranks.map((r) => r.hostname.length)));
-  const followers = new AbortController();
-  const follows = plan.services.map((svc) =>
-    followLogs(
-      svc.ranks.map((r) => ({
-        rank: r.rank,
-        path: rankLogPath(serviceDir(svc.name), r.rank),
-      })),
-      (rank, line) => {
-        const host = svc.ranks[rank]?.hostname ?? `${svc.name}-${rank}`;
-        report.output(line, { service: svc.name, rank, host: host.padEnd(width) });
-      },
-      { fromStart: true, follow: true, signal: followers.signal },
-    ),
-  );
-  let code = 0;
-  const controllers = sets.map((x) =>
-    runEndpointController(x.name, {
-      stop: followers.signal,
-      onChange: (rot) =>
-        report.note(`${x.name}: endpoint → ${rot.length > 0 ? rot.join(', ') : 'no ready replica'}`),
-    }).catch((e: unknown) => report.note(`${x.name}: endpoint controller failed: ${String(e)}`)),
-  );
   try {
-    const setMembers = new Set(sets.flatMap((x) => membersOf(x)));
-    let previous: Promise<void> = Promise.resolve();
-    const codes = await Promise.all(
-      plan.services.map(async (svc) => {
-        // A service that uses others starts once they are ready (true: stopped, or a used one failed).
-        if (await waitUsedReady(svc, stop)) return 0;
-        // Replicas one after another until each has its endpoint ports (see waitEndpointsRecorded).
-        if (setMembers.has(svc.name)) {
-          const before = previous;
-          let done = () => undefined as void;
-          previous = new Promise<void>((r) => (done = r));
-          await before;
-          void waitEndpointsRecorded(svc.name).then(done);
-        }
-        return superviseService(svc.name, {
-          stop,
-          onEvent: (e) => {
-            const m = describeEvent(svc.name, e);
-            if (m) report.note(m);
-          },
-        });
-      }),
-    );
-    code = codes.find((c) => c !== 0) ?? 0;
+    return await upPlanned();
   } finally {
-    followers.abort();
-    await Promise.all(follows).catch(() => undefined);
-    await Promise.all(controllers);
-    for (const svc of plan.services) {
-      const r = await downService(svc.name, { self: true });
-      report.note(`${svc.name}: removed in ${r.ms} ms`);
-    }
-    for (const x of sets) await removeReplicaSet(x.name);
+    for (const sb of standbys.values()) sb.cancel();
   }
-  return stop.aborted ? 0 : code;
+
+  async function upPlanned(): Promise<number> {
+    const clusterName = degraded ? LOOPBACK_CLUSTER : (await chooseCluster(spec, opts.cluster, report)).name;
+    // One lock per cluster from reading what its services hold to recording this plan: two `up`s on one
+    // cluster never plan against the same free GPUs, cores or ports (`down` takes the same lock).
+    const plan = await withClusterLock(clusterName, async () => {
+      let inventory: Inventory;
+      if (degraded) {
+        inventory = generateInventory({ ...nodeSizeFor(spec), addressBase: '127.0.1.1' });
+      } else inventory = await readInventory(clusterName);
+      const planOptions = localPlanOptions(0);
+      const result = planSpec(spec, inventory, planOptions);
+      if (!result.ok) {
+        const reasons = result.reasons.map(
+          (r) => `cannot place ${r.service}: ${reasonLines(r).join('\n  ')}`,
+        );
+        throw new MultinodeError(
+          'plan.infeasible',
+          `cannot run ${file} on cluster ${clusterName}${reasons.length > 0 ? `\n${reasons.join('\n')}` : ''}`,
+          { exitCode: EXIT.badInput, issues: result.issues },
+        );
+      }
+      report.issues(result.warnings);
+      const placeMs = Date.now() - t0;
+      // Images first (pulled or loaded as --pull says, sshd checked): a failure leaves nothing behind.
+      const runtimes = new Map<string, RankRuntime>();
+      for (const svc of result.plan.services) {
+        if (!svc.imageUri) continue;
+        if (degraded || opts.hostFs) {
+          report.note(
+            `${svc.name}: image.uri ${svc.imageUri} is recorded, but ${degraded ? 'without root' : 'with --host-fs'} the ranks run on this machine's file system`,
+          );
+          runtimes.set(svc.name, { kind: 'host', hostFs: true });
+          continue;
+        }
+        if (!podmanAvailable())
+          throw new MultinodeError(
+            'runtime.no-engine',
+            `${svc.name}: image.uri ${svc.imageUri} needs podman and runc (scripts/install-deps installs them), or run with --host-fs`,
+            { exitCode: EXIT.badInput },
+          );
+        const pull = opts.pull ?? 'missing';
+        const imageId = await ensureImage(svc.imageUri, pull, `services.${svc.name}.image.uri`);
+        if (needsSsh(svc) && !(await imageHasSshd(imageId)))
+          throw new MultinodeError(
+            'runtime.image-no-sshd',
+            `services.${svc.name}.image.uri: image ${svc.imageUri} has no sshd, but ${svc.launch === 'leader' ? 'leader launch' : `the ${svc.implementation} launcher`} reaches the other ranks over SSH from inside their containers (as on Kubernetes): install openssh-server in the image, or run with --host-fs`,
+            { exitCode: EXIT.badInput },
+          );
+        runtimes.set(svc.name, { kind: 'container', imageRef: svc.imageUri, imageId, pull });
+      }
+      // Degraded mode: the supervisor resolves every rank's host name to its address (nothing resolves names).
+      const services = result.plan.services;
+      const created: string[] = [];
+      const createdSets: string[] = [];
+      try {
+        await createReplicaSets(sets, parsed, abs, clusterName, createdSets);
+        for (const svc of services) {
+          await createServiceRecord({
+            plan: svc,
+            cluster: clusterName,
+            file: abs,
+            planHash: result.plan.hash,
+            placeMs,
+            spec,
+            planOptions,
+            ...(degraded ? { degraded: true } : {}),
+          });
+          created.push(svc.name);
+          const rt = runtimes.get(svc.name);
+          if (rt) await writeRankRuntime(svc.name, rt);
+        }
+      } catch (e) {
+        // All or nothing: records made before the failing one go again (nothing runs for them yet).
+        for (const n of created) await removeRecord(n);
+        for (const n of createdSets) await removeReplicaSet(n);
+        throw e;
+      }
+      return result.plan;
+    });
+
+    if (opts.detach) {
+      const self = opts.selfArgv;
+      if (self === undefined || self.length === 0)
+        throw new MultinodeError('app.no-self', 'detached up needs the argv that starts this program again');
+      const setOf = new Map(sets.flatMap((x) => membersOf(x).map((m) => [m, x.name] as const)));
+      const spawned = new Map<string, number | undefined>();
+      // Used services first, each ready before the next starts (roles-and-dependencies: uses).
+      for (const svc of startOrder(plan.services)) {
+        const setName = setOf.get(svc.name);
+        if (setName !== undefined) {
+          await startReplicaSetDetached(
+            setName,
+            plan.services,
+            setOf,
+            self,
+            waitTimeout,
+            report,
+            spawned,
+            clusterName,
+          );
+          continue;
+        }
+        let pid = await standbys.get(svc.name)?.go();
+        if (pid === undefined) {
+          const fd = openSync(join(serviceDir(svc.name), 'supervisor.log'), 'a', PRIVATE_FILE_MODE);
+          const argv = [...self, '__supervise', svc.name];
+          const child = spawn(argv[0] as string, argv.slice(1), {
+            detached: true,
+            stdio: ['ignore', fd, fd],
+          });
+          closeSync(fd);
+          child.unref();
+          pid = child.pid;
+        }
+        await waitDetached(svc, pid, waitTimeout, report);
+        const s = await readServiceState(svc.name);
+        const eps = (s?.endpoints ?? []).map(
+          (e) => `${e.name} → ${e.protocol === 'tcp' ? 'tcp' : e.protocol}://${e.hostAddress}:${e.hostPort}`,
+        );
+        report.success(
+          `✔ ${svc.name}: ${svc.ranks.length} rank(s) ${s?.status ?? ''} on cluster ${clusterName}${eps.length > 0 ? `\n  ${eps.join('\n  ')}` : ''}`,
+        );
+      }
+      report.output(`logs: multinode logs SERVICE -f · status: multinode ps · stop: multinode down ${file}`);
+      return 0;
+    }
+
+    // Foreground: supervise here, pass every rank's log lines on, tear down when stopped or done.
+    const stop = opts.stop ?? new AbortController().signal;
+    const width = Math.max(...plan.services.flatMap((s) => s.ranks.map((r) => r.hostname.length)));
+    const followers = new AbortController();
+    const follows = plan.services.map((svc) =>
+      followLogs(
+        svc.ranks.map((r) => ({
+          rank: r.rank,
+          path: rankLogPath(serviceDir(svc.name), r.rank),
+        })),
+        (rank, line) => {
+          const host = svc.ranks[rank]?.hostname ?? `${svc.name}-${rank}`;
+          report.output(line, { service: svc.name, rank, host: host.padEnd(width) });
+        },
+        { fromStart: true, follow: true, signal: followers.signal },
+      ),
+    );
+    let code = 0;
+    const controllers = sets.map((x) =>
+      runEndpointController(x.name, {
+        stop: followers.signal,
+        onChange: (rot) =>
+          report.note(`${x.name}: endpoint → ${rot.length > 0 ? rot.join(', ') : 'no ready replica'}`),
+      }).catch((e: unknown) => report.note(`${x.name}: endpoint controller failed: ${String(e)}`)),
+    );
+    try {
+      const setMembers = new Set(sets.flatMap((x) => membersOf(x)));
+      let previous: Promise<void> = Promise.resolve();
+      const codes = await Promise.all(
+        plan.services.map(async (svc) => {
+          // A service that uses others starts once they are ready (true: stopped, or a used one failed).
+          if (await waitUsedReady(svc, stop)) return 0;
+          // Replicas one after another until each has its endpoint ports (see waitEndpointsRecorded).
+          if (setMembers.has(svc.name)) {
+            const before = previous;
+            let done = () => undefined as void;
+            previous = new Promise<void>((r) => (done = r));
+            await before;
+            void waitEndpointsRecorded(svc.name).then(done);
+          }
+          return superviseService(svc.name, {
+            stop,
+            onEvent: (e) => {
+              const m = describeEvent(svc.name, e);
+              if (m) report.note(m);
+            },
+          });
+        }),
+      );
+      code = codes.find((c) => c !== 0) ?? 0;
+    } finally {
+      followers.abort();
+      await Promise.all(follows).catch(() => undefined);
+      await Promise.all(controllers);
+      for (const svc of plan.services) {
+        const r = await downService(svc.name, { self: true });
+        report.note(`${svc.name}: removed in ${r.ms} ms`);
+      }
+      for (const x of sets) await removeReplicaSet(x.name);
+    }
+    return stop.aborted ? 0 : code;
+  }
 }
 
 // ---- replicas: sets that run already (rollout.ts), new sets, their detached start ----

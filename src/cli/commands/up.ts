@@ -5,9 +5,11 @@
  * detached supervisor runs as.
  */
 import { existsSync } from 'node:fs';
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import { EXIT, MultinodeError } from '../../api/issues.js';
 import { DEFAULT_WAIT_TIMEOUT_S, describeEvent, upLocal } from '../../app/up.js';
+import { awaitGo } from '../../app/standby.js';
 import { slurmUp } from '../../app/slurm.js';
 import { serviceDir } from '../../targets/local/paths.js';
 import { checkedName } from '../../targets/state-root.js';
@@ -137,7 +139,11 @@ export function registerUp(program: Command): void {
   program
     .command('__supervise', { hidden: true })
     .argument('<service>')
-    .action(async (service: string) => {
+    // Started by `up -d` before the service is recorded: wait for `go` on stdin (app/standby.ts).
+    .addOption(new Option('--standby <log>').hideHelp())
+    .action(async (service: string, opts: { standby?: string }) => {
+      // Before the signal handlers: a standby nobody hands a service to ends at once on SIGTERM too.
+      if (opts.standby !== undefined && !(await awaitGo(opts.standby))) return;
       const stop = new AbortController();
       process.on('SIGTERM', () => stop.abort());
       process.on('SIGINT', () => stop.abort());
