@@ -170,6 +170,7 @@ async function teardownRecorded(
       },
       ports,
     ).catch(() => undefined)) ?? state;
+  trace('down: record closed');
   if (!options.self && marked.supervisorPid !== undefined && marked.supervisorStartTime !== undefined) {
     options.onProgress?.('stopping the supervisor');
     await stopProcess(marked.supervisorPid, marked.supervisorStartTime, 5000);
