@@ -824,9 +824,13 @@ export async function undoResource(
       return;
     case 'mount': {
       const mounts = (await readMountPoints()).filter((p) => p === r.path || p.startsWith(`${r.path}/`));
-      // One umount for all (a rank's UTS namespace file each, under one directory): innermost first.
-      if (mounts.length > 0)
-        await run.run(['/bin/umount', '-l', ...mounts.sort().reverse()], { check: false });
+      // A directory bound onto itself (the ranks' UTS namespace files are mounted inside it: UTS_SCRIPT) is
+      // detached with everything under it by a lazy umount of it alone (umount reads the mount table once,
+      // and the kernel waits once, instead of once per rank); otherwise one umount for all, innermost first.
+      const targets = mounts.includes(r.path)
+        ? mounts.filter((p) => p === r.path) // once per mount stacked on it
+        : mounts.sort().reverse();
+      if (targets.length > 0) await run.run(['/bin/umount', '-l', ...targets], { check: false });
       await rm(r.path, { recursive: true, force: true });
       return;
     }
