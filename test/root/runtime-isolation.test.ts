@@ -20,6 +20,7 @@ import {
   snapshot,
 } from './runtime-helpers.js';
 import { runOnNode } from '../../src/targets/local/node-exec.js';
+import { serviceNames } from '../../src/targets/local/paths.js';
 
 const skip = skipReason(['curl']);
 
@@ -144,10 +145,20 @@ test(
           'fabric0',
         ]);
         assert.match(node.stdout, /fabric0(@\S+)?\s+UP\s+198\.19\./);
+        // On every node A's bridge and VXLAN are gone (deleted by their link group), B's are still there.
+        const na = serviceNames('iso', 'iso-a');
+        const nb = serviceNames('iso', 'iso-b');
+        for (const n of new Set([a0.node, a1.node, b0.node, b1.node])) {
+          const shown = await runOnNode({ clusterName: 'iso', node: n }, ['ip', '-o', 'link', 'show']);
+          const devs = shown.stdout.split('\n').map((l) => (l.split(': ')[1] ?? '').split('@')[0]);
+          assert.ok(!devs.includes(na.bridge) && !devs.includes(na.vxlan), `${n}: ${devs.join(' ')}`);
+          assert.ok(devs.includes(nb.bridge) && devs.includes(nb.vxlan), `${n}: ${devs.join(' ')}`);
+        }
       } finally {
         delete process.env['MULTINODE_STATE_DIR'];
       }
 
+      assert.ok(reach(state, 'iso-b', 1, b0.address), 'B1 → B0 must still work after down of A');
       assert.equal(cli(state, ['down', 'iso-b']).code, 0);
       assert.equal(cli(state, ['cluster', 'delete', 'iso']).code, 0);
       assert.deepEqual(

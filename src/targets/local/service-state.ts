@@ -18,7 +18,11 @@ import { serviceDir, stateRoot, withServiceLock } from './paths.js';
 /** One thing to undo on teardown. */
 export type Resource =
   | { readonly kind: 'netns'; readonly name: string }
-  | { readonly kind: 'link'; readonly netns: string; readonly name: string }
+  /**
+   * A device in a node namespace. `group`: its link group (network.ts `linkGroup`), shared by the service's
+   * devices on that node only; absent in records made before groups were given (undone by name).
+   */
+  | { readonly kind: 'link'; readonly netns: string; readonly name: string; readonly group?: number }
   | {
       readonly kind: 'cni';
       readonly plugin: string;

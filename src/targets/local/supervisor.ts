@@ -636,6 +636,7 @@ export async function superviseService(
     for (const srv of tlsServers) srv.close();
     if (e instanceof RecordClosedError) {
       emit({ kind: 'note', message: e.message });
+      trace('supervise: record closed');
       await removeOwn(name, mine, Object.values(loop?.state.live ?? {}), ports);
       await ctr?.removeAll();
       return 0;
@@ -707,7 +708,9 @@ async function removeOwn(
   ports: RuntimePorts,
 ): Promise<void> {
   await Promise.all(live.map((l) => stopGroup(l.pid, l.startTime, 1000)));
+  trace(`supervise: record closed, ${live.length} rank group(s) stopped`);
   await Promise.all(mine.flatMap((r) => (r.kind === 'process' ? [stopGroup(r.pid, r.startTime, 1000)] : [])));
+  trace('supervise: record closed, own processes stopped');
   const record = await readServiceState(name, ports).catch(() => undefined);
   const left = record ? unrecorded(mine, record.resources) : mine;
   trace(

@@ -64,25 +64,54 @@ export async function sweepServiceProcesses(state: ServiceState, graceMs = 1000)
 }
 
 /**
- * Undoes recorded resources in reverse order of recording; a run of resources of the same kind is
- * independent, so it is undone at once (network.ts batches each kind into a few processes). With `onError`,
- * a failure is handed to it and the rest goes on; without, the first failure rejects (the rest of its run goes on).
+ * What is undone together: a node's tables and devices go in one step (network.ts undoes them with one
+ * process per node namespace, tables first); any other kind in a step of its own.
+ */
+function undoStepOf(r: Resource): string {
+  return r.kind === 'link' || (r.kind === 'nft' && r.netns !== undefined) ? 'node' : r.kind;
+}
+
+/**
+ * The steps of a teardown: the resources in reverse order of recording, cut into runs that are undone at once
+ * (a run of one kind, or of node tables and links together: see `undoStepOf`). Order inside a run is kept.
+ */
+export function undoSteps(resources: readonly Resource[]): Resource[][] {
+  const steps: Resource[][] = [];
+  let last: string | undefined;
+  for (const r of [...resources].reverse()) {
+    const step = undoStepOf(r);
+    const current = steps.at(-1);
+    if (current !== undefined && step === last) current.push(r);
+    else steps.push([r]);
+    last = step;
+  }
+  return steps;
+}
+
+/** A step's trace label: its count per kind, in order of first appearance (`128 nft, 256 link`). */
+export function undoStepLabel(step: readonly Resource[]): string {
+  const counts = new Map<string, number>();
+  for (const r of step) counts.set(r.kind, (counts.get(r.kind) ?? 0) + 1);
+  return [...counts].map(([kind, n]) => `${n} ${kind}`).join(', ');
+}
+
+/**
+ * Undoes recorded resources in reverse order of recording, one step (`undoSteps`) at a time; what a step
+ * holds is independent, so it is undone at once (network.ts batches it into a few processes). With
+ * `onError`, a failure is handed to it and the rest goes on; without, the first failure rejects (the rest of
+ * its step goes on).
  */
 export async function undoInReverse(
   resources: readonly Resource[],
   ports: RuntimePorts,
   onError?: (e: unknown) => void,
 ): Promise<void> {
-  const reversed = [...resources].reverse();
   // Rank namespaces this pass deletes: what lives only in them (a CNI bridge attachment) goes with them.
   const going = new Set(resources.flatMap((r) => (r.kind === 'netns' ? [r.name] : [])));
-  for (let i = 0; i < reversed.length;) {
-    let j = i + 1;
-    while (j < reversed.length && reversed[j]?.kind === reversed[i]?.kind) j++;
-    const undone = reversed.slice(i, j).map((r) => undoResource(r, ports, going));
+  for (const step of undoSteps(resources)) {
+    const undone = step.map((r) => undoResource(r, ports, going));
     await Promise.all(onError === undefined ? undone : undone.map((p) => p.catch(onError)));
-    trace(`down: ${j - i} ${reversed[i]?.kind ?? ''} undone`);
-    i = j;
+    trace(`down: ${undoStepLabel(step)} undone`);
   }
 }
 
@@ -141,6 +170,7 @@ async function teardownRecorded(
       },
       ports,
     ).catch(() => undefined)) ?? state;
+  trace('down: record closed');
   if (!options.self && marked.supervisorPid !== undefined && marked.supervisorStartTime !== undefined) {
     options.onProgress?.('stopping the supervisor');
     await stopProcess(marked.supervisorPid, marked.supervisorStartTime, 5000);
