@@ -47,6 +47,7 @@ import {
 import { readSpecFile } from './input.js';
 import { reasonLines } from './plan-for.js';
 import { startStandby } from './standby.js';
+import { trace } from '../targets/local/trace.js';
 import type { Standby } from './standby.js';
 import { updateReplicaSetFromFile } from './rollout.js';
 import { ensureController, spawnDetached, waitEndpointsRecorded } from './scale.js';
@@ -320,8 +321,10 @@ async function removeRecord(name: string): Promise<void> {
 export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<number> {
   const report = opts.reporter ?? silentReporter;
   const abs = resolve(file);
+  trace('up: begin');
   const { spec: fileSpec, warnings: specWarnings } = readSpecFile(file);
   report.issues(specWarnings);
+  trace('up: file read');
   const waitTimeout = opts.waitTimeoutS ?? DEFAULT_WAIT_TIMEOUT_S;
   const parsed = await updateRunningReplicaSets(fileSpec, abs, opts);
   if (parsed.services.length === 0) return 0;
@@ -355,6 +358,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
       const sb = await startStandby(opts.selfArgv, svc.name);
       if (sb) standbys.set(svc.name, sb);
     }
+  trace('up: standby supervisors started');
   try {
     return await upPlanned();
   } finally {
@@ -365,6 +369,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
     const clusterName = degraded ? LOOPBACK_CLUSTER : (await chooseCluster(spec, opts.cluster, report)).name;
     // One lock per cluster from reading what its services hold to recording this plan: two `up`s on one
     // cluster never plan against the same free GPUs, cores or ports (`down` takes the same lock).
+    trace('up: cluster chosen');
     const plan = await withClusterLock(clusterName, async () => {
       let inventory: Inventory;
       if (degraded) {
@@ -440,6 +445,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
       }
       return result.plan;
     });
+    trace('up: planned and recorded');
 
     if (opts.detach) {
       const self = opts.selfArgv;
@@ -464,6 +470,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
           continue;
         }
         let pid = await standbys.get(svc.name)?.go();
+        trace(`up: ${svc.name} handed to its supervisor`);
         if (pid === undefined) {
           const fd = openSync(join(serviceDir(svc.name), 'supervisor.log'), 'a', PRIVATE_FILE_MODE);
           const argv = [...self, '__supervise', svc.name];
