@@ -7,8 +7,10 @@
  * (a mount script binding /etc/ssh/ssh_config read-only, as every such rank and sshd sources, and a cwd).
  * Also the same n started one after another (latency, without the machine's two cores shared by n), the
  * baseline of `/bin/true` started bare (what spawning costs with no prefix: the prefix's own cost is the
- * difference), and the processes each start execs (strace -f -e trace=execve, the command included). One network
- * namespace, one persistent UTS namespace and an etc directory of its own, in a temp dir removed afterwards.
+ * difference), the CPU time each start costs (user + system of all its processes: what n starts at once
+ * share the machine's cores by), and the processes each start execs (strace -f -e trace=execve, the command
+ * included). One network namespace, one persistent UTS namespace and an etc directory of its own, in a temp
+ * dir removed afterwards.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -89,11 +91,22 @@ try {
       ),
     ).then(() => performance.now() - t);
   };
-  const startOne = (argv: readonly string[]): number => {
+  // CPU time of waited-for children (user + system, /proc/self/stat cutime + cstime), in ms: a sum over many
+  // starts is exact even though each start is shorter than a clock tick.
+  const tick = 1000 / Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+  const childCpu = (): number => {
+    const f = readFileSync('/proc/self/stat', 'utf8').split(') ')[1]?.split(' ') ?? [];
+    return (Number(f[13]) + Number(f[14])) * tick;
+  };
+  const cpu: number[] = [];
+  const startOne = (argv: readonly string[], i: number): number => {
+    const c = childCpu();
     const t = performance.now();
     const r = spawnSync(argv[0] ?? '', argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
     if (r.status !== 0) throw new Error(`exit ${r.status}: ${r.stderr.toString()}`);
-    return performance.now() - t;
+    const ms = performance.now() - t;
+    cpu[i] = (cpu[i] ?? 0) + childCpu() - c;
+    return ms;
   };
   const execs = (argv: readonly string[]): number => {
     const out = join(dir, 'strace.txt');
@@ -105,6 +118,7 @@ try {
 
   console.log(`node-exec: ${N} × /bin/true at once per sample, ${ROUNDS} rounds; load ${load()}`);
   for (const c of cases) {
+    cpu.length = 0;
     const argvs = [...ways.map((w) => [...nodeExecArgv(c.target, w.arch), '/bin/true']), ['/bin/true']];
     for (const a of argvs) await startAll(a); // warm-up (and the old way's fstab)
     const par: number[][] = argvs.map(() => []);
@@ -113,21 +127,23 @@ try {
       const order = r % 2 === 0 ? [0, 1, 2] : [2, 1, 0];
       for (const i of order) par[i]?.push((await startAll(argvs[i] ?? [])) / N);
       // one after another, the ways interleaved start by start (the load of a shared machine drifts)
-      for (let k = 0; k < N; k++) for (const i of order) seq[i]?.push(startOne(argvs[i] ?? []));
+      for (let k = 0; k < N; k++) for (const i of order) seq[i]?.push(startOne(argvs[i] ?? [], i));
     }
     const [pOld, pNew, pBare] = par.map((m) => median(m));
     const [sOld, sNew, sBare] = seq.map((m) => median(m));
     const counts = argvs.map((a) => execs(a));
     const f = (x: number | undefined): string => (x ?? NaN).toFixed(2).padStart(6);
-    console.log(`\n${c.name}: ms per start, medians (at once | one after another), execs per start`);
+    console.log(
+      `\n${c.name}: ms per start, medians (at once | one after another), CPU ms per start, execs per start`,
+    );
     [...ways.map((w) => w.name), 'bare /bin/true (baseline)'].forEach((name, i) =>
       console.log(
-        `  ${name.padEnd(26)} ${f(par[i] && median(par[i]))} | ${f(seq[i] && median(seq[i]))}   ${counts[i]}`,
+        `  ${name.padEnd(26)} ${f(par[i] && median(par[i]))} | ${f(seq[i] && median(seq[i]))}   ${f((cpu[i] ?? NaN) / (seq[i]?.length ?? NaN))}   ${counts[i]}`,
       ),
     );
     const over = (a?: number, b?: number): number => (a ?? NaN) - (b ?? NaN);
     console.log(
-      `  prefix's own cost (minus baseline): old ${f(over(pOld, pBare))} | ${f(over(sOld, sBare))}, new ${f(over(pNew, pBare))} | ${f(over(sNew, sBare))}; ratio new/old ${(over(pNew, pBare) / over(pOld, pBare)).toFixed(2)} | ${(over(sNew, sBare) / over(sOld, sBare)).toFixed(2)}; load ${load()}`,
+      `  prefix's own cost (minus baseline): old ${f(over(pOld, pBare))} | ${f(over(sOld, sBare))}, new ${f(over(pNew, pBare))} | ${f(over(sNew, sBare))}; ratio new/old ${(over(pNew, pBare) / over(pOld, pBare)).toFixed(2)} | ${(over(sNew, sBare) / over(sOld, sBare)).toFixed(2)}; CPU new/old ${((cpu[1] ?? NaN) / (cpu[0] ?? NaN)).toFixed(2)}; load ${load()}`,
     );
   }
 } finally {

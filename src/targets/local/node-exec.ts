@@ -7,7 +7,9 @@
  * edited). A rank also gets its service's volumes there (`mounts`: a script from volumes.ts, sourced when it
  * exists) and then enters its cwd (`cwd`), which may exist only through a volume. Everything is mounted in
  * that private namespace only, so nothing reaches the root mount namespace and nothing stays mounted once
- * the last process in it exits. The argv is a prefix: append the command.
+ * the last process in it exits. The argv is a prefix: append the command. It is one Perl process doing all
+ * of that with system calls, then exec-ing the command (NODE_EXEC_SCRIPT), or where that cannot run, the
+ * nsenter / unshare / sh / mount(8) chain (MOUNT_SCRIPT); root tests hold the two to the same result.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
