@@ -203,13 +203,20 @@ my $missing = $! == 2; # ENOENT (%! would load Errno.pm on every start)
 fail("cannot run $cmd[0]: " . ($missing ? 'not found' : $!), $missing ? 127 : 126);
 `;
 
+let perlSeen: boolean | undefined;
+/** Whether /usr/bin/perl exists (perl-base is essential on Debian; elsewhere it may be missing): looked once. */
+function hasPerl(): boolean {
+  perlSeen ??= existsSync(PERL);
+  return perlSeen;
+}
+
 /**
  * argv prefix that runs a command on a node (or in a rank's netns on that node): NODE_EXEC_SCRIPT where this
- * architecture's system call numbers are known (`arch`: see linuxSyscalls), else the nsenter / unshare /
- * MOUNT_SCRIPT chain.
+ * architecture's system call numbers are known (`arch`: see linuxSyscalls) and Perl is there, else the
+ * nsenter / unshare / MOUNT_SCRIPT chain.
  */
 export function nodeExecArgv(target: NodeTarget, arch: string = process.arch): string[] {
-  const syscalls = linuxSyscalls(arch);
+  const syscalls = hasPerl() ? linuxSyscalls(arch) : undefined;
   const nodeNs = nodeNetnsName(target.clusterName, target.node);
   const netns = target.rankNetns ?? nodeNs;
   let etc = target.etcDir ?? etcDirFor(netns);
