@@ -9,6 +9,9 @@
  * node against the 15 ms/node target. `--trace` also counts the processes each `up` started (strace -f
  * -e execve; slows that run down, so it is a separate run, not timed) to show which grow with the nodes.
  * `--trace-down` prints where each size's `down` spent its time (its MULTINODE_TRACE steps).
+ * `--baseline=DIR`: a second checkout with its bundle built (say the commit before a change): each round
+ * runs its `up -d` / `down` too, on the same cluster, the two interleaved (which goes first alternates), and
+ * each size gets a row for it and the ratio of the two.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +24,7 @@ const TRACE = process.argv.includes('--trace');
 /** `--trace-down`: each size's (last) `down` runs with MULTINODE_TRACE=1; its steps are printed after the rows. */
 const TRACE_DOWN = process.argv.includes('--trace-down');
 const downSteps = new Map<number, string>();
+const BASELINE = process.argv.find((a) => a.startsWith('--baseline='))?.slice('--baseline='.length);
 
 /** A CLI's `multinode-trace <epoch ms> <pid> <label>` lines as `label +ms` (ms since the step before). */
 function traceSteps(out: string, t0: number): string {
@@ -53,9 +57,10 @@ const load = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).
 function cli(
   argv: readonly string[],
   env: Readonly<Record<string, string>> = {},
+  program: string = CLI,
 ): { code: number; out: string; ms: number } {
   const t = performance.now();
-  const r = spawnSync(process.execPath, [CLI, ...argv], {
+  const r = spawnSync(process.execPath, [program, ...argv], {
     cwd: ROOT,
     env: { ...process.env, NO_COLOR: '1', ...env },
     encoding: 'utf8',
@@ -164,36 +169,55 @@ try {
   console.log(
     `${'nodes'.padStart(5)} ${'up ms'.padStart(7)} ${'ms/node'.padStart(7)} ${'ratio'.padStart(6)} ${'slope'.padStart(6)}   ${'down ms'.padStart(7)} ${'ms/node'.padStart(7)} ${'ratio'.padStart(6)} ${'slope'.padStart(6)}   phases place/network/spawn/ready        load`,
   );
-  let prev: { n: number; up: number; down: number } | undefined;
+  const programs = [
+    { label: '', path: CLI },
+    ...(BASELINE !== undefined
+      ? [{ label: 'base', path: join(resolve(BASELINE), 'dist/multinode.mjs') }]
+      : []),
+  ];
+  const prev = new Map<string, { n: number; up: number; down: number }>();
   for (const n of SIZES) {
-    const ups: number[] = [];
-    const downs: number[] = [];
-    let phases: Record<string, number> = {};
+    const ups = programs.map((): number[] => []);
+    const downs = programs.map((): number[] => []);
+    const phases = programs.map((): Record<string, number> => ({}));
     const l0 = load();
     for (let i = 0; i < ROUNDS; i++) {
-      const file = specFile(n);
-      const up = cli(['up', '-d', '--cluster', C, file]);
-      if (up.code !== 0) throw new Error(`up of ${n} nodes: ${up.out}`);
-      const s = ps(`sc${n}`);
-      if (!s || s.ranks.length !== n || !s.ranks.every((r) => r.alive))
-        throw new Error(`not all ${n} ranks run`);
-      phases = s.timings;
-      ups.push(up.ms);
-      t = performance.now();
-      const t0 = Date.now();
-      const down = cli(['down', `sc${n}`], TRACE_DOWN ? { MULTINODE_TRACE: '1' } : {});
-      if (down.code !== 0) throw new Error(`down of ${n} nodes: ${down.out}`);
-      downs.push(performance.now() - t);
-      if (TRACE_DOWN && i === ROUNDS - 1) downSteps.set(n, traceSteps(down.out, t0));
-      spawnSync('sleep', ['2']); // the kernel frees namespaces asynchronously
+      const order = programs.map((_, k) => k);
+      if (i % 2 === 1) order.reverse();
+      for (const k of order) {
+        const program = programs[k]?.path ?? CLI;
+        const file = specFile(n);
+        const up = cli(['up', '-d', '--cluster', C, file], {}, program);
+        if (up.code !== 0) throw new Error(`up of ${n} nodes: ${up.out}`);
+        const s = ps(`sc${n}`);
+        if (!s || s.ranks.length !== n || !s.ranks.every((r) => r.alive))
+          throw new Error(`not all ${n} ranks run`);
+        phases[k] = s.timings;
+        ups[k]?.push(up.ms);
+        t = performance.now();
+        const t0 = Date.now();
+        const down = cli(['down', `sc${n}`], TRACE_DOWN ? { MULTINODE_TRACE: '1' } : {}, program);
+        if (down.code !== 0) throw new Error(`down of ${n} nodes: ${down.out}`);
+        downs[k]?.push(performance.now() - t);
+        if (TRACE_DOWN && k === 0 && i === ROUNDS - 1) downSteps.set(n, traceSteps(down.out, t0));
+        spawnSync('sleep', ['2']); // the kernel frees namespaces asynchronously
+      }
     }
-    const up = median(ups);
-    const down = median(downs);
-    const slope = (a: number, b: number) => (prev ? ((a - b) / (n - prev.n)).toFixed(1) : '-');
-    console.log(
-      `${String(n).padStart(5)} ${up.toFixed(0).padStart(7)} ${(up / n).toFixed(1).padStart(7)} ${`${(up / n / TARGET_MS_PER_NODE).toFixed(2)}×`.padStart(6)} ${slope(up, prev?.up ?? 0).padStart(6)}   ${down.toFixed(0).padStart(7)} ${(down / n).toFixed(1).padStart(7)} ${`${(down / n / TARGET_MS_PER_NODE).toFixed(2)}×`.padStart(6)} ${slope(down, prev?.down ?? 0).padStart(6)}   ${`${phases['place']}/${phases['network']}/${phases['spawn']}/${phases['ready']}`.padEnd(32)} ${l0}`,
-    );
-    prev = { n, up, down };
+    programs.forEach((p, k) => {
+      const up = median(ups[k] ?? []);
+      const down = median(downs[k] ?? []);
+      const before = prev.get(p.label);
+      const slope = (a: number, b: number) => (before ? ((a - b) / (n - before.n)).toFixed(1) : '-');
+      const ph = phases[k] ?? {};
+      console.log(
+        `${`${p.label} ${n}`.padStart(5)} ${up.toFixed(0).padStart(7)} ${(up / n).toFixed(1).padStart(7)} ${`${(up / n / TARGET_MS_PER_NODE).toFixed(2)}×`.padStart(6)} ${slope(up, before?.up ?? 0).padStart(6)}   ${down.toFixed(0).padStart(7)} ${(down / n).toFixed(1).padStart(7)} ${`${(down / n / TARGET_MS_PER_NODE).toFixed(2)}×`.padStart(6)} ${slope(down, before?.down ?? 0).padStart(6)}   ${`${ph['place']}/${ph['network']}/${ph['spawn']}/${ph['ready']}`.padEnd(32)} ${l0}`,
+      );
+      prev.set(p.label, { n, up, down });
+    });
+    if (programs.length > 1)
+      console.log(
+        `      up this / base ${(median(ups[0] ?? []) / median(ups[1] ?? [])).toFixed(2)}, down ${(median(downs[0] ?? []) / median(downs[1] ?? [])).toFixed(2)} (load now ${load()})`,
+      );
   }
   for (const [n, steps] of downSteps)
     console.log(`down of ${n} nodes, steps (ms since the one before): ${steps}`);

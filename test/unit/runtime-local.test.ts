@@ -11,8 +11,10 @@ import {
   etcFstab,
   linuxSyscalls,
   networkOnly,
+  NODE_EXEC_SCRIPT,
   nodeExecArgv,
   nodeNetnsName,
+  withoutMounts,
 } from '../../src/targets/local/node-exec.js';
 import {
   chunks,
@@ -102,14 +104,41 @@ test('names: short, stable, within IFNAMSIZ, distinct per cluster/service and pe
   }
 });
 
-test('nodeExecArgv: netns + UTS, private mount ns, fresh sysfs with cgroups, own /etc files', () => {
-  const argv = nodeExecArgv({
-    clusterName: 'c',
-    node: 'node-2',
-    rankNetns: 'mn-x-r1',
-    uts: '/u/r1',
-    etcDir: '/e/r1',
-  });
+test('nodeExecArgv: one Perl process where the system call numbers are known; the same arguments after', () => {
+  const target = { clusterName: 'c', node: 'node-2', rankNetns: 'mn-x-r1', uts: '/u/r1', etcDir: '/e/r1' };
+  assert.deepEqual(nodeExecArgv(target, 'x64'), [
+    '/usr/bin/perl',
+    '-e',
+    NODE_EXEC_SCRIPT,
+    '308:272:165',
+    '--uts=/u/r1',
+    '--net=/run/netns/mn-x-r1',
+    '/e/r1',
+  ]);
+  assert.equal(nodeExecArgv(target, 'arm64')[3], '268:97:40');
+  const rank = nodeExecArgv({ ...target, mounts: '/s/mounts.sh', cwd: '/work' }, 'x64');
+  assert.deepEqual(rank.slice(6), ['/e/r1', '--mn-mounts=/s/mounts.sh', '--mn-cwd=/work']);
+  // the same optional arguments as the shell chain, so withoutMounts and networkOnly read both
+  assert.deepEqual(withoutMounts(rank).slice(6), ['/e/r1', '--mn-cwd=/work']);
+  assert.deepEqual(networkOnly(rank), ['/usr/bin/nsenter', '--net=/run/netns/mn-x-r1']);
+  // no system call numbers for this architecture: the nsenter / unshare / sh chain
+  assert.equal(nodeExecArgv(target, 's390x')[0], '/usr/bin/nsenter');
+  // a volume mount script that exists, or a cwd dash would read differently, goes through the shell's tail
+  assert.match(
+    NODE_EXEC_SCRIPT,
+    /exec \{ '\/bin\/sh' \} '\/bin\/sh', '-c', \$tail, 'multinode-nodexec', @rest;/,
+  );
+  assert.match(NODE_EXEC_SCRIPT, /cwd \$c does not exist in this rank/);
+  assert.match(NODE_EXEC_SCRIPT, /'multinode-sysfs', '\/sys', 'sysfs'/);
+  const r = spawnSync('/usr/bin/perl', ['-c', '-e', NODE_EXEC_SCRIPT], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+});
+
+test('nodeExecArgv (no Perl way): netns + UTS, private mount ns, fresh sysfs with cgroups, own /etc files', () => {
+  const argv = nodeExecArgv(
+    { clusterName: 'c', node: 'node-2', rankNetns: 'mn-x-r1', uts: '/u/r1', etcDir: '/e/r1' },
+    's390x',
+  );
   assert.equal(argv[0], '/usr/bin/nsenter');
   assert.ok(argv.includes('--uts=/u/r1'));
   assert.ok(argv.includes('--net=/run/netns/mn-x-r1'));
@@ -136,7 +165,7 @@ test('etcFstab: the etc binds, the cgroup tree over the etc dir, a fresh sysfs; 
     ].join('\n'),
   );
   assert.equal(etcFstab('/e/with space', ['hosts']), undefined);
-  const script = nodeExecArgv({ clusterName: 'c', node: 'node-2', etcDir: '/e/r1' })[9] ?? '';
+  const script = nodeExecArgv({ clusterName: 'c', node: 'node-2', etcDir: '/e/r1' }, 's390x')[9] ?? '';
   assert.match(script, /\/bin\/mount -a -T "\$t"/);
   assert.match(script, /\/bin\/mount --move "\$e" \/sys\/fs\/cgroup/);
 });
@@ -470,13 +499,18 @@ test('the Perl helpers compile, and each architecture either has every system ca
 });
 
 test('networkOnly: a node-exec prefix shrinks to its network namespace; others only lose their mounts', () => {
-  const full = nodeExecArgv({
-    clusterName: 'c1',
-    node: 'node-2',
-    rankNetns: 'mn-abc123-r4',
-    mounts: '/x/mounts.sh',
-    cwd: '/work',
-  });
-  assert.deepEqual(networkOnly(full), ['/usr/bin/nsenter', '--net=/run/netns/mn-abc123-r4']);
+  for (const arch of ['x64', 's390x']) {
+    const full = nodeExecArgv(
+      { clusterName: 'c1', node: 'node-2', rankNetns: 'mn-abc123-r4', mounts: '/x/mounts.sh', cwd: '/work' },
+      arch,
+    );
+    assert.deepEqual(networkOnly(full), ['/usr/bin/nsenter', '--net=/run/netns/mn-abc123-r4'], arch);
+  }
+  assert.deepEqual(networkOnly(['/usr/bin/perl', '-e', 'print 1', '--net=/run/netns/x']), [
+    '/usr/bin/perl',
+    '-e',
+    'print 1',
+    '--net=/run/netns/x',
+  ]);
   assert.deepEqual(networkOnly(['/usr/bin/env', '--mn-mounts=/x/m.sh', 'A=1']), ['/usr/bin/env', 'A=1']);
 });
