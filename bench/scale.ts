@@ -172,7 +172,15 @@ try {
   const programs = [
     { label: '', path: CLI },
     ...(BASELINE !== undefined
-      ? [{ label: 'base', path: join(resolve(BASELINE), 'dist/multinode.mjs') }]
+      ? [
+          {
+            label: 'base',
+            // As its `./multinode` runs it: the code-cached bundle where that checkout has one.
+            path: [CLI_BUNDLE, 'dist/multinode.mjs']
+              .map((f) => join(resolve(BASELINE), f))
+              .find((f) => existsSync(f)) as string,
+          },
+        ]
       : []),
   ];
   const prev = new Map<string, { n: number; up: number; down: number }>();
