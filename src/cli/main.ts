@@ -2,6 +2,8 @@
  * The CLI entry: argv → options → one call into a layer. The only place that prints or exits; one error
  * boundary maps failures to exit codes (2 bad input, 1 failure, 70 a bug).
  */
+import { realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { createProgram, runProgram } from './program.js';
 import type { CommandEntry } from './program.js';
@@ -36,9 +38,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   return runProgram(argv, COMMANDS);
 }
 
-// Run when executed (bundled as dist/multinode.mjs), not when imported by tests.
-const entry = process.argv[1] ?? '';
-if (/multinode(\.mjs)?$|main\.ts$/.test(entry)) {
+/** Whether the program was started as this module's file (through any symlink, e.g. an npm bin). */
+function startedAsThisFile(): boolean {
+  try {
+    return realpathSync(process.argv[1] ?? '') === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+// Run when executed (bundled as dist/multinode.mjs, or main.ts through tsx), not when imported: by tests, or
+// by full.ts, the CommonJS bundle's entry, which runs main itself.
+if (startedAsThisFile()) {
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
