@@ -36,6 +36,7 @@ import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
 import { DEFAULT_WAIT_TIMEOUT_S, waitDetached } from './up.js';
 import { reasonLines } from './plan-for.js';
+import { selfSpawnEnv } from './self-env.js';
 
 export interface ReplicaContext {
   /** How to start this program again (`__supervise`, `__replica-endpoints`). */
@@ -61,7 +62,11 @@ export function spawnDetached(
     throw new MultinodeError('app.no-self', 'a detached start needs the argv that starts this program again');
   const fd = openSync(log, 'a', PRIVATE_FILE_MODE);
   const argv = [...self, ...args];
-  const child = spawn(argv[0] as string, argv.slice(1), { detached: true, stdio: ['ignore', fd, fd] });
+  const child = spawn(argv[0] as string, argv.slice(1), {
+    detached: true,
+    stdio: ['ignore', fd, fd],
+    env: selfSpawnEnv(),
+  });
   closeSync(fd);
   child.unref();
   return child.pid;

@@ -17,6 +17,7 @@ import { basename, dirname, join } from 'node:path';
 import { STATE } from '../api/names.js';
 import { serviceDir, stateRoot } from '../targets/local/paths.js';
 import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside } from '../targets/state-root.js';
+import { selfSpawnEnv } from './self-env.js';
 
 export interface Standby {
   readonly pid: number | undefined;
@@ -45,6 +46,7 @@ export async function startStandby(self: readonly string[], service: string): Pr
   const child = spawn(bin, [...self.slice(1), '__supervise', '--standby', log, service], {
     detached: true,
     stdio: ['pipe', fd, fd],
+    env: selfSpawnEnv(),
   });
   closeSync(fd);
   child.unref();

@@ -53,6 +53,7 @@ import { updateReplicaSetFromFile } from './rollout.js';
 import { ensureController, spawnDetached, waitEndpointsRecorded } from './scale.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
+import { selfSpawnEnv } from './self-env.js';
 
 export interface UpLocalOptions {
   readonly detach?: boolean;
@@ -477,6 +478,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
           const child = spawn(argv[0] as string, argv.slice(1), {
             detached: true,
             stdio: ['ignore', fd, fd],
+            env: selfSpawnEnv(),
           });
           closeSync(fd);
           child.unref();

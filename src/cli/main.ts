@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
+import { restoreCaEnv } from '../app/self-env.js';
 import { createProgram, runProgram } from './program.js';
 import type { CommandEntry } from './program.js';
 
@@ -35,6 +36,7 @@ export async function buildProgram(only?: string): Promise<Command> {
 
 /** Runs the CLI on `argv` (without node and script); the error boundary is in program.ts. */
 export async function main(argv: readonly string[]): Promise<number> {
+  restoreCaEnv();
   return runProgram(argv, COMMANDS);
 }
 
