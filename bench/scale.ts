@@ -17,7 +17,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { CLI_BUNDLE, median } from './stats.js';
+import { CLI_BUNDLE, cliEnv, median } from './stats.js';
 
 const args = process.argv.slice(2).filter((a) => !a.startsWith('--'));
 const TRACE = process.argv.includes('--trace');
@@ -62,7 +62,7 @@ function cli(
   const t = performance.now();
   const r = spawnSync(process.execPath, [program, ...argv], {
     cwd: ROOT,
-    env: { ...process.env, NO_COLOR: '1', ...env },
+    env: cliEnv(env),
     encoding: 'utf8',
     timeout: 600_000,
   });

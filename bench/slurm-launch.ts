@@ -21,7 +21,7 @@ import { readSlurmCluster } from '../src/targets/slurm/cluster.js';
 import { clusterDir, serviceDir } from '../src/targets/local/paths.js';
 import { readSlurmJobRecords, runSlurm, slurmJobRecordPath } from '../src/targets/slurm/jobs.js';
 import type { SlurmClient } from '../src/targets/slurm/jobs.js';
-import { CLI_BUNDLE } from './stats.js';
+import { CLI_BUNDLE, cliEnv } from './stats.js';
 
 const ROOT = resolve(import.meta.dirname, '..');
 const MAIN = join(ROOT, 'src/cli/main.ts');
@@ -41,7 +41,7 @@ function cli(args: readonly string[], check = true): { code: number; out: string
   const r = spawnSync(process.execPath, [...CLI, ...args], {
     cwd: ROOT,
     // The supervisor's start-up trace (src/targets/local/trace.ts) goes to its log: shown per round.
-    env: { ...process.env, NO_COLOR: '1', MULTINODE_TRACE: '1' },
+    env: TSX ? { ...process.env, NO_COLOR: '1', MULTINODE_TRACE: '1' } : cliEnv({ MULTINODE_TRACE: '1' }),
     encoding: 'utf8',
     timeout: 120_000,
   });
