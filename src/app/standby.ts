@@ -16,7 +16,12 @@ import { link, mkdir, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { STATE } from '../api/names.js';
 import { serviceDir, stateRoot } from '../targets/local/paths.js';
-import { PRIVATE_DIR_MODE, PRIVATE_FILE_MODE, requireInside } from '../targets/state-root.js';
+import {
+  ensureStateRoot,
+  PRIVATE_DIR_MODE,
+  PRIVATE_FILE_MODE,
+  requireInside,
+} from '../targets/state-root.js';
 import { selfSpawnEnv } from './self-env.js';
 
 export interface Standby {
@@ -35,6 +40,7 @@ function standbyLog(service: string): string {
 export async function startStandby(self: readonly string[], service: string): Promise<Standby | undefined> {
   const bin = self[0];
   if (bin === undefined) return undefined;
+  await ensureStateRoot(); // made or checked as every other writer does, before anything is written in it
   const log = standbyLog(service);
   await mkdir(dirname(log), { recursive: true, mode: PRIVATE_DIR_MODE });
   let fd: number;

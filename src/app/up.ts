@@ -6,8 +6,7 @@
  *
  *   upLocal(file, opts): Promise<number>   the services' exit code (0 with `detach`)
  */
-import { spawn } from 'node:child_process';
-import { openSync, closeSync, watch } from 'node:fs';
+import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { resolve, join } from 'node:path';
@@ -20,7 +19,7 @@ import type { Inventory } from '../api/inventory.js';
 import { createCluster, listClusters, readClusterMeta, readInventory } from '../targets/local/cluster.js';
 import type { ClusterMeta } from '../targets/local/cluster.js';
 import { LOOPBACK_CLUSTER, serviceDir, withClusterLock, withServiceLock } from '../targets/local/paths.js';
-import { checkedName, PRIVATE_FILE_MODE, requireInside } from '../targets/state-root.js';
+import { checkedName, requireInside } from '../targets/state-root.js';
 import { isSameProcess, readServiceState } from '../targets/local/service-state.js';
 import type { SupervisorEvent } from '../targets/local/supervisor.js';
 import { createServiceRecord, needsSsh, superviseService } from '../targets/local/supervisor.js';
@@ -53,7 +52,6 @@ import { updateReplicaSetFromFile } from './rollout.js';
 import { ensureController, spawnDetached, waitEndpointsRecorded } from './scale.js';
 import type { Reporter } from './reporter.js';
 import { silentReporter } from './reporter.js';
-import { selfSpawnEnv } from './self-env.js';
 
 export interface UpLocalOptions {
   readonly detach?: boolean;
@@ -472,18 +470,7 @@ export async function upLocal(file: string, opts: UpLocalOptions = {}): Promise<
         }
         let pid = await standbys.get(svc.name)?.go();
         trace(`up: ${svc.name} handed to its supervisor`);
-        if (pid === undefined) {
-          const fd = openSync(join(serviceDir(svc.name), 'supervisor.log'), 'a', PRIVATE_FILE_MODE);
-          const argv = [...self, '__supervise', svc.name];
-          const child = spawn(argv[0] as string, argv.slice(1), {
-            detached: true,
-            stdio: ['ignore', fd, fd],
-            env: selfSpawnEnv(),
-          });
-          closeSync(fd);
-          child.unref();
-          pid = child.pid;
-        }
+        pid ??= spawnDetached(self, ['__supervise', svc.name], join(serviceDir(svc.name), 'supervisor.log'));
         await waitDetached(svc, pid, waitTimeout, report);
         const s = await readServiceState(svc.name);
         const eps = (s?.endpoints ?? []).map(
